@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make demo` and `make test`. Each builds .venv itself from
+# the lock file (requirements.lock, made by `make lock` from pyproject.toml).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
+
+.PHONY: demo test lint lock worker clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo   start Temporal, the database, the workers and a sample dossier (Ctrl-C stops)"
+	@echo "make test   run the whole test suite (PostgreSQL must be reachable, see README)"
+	@echo "make lint   ruff and mypy"
+	@echo "make lock   re-pin requirements.lock after editing pyproject.toml"
+
+$(STAMP): requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m demo $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --no-emit-index-url --no-emit-find-links \
+		--strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
