@@ -1,0 +1,46 @@
+"""Names the worker and every client must agree on: task queues and search attributes.
+
+Search attributes are stored unencrypted and shown to every operator: they carry codes, statuses
+and dates, never personal data (names, national ID numbers, phones, addresses).
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+# Workflows (the orchestration of a dossier) run here; each agency's own work runs on its queue.
+ORCHESTRATION_TASK_QUEUE = "dossiers"
+
+
+def agency_task_queue(agency_code: str) -> str:
+    """The task queue an agency's workers poll, e.g. ``agency-land-registration``."""
+    return f"agency-{agency_code}"
+
+
+DOSSIER_CODE = SearchAttributeKey.for_keyword("DossierCode")
+PROCEDURE_CODES = SearchAttributeKey.for_keyword_list("ProcedureCodes")
+DOSSIER_STATUS = SearchAttributeKey.for_keyword("DossierStatus")
+CURRENT_AGENCIES = SearchAttributeKey.for_keyword_list("CurrentAgencies")
+APPOINTMENT_AT = SearchAttributeKey.for_datetime("AppointmentAt")
+OVERDUE = SearchAttributeKey.for_bool("Overdue")
+DESK = SearchAttributeKey.for_keyword("Desk")
+
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
+    DOSSIER_CODE,
+    PROCEDURE_CODES,
+    DOSSIER_STATUS,
+    CURRENT_AGENCIES,
+    APPOINTMENT_AT,
+    OVERDUE,
+    DESK,
+)
+
+
+def search_attribute_flags() -> list[str]:
+    """``--search-attribute NAME=Type`` flags for ``temporal server start-dev``."""
+    flags: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")
+        type_name = "".join(part.capitalize() for part in kind.split("_"))
+        flags += ["--search-attribute", f"{key.name}={type_name}"]
+    return flags

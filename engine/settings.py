@@ -1,0 +1,132 @@
+"""Settings read from the environment (prefix ``LIENTHONG_``) with pydantic-settings.
+
+The one exception to the prefix is ``DATABASE_URL``, the name every tool and platform already
+uses; ``LIENTHONG_DATABASE_URL`` works too. The Temporal connection is not configured here: it
+comes from the SDK's own environment configuration (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
+profiles in ``temporal.toml``), see `engine.temporal`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / ".data"
+ENV_PREFIX = "LIENTHONG_"
+
+# What a user should type, per setting, when theirs is missing or malformed.
+_EXAMPLES = {
+    "database_url": "DATABASE_URL=postgresql://lienthong:secret@127.0.0.1:5432/lienthong",
+    "desk_code": "LIENTHONG_DESK_CODE=DONGDA",
+    "log_level": "LIENTHONG_LOG_LEVEL=info",
+    "log_format": "LIENTHONG_LOG_FORMAT=json",
+    "data_dir": "LIENTHONG_DATA_DIR=/var/lib/lienthong",
+}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable and an example."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Return a SQLAlchemy URL with the driver this project uses.
+
+    ``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://`` (psycopg 3); SQLite
+    URLs are kept. Anything else is refused, so a typo fails at start rather than at first query.
+    """
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("postgresql+psycopg://", "sqlite:///")):
+        return url
+    raise ValueError(
+        "must be a PostgreSQL URL (postgresql://user:password@host:5432/db) "
+        "or a SQLite file URL (sqlite:///path/to/file.db)"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything a process of this project reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=DATA_DIR,
+        description="Where the embedded demo keeps its state (Temporal, SQLite, logs, outbox).",
+    )
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "LIENTHONG_DATABASE_URL"),
+        description="SQLAlchemy URL of the registry; SQLite in data_dir by default (demo).",
+    )
+    desk_code: str = Field(
+        default="DONGDA",
+        description="Code of this one-stop desk, the first part of every dossier code.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _embedded_default(self) -> Settings:
+        # The embedded default follows data_dir, so a second demo elsewhere has its own file.
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'lienthong.db'}")
+        return self
+
+    @field_validator("desk_code")
+    @classmethod
+    def _desk_code(cls, value: str) -> str:
+        # The code is split on '-', so the desk part must not contain one.
+        if not re.fullmatch(r"[A-Z0-9.]{2,20}", value):
+            raise ValueError("must be 2-20 characters of A-Z, 0-9 or '.', with no '-'")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the registry is the embedded SQLite file (the demo default)."""
+        return self.database_url.startswith("sqlite")
+
+
+def _variable_name(field: str) -> str:
+    return "DATABASE_URL" if field == "database_url" else ENV_PREFIX + field.upper()
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a validation error into one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            # Aliased fields report their alias (DATABASE_URL); map back to the field name.
+            field = str(error["loc"][0]).lower().removeprefix("lienthong_") if error["loc"] else "?"
+            message = error["msg"].removeprefix("Value error, ")
+            example = _EXAMPLES.get(field, "")
+            lines.append(
+                f"{_variable_name(field)}: {message}"
+                + (f" (example: {example})" if example else "")
+            )
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, for error messages and logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

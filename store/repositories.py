@@ -1,0 +1,78 @@
+"""Queries and writes of the registry, one function per business operation.
+
+Writes are upserts keyed by business ids so that a retried activity never duplicates a row.
+Callers own the transaction (commit at the unit-of-work boundary).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.dossier_code import format_dossier_code
+from store.models import DossierCodeCounter, DossierRecord
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def allocate_dossier_code(session: AsyncSession, desk_code: str, day: date) -> str:
+    """Hand out the next dossier code of a desk for a day, atomically.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement: PostgreSQL's row lock on
+    the counter serialises concurrent callers, so no two get the same number.
+    """
+    stmt = _insert(session, DossierCodeCounter).values(
+        desk_code=desk_code, day=day, last_sequence=1
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DossierCodeCounter.desk_code, DossierCodeCounter.day],
+        set_={"last_sequence": DossierCodeCounter.last_sequence + 1},
+    ).returning(DossierCodeCounter.last_sequence)
+    sequence = (await session.execute(stmt)).scalar_one()
+    return format_dossier_code(desk_code, day, sequence)
+
+
+async def upsert_dossier(
+    session: AsyncSession,
+    *,
+    code: str,
+    desk_code: str,
+    procedure_code: str,
+    procedure_version: str,
+    received_at: datetime,
+    clock_starts_at: datetime,
+    appointment_at: datetime,
+    status: str,
+) -> None:
+    """Record a dossier's receipt, or bring an existing row up to date (idempotent)."""
+    values = {
+        "code": code,
+        "desk_code": desk_code,
+        "procedure_code": procedure_code,
+        "procedure_version": procedure_version,
+        "received_at": received_at,
+        "clock_starts_at": clock_starts_at,
+        "appointment_at": appointment_at,
+        "status": status,
+    }
+    stmt = _insert(session, DossierRecord).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DossierRecord.code],
+        set_={key: value for key, value in values.items() if key != "code"},
+    )
+    await session.execute(stmt)
+
+
+async def get_dossier(session: AsyncSession, code: str) -> DossierRecord | None:
+    """The registry row of a dossier, or None."""
+    return (
+        await session.execute(select(DossierRecord).where(DossierRecord.code == code))
+    ).scalar_one_or_none()
