@@ -1,0 +1,86 @@
+"""The legal plan of a dossier: version pinning, clock start, pauses and the step graph."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from domain.calendar import default_calendar
+from domain.catalog import NotInForce, UnknownProcedure, default_catalog
+from domain.clock import VN_TZ, LegalClock, working_days
+from domain.plan import DossierPlan, plan_dossier
+
+CLOCK = LegalClock(default_calendar())
+
+
+def plan(code: str, received: datetime, **kwargs: object) -> DossierPlan:
+    return plan_dossier(default_catalog(), CLOCK, code, received, **kwargs)  # type: ignore[arg-type]
+
+
+def at(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=VN_TZ)  # type: ignore[misc]
+
+
+def test_a_dossier_keeps_the_rules_in_force_on_its_receipt_day() -> None:
+    before = plan("land-first-certificate", at(2025, 6, 30, 9))
+    after = plan("land-first-certificate", at(2025, 7, 1, 9))
+    assert (before.version, before.limit_working_hours) == ("2024-08", 23 * 8)
+    assert (after.version, after.limit_working_hours) == ("2025-07", 20 * 8)
+    assert any(step.agency == "district-committee" for step in before.steps)
+    assert any(step.agency == "commune-committee" and step.step == "sign" for step in after.steps)
+
+
+def test_the_appointment_is_the_limit_plus_the_planned_public_notice() -> None:
+    result = plan("land-first-certificate", at(2025, 9, 8, 8))
+    notice = next(step for step in result.steps if step.kind == "public_notice")
+    expected = CLOCK.add(result.clock_starts, working_days(20), [(notice.starts, notice.due)])
+    assert result.appointment == expected
+    assert not notice.counted
+
+
+def test_a_supplement_pause_moves_the_appointment_by_the_paused_working_time() -> None:
+    received = at(2026, 3, 2, 8)
+    pause = (at(2026, 3, 3, 8), at(2026, 3, 5, 8))  # two working days with the applicant
+    plain = plan("house-building-permit", received)
+    paused = plan("house-building-permit", received, pauses=[pause])
+    assert CLOCK.working_time_between(plain.appointment, paused.appointment) == working_days(2)
+
+
+def test_the_permit_decision_waits_for_the_land_certificate_signature() -> None:
+    result = plan("land-and-permit", at(2026, 3, 2, 8))
+    steps = {step.key: step for step in result.steps}
+    decision = steps["house-building-permit:decision"]
+    assert "land-first-certificate:sign" in decision.depends_on
+    assert decision.starts >= steps["land-first-certificate:sign"].due
+    assert result.combined
+    assert [c.code for c in result.components] == [
+        "land-first-certificate",
+        "house-building-permit",
+    ]
+
+
+def test_every_counted_step_is_due_by_the_appointment() -> None:
+    for code in default_catalog().codes():
+        result = plan(code, at(2026, 3, 2, 8))
+        late = [s.key for s in result.steps if s.counted and s.due > result.appointment]
+        assert not late, f"{code}: {late}"
+
+
+def test_a_receipt_after_the_cutoff_counts_from_the_next_working_day() -> None:
+    before = plan("certified-copy", at(2026, 3, 6, 14, 59))  # a Friday
+    after = plan("certified-copy", at(2026, 3, 6, 15, 1))
+    assert before.appointment.date() == before.received_at.date()
+    assert after.clock_starts == at(2026, 3, 9, 8)
+
+
+def test_unknown_or_not_yet_in_force_procedures_are_lookup_errors() -> None:
+    with pytest.raises(UnknownProcedure):
+        plan("no-such-thing", at(2026, 3, 2, 8))
+    with pytest.raises(NotInForce):
+        plan("land-first-certificate", at(2020, 1, 2, 8))
+
+
+def test_a_naive_receipt_moment_is_refused() -> None:
+    with pytest.raises(ValueError, match="time-zone offset"):
+        plan("certified-copy", datetime(2026, 3, 2, 8))

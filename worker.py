@@ -1,0 +1,156 @@
+"""Run Temporal workers: the dossier orchestration and every agency's own task queue.
+
+In production each agency runs its own workers (``--agency land-registration --agency tax``);
+the demo and a small office run them all in one process. SIGINT/SIGTERM stop polling at once and
+let activities already running finish (up to ``--grace`` seconds) before the process exits.
+
+Examples:
+    python worker.py                                 # everything
+    python worker.py --agency tax                    # only the tax authority's queue
+    python worker.py --orchestration --agency one-stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import build_activities
+from domain.catalog import default_catalog
+from engine.logs import configure_logging, get_logger
+from engine.names import ORCHESTRATION_TASK_QUEUE, agency_task_queue
+from engine.settings import SettingsError, get_settings
+from engine.temporal import connect, exit_process
+from store.db import StoreUnavailable, async_engine, check_connection, session_factory
+from workflows import WORKFLOWS
+
+log = get_logger("worker")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of the worker."""
+    agencies = [agency.code for agency in default_catalog().agencies]
+    parser = argparse.ArgumentParser(
+        description="Run the dossier workflows and the agencies' activities.",
+        epilog="With neither --agency nor --orchestration, everything runs in this process.",
+    )
+    parser.add_argument(
+        "--agency",
+        action="append",
+        choices=agencies,
+        metavar="CODE",
+        help="serve this agency's task queue (repeatable); one of: " + ", ".join(agencies),
+    )
+    parser.add_argument(
+        "--orchestration",
+        action="store_true",
+        help=f"serve the dossier workflows (task queue {ORCHESTRATION_TASK_QUEUE!r})",
+    )
+    parser.add_argument("--address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds in-flight activities get to finish after SIGINT/SIGTERM (default 30)",
+    )
+    args = parser.parse_args(argv)
+    if not args.agency and not args.orchestration:
+        args.agency = agencies
+        args.orchestration = True
+    return args
+
+
+def build_workers(
+    client: Client,
+    agencies: list[str],
+    orchestration: bool,
+    grace: timedelta,
+    activities: Sequence[Callable[..., Any]],
+) -> list[Worker]:
+    """One worker per task queue: agency activities on theirs, workflows on orchestration's."""
+    workers = [
+        Worker(
+            client,
+            task_queue=agency_task_queue(code),
+            activities=activities,
+            graceful_shutdown_timeout=grace,
+        )
+        for code in agencies
+    ]
+    if orchestration:
+        workers.append(
+            Worker(
+                client,
+                task_queue=ORCHESTRATION_TASK_QUEUE,
+                workflows=WORKFLOWS,
+                graceful_shutdown_timeout=grace,
+            )
+        )
+    return workers
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Connect, serve until a stop signal, then shut down gracefully."""
+    settings = get_settings()
+    check_connection(settings.database_url)
+    client = await connect(args.address)
+    engine = async_engine(settings.database_url)
+    activities = build_activities(session_factory(engine))
+    workers = build_workers(
+        client, args.agency or [], args.orchestration, timedelta(seconds=args.grace), activities
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    log.info(
+        "worker_started",
+        task_queues=[worker.task_queue for worker in workers],
+        address=client.service_client.config.target_host,
+    )
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if stopped not in done:
+        # A worker died on its own (lost server, bad registration): surface its error.
+        for task in done:
+            task.result()
+    log.info("worker_stopping", grace_seconds=args.grace)
+    await asyncio.gather(*(worker.shutdown() for worker in workers))
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await engine.dispose()
+    log.info("worker_stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    args = parse_args(argv)
+    try:
+        asyncio.run(run(args))
+    except StoreUnavailable as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "connect" not in str(exc).lower():
+            raise
+        print(f"worker: cannot reach Temporal: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    exit_process(main())
