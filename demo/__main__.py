@@ -1,0 +1,258 @@
+"""``make demo``: Temporal dev server + migrations + workers + sample dossiers, Ctrl-C stops all.
+
+State lives under ``.data/`` (Temporal's history in ``temporal.db``, the registry in
+``lienthong.db`` unless DATABASE_URL names PostgreSQL), so a second run continues the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from engine.names import ORCHESTRATION_TASK_QUEUE, search_attribute_flags
+from engine.settings import REPO_ROOT, SettingsError, get_settings, mask_url
+from engine.temporal import connect, dev_server_path, exit_process
+from store.db import StoreUnavailable
+from store.migrate import MigrationRefused, upgrade
+
+# What the demo submits: the source article's combined dossier and everyday ward procedures.
+SAMPLE_PROCEDURES = (
+    "land-and-permit",
+    "birth-residence-insurance",
+    "certified-copy",
+)
+
+
+class DemoError(RuntimeError):
+    """A reason the demo cannot start; printed as is."""
+
+
+def say(message: str) -> None:
+    """One line of the demo's own narration (logs of the children go to files)."""
+    print(f"[demo] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def single_instance(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for the demo's lifetime; refuse if another demo holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DemoError(
+            f"another demo is already running ({holder}); stop it with Ctrl-C in its terminal "
+            "first — nothing of it was touched"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.truncate(0)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    """Fail with advice when a port is taken, instead of letting a server hang or die later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise DemoError(
+                f"port {port} ({what}) is already in use; choose free ports with "
+                "make demo ARGS='--port 7300 --ui-port 8300'"
+            ) from None
+
+
+def start_process(
+    command: list[str], log_path: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own session, so the terminal's Ctrl-C reaches only the demo."""
+    log: IO[bytes] = log_path.open("ab")
+    return subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes], name: str, grace: float) -> None:
+    """SIGTERM, wait ``grace`` seconds, then SIGKILL."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        say(f"{name} did not stop within {grace:.0f} s; killing it")
+        process.kill()
+        process.wait()
+
+
+async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the dev server answers, or fail if it exits."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise DemoError(f"the Temporal dev server exited (code {server.returncode}); see {log}")
+        try:
+            await connect(address)
+            return
+        except RuntimeError:
+            await asyncio.sleep(0.5)
+    raise DemoError(f"the Temporal dev server did not answer within 60 s; see {log}")
+
+
+async def submit_and_follow(
+    address: str, desk_code: str, database_url: str, worker: subprocess.Popen[bytes], log: Path
+) -> None:
+    """Submit the sample dossiers and print each as it moves, until all are done."""
+    from starter import allocate_code
+    from workflows.reception import ReceptionInput, ReceptionWorkflow
+
+    client = await connect(address)
+    handles = []
+    for procedure in SAMPLE_PROCEDURES:
+        received = datetime.now().astimezone()
+        code = await allocate_code(database_url, desk_code, received)
+        handle = await client.start_workflow(
+            ReceptionWorkflow.run,
+            ReceptionInput(
+                dossier_code=code,
+                desk_code=desk_code,
+                procedure_code=procedure,
+                received_at=received,
+            ),
+            id=code,
+            task_queue=ORCHESTRATION_TASK_QUEUE,
+            static_summary=f"Hồ sơ {code}: {procedure}",
+        )
+        say(f"submitted {code} ({procedure})")
+        handles.append(handle)
+    for handle in handles:
+        waiting = asyncio.ensure_future(handle.result())
+        while not waiting.done():
+            await asyncio.wait([waiting], timeout=0.5)
+            if worker.poll() is not None and not waiting.done():
+                waiting.cancel()
+                raise DemoError(f"the worker exited (code {worker.returncode}); see {log}")
+        result = waiting.result()
+        plan = result.plan
+        say(f"{result.dossier_code} {result.status}: {plan.name_vi}")
+        say(
+            f"    clock starts {plan.clock_starts:%Y-%m-%d %H:%M}, "
+            f"appointment {plan.appointment:%Y-%m-%d %H:%M}"
+        )
+        for step in plan.steps:
+            say(f"    due {step.due:%Y-%m-%d %H:%M}  {step.agency:<18} {step.key}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Start everything, run the sample, wait for Ctrl-C (or not, with --once), stop everything."""
+    settings = get_settings()
+    # Ctrl-C and SIGTERM cancel this coroutine, so the finally below stops what was started.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main_task.cancel)
+    address = f"127.0.0.1:{args.port}"
+    ensure_port_free(args.port, "Temporal frontend")
+    ensure_port_free(args.ui_port, "Temporal Web UI")
+    say(f"registry: {mask_url(settings.database_url)}")
+    say(f"database at revision {upgrade(settings.database_url)}")
+
+    data_dir = settings.data_dir
+    temporal_log = data_dir / "temporal.log"
+    worker_log = data_dir / "worker.log"
+    server = start_process(
+        [
+            dev_server_path(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--ui-port",
+            str(args.ui_port),
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--log-level",
+            "warn",
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=1000",
+            "--dynamic-config-value",
+            "history.timerProcessorMaxPollRPS=1000",
+            *search_attribute_flags(),
+        ],
+        temporal_log,
+        dict(os.environ),
+    )
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        await wait_for_temporal(address, server, temporal_log)
+        say(f"Temporal is up at {address}; Web UI: http://localhost:{args.ui_port}")
+        env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
+        worker = start_process([sys.executable, "worker.py"], worker_log, env)
+        say(f"workers started (log: {worker_log})")
+        await submit_and_follow(
+            address, settings.desk_code, settings.database_url, worker, worker_log
+        )
+        if not args.once:
+            say(f"browse the dossiers at http://localhost:{args.ui_port} — Ctrl-C stops everything")
+            await asyncio.Event().wait()
+    finally:
+        say("stopping")
+        if worker is not None:
+            stop_process(worker, "the worker", grace=35)
+        stop_process(server, "the Temporal dev server", grace=15)
+        say("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m demo``."""
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
+    parser.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
+    parser.add_argument(
+        "--once", action="store_true", help="stop as soon as the sample dossiers are done"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+        with single_instance(settings.data_dir / "demo.lock"):
+            asyncio.run(run(args))
+    except (DemoError, SettingsError, StoreUnavailable, MigrationRefused) as exc:
+        print(f"[demo] {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    exit_process(main())

@@ -1,0 +1,148 @@
+"""The processes a user runs, as subprocesses: worker, starter and the demo.
+
+These use the real dev server (``dev_env``) or start their own, and a SQLite registry in a
+temporary directory, exactly as ``make demo`` does.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from engine.settings import REPO_ROOT
+from store.migrate import upgrade
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def project_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "TEMPORAL_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(LIENTHONG_DATA_DIR=str(tmp_path), LIENTHONG_LOG_FORMAT="json", **extra)
+    return env
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+@pytest.fixture
+def worker_process(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    upgrade(f"sqlite:///{tmp_path / 'lienthong.db'}")
+    address = dev_env.client.service_client.config.target_host
+    process = subprocess.Popen(
+        python("worker.py", "--address", address),
+        cwd=REPO_ROOT, env=project_env(tmp_path), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        if json.loads(line).get("event") == "worker_started":
+            break
+    else:
+        process.kill()
+        pytest.fail("the worker did not start within 30 s")
+    yield process, address
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.devserver
+def test_submit_runs_through_a_separate_worker_and_sigterm_stops_it_cleanly(
+    worker_process: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    process, address = worker_process
+    submitted = subprocess.run(
+        python("starter.py", "submit", "--procedure", "certified-copy", "--address", address),
+        cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert " accepted; appointment " in submitted.stdout
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=40) == 0
+    assert process.stderr is not None
+    events = [json.loads(line)["event"] for line in process.stderr.read().splitlines()]
+    ours = [event for event in events if event.startswith("worker_")]
+    assert ours[-2:] == ["worker_stopping", "worker_stopped"]
+
+
+@pytest.mark.devserver
+def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    demo = subprocess.run(
+        python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(ui_port)),
+        cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert f"Web UI: http://localhost:{ui_port}" in demo.stdout
+    assert demo.stdout.count(" accepted: ") == 3
+    assert demo.stdout.rstrip().endswith("[demo] stopped")
+    # Everything it started is gone: the ports are free again.
+    for used in (port, ui_port):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", used))
+
+
+def test_demo_refuses_a_busy_port_with_advice(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        demo = subprocess.run(
+            python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(free_port())),
+            cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert demo.returncode == 1
+    assert f"port {port} (Temporal frontend) is already in use" in demo.stderr
+    assert "--port 7300 --ui-port 8300" in demo.stderr
+
+
+def test_a_second_demo_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    lock = tmp_path / "demo.lock"
+    with lock.open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 4242")
+        held.flush()
+        demo = subprocess.run(
+            python("-m", "demo", "--once", "--port", str(free_port()),
+                   "--ui-port", str(free_port())),
+            cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert demo.returncode == 1
+    assert "another demo is already running (pid 4242)" in demo.stderr
+    assert lock.read_text() == "pid 4242"
+    assert not (tmp_path / "lienthong.db").exists()
+
+
+def test_an_unreachable_postgres_stops_the_demo_with_one_line(tmp_path: Path) -> None:
+    env = project_env(tmp_path, DATABASE_URL="postgresql://app:secret@127.0.0.1:1/registry")
+    demo = subprocess.run(
+        python("-m", "demo", "--once", "--port", str(free_port()), "--ui-port", str(free_port())),
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert demo.returncode == 1
+    assert "cannot reach the database at postgresql+psycopg://app:***@127.0.0.1:1/registry" in (
+        demo.stderr
+    )
+    assert "secret" not in demo.stderr + demo.stdout
