@@ -2,6 +2,15 @@
 
 One module per agency or external system. `build_activities` wires their dependencies once per
 worker process.
+
+Agency systems (each activity named exactly as the catalog's ``Step.activity``):
+
+- `activities.one_stop`: ``one-stop.check-completeness``, ``one-stop.check-identity``
+- `activities.land`: ``land.check-parcel`` (cadastral book)
+- `activities.tax`: ``tax.compute-obligation`` (land price table)
+- `activities.civil_status`: ``justice.register-birth``, ``justice.check-marital-status``
+- `activities.residence`: ``police.register-residence``
+- `activities.health_insurance`: ``social-security.issue-health-card``
 """
 
 from __future__ import annotations
@@ -11,13 +20,49 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.civil_status import CivilStatusActivities
+from activities.health_insurance import HealthInsuranceActivities
+from activities.land import LandActivities
+from activities.one_stop import OneStopActivities
 from activities.reception import ReceptionActivities
+from activities.residence import ResidenceActivities
+from activities.tax import TaxActivities
 from domain.calendar import default_calendar
-from domain.catalog import default_catalog
+from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 
 
-def build_activities(sessions: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
-    """All activity callables, bound to their dependencies."""
-    reception = ReceptionActivities(sessions, default_catalog(), LegalClock(default_calendar()))
-    return [reception.plan_dossier, reception.record_receipt]
+def build_activities(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    catalog: Catalog | None = None,
+    clock: LegalClock | None = None,
+) -> list[Callable[..., Any]]:
+    """All activity callables, bound to their dependencies.
+
+    Args:
+        sessions: The registry's sessions (the agencies' registers live there too).
+        catalog: The procedure catalog; the shipped one by default (tests pass their own).
+        clock: The legal clock; the shipped calendar by default.
+    """
+    catalog = catalog or default_catalog()
+    clock = clock or LegalClock(default_calendar())
+    reception = ReceptionActivities(sessions, catalog, clock)
+    one_stop = OneStopActivities(catalog)
+    land = LandActivities(sessions)
+    tax = TaxActivities(sessions)
+    civil_status = CivilStatusActivities(sessions)
+    residence = ResidenceActivities(sessions)
+    health_insurance = HealthInsuranceActivities(sessions)
+    return [
+        reception.plan_dossier,
+        reception.record_receipt,
+        one_stop.check_completeness,
+        one_stop.check_identity,
+        land.check_parcel,
+        tax.compute_obligation,
+        civil_status.register_birth,
+        civil_status.check_marital_status,
+        residence.register_residence,
+        health_insurance.issue_health_card,
+    ]

@@ -7,9 +7,22 @@ Table models never cross a workflow boundary: activities convert them to the pyd
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import TIMESTAMP, Date, Integer, MetaData, String, func
+from sqlalchemy import (
+    TIMESTAMP,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -70,4 +83,150 @@ class DossierRecord(Base):
     )
     updated_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Agency registers (revision 0002): the systems the agencies' automated checks read and write.
+# Each is keyed by business ids so that a retried activity finds its own earlier write.
+# --------------------------------------------------------------------------------------------
+
+
+class LandUse(StrEnum):
+    """Land-use type codes of the cadastral register (Circular 08/2024/TT-BTNMT, appendix).
+
+    Only the codes the seed and the checks use; the register column accepts any code.
+    """
+
+    ODT = "ODT"  # đất ở tại đô thị: urban residential
+    ONT = "ONT"  # đất ở tại nông thôn: rural residential
+    CLN = "CLN"  # đất trồng cây lâu năm: perennial crops
+    BHK = "BHK"  # đất bằng trồng cây hàng năm khác: other annual crops on flat land
+    TMD = "TMD"  # đất thương mại, dịch vụ: commercial and service land
+
+
+class CivilRegistrationKind(StrEnum):
+    """Entries of the civil-status (hộ tịch) register this engine reads or writes."""
+
+    BIRTH = "birth"  # khai sinh
+    MARRIAGE = "marriage"  # kết hôn
+
+
+class RegisterCounter(Base):
+    """The last sequence number handed out per register and year (KS-2025-000001, ...)."""
+
+    __tablename__ = "register_counters"
+
+    register: Mapped[str] = mapped_column(String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class LandParcel(Base):
+    """One parcel of the land registration office's cadastral book (sổ địa chính)."""
+
+    __tablename__ = "land_parcels"
+    __table_args__ = (
+        UniqueConstraint(
+            "commune", "map_sheet", "parcel_number", name="uq_land_parcels_commune_sheet_parcel"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commune: Mapped[str] = mapped_column(String(40))
+    map_sheet: Mapped[int] = mapped_column(Integer)  # tờ bản đồ số
+    parcel_number: Mapped[int] = mapped_column(Integer)  # thửa đất số
+    area_m2: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    land_use: Mapped[str] = mapped_column(String(8))  # a `LandUse` code
+    origin_vi: Mapped[str] = mapped_column(String(300))  # nguồn gốc sử dụng đất, as recorded
+    # First day of stable use, when the origin papers establish it; drives the land-use levy.
+    stable_use_since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    certificate_issued: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class LandPrice(Base):
+    """A row of the provincial land price table (bảng giá đất), per commune and land use.
+
+    ``effective_to`` is inclusive; None means still in force.
+    """
+
+    __tablename__ = "land_prices"
+    __table_args__ = (
+        UniqueConstraint(
+            "commune", "land_use", "effective_from", name="uq_land_prices_commune_use_from"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commune: Mapped[str] = mapped_column(String(40))
+    land_use: Mapped[str] = mapped_column(String(8))
+    price_vnd_per_m2: Mapped[int] = mapped_column(BigInteger)
+    effective_from: Mapped[date] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    legal_basis_vi: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class CivilRegistration(Base):
+    """An entry of the civil-status register: a birth or a marriage.
+
+    Entries made by this engine carry the dossier that made them (unique per kind, so a retried
+    activity finds its row); entries from before the engine have no dossier code.
+    """
+
+    __tablename__ = "civil_registrations"
+    __table_args__ = (
+        UniqueConstraint("kind", "dossier_code", name="uq_civil_registrations_kind_dossier"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))  # a `CivilRegistrationKind`
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # số đăng ký
+    dossier_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Opaque ids of the persons (no personal data); a marriage names both spouses.
+    subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    partner_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    registered_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # divorce or death
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+
+
+class ResidenceRegistration(Base):
+    """A permanent-residence registration (đăng ký thường trú) made by the commune police."""
+
+    __tablename__ = "residence_registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    birth_registration_number: Mapped[str] = mapped_column(
+        String(40),
+        ForeignKey("civil_registrations.number", name="fk_residence_registrations_birth_number"),
+    )
+    subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    registered_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+
+
+class HealthInsuranceCard(Base):
+    """A health-insurance card (thẻ bảo hiểm y tế) issued by the social security office."""
+
+    __tablename__ = "health_insurance_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
+    card_number: Mapped[str] = mapped_column(String(20), unique=True)
+    birth_registration_number: Mapped[str] = mapped_column(
+        String(40),
+        ForeignKey("civil_registrations.number", name="fk_health_insurance_cards_birth_number"),
+    )
+    subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
     )

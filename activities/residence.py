@@ -1,0 +1,76 @@
+"""The commune police's step: permanent-residence registration (đăng ký thường trú).
+
+Runs on the ``agency-police`` task queue against the ``residence_registrations`` register.
+The child's residence is keyed on the birth registration of the same dossier (in practice on
+the personal ID number it brings), so without that entry the step is refused.
+
+Numbers are ``TT-<yyyy>-<6-digit sequence>`` (TT: thường trú), a format of this engine
+[unverified: the police's own numbering is not public]; entries are dated with the dossier's
+receipt date, like the birth registration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities._support import receipt_date
+from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
+from store import registers
+from store.models import CivilRegistrationKind
+
+
+def residence_registration_number(year: int, sequence: int) -> str:
+    """``TT-2025-000001``."""
+    return f"TT-{year}-{sequence:06d}"
+
+
+class ResidenceActivities:
+    """Automated steps of the commune police (``police.*``)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="police.register-residence")
+    async def register_residence(self, request: AutomatedCheckInput) -> AutomatedCheckResult:
+        """Record the permanent residence of the child; idempotent by dossier code.
+
+        Refused when the dossier's birth registration does not exist (the catalog runs this
+        step after ``justice.register-birth``, so that means the chain was broken).
+        """
+        day = receipt_date(request.dossier_code)
+        async with self._sessions() as session:
+            birth = await registers.get_civil_registration(
+                session, CivilRegistrationKind.BIRTH, request.dossier_code
+            )
+            if birth is None:
+                activity.logger.info(
+                    "residence_refused", extra={"dossier": request.dossier_code, "reason": "birth"}
+                )
+                return AutomatedCheckResult(
+                    passed=False,
+                    summary_vi="Chưa có đăng ký khai sinh của hồ sơ này; "
+                    "chưa thể đăng ký thường trú",
+                )
+            entry, created = await registers.register_residence(
+                session,
+                dossier_code=request.dossier_code,
+                birth_registration_number=birth.number,
+                registered_on=day,
+                subject_ref=request.facts.subject_ref or birth.subject_ref,
+                number=lambda sequence: residence_registration_number(day.year, sequence),
+            )
+            await session.commit()
+        activity.logger.info(
+            "residence_registered", extra={"dossier": request.dossier_code, "new_row": created}
+        )
+        return AutomatedCheckResult(
+            passed=True,
+            summary_vi=f"Đã đăng ký thường trú, số {entry.number} "
+            f"(theo đăng ký khai sinh số {entry.birth_registration_number})",
+            reference=entry.number,
+            findings={
+                "birth_registration_number": entry.birth_registration_number,
+                "registered_on": entry.registered_on.isoformat(),
+            },
+        )

@@ -1,0 +1,278 @@
+"""Queries and writes of the agencies' registers (revision 0002), one function per operation.
+
+The registers stand in for the agencies' own systems: the cadastral book and the land price
+table (read), the civil-status, residence and health-insurance registers (written by the
+automated steps of a dossier).
+
+Writes are idempotent by business id: an entry made for a dossier is found again by its dossier
+code, so a retried activity returns the number it already got instead of a second one. Numbers
+come from `next_sequence`, one atomic statement per number; a number allocated by an attempt
+that then lost a race to a concurrent attempt for the same dossier is left as a gap (gaps are
+allowed, duplicates never). Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import (
+    Base,
+    CivilRegistration,
+    CivilRegistrationKind,
+    HealthInsuranceCard,
+    LandParcel,
+    LandPrice,
+    RegisterCounter,
+    ResidenceRegistration,
+)
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def next_sequence(session: AsyncSession, register: str, year: int) -> int:
+    """Hand out the next number of a register for a year, atomically.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: PostgreSQL's row lock on the counter
+    serialises concurrent callers, so no two get the same number.
+    """
+    stmt = _insert(session, RegisterCounter).values(register=register, year=year, last_sequence=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[RegisterCounter.register, RegisterCounter.year],
+        set_={"last_sequence": RegisterCounter.last_sequence + 1},
+    ).returning(RegisterCounter.last_sequence)
+    sequence: int = (await session.execute(stmt)).scalar_one()
+    return sequence
+
+
+async def _find_or_insert(
+    session: AsyncSession,
+    model: type[_Row],
+    lookup: Select[_Row],
+    conflict_columns: Sequence[Any],
+    new_values: Callable[[], Awaitable[dict[str, Any]]],
+) -> tuple[_Row, bool]:
+    """Return the row ``lookup`` finds, inserting it first (from ``new_values()``) if absent.
+
+    ``new_values`` is only called when the row is missing, so a retry allocates no number.
+
+    Returns:
+        The row, and whether this call created it.
+    """
+    existing = (await session.execute(lookup)).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    stmt = (
+        _insert(session, model)
+        .values(**await new_values())
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(model.__table__.c.id)
+    )
+    inserted = (await session.execute(stmt)).scalar_one_or_none()
+    # A concurrent attempt for the same business id may have won; read back whichever row stands.
+    row = (await session.execute(lookup)).scalar_one()
+    return row, inserted is not None
+
+
+# -- land register -----------------------------------------------------------------------------
+
+
+async def get_parcel(
+    session: AsyncSession, commune: str, map_sheet: int, parcel_number: int
+) -> LandParcel | None:
+    """The cadastral entry of a parcel, or None if the book has no such parcel."""
+    return (
+        await session.execute(
+            select(LandParcel).where(
+                LandParcel.commune == commune,
+                LandParcel.map_sheet == map_sheet,
+                LandParcel.parcel_number == parcel_number,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def price_in_force(
+    session: AsyncSession, commune: str, land_use: str, day: date
+) -> LandPrice | None:
+    """The land price row for a commune and land use in force on ``day``, or None.
+
+    If rows overlap (a data error), the one that took effect last wins.
+    """
+    return (
+        await session.execute(
+            select(LandPrice)
+            .where(
+                LandPrice.commune == commune,
+                LandPrice.land_use == land_use,
+                LandPrice.effective_from <= day,
+                or_(LandPrice.effective_to.is_(None), LandPrice.effective_to >= day),
+            )
+            .order_by(LandPrice.effective_from.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+# -- civil-status register ----------------------------------------------------------------------
+
+
+def _civil_lookup(kind: CivilRegistrationKind, dossier_code: str) -> Select[CivilRegistration]:
+    return select(CivilRegistration).where(
+        CivilRegistration.kind == kind.value, CivilRegistration.dossier_code == dossier_code
+    )
+
+
+async def get_civil_registration(
+    session: AsyncSession, kind: CivilRegistrationKind, dossier_code: str
+) -> CivilRegistration | None:
+    """The civil-status entry of this kind made for a dossier, or None."""
+    return (await session.execute(_civil_lookup(kind, dossier_code))).scalar_one_or_none()
+
+
+async def register_birth(
+    session: AsyncSession,
+    *,
+    dossier_code: str,
+    registered_on: date,
+    subject_ref: str | None,
+    number: Callable[[int], str],
+) -> tuple[CivilRegistration, bool]:
+    """Enter a birth for a dossier, or return the entry already made for it.
+
+    Args:
+        dossier_code: The dossier asking for the registration (the idempotency key).
+        registered_on: The registration date; its year numbers the entry.
+        subject_ref: Opaque id of the child, if the dossier has one.
+        number: Formats the register's sequence number (``KS-2025-000001``).
+
+    Returns:
+        The entry, and whether this call created it.
+    """
+
+    async def values() -> dict[str, Any]:
+        sequence = await next_sequence(session, "KS", registered_on.year)
+        return {
+            "kind": CivilRegistrationKind.BIRTH.value,
+            "number": number(sequence),
+            "dossier_code": dossier_code,
+            "subject_ref": subject_ref,
+            "registered_on": registered_on,
+        }
+
+    return await _find_or_insert(
+        session,
+        CivilRegistration,
+        _civil_lookup(CivilRegistrationKind.BIRTH, dossier_code),
+        [CivilRegistration.kind, CivilRegistration.dossier_code],
+        values,
+    )
+
+
+async def marriages_of(session: AsyncSession, person_ref: str) -> list[CivilRegistration]:
+    """Every marriage entry naming the person as either spouse, oldest first."""
+    rows = await session.execute(
+        select(CivilRegistration)
+        .where(
+            CivilRegistration.kind == CivilRegistrationKind.MARRIAGE.value,
+            or_(
+                CivilRegistration.subject_ref == person_ref,
+                CivilRegistration.partner_ref == person_ref,
+            ),
+        )
+        .order_by(CivilRegistration.registered_on, CivilRegistration.id)
+    )
+    return list(rows.scalars())
+
+
+# -- residence register ------------------------------------------------------------------------
+
+
+def _residence_lookup(dossier_code: str) -> Select[ResidenceRegistration]:
+    return select(ResidenceRegistration).where(ResidenceRegistration.dossier_code == dossier_code)
+
+
+async def register_residence(
+    session: AsyncSession,
+    *,
+    dossier_code: str,
+    birth_registration_number: str,
+    registered_on: date,
+    subject_ref: str | None,
+    number: Callable[[int], str],
+) -> tuple[ResidenceRegistration, bool]:
+    """Record a permanent-residence registration for a dossier, or return the existing one.
+
+    Returns:
+        The entry, and whether this call created it.
+    """
+
+    async def values() -> dict[str, Any]:
+        sequence = await next_sequence(session, "TT", registered_on.year)
+        return {
+            "dossier_code": dossier_code,
+            "number": number(sequence),
+            "birth_registration_number": birth_registration_number,
+            "subject_ref": subject_ref,
+            "registered_on": registered_on,
+        }
+
+    return await _find_or_insert(
+        session,
+        ResidenceRegistration,
+        _residence_lookup(dossier_code),
+        [ResidenceRegistration.dossier_code],
+        values,
+    )
+
+
+# -- health-insurance register ----------------------------------------------------------------
+
+
+def _card_lookup(dossier_code: str) -> Select[HealthInsuranceCard]:
+    return select(HealthInsuranceCard).where(HealthInsuranceCard.dossier_code == dossier_code)
+
+
+async def issue_health_card(
+    session: AsyncSession,
+    *,
+    dossier_code: str,
+    birth_registration_number: str,
+    valid_from: date,
+    subject_ref: str | None,
+    card_number: Callable[[int], str],
+) -> tuple[HealthInsuranceCard, bool]:
+    """Issue a health-insurance card for a dossier, or return the card already issued.
+
+    Returns:
+        The card, and whether this call issued it.
+    """
+
+    async def values() -> dict[str, Any]:
+        sequence = await next_sequence(session, "BHYT", valid_from.year)
+        return {
+            "dossier_code": dossier_code,
+            "card_number": card_number(sequence),
+            "birth_registration_number": birth_registration_number,
+            "subject_ref": subject_ref,
+            "valid_from": valid_from,
+        }
+
+    return await _find_or_insert(
+        session,
+        HealthInsuranceCard,
+        _card_lookup(dossier_code),
+        [HealthInsuranceCard.dossier_code],
+        values,
+    )
