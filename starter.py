@@ -12,9 +12,12 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.settings import SettingsError
+
+if TYPE_CHECKING:
+    from domain.dossier import ParcelRef
 
 
 class UsageError(Exception):
@@ -173,56 +176,124 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parcel(text: str) -> ParcelRef:
+    from domain.dossier import ParcelRef
+
+    commune, _, rest = text.partition("/")
+    sheet, _, number = rest.partition("/")
+    try:
+        return ParcelRef(commune=commune, map_sheet=int(sheet), parcel_number=int(number))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a parcel COMMUNE/SHEET/NUMBER, e.g. phuong-lien/12/345"
+        ) from None
+
+
 async def _submit(args: argparse.Namespace) -> int:
-    from engine.names import ORCHESTRATION_TASK_QUEUE
+    from domain.catalog import default_catalog
+    from domain.dossier import DossierFacts, SubmittedDocument
+    from engine.dossiers import allocate_code, start_dossier, wait_for_receipt
     from engine.settings import get_settings
     from engine.temporal import connect
-    from workflows.reception import ReceptionInput, ReceptionWorkflow
 
     settings = get_settings()
     received = args.received or datetime.now().astimezone()
-    code = await allocate_code(settings.database_url, settings.desk_code, received)
+    documents = list(args.document or [])
+    if args.all_documents:
+        catalog = default_catalog()
+        day = received.date()
+        versions = (
+            catalog.components_on(args.procedure, day)
+            if catalog.is_combined(args.procedure)
+            else (catalog.version_on(args.procedure, day),)
+        )
+        documents += [d.name_vi for v in versions for d in v.required_documents if not d.optional]
+    facts = DossierFacts(
+        parcel=args.parcel,
+        documents=[SubmittedDocument(name_vi=name) for name in dict.fromkeys(documents)],
+    )
     client = await connect(args.address)
-    result = await client.execute_workflow(
-        ReceptionWorkflow.run,
-        ReceptionInput(
-            dossier_code=code,
-            desk_code=settings.desk_code,
-            procedure_code=args.procedure,
-            received_at=received,
-        ),
-        id=code,
-        task_queue=ORCHESTRATION_TASK_QUEUE,
-        static_summary=f"Hồ sơ {code}: {args.procedure}",
+    code = await allocate_code(settings.database_url, settings.desk_code, received)
+    handle = await start_dossier(
+        client,
+        code=code,
+        desk_code=settings.desk_code,
+        procedure_code=args.procedure,
+        received_at=received,
+        facts=facts,
     )
-    print(
-        f"dossier {result.dossier_code} {result.status}; "
-        f"appointment {result.plan.appointment.isoformat()}"
-    )
+    receipt = await wait_for_receipt(handle)
+    assert receipt.appointment is not None
+    print(f"dossier {code} {receipt.status}; appointment {receipt.appointment.isoformat()}")
     return 0
 
 
-async def allocate_code(database_url: str, desk_code: str, received: datetime) -> str:
-    """Allocate the next dossier code of the desk for the receipt's Vietnam date."""
-    from domain.clock import VN_TZ
-    from store.db import async_engine, session_factory
-    from store.repositories import allocate_dossier_code
-
-    engine = async_engine(database_url)
-    try:
-        async with session_factory(engine)() as session:
-            code = await allocate_dossier_code(
-                session, desk_code, received.astimezone(VN_TZ).date()
-            )
-            await session.commit()
-            return code
-    finally:
-        await engine.dispose()
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Receive a dossier (no applicant data yet) and print its receipt."""
+    """Receive a dossier and print its receipt."""
     return asyncio.run(_submit(args))
+
+
+async def _track(args: argparse.Namespace) -> int:
+    from engine.temporal import connect
+    from workflows.dossier import DossierWorkflow
+
+    client = await connect(args.address)
+    state = await client.get_workflow_handle(args.code).query(DossierWorkflow.tracking)
+    if args.json:
+        _print_json(state.model_dump(mode="json"))
+        return 0
+    print(f"{state.dossier_code}  {state.procedure_code}  status {state.status}")
+    if state.appointment:
+        print(f"  appointment {state.appointment.isoformat()}")
+    for step in state.open_steps:
+        due = step.due.isoformat() if step.due else "clock paused"
+        flag = "  OVERDUE" if step.overdue else ""
+        print(f"  open  {step.key:<48} {step.agency:<20} due {due}{flag}")
+    for row in state.ledger:
+        verdict = row.verdict or ""
+        print(
+            f"  {row.sequence:>3}. {row.at:%Y-%m-%d %H:%M} {row.from_agency} -> "
+            f"{', '.join(row.to_agencies)}: {row.procedure}:{row.step} {row.result} {verdict}"
+        )
+    return 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    """Print a dossier's tracking state."""
+    return asyncio.run(_track(args))
+
+
+async def _decide(args: argparse.Namespace) -> int:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from engine.temporal import connect
+    from workflows.dossier import DecisionAction, DecisionInput, DossierWorkflow
+
+    client = await connect(args.address)
+    decision = DecisionInput(
+        step=args.step,
+        agency=args.agency,
+        officer_id=args.officer,
+        action=DecisionAction(args.action),
+        reason=args.reason or "",
+        missing_documents=args.missing or [],
+        send_back_to=args.to,
+    )
+    try:
+        result = await client.get_workflow_handle(args.code).execute_update(
+            DossierWorkflow.decide, decision
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        print(f"starter.py decide: refused: {getattr(cause, 'message', cause)}", file=sys.stderr)
+        return 2
+    print(f"{args.code}: {result.action} on {result.step}; dossier {result.status}")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """An officer's decision on an open step."""
+    return asyncio.run(_decide(args))
 
 
 # ---- the parser --------------------------------------------------------------------------------
@@ -280,12 +351,43 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser(
         "submit",
         help="receive a dossier and print its receipt",
-        description="Allocate a dossier code and run its reception workflow.",
+        description="Allocate a dossier code, start its workflow and print the receipt.",
     )
     submit.add_argument("--procedure", required=True, help="procedure or combined code")
     submit.add_argument("--received", type=_aware_datetime, help="receipt moment (default: now)")
+    submit.add_argument("--parcel", type=_parcel, help="land parcel COMMUNE/SHEET/NUMBER")
+    submit.add_argument(
+        "--document", action="append", metavar="NAME", help="a document handed in (repeatable)"
+    )
+    submit.add_argument(
+        "--all-documents", action="store_true", help="hand in every required document"
+    )
     submit.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
     submit.set_defaults(handler=cmd_submit)
+
+    track = commands.add_parser(
+        "track", help="a dossier's status, open steps and hand-over ledger (form 05)"
+    )
+    track.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
+    track.add_argument("--json", action="store_true", help="print JSON")
+    track.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
+    track.set_defaults(handler=cmd_track)
+
+    decide = commands.add_parser(
+        "decide",
+        help="an officer's decision on an open step",
+        description="Approve, request a supplement, refuse, or send back an open step.",
+    )
+    decide.add_argument("code", help="dossier code")
+    decide.add_argument("step", help="the open step, PROCEDURE:STEP")
+    decide.add_argument("action", choices=["approve", "request_supplement", "refuse", "send_back"])
+    decide.add_argument("--agency", required=True, help="the officer's agency code")
+    decide.add_argument("--officer", required=True, help="the officer's id")
+    decide.add_argument("--reason", help="required to refuse or send back")
+    decide.add_argument("--missing", action="append", metavar="DOCUMENT", help="for a supplement")
+    decide.add_argument("--to", metavar="PROCEDURE:STEP", help="for send_back: the earlier step")
+    decide.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
+    decide.set_defaults(handler=cmd_decide)
     return parser
 
 

@@ -24,7 +24,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.clock import ClockActivities
+from domain.calendar import default_calendar
 from domain.catalog import default_catalog
+from domain.clock import LegalClock
 from engine.logs import configure_logging, get_logger
 from engine.names import ORCHESTRATION_TASK_QUEUE, agency_task_queue
 from engine.settings import SettingsError, get_settings
@@ -74,6 +77,8 @@ def build_workers(
     orchestration: bool,
     grace: timedelta,
     activities: Sequence[Callable[..., Any]],
+    clock: LegalClock | None = None,
+    orchestration_queue: str = ORCHESTRATION_TASK_QUEUE,
 ) -> list[Worker]:
     """One worker per task queue: agency activities on theirs, workflows on orchestration's."""
     workers = [
@@ -86,11 +91,14 @@ def build_workers(
         for code in agencies
     ]
     if orchestration:
+        # The legal clock runs as local activities beside the workflows that ask it.
+        clock_activities = ClockActivities(clock or LegalClock(default_calendar()))
         workers.append(
             Worker(
                 client,
-                task_queue=ORCHESTRATION_TASK_QUEUE,
+                task_queue=orchestration_queue,
                 workflows=WORKFLOWS,
+                activities=[clock_activities.step_due, clock_activities.assess_step],
                 graceful_shutdown_timeout=grace,
             )
         )

@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from engine.names import ORCHESTRATION_TASK_QUEUE, search_attribute_flags
+from engine.names import search_attribute_flags
 from engine.settings import REPO_ROOT, SettingsError, get_settings, mask_url
-from engine.temporal import connect, dev_server_path, exit_process
+from engine.temporal import connect, dev_server_path, exit_process, register_search_attributes
 from store.db import StoreUnavailable
 from store.migrate import MigrationRefused, upgrade
 
@@ -112,6 +112,18 @@ def stop_process(process: subprocess.Popen[bytes], name: str, grace: float) -> N
         process.wait()
 
 
+async def seed_registers(database_url: str) -> None:
+    """The agencies' reference registers (land parcels, prices) the sample dossiers need."""
+    from store.db import async_engine, session_factory
+    from store.seed import seed_reference_data
+
+    engine = async_engine(database_url)
+    try:
+        await seed_reference_data(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
 async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: Path) -> None:
     """Wait until the dev server answers, or fail if it exits."""
     deadline = time.monotonic() + 60
@@ -129,45 +141,52 @@ async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: 
 async def submit_and_follow(
     address: str, desk_code: str, database_url: str, worker: subprocess.Popen[bytes], log: Path
 ) -> None:
-    """Submit the sample dossiers and print each as it moves, until all are done."""
-    from starter import allocate_code
-    from workflows.reception import ReceptionInput, ReceptionWorkflow
+    """Submit the sample dossiers, let the demo officers move them, print every hand-over."""
+    from demo.officers import follow_dossier
+    from domain.catalog import default_catalog
+    from domain.dossier import DossierFacts, SubmittedDocument
+    from engine.dossiers import allocate_code, start_dossier, wait_for_receipt
+    from store.seed import DEMO_PARCEL
 
     client = await connect(address)
-    handles = []
+    catalog = default_catalog()
+    codes = []
     for procedure in SAMPLE_PROCEDURES:
         received = datetime.now().astimezone()
+        versions = (
+            catalog.components_on(procedure, received.date())
+            if catalog.is_combined(procedure)
+            else (catalog.version_on(procedure, received.date()),)
+        )
+        documents = [
+            SubmittedDocument(name_vi=d.name_vi)
+            for v in versions
+            for d in v.required_documents
+            if not d.optional
+        ]
         code = await allocate_code(database_url, desk_code, received)
-        handle = await client.start_workflow(
-            ReceptionWorkflow.run,
-            ReceptionInput(
-                dossier_code=code,
-                desk_code=desk_code,
-                procedure_code=procedure,
-                received_at=received,
-            ),
-            id=code,
-            task_queue=ORCHESTRATION_TASK_QUEUE,
-            static_summary=f"Hồ sơ {code}: {procedure}",
+        handle = await start_dossier(
+            client,
+            code=code,
+            desk_code=desk_code,
+            procedure_code=procedure,
+            received_at=received,
+            facts=DossierFacts(parcel=DEMO_PARCEL, documents=documents),
         )
-        say(f"submitted {code} ({procedure})")
-        handles.append(handle)
-    for handle in handles:
-        waiting = asyncio.ensure_future(handle.result())
-        while not waiting.done():
-            await asyncio.wait([waiting], timeout=0.5)
-            if worker.poll() is not None and not waiting.done():
-                waiting.cancel()
-                raise DemoError(f"the worker exited (code {worker.returncode}); see {log}")
-        result = waiting.result()
-        plan = result.plan
-        say(f"{result.dossier_code} {result.status}: {plan.name_vi}")
-        say(
-            f"    clock starts {plan.clock_starts:%Y-%m-%d %H:%M}, "
-            f"appointment {plan.appointment:%Y-%m-%d %H:%M}"
-        )
-        for step in plan.steps:
-            say(f"    due {step.due:%Y-%m-%d %H:%M}  {step.agency:<18} {step.key}")
+        receipt = await wait_for_receipt(handle)
+        assert receipt.appointment is not None
+        say(f"received {code} ({procedure}); appointment {receipt.appointment:%Y-%m-%d %H:%M}")
+        codes.append(code)
+    follow = asyncio.ensure_future(
+        asyncio.gather(*(follow_dossier(client, code, say) for code in codes))
+    )
+    while not follow.done():
+        await asyncio.wait([follow], timeout=0.5)
+        if worker.poll() is not None and not follow.done():
+            follow.cancel()
+            raise DemoError(f"the worker exited (code {worker.returncode}); see {log}")
+    for state in follow.result():
+        say(f"{state.dossier_code} ended the demo run as {state.status}")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -184,6 +203,7 @@ async def run(args: argparse.Namespace) -> None:
     ensure_port_free(args.ui_port, "Temporal Web UI")
     say(f"registry: {mask_url(settings.database_url)}")
     say(f"database at revision {upgrade(settings.database_url)}")
+    await seed_registers(settings.database_url)
 
     data_dir = settings.data_dir
     temporal_log = data_dir / "temporal.log"
@@ -215,6 +235,9 @@ async def run(args: argparse.Namespace) -> None:
     worker: subprocess.Popen[bytes] | None = None
     try:
         await wait_for_temporal(address, server, temporal_log)
+        added = await register_search_attributes(await connect(address))
+        if added:
+            say(f"registered search attributes: {', '.join(added)}")
         say(f"Temporal is up at {address}; Web UI: http://localhost:{args.ui_port}")
         env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
         worker = start_process([sys.executable, "worker.py"], worker_log, env)

@@ -41,6 +41,9 @@ class PlannedStep(BaseModel):
     depends_on: list[str]  # keys (``procedure:step``) of the steps it waits for
     starts: datetime
     due: datetime
+    budget_hours: float = 0.0  # the step's budget in working hours
+    activity: str | None = None  # the agency activity of an automated check
+    notice_days: int | None = None  # calendar days a public notice stays posted
 
     @property
     def key(self) -> str:
@@ -53,6 +56,18 @@ class ComponentVersion(BaseModel):
 
     code: str
     version: str
+
+
+class ProcedurePolicy(BaseModel):
+    """Per-procedure rules the dossier workflow enforces (from the pinned version)."""
+
+    code: str
+    version: str
+    name_vi: str
+    max_supplement_requests: int
+    supplement_deadline: datetime | None  # requests allowed until then (None: until decided)
+    refusal_ends_dossier: bool
+    home_delivery: bool
 
 
 class DossierPlan(BaseModel):
@@ -68,6 +83,7 @@ class DossierPlan(BaseModel):
     limit_working_hours: float
     appointment: datetime
     steps: list[PlannedStep]
+    policies: list[ProcedurePolicy] = []
 
 
 def _step_length(step: Step, hours_per_day: timedelta) -> timedelta:
@@ -164,6 +180,9 @@ def plan_dossier(
                     depends_on=deps[key],
                     starts=starts,
                     due=ends,
+                    budget_hours=_step_length(step, hours_per_day).total_seconds() / 3600,
+                    activity=step.activity,
+                    notice_days=step.notice_days,
                 )
             )
         pending = [key for key in pending if key not in due]
@@ -180,4 +199,20 @@ def plan_dossier(
         limit_working_hours=limit.working_time(hours_per_day).total_seconds() / 3600,
         appointment=appointment,
         steps=planned,
+        policies=[
+            ProcedurePolicy(
+                code=v.code,
+                version=v.version,
+                name_vi=v.name_vi,
+                max_supplement_requests=v.supplement_policy.max_requests,
+                supplement_deadline=(
+                    clock.add(clock_starts, v.supplement_policy.within.working_time(hours_per_day))
+                    if v.supplement_policy.within
+                    else None
+                ),
+                refusal_ends_dossier=v.refusal_ends_dossier,
+                home_delivery=v.home_delivery,
+            )
+            for v in versions
+        ],
     )

@@ -23,6 +23,8 @@ DOSSIER_STATUS = SearchAttributeKey.for_keyword("DossierStatus")
 CURRENT_AGENCIES = SearchAttributeKey.for_keyword_list("CurrentAgencies")
 APPOINTMENT_AT = SearchAttributeKey.for_datetime("AppointmentAt")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
+# Agencies holding a step past its due moment: "OverdueAgencies = 'land-registration'".
+OVERDUE_AGENCIES = SearchAttributeKey.for_keyword_list("OverdueAgencies")
 DESK = SearchAttributeKey.for_keyword("Desk")
 
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
@@ -33,6 +35,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     APPOINTMENT_AT,
     OVERDUE,
     DESK,
+    OVERDUE_AGENCIES,
 )
 
 

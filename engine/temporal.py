@@ -60,23 +60,41 @@ def test_server_path() -> str:
     return path
 
 
-async def register_search_attributes(client: Client, namespace: str = "default") -> None:
-    """Register the project's custom search attributes (the dev server does it from flags;
-    the time-skipping test server and a fresh production namespace need this call)."""
+async def register_search_attributes(client: Client, namespace: str = "default") -> list[str]:
+    """Register those of the project's search attributes the namespace lacks; return their names.
+
+    The dev server registers them from ``--search-attribute`` flags only when its database is
+    new, so a demo state file from an older version, the time-skipping test server and a fresh
+    production namespace all need this call. Safe to repeat.
+    """
     from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
 
     from engine.names import SEARCH_ATTRIBUTES
 
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-                for key in SEARCH_ATTRIBUTES
-            },
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
         )
-    )
+        existing = set(listed.custom_attributes)
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping server cannot list
+            raise
+        existing = set()
+    missing = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
 
 
 def exit_process(code: int) -> NoReturn:

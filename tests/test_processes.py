@@ -74,11 +74,12 @@ def test_submit_runs_through_a_separate_worker_and_sigterm_stops_it_cleanly(
 ) -> None:
     process, address = worker_process
     submitted = subprocess.run(
-        python("starter.py", "submit", "--procedure", "certified-copy", "--address", address),
+        python("starter.py", "submit", "--procedure", "certified-copy", "--all-documents",
+               "--address", address),
         cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
-    assert " accepted; appointment " in submitted.stdout
+    assert submitted.stdout.startswith("dossier ") and "; appointment 20" in submitted.stdout
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=40) == 0
     assert process.stderr is not None
@@ -96,7 +97,10 @@ def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path)
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"Web UI: http://localhost:{ui_port}" in demo.stdout
-    assert demo.stdout.count(" accepted: ") == 3
+    assert demo.stdout.count("[demo] received ") == 3
+    assert "certified-copy" in demo.stdout
+    assert demo.stdout.count(" ended the demo run as returned") == 2  # the ward dossiers
+    assert "waiting for the public notice" in demo.stdout  # the land dossier, as in life
     assert demo.stdout.rstrip().endswith("[demo] stopped")
     # Everything it started is gone: the ports are free again.
     for used in (port, ui_port):

@@ -21,7 +21,7 @@ TEXTS = {path: path.read_text() for path in HISTORIES}
 
 def test_there_is_a_history_for_every_workflow_type() -> None:
     recorded = {path.stem.split("-v")[0] for path in HISTORIES}
-    expected = {"reception"}  # one entry per workflow type; add yours with its history
+    expected = {"dossier"}  # one entry per workflow type; add yours with its history
     assert expected <= recorded
     assert len(WORKFLOWS) == len(expected)
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from workflows.reception import ReceptionWorkflow
+from workflows.dossier import DossierWorkflow
 
-WORKFLOWS: list[type] = [ReceptionWorkflow]
+WORKFLOWS: list[type] = [DossierWorkflow]

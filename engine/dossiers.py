@@ -1,0 +1,77 @@
+"""Client-side operations on dossiers, shared by the starter, the demo and (later) the API.
+
+Submitting allocates the dossier code in the registry and starts `DossierWorkflow` with the
+code as workflow id; a second start with the same code is refused by Temporal, so one code can
+never run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from domain.clock import VN_TZ
+from domain.dossier import DossierFacts
+from engine.names import ORCHESTRATION_TASK_QUEUE
+from store.db import async_engine, session_factory
+from store.repositories import allocate_dossier_code
+from workflows.dossier import DossierInput, DossierWorkflow, TrackingState
+
+
+async def allocate_code(database_url: str, desk_code: str, received: datetime) -> str:
+    """Allocate the next dossier code of the desk for the receipt's Vietnam date."""
+    engine = async_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            code = await allocate_dossier_code(
+                session, desk_code, received.astimezone(VN_TZ).date()
+            )
+            await session.commit()
+            return code
+    finally:
+        await engine.dispose()
+
+
+async def start_dossier(
+    client: Client,
+    *,
+    code: str,
+    desk_code: str,
+    procedure_code: str,
+    received_at: datetime,
+    facts: DossierFacts,
+    task_queue: str = ORCHESTRATION_TASK_QUEUE,
+) -> WorkflowHandle[DossierWorkflow, object]:
+    """Start the dossier's workflow; raises WorkflowAlreadyStartedError for a used code."""
+    return await client.start_workflow(
+        DossierWorkflow.run,
+        DossierInput(
+            dossier_code=code,
+            desk_code=desk_code,
+            procedure_code=procedure_code,
+            received_at=received_at,
+            facts=facts,
+        ),
+        id=code,
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        static_summary=f"Hồ sơ {code}: {procedure_code}",
+    )
+
+
+async def wait_for_receipt(
+    handle: WorkflowHandle[DossierWorkflow, object], within: float = 30.0
+) -> TrackingState:
+    """Poll the tracking query until the dossier is planned (it has an appointment)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        state = await handle.query(DossierWorkflow.tracking)
+        if state.appointment is not None:
+            return state
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"dossier {handle.id} was not received within {within:.0f} s")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,156 @@
+"""Test support: the real workers wired as worker.py wires them, and scripted officers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities import build_activities
+from domain.catalog import Catalog, default_catalog
+from domain.clock import LegalClock
+from domain.dossier import DossierFacts, SubmittedDocument
+from engine.dossiers import start_dossier
+from store.db import async_engine, session_factory
+from store.seed import DEMO_PARCEL, seed_reference_data
+from worker import build_workers
+from workflows.dossier import (
+    OFFICER_KINDS,
+    TERMINAL,
+    DecisionAction,
+    DecisionInput,
+    DossierStatus,
+    DossierWorkflow,
+    PaymentInput,
+    TrackingState,
+)
+
+
+@contextlib.asynccontextmanager
+async def running_engine(
+    client: Client,
+    task_queue: str,
+    database_url: str,
+    catalog: Catalog | None = None,
+    clock: LegalClock | None = None,
+) -> AsyncIterator[None]:
+    """Every agency's worker and the orchestration worker (on ``task_queue``), seeded data."""
+    engine = async_engine(database_url)
+    sessions = session_factory(engine)
+    await seed_reference_data(sessions)
+    catalog = catalog or default_catalog()
+    activities = build_activities(sessions, catalog=catalog, clock=clock)
+    workers = build_workers(
+        client,
+        [agency.code for agency in catalog.agencies],
+        True,
+        timedelta(seconds=1),
+        activities,
+        clock=clock,
+        orchestration_queue=task_queue,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield
+    await engine.dispose()
+
+
+def all_documents(procedure: str, day: datetime) -> list[SubmittedDocument]:
+    """Every non-optional document the procedure (or bundle) requires on that day."""
+    catalog = default_catalog()
+    versions = (
+        catalog.components_on(procedure, day.date())
+        if catalog.is_combined(procedure)
+        else (catalog.version_on(procedure, day.date()),)
+    )
+    return [
+        SubmittedDocument(name_vi=d.name_vi)
+        for v in versions
+        for d in v.required_documents
+        if not d.optional
+    ]
+
+
+async def submit(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    procedure: str,
+    *,
+    received: datetime | None = None,
+    facts: DossierFacts | None = None,
+    code: str | None = None,
+) -> WorkflowHandle[DossierWorkflow, object]:
+    """Start a dossier with every required document and the demo parcel."""
+    received = received or await env.get_current_time()
+    code = code or f"T{uuid.uuid4().hex[:8].upper()}-{received:%y%m%d}-0001"
+    return await start_dossier(
+        env.client,
+        code=code,
+        desk_code=code.split("-")[0],
+        procedure_code=procedure,
+        received_at=received,
+        facts=facts
+        or DossierFacts(parcel=DEMO_PARCEL, documents=all_documents(procedure, received)),
+        task_queue=task_queue,
+    )
+
+
+async def officers_until(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[DossierWorkflow, object],
+    until: Callable[[TrackingState], bool],
+    *,
+    on_state: Callable[[TrackingState], None] | None = None,
+    approve: bool = True,
+    within: float = 60.0,
+) -> TrackingState:
+    """Approve every open officer step and pay what is due until ``until(state)`` holds.
+
+    Time moves only when nothing else can move the dossier (a public notice): then a day is
+    skipped on the test server.
+    """
+
+    async def loop() -> TrackingState:
+        while True:
+            state = await handle.query(DossierWorkflow.tracking)
+            if on_state is not None:
+                on_state(state)
+            if until(state) or state.status in TERMINAL:
+                return state
+            acted = False
+            if state.status == DossierStatus.FINANCIAL_OBLIGATION and (
+                state.amount_paid_vnd < state.amount_due_vnd
+            ):
+                await handle.signal(
+                    DossierWorkflow.payment_received,
+                    PaymentInput(
+                        reference=f"PAY-{handle.id}",
+                        amount_vnd=state.amount_due_vnd - state.amount_paid_vnd,
+                    ),
+                )
+                acted = True
+            for step in state.open_steps if approve else []:
+                if step.kind in OFFICER_KINDS:
+                    await handle.execute_update(
+                        DossierWorkflow.decide,
+                        DecisionInput(
+                            step=step.key,
+                            agency=step.agency,
+                            officer_id=f"officer-{step.agency}",
+                            action=DecisionAction.APPROVE,
+                        ),
+                    )
+                    acted = True
+            if not acted:
+                if any(step.kind == "public_notice" for step in state.open_steps):
+                    await env.sleep(timedelta(days=1))
+                else:
+                    await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(loop(), within)

@@ -1,0 +1,1024 @@
+"""One dossier, from receipt to result, across every agency its procedures need.
+
+Shape: one workflow per dossier (workflow id = dossier code) that runs the merged step graph of
+all its procedures. A combined (liên thông) dossier shares one clock, one appointment, one
+applicant and cross-procedure dependencies (the permit's decision waits for the certificate's
+signature); keeping them in one workflow makes those a plain dependency in one graph instead of
+signals between child workflows, and gives officers and citizens one id to address: the code
+printed on the receipt. Each step still runs where it belongs: automated checks are activities
+on the owning agency's task queue, officers act through updates validated against the agency
+that holds the step. Nothing here is specific to a procedure: the catalog drives it.
+
+Updates: ``decide`` (officer: approve / request supplement / refuse / send back),
+``provide_supplement`` (applicant), ``withdraw`` (applicant).
+Signals: ``payment_received`` (the payment side).
+Queries: ``tracking`` (status, open steps, due moments, the form 05 ledger, documents).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Coroutine
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.clock import (
+        ClockActivities,
+        Pause,
+        StepAssessInput,
+        StepDueInput,
+        Verdict,
+    )
+    from activities.reception import (
+        PlanDossierInput,
+        ReceptionActivities,
+        RecordReceiptInput,
+    )
+    from domain.dossier import (
+        AutomatedCheckInput,
+        AutomatedCheckResult,
+        DossierFacts,
+        SubmittedDocument,
+    )
+    from domain.plan import DossierPlan, PlannedStep, ProcedurePolicy
+    from engine import names
+
+ONE_STOP = names.agency_task_queue("one-stop")
+CLOCK_TIMEOUT = timedelta(seconds=10)
+AGENCY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+# Steps officers act on; the others finish by themselves (activity, timer, payment).
+OFFICER_KINDS = {"officer_decision", "signature", "return_result"}
+TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
+
+
+class DossierStatus(StrEnum):
+    """National public-service portal statuses (codes 1-10)."""
+
+    NEW = "new"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    IN_PROGRESS = "in_progress"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    FINANCIAL_OBLIGATION = "financial_obligation"
+    WITHDRAWN = "withdrawn"
+    STOPPED = "stopped"
+    DECIDED = "decided"
+    RETURNED = "returned"
+
+
+class StepStatus(StrEnum):
+    """Where a step stands."""
+
+    PENDING = "pending"  # waiting for the steps it depends on
+    OPEN = "open"  # held by its agency
+    DONE = "done"
+    CANCELLED = "cancelled"  # its procedure ended (refusal, withdrawal) before it ran
+
+
+class DecisionAction(StrEnum):
+    """What an officer may decide on an open step."""
+
+    APPROVE = "approve"
+    REQUEST_SUPPLEMENT = "request_supplement"
+    REFUSE = "refuse"
+    SEND_BACK = "send_back"
+
+
+class DossierInput(BaseModel):
+    """A received dossier. ``state`` is set only when the workflow continues as new."""
+
+    dossier_code: str
+    desk_code: str
+    procedure_code: str
+    received_at: datetime
+    facts: DossierFacts = DossierFacts()
+    state: DossierState | None = None
+
+
+class StepState(BaseModel):
+    """One step's life in this dossier."""
+
+    key: str
+    status: StepStatus = StepStatus.PENDING
+    opened_at: datetime | None = None
+    due: datetime | None = None
+    done_at: datetime | None = None
+    overdue: bool = False
+    outcome: str = ""  # approved / passed / refused / ... with the reason
+    officer_id: str | None = None
+
+
+class HandoverRow(BaseModel):
+    """A row of form 05: a step finished and the dossier moved on."""
+
+    sequence: int
+    procedure: str
+    step: str
+    from_agency: str
+    to_agencies: list[str]
+    at: datetime
+    result: str
+    officer_id: str | None = None
+    due: datetime | None = None
+    verdict: Verdict | None = None
+    late_working_hours: float = 0.0
+
+
+class DocumentIssued(BaseModel):
+    """A document the dossier produced: a registration number, a notice, a result."""
+
+    procedure: str
+    step: str
+    kind: str
+    reference: str | None = None
+    summary_vi: str = ""
+    at: datetime
+
+
+class SupplementRequest(BaseModel):
+    """Form 02: what the applicant must add; the clock is paused until it arrives."""
+
+    procedure: str
+    step: str
+    requested_by: str  # agency
+    missing_documents: list[str]
+    reason: str
+    at: datetime
+    answered_at: datetime | None = None
+
+
+class DossierState(BaseModel):
+    """Everything the workflow knows; serialisable so continue-as-new can carry it."""
+
+    status: DossierStatus = DossierStatus.NEW
+    plan: DossierPlan | None = None
+    facts: DossierFacts = DossierFacts()
+    steps: dict[str, StepState] = {}
+    ledger: list[HandoverRow] = []
+    documents: list[DocumentIssued] = []
+    pauses: list[Pause] = []
+    supplements: list[SupplementRequest] = []
+    procedure_outcomes: dict[str, str] = {}  # procedure -> refused/stopped/withdrawn
+    amount_due_vnd: int = 0
+    amount_paid_vnd: int = 0
+    payment_reference: str | None = None
+    withdrawn_reason: str | None = None
+
+
+class DecisionInput(BaseModel):
+    """An officer's decision on an open step."""
+
+    step: str  # ``procedure:step``
+    agency: str  # the officer's agency (from their credentials)
+    officer_id: str
+    action: DecisionAction
+    reason: str = ""
+    missing_documents: list[str] = []
+    send_back_to: str | None = None  # ``procedure:step`` of an earlier, finished step
+
+
+class DecisionResult(BaseModel):
+    """The dossier status after the decision."""
+
+    step: str
+    action: DecisionAction
+    status: DossierStatus
+
+
+class SupplementInput(BaseModel):
+    """The applicant's supplementary documents."""
+
+    documents: list[SubmittedDocument]
+
+
+class WithdrawInput(BaseModel):
+    """The applicant withdraws the dossier."""
+
+    reason: str = ""
+
+
+class PaymentInput(BaseModel):
+    """The payment side confirms a payment of the financial obligation."""
+
+    reference: str
+    amount_vnd: int
+
+
+class OpenStep(BaseModel):
+    """An open step as tracking shows it."""
+
+    key: str
+    name_vi: str
+    agency: str
+    kind: str
+    opened_at: datetime | None
+    due: datetime | None
+    overdue: bool
+
+
+class TrackingState(BaseModel):
+    """What a citizen, an officer or an operator sees of the dossier."""
+
+    dossier_code: str
+    procedure_code: str
+    status: DossierStatus
+    received_at: datetime
+    appointment: datetime | None
+    open_steps: list[OpenStep]
+    ledger: list[HandoverRow]
+    documents: list[DocumentIssued]
+    supplements: list[SupplementRequest]
+    amount_due_vnd: int
+    amount_paid_vnd: int
+
+
+class DossierResult(BaseModel):
+    """How the dossier ended."""
+
+    dossier_code: str
+    status: DossierStatus
+    ledger: list[HandoverRow]
+    documents: list[DocumentIssued]
+
+
+@workflow.defn
+class DossierWorkflow:
+    """Carries one dossier through its agencies; see the module docstring for its messages."""
+
+    @workflow.init
+    def __init__(self, request: DossierInput) -> None:
+        self._request = request
+        self._state = request.state or DossierState(facts=request.facts)
+        self._dirty = False
+        self._deadlines_changed = False
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._decisions: dict[str, DecisionInput] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._published: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: DossierInput) -> DossierResult:
+        """Plan, run the step graph until every procedure has ended, then return."""
+        state = self._state
+        if state.plan is None:
+            await self._receive(request)
+        watcher = asyncio.create_task(self._watch_deadlines())
+        self._open_ready_steps()
+        self._refresh_status()
+        while state.status not in TERMINAL:
+            await workflow.wait_condition(lambda: self._dirty)
+            self._dirty = False
+            self._open_ready_steps()
+            self._refresh_status()
+            if state.status not in TERMINAL and workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new()
+        # Stop the deadline timer by its own condition: cancelling a task inside a timed
+        # wait_condition never completes in this SDK version (seen in tests), so it is asked.
+        self._closing = True
+        await watcher
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+        self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return DossierResult(
+            dossier_code=request.dossier_code,
+            status=state.status,
+            ledger=state.ledger,
+            documents=state.documents,
+        )
+
+    async def _receive(self, request: DossierInput) -> None:
+        state = self._state
+        workflow.upsert_search_attributes(
+            [
+                names.DOSSIER_CODE.value_set(request.dossier_code),
+                names.DESK.value_set(request.desk_code),
+                names.DOSSIER_STATUS.value_set(state.status),
+                names.OVERDUE.value_set(False),
+            ]
+        )
+        try:
+            plan = await workflow.execute_activity_method(
+                ReceptionActivities.plan_dossier,
+                PlanDossierInput(
+                    dossier_code=request.dossier_code,
+                    procedure_code=request.procedure_code,
+                    received_at=request.received_at,
+                ),
+                task_queue=ONE_STOP,
+                start_to_close_timeout=timedelta(seconds=30),
+                summary="Lập kế hoạch thời hạn giải quyết",
+            )
+        except ActivityError as err:
+            if isinstance(err.cause, ApplicationError) and err.cause.non_retryable:
+                raise ApplicationError(
+                    f"dossier {request.dossier_code} not received: {err.cause.message}",
+                    type="ReceptionRefused",
+                    non_retryable=True,
+                ) from err
+            raise
+        state.plan = plan
+        state.steps = {step.key: StepState(key=step.key) for step in plan.steps}
+        state.status = DossierStatus.ACCEPTED
+        await workflow.execute_activity_method(
+            ReceptionActivities.record_receipt,
+            RecordReceiptInput(
+                dossier_code=request.dossier_code,
+                desk_code=request.desk_code,
+                status=state.status,
+                plan=plan,
+            ),
+            task_queue=ONE_STOP,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary="Vào sổ theo dõi hồ sơ (mẫu 06)",
+        )
+        workflow.upsert_search_attributes(
+            [
+                names.PROCEDURE_CODES.value_set(
+                    list(dict.fromkeys([plan.procedure, *(c.code for c in plan.components)]))
+                ),
+                names.APPOINTMENT_AT.value_set(plan.appointment),
+            ]
+        )
+        self._publish()
+
+    async def _continue_as_new(self) -> None:
+        # Open steps restart from the carried state: officer steps wait again, automated checks
+        # run again (their activities are idempotent by dossier code).
+        for task in self._tasks.values():
+            task.cancel()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        for step in self._state.steps.values():
+            if step.status is StepStatus.OPEN:
+                step.status = StepStatus.PENDING
+        workflow.continue_as_new(self._request.model_copy(update={"state": self._state}))
+
+    # ---- the step graph --------------------------------------------------------------------
+
+    def _planned(self, key: str) -> PlannedStep:
+        assert self._state.plan is not None
+        for step in self._state.plan.steps:
+            if step.key == key:
+                return step
+        raise KeyError(key)
+
+    def _policy(self, procedure: str) -> ProcedurePolicy | None:
+        assert self._state.plan is not None
+        return next((p for p in self._state.plan.policies if p.code == procedure), None)
+
+    def _open_ready_steps(self) -> None:
+        state = self._state
+        if state.plan is None or state.status in TERMINAL:
+            return
+        for planned in state.plan.steps:
+            step = state.steps[planned.key]
+            if step.status is not StepStatus.PENDING:
+                continue
+            if planned.procedure in state.procedure_outcomes:
+                continue
+            if all(self._passed(d) for d in planned.depends_on):
+                step.status = StepStatus.OPEN
+                step.opened_at = workflow.now()
+                step.due = None
+                step.overdue = False
+                step.outcome = ""
+                self._decisions.pop(planned.key, None)
+                task = asyncio.create_task(self._run_step(planned))
+                task.add_done_callback(functools.partial(self._forget_task, planned.key))
+                self._tasks[planned.key] = task
+        self._publish()
+
+    def _forget_task(self, key: str, done: asyncio.Task[None]) -> None:
+        # A step reopened (sent back) has a new task under the same key: keep that one.
+        if self._tasks.get(key) is done:
+            del self._tasks[key]
+
+    def _passed(self, key: str) -> bool:
+        step = self._state.steps[key]
+        return step.status is StepStatus.DONE and not step.outcome.startswith("refused")
+
+    async def _run_step(self, planned: PlannedStep) -> None:
+        try:
+            await self._set_due(planned)
+            if planned.kind == "automated_check":
+                await self._run_automated(planned)
+            elif planned.kind == "public_notice":
+                await self._run_notice(planned)
+            elif planned.kind == "payment":
+                await self._run_payment(planned)
+            else:
+                await workflow.wait_condition(lambda: planned.key in self._decisions)
+                decision = self._decisions[planned.key]
+                await self._finish(planned, "approved: " + decision.reason, decision.officer_id)
+        except asyncio.CancelledError:
+            workflow.logger.info("step %s of %s cancelled", planned.key, self._request.dossier_code)
+            raise
+
+    async def _set_due(self, planned: PlannedStep) -> None:
+        step = self._state.steps[planned.key]
+        if not planned.counted or step.opened_at is None:
+            return
+        # The law counts from receipt: a first step's clock starts when the dossier's did, even
+        # if the dossier reached the software later (a paper dossier keyed in after the fact).
+        start = step.opened_at
+        if not planned.depends_on and self._state.plan is not None:
+            start = self._state.plan.clock_starts
+        result = await workflow.execute_local_activity_method(
+            ClockActivities.step_due,
+            StepDueInput(
+                start=start,
+                working_hours=planned.budget_hours,
+                pauses=self._pauses(planned.procedure),
+            ),
+            start_to_close_timeout=CLOCK_TIMEOUT,
+            summary="Tính hạn xử lý bước",
+        )
+        step.due = result.due
+        self._deadlines_changed = True
+        self._publish()
+
+    def _pauses(self, procedure: str) -> list[Pause]:
+        """The pauses that stop this procedure's clock: its own and the whole dossier's."""
+        return [p for p in self._state.pauses if p.procedure in (None, procedure)]
+
+    async def _run_automated(self, planned: PlannedStep) -> None:
+        assert self._state.plan is not None and planned.activity is not None
+        version = next(
+            c.version for c in self._state.plan.components if c.code == planned.procedure
+        )
+        result = await workflow.execute_activity(
+            planned.activity,
+            AutomatedCheckInput(
+                dossier_code=self._request.dossier_code,
+                procedure=planned.procedure,
+                procedure_version=version,
+                step=planned.step,
+                facts=self._state.facts,
+            ),
+            result_type=AutomatedCheckResult,
+            task_queue=names.agency_task_queue(planned.agency),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=AGENCY_RETRY,
+            summary=planned.name_vi,
+        )
+        if result.amount_due_vnd is not None:
+            self._state.amount_due_vnd += result.amount_due_vnd
+        if result.reference or result.amount_due_vnd is not None:
+            self._issue(planned, "notice" if result.amount_due_vnd else "registration", result)
+        if result.passed:
+            await self._finish(planned, "passed: " + result.summary_vi, None)
+        elif result.missing_documents and self._supplement_allowed(planned.procedure) is None:
+            self._request_supplement(
+                planned, planned.agency, result.missing_documents, result.summary_vi
+            )
+            await workflow.wait_condition(lambda: not self._supplement_open())
+            # The documents arrived: check again from the start.
+            self._reopen(planned.key)
+        else:
+            self._refuse(planned, result.summary_vi, None)
+
+    async def _run_notice(self, planned: PlannedStep) -> None:
+        # A statutory posting period: a durable timer; its time is not counted.
+        start = workflow.now()
+        self._open_pause(
+            Pause(start=start, reason=f"niêm yết {planned.key}", procedure=planned.procedure)
+        )
+        await workflow.sleep(
+            timedelta(days=planned.notice_days or 0),
+            summary=f"Niêm yết công khai {planned.notice_days} ngày",
+        )
+        self._close_pause(f"niêm yết {planned.key}")
+        await self._finish(planned, "notice period ended", None)
+
+    async def _run_payment(self, planned: PlannedStep) -> None:
+        state = self._state
+        reason = f"nghĩa vụ tài chính {planned.key}"
+        if not planned.counted:
+            self._open_pause(
+                Pause(start=workflow.now(), reason=reason, procedure=planned.procedure)
+            )
+        self._dirty = True
+        # Nothing to pay (no obligation computed): the step passes at once.
+        await workflow.wait_condition(
+            lambda: (
+                state.amount_due_vnd == 0
+                or (
+                    state.amount_paid_vnd >= state.amount_due_vnd
+                    and state.payment_reference is not None
+                )
+            )
+        )
+        if not planned.counted:
+            self._close_pause(reason)
+        await self._finish(
+            planned, f"paid {state.amount_paid_vnd} VND ({state.payment_reference})", None
+        )
+
+    def _open_pause(self, pause: Pause) -> None:
+        """Stop the clock of the pause's procedure (or the dossier's): no due moment meanwhile."""
+        self._state.pauses.append(pause)
+        for planned, step in self._open():
+            if planned.counted and pause.procedure in (None, planned.procedure):
+                step.due = None
+        self._deadlines_changed = True
+        self._publish()
+
+    def _close_pause(self, reason: str) -> None:
+        for pause in self._state.pauses:
+            if pause.reason == reason and pause.end is None:
+                pause.end = workflow.now()
+        self._deadlines_changed = True
+        self._redo_dues()
+
+    def _redo_dues(self) -> None:
+        # The clock moved on again: every open counted step gets its due moment recomputed.
+        for key, step in self._state.steps.items():
+            if step.status is StepStatus.OPEN:
+                planned = self._planned(key)
+                if planned.counted:
+                    self._spawn(self._set_due(planned))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _finish(self, planned: PlannedStep, outcome: str, officer_id: str | None) -> None:
+        state = self._state
+        step = state.steps[planned.key]
+        done_at = workflow.now()
+        verdict: Verdict | None = Verdict.NOT_COUNTED
+        late = 0.0
+        if planned.counted and step.opened_at is not None and step.due is not None:
+            assessed = await workflow.execute_local_activity_method(
+                ClockActivities.assess_step,
+                StepAssessInput(
+                    started=step.opened_at,
+                    done=done_at,
+                    due=step.due,
+                    pauses=self._pauses(planned.procedure),
+                ),
+                start_to_close_timeout=CLOCK_TIMEOUT,
+                summary="Đánh giá thời hạn bước",
+            )
+            verdict, late = assessed.verdict, assessed.late_working_hours
+        # Only now is the step done: the dossier never looks finished while a verdict is pending.
+        step.status = StepStatus.DONE
+        step.done_at = done_at
+        step.outcome = outcome
+        step.officer_id = officer_id
+        assert state.plan is not None
+        next_agencies = sorted({s.agency for s in state.plan.steps if planned.key in s.depends_on})
+        self._ledger(
+            planned, next_agencies or ["applicant"], outcome, officer_id, step.due, verdict, late
+        )
+        self._dirty = True
+        self._deadlines_changed = True
+
+    def _ledger(
+        self,
+        planned: PlannedStep,
+        to_agencies: list[str],
+        result: str,
+        officer_id: str | None,
+        due: datetime | None,
+        verdict: Verdict | None,
+        late: float,
+    ) -> None:
+        self._state.ledger.append(
+            HandoverRow(
+                sequence=len(self._state.ledger) + 1,
+                procedure=planned.procedure,
+                step=planned.step,
+                from_agency=planned.agency,
+                to_agencies=to_agencies,
+                at=workflow.now(),
+                result=result,
+                officer_id=officer_id,
+                due=due,
+                verdict=verdict,
+                late_working_hours=late,
+            )
+        )
+
+    def _issue(self, planned: PlannedStep, kind: str, result: AutomatedCheckResult) -> None:
+        self._state.documents.append(
+            DocumentIssued(
+                procedure=planned.procedure,
+                step=planned.step,
+                kind=kind,
+                reference=result.reference,
+                summary_vi=result.summary_vi,
+                at=workflow.now(),
+            )
+        )
+
+    def _reopen(self, key: str) -> None:
+        step = self._state.steps[key]
+        step.status = StepStatus.PENDING
+        self._dirty = True
+
+    # ---- refusal, supplement, send back ----------------------------------------------------
+
+    def _refuse(self, planned: PlannedStep, reason: str, officer_id: str | None) -> None:
+        state = self._state
+        step = state.steps[planned.key]
+        step.status = StepStatus.DONE
+        step.done_at = workflow.now()
+        step.outcome = "refused: " + reason
+        step.officer_id = officer_id
+        self._ledger(planned, ["applicant"], "refused: " + reason, officer_id, step.due, None, 0.0)
+        policy = self._policy(planned.procedure)
+        if policy is None or policy.refusal_ends_dossier:
+            for procedure in {s.procedure for s in state.plan.steps}:  # type: ignore[union-attr]
+                state.procedure_outcomes.setdefault(procedure, "refused")
+        else:
+            state.procedure_outcomes[planned.procedure] = "refused"
+        self._cancel_unreachable()
+        self._dirty = True
+
+    def _cancel_unreachable(self) -> None:
+        """Cancel the steps of ended procedures and those that wait for them."""
+        state = self._state
+        assert state.plan is not None
+        changed = True
+        while changed:
+            changed = False
+            for planned in state.plan.steps:
+                step = state.steps[planned.key]
+                if step.status in (StepStatus.DONE, StepStatus.CANCELLED):
+                    continue
+                blocked = planned.procedure in state.procedure_outcomes or any(
+                    state.steps[d].status is StepStatus.CANCELLED
+                    or state.steps[d].outcome.startswith("refused")
+                    for d in planned.depends_on
+                )
+                if blocked:
+                    step.status = StepStatus.CANCELLED
+                    task = self._tasks.pop(planned.key, None)
+                    if task is not None:
+                        task.cancel()
+                    state.procedure_outcomes.setdefault(planned.procedure, "stopped")
+                    changed = True
+
+    def _supplement_open(self) -> bool:
+        return any(s.answered_at is None for s in self._state.supplements)
+
+    def _supplement_allowed(self, procedure: str) -> str | None:
+        """None if one more supplement request is allowed for the procedure, else why not."""
+        policy = self._policy(procedure)
+        if policy is None:
+            return f"{procedure} is not a procedure of this dossier"
+        used = sum(1 for s in self._state.supplements if s.procedure == procedure)
+        if used >= policy.max_supplement_requests:
+            return (
+                f"{procedure} allows {policy.max_supplement_requests} supplement request(s); "
+                f"{used} already made"
+            )
+        if policy.supplement_deadline is not None and workflow.now() > policy.supplement_deadline:
+            return (
+                f"supplement requests for {procedure} were allowed until "
+                f"{policy.supplement_deadline.isoformat()}"
+            )
+        if self._supplement_open():
+            return "a supplement request is already waiting for the applicant"
+        return None
+
+    def _request_supplement(
+        self, planned: PlannedStep, agency: str, missing: list[str], reason: str
+    ) -> None:
+        state = self._state
+        state.supplements.append(
+            SupplementRequest(
+                procedure=planned.procedure,
+                step=planned.step,
+                requested_by=agency,
+                missing_documents=missing,
+                reason=reason,
+                at=workflow.now(),
+            )
+        )
+        self._open_pause(Pause(start=workflow.now(), reason="bổ sung hồ sơ"))
+        self._dirty = True
+
+    def _send_back(self, planned: PlannedStep, target: str, reason: str, officer_id: str) -> None:
+        state = self._state
+        assert state.plan is not None
+        again = {target}
+        grew = True
+        while grew:  # the target and everything downstream of it runs again
+            grew = False
+            for s in state.plan.steps:
+                if s.key not in again and any(d in again for d in s.depends_on):
+                    again.add(s.key)
+                    grew = True
+        self._ledger(
+            planned, [self._planned(target).agency], "sent back: " + reason, officer_id,
+            state.steps[planned.key].due, None, 0.0,
+        )  # fmt: skip
+        for key in again:
+            task = self._tasks.pop(key, None)
+            if task is not None:
+                task.cancel()
+            state.steps[key].status = StepStatus.PENDING
+        self._dirty = True
+
+    # ---- status, search attributes, deadlines ----------------------------------------------
+
+    def _refresh_status(self) -> None:
+        state = self._state
+        if state.plan is None or state.status in TERMINAL:
+            return
+        if state.withdrawn_reason is not None:
+            state.status = DossierStatus.WITHDRAWN
+        elif state.procedure_outcomes and all(
+            state.steps[s.key].status in (StepStatus.DONE, StepStatus.CANCELLED)
+            for s in state.plan.steps
+        ):
+            outcomes = set(state.procedure_outcomes.values())
+            returned = [
+                s for s in state.plan.steps
+                if s.kind == "return_result" and state.steps[s.key].status is StepStatus.DONE
+            ]  # fmt: skip
+            if returned:
+                state.status = DossierStatus.RETURNED  # a partial result was returned
+            else:
+                state.status = (
+                    DossierStatus.REFUSED if "refused" in outcomes else DossierStatus.STOPPED
+                )
+        elif all(state.steps[s.key].status is StepStatus.DONE for s in state.plan.steps):
+            state.status = DossierStatus.RETURNED
+        elif self._supplement_open():
+            state.status = DossierStatus.SUPPLEMENT_REQUESTED
+        elif any(
+            s.kind == "payment" and state.steps[s.key].status is StepStatus.OPEN
+            for s in state.plan.steps
+        ):
+            state.status = DossierStatus.FINANCIAL_OBLIGATION
+        elif all(
+            state.steps[s.key].status in (StepStatus.DONE, StepStatus.CANCELLED)
+            for s in state.plan.steps
+            if s.kind != "return_result"
+        ):
+            state.status = DossierStatus.DECIDED
+        elif any(step.status is not StepStatus.PENDING for step in state.steps.values()):
+            state.status = DossierStatus.IN_PROGRESS
+        self._publish()
+
+    def _open(self) -> list[tuple[PlannedStep, StepState]]:
+        state = self._state
+        if state.plan is None:
+            return []
+        return [
+            (s, state.steps[s.key])
+            for s in state.plan.steps
+            if state.steps[s.key].status is StepStatus.OPEN
+        ]
+
+    def _publish(self) -> None:
+        """Search attributes and the UI's current details, from the state."""
+        state = self._state
+        open_steps = self._open() if state.status not in TERMINAL else []
+        agencies = sorted({planned.agency for planned, _ in open_steps})
+        overdue = sorted({planned.agency for planned, step in open_steps if step.overdue})
+        published = (str(state.status), tuple(agencies), tuple(overdue))
+        if published != self._published:  # an upsert is a history event: only on change
+            self._published = published
+            workflow.upsert_search_attributes(
+                [
+                    names.DOSSIER_STATUS.value_set(state.status),
+                    names.CURRENT_AGENCIES.value_set(agencies),
+                    names.OVERDUE_AGENCIES.value_set(overdue),
+                    names.OVERDUE.value_set(bool(overdue)),
+                ]
+            )
+        lines = [f"**Hồ sơ {self._request.dossier_code}** — trạng thái: `{state.status}`"]
+        if state.plan is not None:
+            lines.append(f"Hẹn trả kết quả: {state.plan.appointment:%H:%M ngày %d/%m/%Y}")
+        for planned, step in open_steps:
+            due = f"hạn {step.due:%H:%M %d/%m/%Y}" if step.due else "đồng hồ tạm dừng"
+            flag = " — **QUÁ HẠN**" if step.overdue else ""
+            lines.append(f"- {planned.agency}: {planned.name_vi} ({due}){flag}")
+        workflow.set_current_details("\n".join(lines))
+
+    async def _watch_deadlines(self) -> None:
+        """A durable timer at the earliest due moment of the open steps, re-armed on change."""
+        while not self._closing:
+            self._deadlines_changed = False
+            dues = [
+                step.due for _, step in self._open() if step.due is not None and not step.overdue
+            ]
+            wait = max(min(dues) - workflow.now(), timedelta(0)) if dues else None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._deadlines_changed or self._closing,
+                    timeout=wait,
+                    timeout_summary="Hạn xử lý bước sớm nhất" if wait is not None else None,
+                )
+            except TimeoutError:
+                now = workflow.now()
+                for _, step in self._open():
+                    if step.due is not None and step.due <= now and not step.overdue:
+                        step.overdue = True
+                self._publish()
+
+    # ---- messages --------------------------------------------------------------------------
+
+    @workflow.update
+    async def decide(self, decision: DecisionInput) -> DecisionResult:
+        """An officer of the agency holding an open step decides on it."""
+        planned = self._planned(decision.step)
+        if decision.action is DecisionAction.APPROVE:
+            self._decisions[decision.step] = decision
+        elif decision.action is DecisionAction.REQUEST_SUPPLEMENT:
+            self._request_supplement(
+                planned, decision.agency, decision.missing_documents, decision.reason
+            )
+            self._ledger(
+                planned, ["applicant"], "supplement requested: " + decision.reason,
+                decision.officer_id, self._state.steps[decision.step].due, None, 0.0,
+            )  # fmt: skip
+        elif decision.action is DecisionAction.REFUSE:
+            task = self._tasks.pop(decision.step, None)
+            if task is not None:
+                task.cancel()
+            self._refuse(planned, decision.reason, decision.officer_id)
+        else:
+            assert decision.send_back_to is not None
+            self._send_back(planned, decision.send_back_to, decision.reason, decision.officer_id)
+        self._dirty = True
+        await workflow.wait_condition(lambda: not self._dirty)
+        return DecisionResult(step=decision.step, action=decision.action, status=self._state.status)
+
+    @decide.validator
+    def _validate_decision(self, decision: DecisionInput) -> None:
+        state = self._state
+        if state.plan is None:
+            raise ApplicationError("the dossier is still being received", type="NotReady")
+        if state.status in TERMINAL:
+            raise ApplicationError(f"the dossier is {state.status}", type="DossierClosed")
+        if not decision.officer_id.strip():
+            raise ApplicationError("officer_id is required", type="InvalidDecision")
+        step = state.steps.get(decision.step)
+        if step is None:
+            raise ApplicationError(
+                f"no step {decision.step!r}; steps: {', '.join(state.steps)}", type="UnknownStep"
+            )
+        planned = self._planned(decision.step)
+        if decision.agency != planned.agency:
+            raise ApplicationError(
+                f"step {decision.step} is held by {planned.agency}; "
+                f"an officer of {decision.agency} cannot act on it",
+                type="WrongAgency",
+            )
+        if step.status is not StepStatus.OPEN:
+            raise ApplicationError(
+                f"step {decision.step} is {step.status}, not open", type="StepNotOpen"
+            )
+        if planned.kind not in OFFICER_KINDS:
+            raise ApplicationError(
+                f"step {decision.step} ({planned.kind}) is not decided by an officer",
+                type="NotAnOfficerStep",
+            )
+        if decision.step in self._decisions:
+            raise ApplicationError(f"step {decision.step} is already decided", type="StepNotOpen")
+        if self._supplement_open():
+            raise ApplicationError(
+                "the dossier is waiting for the applicant's supplement", type="ClockPaused"
+            )
+        if decision.action is DecisionAction.REQUEST_SUPPLEMENT:
+            if not decision.missing_documents:
+                raise ApplicationError(
+                    "a supplement request must list the missing documents", type="InvalidDecision"
+                )
+            why_not = self._supplement_allowed(planned.procedure)
+            if why_not:
+                raise ApplicationError(why_not, type="SupplementNotAllowed")
+        if (
+            decision.action in (DecisionAction.REFUSE, DecisionAction.SEND_BACK)
+            and not decision.reason.strip()
+        ):
+            raise ApplicationError(f"{decision.action} needs a reason", type="InvalidDecision")
+        if decision.action is DecisionAction.SEND_BACK:
+            target = decision.send_back_to or ""
+            if target not in state.steps or not self._is_upstream(target, decision.step):
+                raise ApplicationError(
+                    f"send_back_to must be an earlier step of {decision.step}; got {target!r}",
+                    type="InvalidDecision",
+                )
+            if state.steps[target].status is not StepStatus.DONE:
+                raise ApplicationError(f"step {target} has not run yet", type="InvalidDecision")
+
+    def _is_upstream(self, candidate: str, key: str) -> bool:
+        seen: set[str] = set()
+        frontier = list(self._planned(key).depends_on)
+        while frontier:
+            current = frontier.pop()
+            if current == candidate:
+                return True
+            if current not in seen:
+                seen.add(current)
+                frontier.extend(self._planned(current).depends_on)
+        return False
+
+    @workflow.update
+    async def provide_supplement(self, supplement: SupplementInput) -> DossierStatus:
+        """The applicant hands in what was asked; the clock runs again."""
+        state = self._state
+        for request in state.supplements:
+            if request.answered_at is None:
+                request.answered_at = workflow.now()
+        state.facts = state.facts.model_copy(
+            update={"documents": [*state.facts.documents, *supplement.documents]}
+        )
+        self._close_pause("bổ sung hồ sơ")
+        self._dirty = True
+        await workflow.wait_condition(lambda: not self._dirty)
+        return state.status
+
+    @provide_supplement.validator
+    def _validate_supplement(self, supplement: SupplementInput) -> None:
+        if not self._supplement_open():
+            raise ApplicationError("no supplement was requested", type="NoSupplementRequested")
+        if not supplement.documents:
+            raise ApplicationError("hand in at least one document", type="InvalidSupplement")
+
+    @workflow.update
+    async def withdraw(self, request: WithdrawInput) -> DossierStatus:
+        """The applicant withdraws: open steps end, nothing is left running."""
+        state = self._state
+        state.withdrawn_reason = request.reason or "applicant withdrew"
+        assert state.plan is not None
+        for planned, step in self._open():
+            self._ledger(planned, ["applicant"], "withdrawn", None, step.due, None, 0.0)
+        for procedure in {s.procedure for s in state.plan.steps}:
+            state.procedure_outcomes.setdefault(procedure, "withdrawn")
+        self._cancel_unreachable()
+        state.status = DossierStatus.WITHDRAWN
+        self._dirty = True
+        self._publish()
+        return state.status
+
+    @withdraw.validator
+    def _validate_withdraw(self, request: WithdrawInput) -> None:
+        status = self._state.status
+        if self._state.plan is None:
+            raise ApplicationError("the dossier is still being received", type="NotReady")
+        if status in TERMINAL or status is DossierStatus.DECIDED:
+            raise ApplicationError(
+                f"the dossier is {status}; it can no longer be withdrawn", type="DossierClosed"
+            )
+
+    @workflow.signal
+    def payment_received(self, payment: PaymentInput) -> None:
+        """The payment side reports a payment of the financial obligation."""
+        state = self._state
+        if payment.amount_vnd <= 0 or payment.reference == state.payment_reference:
+            return  # a duplicate delivery of the same payment, or nonsense: nothing to add
+        state.amount_paid_vnd += payment.amount_vnd
+        state.payment_reference = payment.reference
+        self._dirty = True
+
+    @workflow.query
+    def tracking(self) -> TrackingState:
+        """Status, open steps with their agencies and due moments, the ledger, documents."""
+        state = self._state
+        return TrackingState(
+            dossier_code=self._request.dossier_code,
+            procedure_code=self._request.procedure_code,
+            status=state.status,
+            received_at=self._request.received_at,
+            appointment=state.plan.appointment if state.plan else None,
+            open_steps=[
+                OpenStep(
+                    key=planned.key,
+                    name_vi=planned.name_vi,
+                    agency=planned.agency,
+                    kind=planned.kind,
+                    opened_at=step.opened_at,
+                    due=step.due,
+                    overdue=step.overdue,
+                )
+                for planned, step in self._open()
+            ],
+            ledger=state.ledger,
+            documents=state.documents,
+            supplements=state.supplements,
+            amount_due_vnd=state.amount_due_vnd,
+            amount_paid_vnd=state.amount_paid_vnd,
+        )
+
+
+DossierInput.model_rebuild()
