@@ -220,3 +220,47 @@ async def test_a_second_submission_with_the_same_code_does_not_start_a_second_wo
         await submit(env, task_queue, "certified-copy", code=first.id)
     final = await officers_until(env, first, lambda s: False)
     assert final.status == DossierStatus.RETURNED
+
+
+async def test_send_back_reruns_the_earlier_step_and_everything_after_it(
+    env: WorkflowEnvironment, task_queue: str, engine_running: None
+) -> None:
+    handle = await submit(env, task_queue, "house-building-permit")
+    key = "house-building-permit:decision"
+    state = await officers_until(env, handle, lambda s: key in open_keys(s))
+    agency = next(s.agency for s in state.open_steps if s.key == key)
+    await handle.execute_update(
+        DossierWorkflow.decide,
+        DecisionInput(step=key, agency=agency, officer_id="o3", action=DecisionAction.SEND_BACK,
+                      reason="Thẩm định lại chiều cao công trình",
+                      send_back_to="house-building-permit:appraise"),
+    )  # fmt: skip
+    again = await handle.query(DossierWorkflow.tracking)
+    assert open_keys(again) == {"house-building-permit:appraise"}
+    assert again.ledger[-1].result.startswith("sent back: ")
+    with pytest.raises(WorkflowUpdateFailedError) as bad:
+        await handle.execute_update(
+            DossierWorkflow.decide,
+            DecisionInput(step="house-building-permit:appraise", agency=agency, officer_id="o3",
+                          action=DecisionAction.SEND_BACK, reason="x",
+                          send_back_to="house-building-permit:sign"),
+        )  # fmt: skip
+    assert isinstance(bad.value.cause, ApplicationError)
+    assert "earlier step" in bad.value.cause.message
+    final = await officers_until(env, handle, lambda s: False)
+    assert final.status == DossierStatus.RETURNED
+    appraisals = [row for row in final.ledger if row.step == "appraise"]
+    assert len(appraisals) == 2
+
+
+async def test_withdrawal_during_the_public_notice_ends_the_timer_too(
+    env: WorkflowEnvironment, task_queue: str, engine_running: None
+) -> None:
+    handle = await submit(env, task_queue, "land-first-certificate")
+    notice = "land-first-certificate:post-notice"
+    await officers_until(env, handle, lambda s: notice in open_keys(s))
+    await handle.execute_update(DossierWorkflow.withdraw, WithdrawInput(reason="bán đất"))
+    result = await result_of(handle)
+    assert result.status == DossierStatus.WITHDRAWN
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.COMPLETED

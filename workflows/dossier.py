@@ -114,6 +114,7 @@ class StepState(BaseModel):
     overdue: bool = False
     outcome: str = ""  # approved / passed / refused / ... with the reason
     officer_id: str | None = None
+    carried_over: bool = False  # reopened after continue-as-new: keep opened_at
 
 
 class HandoverRow(BaseModel):
@@ -363,6 +364,7 @@ class DossierWorkflow:
         for step in self._state.steps.values():
             if step.status is StepStatus.OPEN:
                 step.status = StepStatus.PENDING
+                step.carried_over = True
         workflow.continue_as_new(self._request.model_copy(update={"state": self._state}))
 
     # ---- the step graph --------------------------------------------------------------------
@@ -390,7 +392,10 @@ class DossierWorkflow:
                 continue
             if all(self._passed(d) for d in planned.depends_on):
                 step.status = StepStatus.OPEN
-                step.opened_at = workflow.now()
+                # A step carried over a continue-as-new keeps the moment it first opened.
+                if not step.carried_over:
+                    step.opened_at = workflow.now()
+                step.carried_over = False
                 step.due = None
                 step.overdue = False
                 step.outcome = ""
