@@ -5,8 +5,8 @@
 # internet (the catalog, Alembic migrations and the temporal CLI binary are all in the image).
 FROM python:3.11.13-slim-bookworm
 
-# LIENTHONG_DATA_DIR only matters to the embedded SQLite demo; with DATABASE_URL set (compose)
-# nothing is written there.
+# LIENTHONG_DATA_DIR holds the rendered letters and the mail outbox (compose mounts a volume
+# there); the registry itself is in PostgreSQL when DATABASE_URL is set.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -14,6 +14,10 @@ ENV PYTHONUNBUFFERED=1 \
     LIENTHONG_DATA_DIR=/var/lib/lienthong
 
 WORKDIR /app
+
+# Letters (form 04 PDFs) are typeset in DejaVu Sans, which covers Vietnamese.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, so editing the code does not reinstall them.
 COPY requirements.lock ./

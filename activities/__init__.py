@@ -11,6 +11,11 @@ Agency systems (each activity named exactly as the catalog's ``Step.activity``):
 - `activities.civil_status`: ``justice.register-birth``, ``justice.check-marital-status``
 - `activities.residence`: ``police.register-residence``
 - `activities.health_insurance`: ``social-security.issue-health-card``
+
+Letters and notifications (scheduled by the dossier workflow on the one-stop desk's queue):
+
+- `activities.letters`: ``letters.issue-apology`` (form 04, exactly once per missed appointment)
+- `activities.notify`: ``notify.agency`` (warnings and escalations to an agency)
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.civil_status import CivilStatusActivities
 from activities.health_insurance import HealthInsuranceActivities
 from activities.land import LandActivities
+from activities.letters import LetterActivities
+from activities.notify import NotifyActivities, channel_from_settings
 from activities.one_stop import OneStopActivities
 from activities.reception import ReceptionActivities
 from activities.residence import ResidenceActivities
@@ -30,6 +37,7 @@ from activities.tax import TaxActivities
 from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
+from engine.settings import Settings, get_settings
 
 
 def build_activities(
@@ -37,6 +45,7 @@ def build_activities(
     *,
     catalog: Catalog | None = None,
     clock: LegalClock | None = None,
+    settings: Settings | None = None,
 ) -> list[Callable[..., Any]]:
     """All activity callables, bound to their dependencies.
 
@@ -44,6 +53,7 @@ def build_activities(
         sessions: The registry's sessions (the agencies' registers live there too).
         catalog: The procedure catalog; the shipped one by default (tests pass their own).
         clock: The legal clock; the shipped calendar by default.
+        settings: Where letters go and how mail is sent; the process's settings by default.
     """
     catalog = catalog or default_catalog()
     clock = clock or LegalClock(default_calendar())
@@ -54,6 +64,11 @@ def build_activities(
     civil_status = CivilStatusActivities(sessions)
     residence = ResidenceActivities(sessions)
     health_insurance = HealthInsuranceActivities(sessions)
+    settings = settings or get_settings()
+    # One channel for the process: SMTP when LIENTHONG_SMTP_HOST is set, else the outbox.
+    channel = channel_from_settings(settings)
+    letters = LetterActivities(sessions, catalog, settings, channel)
+    notify = NotifyActivities(sessions, catalog, settings, channel)
     return [
         reception.plan_dossier,
         reception.record_receipt,
@@ -65,4 +80,6 @@ def build_activities(
         civil_status.check_marital_status,
         residence.register_residence,
         health_insurance.issue_health_card,
+        letters.issue_apology,
+        notify.notify_agency,
     ]

@@ -13,7 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +34,19 @@ _EXAMPLES = {
     "log_level": "LIENTHONG_LOG_LEVEL=info",
     "log_format": "LIENTHONG_LOG_FORMAT=json",
     "data_dir": "LIENTHONG_DATA_DIR=/var/lib/lienthong",
+    "letters_dir": "LIENTHONG_LETTERS_DIR=/var/lib/lienthong/letters",
+    "outbox_dir": "LIENTHONG_OUTBOX_DIR=/var/lib/lienthong/outbox",
+    "public_base_url": "LIENTHONG_PUBLIC_BASE_URL=https://dichvucong.dongda.hanoi.gov.vn",
+    "letter_place_vi": "LIENTHONG_LETTER_PLACE_VI=Hà Nội",
+    "pdf_font": "LIENTHONG_PDF_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "smtp_host": "LIENTHONG_SMTP_HOST=smtp.dongda.hanoi.gov.vn",
+    "smtp_port": "LIENTHONG_SMTP_PORT=587",
+    "smtp_from": "LIENTHONG_SMTP_FROM=motcua@dongda.hanoi.gov.vn",
+    "smtp_username": "LIENTHONG_SMTP_USERNAME=motcua",
+    "smtp_password": "LIENTHONG_SMTP_PASSWORD=secret",
+    "smtp_security": "LIENTHONG_SMTP_SECURITY=starttls",
+    "smtp_timeout_seconds": "LIENTHONG_SMTP_TIMEOUT_SECONDS=30",
+    "agency_email_domain": "LIENTHONG_AGENCY_EMAIL_DOMAIN=agencies.dongda.hanoi.gov.vn",
 }
 
 
@@ -73,6 +93,44 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # -- letters (form 04) and notifications --------------------------------------------------
+    letters_dir: Path | None = Field(
+        default=None,
+        description="Where rendered letters (HTML and PDF) are kept; data_dir/letters by default.",
+    )
+    outbox_dir: Path | None = Field(
+        default=None,
+        description="The outbox channel's directory of .eml files; data_dir/outbox by default.",
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="Public address of the tracking site; letters print {url}/track/{code} as QR.",
+    )
+    letter_place_vi: str = Field(
+        default="Hà Nội", description="The place printed before a letter's date."
+    )
+    pdf_font: Path | None = Field(
+        default=None,
+        description="TrueType font for PDFs (Vietnamese); DejaVu Sans found in the usual places.",
+    )
+    smtp_host: str = Field(
+        default="", description="SMTP server for e-mail; unset: messages go to the outbox."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = Field(
+        default="", description="Sender address; the one-stop desk's agency address by default."
+    )
+    smtp_username: str = Field(default="", description="SMTP login; none when empty.")
+    smtp_password: SecretStr = Field(default=SecretStr(""))
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="Plain, STARTTLS upgrade, or implicit TLS (port 465)."
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    agency_email_domain: str = Field(
+        default="agencies.lienthong.local",
+        description="Agencies are written to at {agency}@domain, their heads at head.{agency}@.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -92,6 +150,53 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Z0-9.]{2,20}", value):
             raise ValueError("must be 2-20 characters of A-Z, 0-9 or '.', with no '-'")
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// address")
+        return value
+
+    @field_validator("agency_email_domain")
+    @classmethod
+    def _agency_email_domain(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", value):
+            raise ValueError("must be a domain name such as agencies.example.gov.vn")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+            raise ValueError("must be an e-mail address")
+        return value
+
+    @property
+    def letters_path(self) -> Path:
+        """Where rendered letters are written (``letters_dir`` or ``data_dir/letters``)."""
+        return self.letters_dir or self.data_dir / "letters"
+
+    @property
+    def outbox_path(self) -> Path:
+        """The outbox channel's directory (``outbox_dir`` or ``data_dir/outbox``)."""
+        return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def sender_address(self) -> str:
+        """The From address of outgoing mail: ``smtp_from`` or the one-stop desk's address."""
+        return self.smtp_from or self.agency_address("one-stop")
+
+    def agency_address(self, agency: str, *, head: bool = False) -> str:
+        """The mailbox of an agency (``land-registration@domain``), or of its head."""
+        return f"{'head.' if head else ''}{agency}@{self.agency_email_domain}"
+
+    def tracking_url(self, dossier_code: str) -> str:
+        """Where the applicant follows a dossier; printed as the QR code on the forms."""
+        return f"{self.public_base_url}/track/{dossier_code}"
 
     @property
     def is_sqlite(self) -> bool:

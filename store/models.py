@@ -15,11 +15,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -227,6 +229,125 @@ class HealthInsuranceCard(Base):
     )
     subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     valid_from: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Letters and notifications (revision 0003): what the engine sends, each row written once per
+# business key so a retried or restarted activity finds its own earlier work.
+# --------------------------------------------------------------------------------------------
+
+
+class DeliveryChannel(StrEnum):
+    """How a letter or notice left the engine."""
+
+    SMTP = "smtp"  # handed to the configured mail server
+    OUTBOX = "outbox"  # written as an .eml file to the outbox directory (demo, no mail server)
+
+
+class NoticeKind(StrEnum):
+    """Why an agency is written to about one of its steps."""
+
+    DUE_SOON = "due_soon"  # warning: the step is due shortly
+    OVERDUE = "overdue"  # the step is past its due moment
+    ESCALATION = "escalation"  # to the head of the agency: still overdue
+
+
+class ApplicantContact(Base):
+    """How to reach the applicant of a dossier (written by the submission side).
+
+    Personal data (Decree 13/2023): read only by the activities that write to the applicant,
+    never logged, never copied into workflow histories or search attributes.
+    """
+
+    __tablename__ = "applicant_contacts"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ApologyLetterRecord(Base):
+    """One apology letter (form 04): its printed fields, its files and its delivery.
+
+    One row per missed appointment, keyed by (dossier_code, sequence). ``rendered_at`` and
+    ``sent_at`` record the two side effects, so a restarted activity redoes only what is missing.
+    """
+
+    __tablename__ = "apology_letters"
+    __table_args__ = (
+        UniqueConstraint("dossier_code", "sequence", name="uq_apology_letters_dossier_sequence"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    letter_id: Mapped[str] = mapped_column(String(80), unique=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    # -- the form's fields, frozen when the letter is first recorded --
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    procedure_name_vi: Mapped[str] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    original_appointment: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    new_appointment: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    agency: Mapped[str] = mapped_column(String(40))
+    agency_name_vi: Mapped[str] = mapped_column(String(200))
+    signer_title_vi: Mapped[str] = mapped_column(String(200))
+    reason_vi: Mapped[str] = mapped_column(Text)
+    addressee_vi: Mapped[str] = mapped_column(String(300))
+    issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    place_vi: Mapped[str] = mapped_column(String(100))
+    tracking_url: Mapped[str] = mapped_column(String(500))
+    # -- rendering --
+    html_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    pdf_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rendered_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    # -- delivery --
+    sent_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(20), nullable=True)  # `DeliveryChannel`
+    message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    recipient_masked: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    via_desk: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # no applicant e-mail
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+
+
+class NotificationRecord(Base):
+    """One notice to an agency (a warning, an overdue notice or an escalation to its head).
+
+    Keyed by (dossier_code, kind, step, sequence): each is sent once, whatever the retries.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint(
+            "dossier_code", "kind", "step", "sequence", name="uq_notifications_dossier_kind_step"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[str] = mapped_column(String(240), unique=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # a `NoticeKind`
+    step: Mapped[str] = mapped_column(String(160))  # "procedure:step"
+    sequence: Mapped[int] = mapped_column(Integer)
+    agency: Mapped[str] = mapped_column(String(40), index=True)
+    recipient: Mapped[str] = mapped_column(String(320))  # an agency mailbox, not personal data
+    due: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    late_working_hours: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(20), nullable=True)  # `DeliveryChannel`
+    message_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -16,6 +19,7 @@ from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from domain.dossier import DossierFacts, SubmittedDocument
 from engine.dossiers import start_dossier
+from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.seed import DEMO_PARCEL, seed_reference_data
 from worker import build_workers
@@ -44,7 +48,10 @@ async def running_engine(
     sessions = session_factory(engine)
     await seed_reference_data(sessions)
     catalog = catalog or default_catalog()
-    activities = build_activities(sessions, catalog=catalog, clock=clock)
+    # Letters and the outbox go to a scratch folder, not the repository's .data/.
+    scratch = tempfile.mkdtemp(prefix="lienthong-test-")
+    settings = Settings(data_dir=Path(scratch))
+    activities = build_activities(sessions, catalog=catalog, clock=clock, settings=settings)
     workers = build_workers(
         client,
         [agency.code for agency in catalog.agencies],
@@ -54,11 +61,14 @@ async def running_engine(
         clock=clock,
         orchestration_queue=task_queue,
     )
-    async with contextlib.AsyncExitStack() as stack:
-        for worker in workers:
-            await stack.enter_async_context(worker)
-        yield
-    await engine.dispose()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            yield
+    finally:
+        await engine.dispose()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def all_documents(procedure: str, day: datetime) -> list[SubmittedDocument]:
@@ -150,6 +160,69 @@ async def officers_until(
             if not acted:
                 if any(step.kind == "public_notice" for step in state.open_steps):
                     await env.sleep(timedelta(days=1))
+                else:
+                    await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(loop(), within)
+
+
+async def officers_at_pace(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[DossierWorkflow, object],
+    until: Callable[[TrackingState], bool],
+    clock: LegalClock,
+    *,
+    late: dict[str, timedelta] | None = None,
+    act_on: Callable[[str], bool] = lambda key: True,
+    within: float = 120.0,
+) -> TrackingState:
+    """Officers who use their whole budget: each approves a minute before the step is due, or
+    ``late[key]`` of working time after it. Time is skipped on the test server in between."""
+    late = late or {}
+
+    async def loop() -> TrackingState:
+        while True:
+            state = await handle.query(DossierWorkflow.tracking)
+            if until(state) or state.status in TERMINAL:
+                return state
+            now = await env.get_current_time()
+            if state.status == DossierStatus.FINANCIAL_OBLIGATION and (
+                state.amount_paid_vnd < state.amount_due_vnd
+            ):
+                await handle.signal(
+                    DossierWorkflow.payment_received,
+                    PaymentInput(
+                        reference=f"PAY-{handle.id}",
+                        amount_vnd=state.amount_due_vnd - state.amount_paid_vnd,
+                    ),
+                )
+                continue
+            targets = []
+            for step in state.open_steps:
+                if step.kind not in OFFICER_KINDS or not act_on(step.key) or step.due is None:
+                    continue
+                target = (
+                    clock.add(step.due, late[step.key])
+                    if step.key in late
+                    else step.due - timedelta(minutes=1)
+                )
+                if now >= target:
+                    await handle.execute_update(
+                        DossierWorkflow.decide,
+                        DecisionInput(
+                            step=step.key,
+                            agency=step.agency,
+                            officer_id=f"officer-{step.agency}",
+                            action=DecisionAction.APPROVE,
+                        ),
+                    )
+                    break
+                targets.append(target)
+            else:
+                if targets:
+                    await env.sleep(min(targets) - now)
+                elif any(step.kind == "public_notice" for step in state.open_steps):
+                    await env.sleep(timedelta(hours=12))
                 else:
                     await asyncio.sleep(0.05)
 

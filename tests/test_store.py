@@ -86,8 +86,8 @@ async def test_recording_a_dossier_twice_keeps_one_row_with_the_latest_status(
 
 def test_the_same_migrations_build_the_sqlite_demo_registry(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert upgrade(url) == "0002"
-    assert upgrade(url) == "0002"  # a second run is a no-op
+    assert upgrade(url) == "0003"
+    assert upgrade(url) == "0003"  # a second run is a no-op
     tables = {
         row[0]
         for row in sqlite3.connect(tmp_path / "demo.db").execute(

@@ -1,0 +1,219 @@
+"""Rendering of the official forms: HTML from Jinja2 templates, PDF with fpdf2.
+
+The wording of each form lives in its template files under ``forms/templates/`` (an officer can
+correct a sentence without touching code); this module only fills them in. Rendering is a pure
+function of the form's fields: no clock, no randomness, fixed PDF metadata, so rendering a letter
+again after a crash gives the same document, byte for byte.
+
+The PDF needs a TrueType font that covers Vietnamese (the PDF core fonts do not): DejaVu Sans,
+from Debian's ``fonts-dejavu-core``, found in the usual places or named by ``LIENTHONG_PDF_FONT``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fpdf import FPDF
+from pydantic import BaseModel, ConfigDict
+
+from domain.clock import VN_TZ
+from forms.qr import png_data_uri, qr_png
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+FONT_SETTING = "LIENTHONG_PDF_FONT"
+FONT_PACKAGE = "fonts-dejavu-core"
+# Where the usual systems install DejaVu Sans: Debian/Ubuntu (fonts-dejavu-core), Fedora and
+# Alpine, Arch, a manual install, macOS (Homebrew cask).
+FONT_CANDIDATES: tuple[Path, ...] = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/TTF/DejaVuSans.ttf"),
+    Path("/usr/local/share/fonts/DejaVuSans.ttf"),
+    Path("/Library/Fonts/DejaVuSans.ttf"),
+)
+_FAMILY = "DejaVu"
+# fontTools logs every step of subsetting the font into each PDF at INFO: a hundred lines a letter.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+
+class FontNotFound(RuntimeError):
+    """No TrueType font for the PDF; the message names the setting and the package to install."""
+
+
+@dataclass(frozen=True)
+class PdfFont:
+    """The regular and bold files of the PDF's font (bold falls back to regular if absent)."""
+
+    regular: Path
+    bold: Path
+
+
+def _bold_of(regular: Path) -> Path:
+    bold = regular.with_name(f"{regular.stem}-Bold{regular.suffix}")
+    return bold if bold.is_file() else regular
+
+
+def find_font(override: Path | None = None) -> PdfFont:
+    """The font the PDFs are set in.
+
+    Args:
+        override: a ``.ttf`` file (setting ``LIENTHONG_PDF_FONT``); its ``-Bold`` sibling is the
+            bold face when it exists. Without it, the first of `FONT_CANDIDATES` that exists.
+
+    Raises:
+        FontNotFound: the override does not exist, or none of the candidates does.
+    """
+    if override is not None:
+        if not override.is_file():
+            raise FontNotFound(
+                f"{FONT_SETTING}={override}: no such font file; name a TrueType (.ttf) font "
+                f"that covers Vietnamese, e.g. {FONT_CANDIDATES[0]}"
+            )
+        return PdfFont(override, _bold_of(override))
+    for candidate in FONT_CANDIDATES:
+        if candidate.is_file():
+            return PdfFont(candidate, _bold_of(candidate))
+    raise FontNotFound(
+        "no TrueType font for Vietnamese PDFs: install DejaVu Sans "
+        f"(apt-get install {FONT_PACKAGE}) or set {FONT_SETTING} to a .ttf file; looked in "
+        + ", ".join(str(path) for path in FONT_CANDIDATES)
+    )
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def vn_datetime(moment: datetime) -> str:
+    """``05/07/2025 14:30``, in Viet Nam's time zone, as the forms print a moment."""
+    return f"{moment.astimezone(VN_TZ):%d/%m/%Y %H:%M}"
+
+
+def vn_date_words(moment: datetime) -> str:
+    """``ngày 05 tháng 07 năm 2025``: the date line of an official document."""
+    local = moment.astimezone(VN_TZ)
+    return f"ngày {local:%d} tháng {local:%m} năm {local:%Y}"
+
+
+def vn_hours(hours: float) -> str:
+    """Working hours with a decimal comma: ``6,5``, ``16``."""
+    return f"{round(hours, 2):g}".replace(".", ",")
+
+
+def vn_upper(text: str) -> str:
+    """Upper case for Vietnamese headings (``str.upper`` keeps the tone marks)."""
+    return text.upper()
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The forms' Jinja2 environment: HTML templates autoescaped, a missing field an error."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["vn_datetime"] = vn_datetime
+    env.filters["vn_date_words"] = vn_date_words
+    env.filters["vn_upper"] = vn_upper
+    env.filters["vn_hours"] = vn_hours
+    return env
+
+
+def render_text(template: str, **context: Any) -> str:
+    """Render one template of ``forms/templates`` with ``context``."""
+    return environment().get_template(template).render(**context)
+
+
+# -- form 04: apology and new appointment date ------------------------------------------------
+
+
+class ApologyLetter(BaseModel):
+    """Every field of form 04 (phiếu xin lỗi và hẹn lại ngày trả kết quả), ready to print.
+
+    Attributes:
+        letter_id: ``{dossier_code}-apology-{sequence}``.
+        sequence: 1 for the dossier's first missed appointment, 2 for the next, ...
+        addressee_vi: ``Ông/Bà Nguyễn Văn A``, or ``Ông/Bà (người nộp hồ sơ)`` when the
+            registry has no contact for the dossier.
+        agency_name_vi: The agency that missed the appointment; it issues and signs the letter.
+        signer_title_vi: Its head's title (the catalog's ``head_title_vi``).
+        issued_at: The letter's date; fixed when the letter is first recorded.
+        place_vi: The place printed before the date (``Hà Nội``).
+        tracking_url: Where the applicant follows the dossier (the QR code).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    letter_id: str
+    sequence: int
+    dossier_code: str
+    procedure_name_vi: str
+    received_at: datetime
+    original_appointment: datetime
+    new_appointment: datetime
+    agency_name_vi: str
+    signer_title_vi: str
+    reason_vi: str
+    addressee_vi: str
+    issued_at: datetime
+    place_vi: str
+    tracking_url: str
+
+    @property
+    def number_vi(self) -> str:
+        """The letter's number as printed after ``Số:``."""
+        return f"{self.sequence:02d}/PXL"
+
+
+def _apology_context(letter: ApologyLetter, qr_src: str) -> dict[str, Any]:
+    return {"letter": letter, "qr_src": qr_src}
+
+
+def render_apology_html(letter: ApologyLetter) -> str:
+    """Form 04 as a self-contained HTML page (the QR code is embedded as a PNG data URI)."""
+    qr = png_data_uri(qr_png(letter.tracking_url))
+    return render_text("apology_04.html.j2", **_apology_context(letter, qr))
+
+
+class _Pdf(FPDF):
+    """An A4 page in the font of the forms, with fixed metadata so output is reproducible."""
+
+    def __init__(self, font: PdfFont, created: datetime) -> None:
+        super().__init__(format="A4", unit="mm")
+        self.add_font(_FAMILY, "", str(font.regular))
+        self.add_font(_FAMILY, "B", str(font.bold))
+        # DejaVu's core package has no oblique face; italics are set upright rather than failing.
+        self.add_font(_FAMILY, "I", str(font.regular))
+        self.add_font(_FAMILY, "BI", str(font.bold))
+        self.set_margins(20, 15, 15)
+        self.set_auto_page_break(auto=True, margin=15)
+        self.set_creation_date(created.astimezone(UTC))
+        self.set_producer("lienthong forms")
+        self.set_lang("vi")
+
+
+def render_apology_pdf(letter: ApologyLetter, font: PdfFont) -> bytes:
+    """Form 04 as an A4 PDF whose text (Vietnamese included) can be extracted and searched."""
+    pdf = _Pdf(font, letter.issued_at)
+    pdf.set_title(f"Phiếu xin lỗi và hẹn lại ngày trả kết quả - {letter.dossier_code}")
+    pdf.set_author(letter.agency_name_vi)
+    pdf.set_subject(letter.letter_id)
+    pdf.add_page()
+    pdf.set_font(_FAMILY, size=11)
+    qr = png_data_uri(qr_png(letter.tracking_url))
+    pdf.write_html(
+        render_text("apology_04.pdf.html.j2", **_apology_context(letter, qr)),
+        font_family=_FAMILY,
+    )
+    return bytes(pdf.output())
