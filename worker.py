@@ -98,7 +98,7 @@ def build_workers(
                 client,
                 task_queue=orchestration_queue,
                 workflows=WORKFLOWS,
-                activities=[clock_activities.step_due, clock_activities.assess_step],
+                activities=clock_activities.all(),
                 graceful_shutdown_timeout=grace,
             )
         )

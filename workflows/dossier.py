@@ -22,21 +22,27 @@ import functools
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.clock import (
+        BeforeInput,
         ClockActivities,
+        ForecastInput,
         Pause,
+        ShiftInput,
         StepAssessInput,
+        StepBudget,
         StepDueInput,
         Verdict,
     )
+    from activities.letters import ApologyInput, ApologyResult
+    from activities.notify import AgencyNoticeInput, AgencyNoticeResult
     from activities.reception import (
         PlanDossierInput,
         ReceptionActivities,
@@ -56,6 +62,9 @@ CLOCK_TIMEOUT = timedelta(seconds=10)
 AGENCY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # Steps officers act on; the others finish by themselves (activity, timer, payment).
 OFFICER_KINDS = {"officer_decision", "signature", "return_result"}
+# Versioning: executions started before warnings, escalations and apology letters existed
+# replay without them (tests/histories/dossier-v1.json).
+DEADLINES_PATCH = "deadlines-and-apologies"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
 
 
@@ -100,6 +109,10 @@ class DossierInput(BaseModel):
     procedure_code: str
     received_at: datetime
     facts: DossierFacts = DossierFacts()
+    # Policy (working hours): warn an agency this long before a step is due; an apology
+    # letter's new appointment leaves this margin after the projected finish.
+    warning_lead_hours: float = 8.0
+    apology_grace_hours: float = 8.0
     state: DossierState | None = None
 
 
@@ -115,6 +128,8 @@ class StepState(BaseModel):
     outcome: str = ""  # approved / passed / refused / ... with the reason
     officer_id: str | None = None
     carried_over: bool = False  # reopened after continue-as-new: keep opened_at
+    warn_at: datetime | None = None
+    warned: bool = False
 
 
 class HandoverRow(BaseModel):
@@ -156,6 +171,18 @@ class SupplementRequest(BaseModel):
     answered_at: datetime | None = None
 
 
+class ApologyRecord(BaseModel):
+    """A form 04 letter: one per missed (or foreseeably missed) appointment."""
+
+    sequence: int
+    agency: str
+    reason_vi: str
+    original_appointment: datetime
+    new_appointment: datetime
+    letter_id: str | None = None
+    sent: bool = False
+
+
 class DossierState(BaseModel):
     """Everything the workflow knows; serialisable so continue-as-new can carry it."""
 
@@ -172,6 +199,13 @@ class DossierState(BaseModel):
     amount_paid_vnd: int = 0
     payment_reference: str | None = None
     withdrawn_reason: str | None = None
+    # The appointment as promised now (moved by supplements and by apology letters) and the
+    # legal one (moved by supplements only) that the dossier's verdict is measured against.
+    appointment: datetime | None = None
+    legal_appointment: datetime | None = None
+    apologies: list[ApologyRecord] = []
+    verdict: Verdict | None = None
+    late_working_hours: float = 0.0
 
 
 class DecisionInput(BaseModel):
@@ -223,6 +257,8 @@ class OpenStep(BaseModel):
     opened_at: datetime | None
     due: datetime | None
     overdue: bool
+    warn_at: datetime | None = None
+    warned: bool = False
 
 
 class TrackingState(BaseModel):
@@ -239,6 +275,7 @@ class TrackingState(BaseModel):
     supplements: list[SupplementRequest]
     amount_due_vnd: int
     amount_paid_vnd: int
+    apologies: list[ApologyRecord] = []
 
 
 class DossierResult(BaseModel):
@@ -248,6 +285,9 @@ class DossierResult(BaseModel):
     status: DossierStatus
     ledger: list[HandoverRow]
     documents: list[DocumentIssued]
+    apologies: list[ApologyRecord] = []
+    verdict: Verdict | None = None  # against the legal appointment (moved by supplements)
+    late_working_hours: float = 0.0
 
 
 @workflow.defn
@@ -264,7 +304,10 @@ class DossierWorkflow:
         self._decisions: dict[str, DecisionInput] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._published: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+        self._enforce_deadlines = False  # set in run(): warnings, escalations and apologies are on
+        self._published: tuple[object, ...] | None = None
+        self._forecast_at: datetime | None = None  # when to check the appointment still holds
+        self._shifting = 0  # appointments being moved by a closed pause
 
     # ---- the run ---------------------------------------------------------------------------
 
@@ -272,8 +315,11 @@ class DossierWorkflow:
     async def run(self, request: DossierInput) -> DossierResult:
         """Plan, run the step graph until every procedure has ended, then return."""
         state = self._state
+        self._enforce_deadlines = workflow.patched(DEADLINES_PATCH)
         if state.plan is None:
             await self._receive(request)
+        if state.plan is not None and state.appointment is None:
+            state.appointment = state.legal_appointment = state.plan.appointment
         watcher = asyncio.create_task(self._watch_deadlines())
         self._open_ready_steps()
         self._refresh_status()
@@ -293,11 +339,16 @@ class DossierWorkflow:
         await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._enforce_deadlines:
+            await self._judge_dossier()
         return DossierResult(
             dossier_code=request.dossier_code,
             status=state.status,
             ledger=state.ledger,
             documents=state.documents,
+            apologies=state.apologies,
+            verdict=state.verdict,
+            late_working_hours=state.late_working_hours,
         )
 
     async def _receive(self, request: DossierInput) -> None:
@@ -446,11 +497,13 @@ class DossierWorkflow:
                 start=start,
                 working_hours=planned.budget_hours,
                 pauses=self._pauses(planned.procedure),
+                warn_lead_hours=self._request.warning_lead_hours if self._enforce_deadlines else 0,
             ),
             start_to_close_timeout=CLOCK_TIMEOUT,
             summary="Tính hạn xử lý bước",
         )
         step.due = result.due
+        step.warn_at = result.warn_at
         self._deadlines_changed = True
         self._publish()
 
@@ -504,7 +557,7 @@ class DossierWorkflow:
             timedelta(days=planned.notice_days or 0),
             summary=f"Niêm yết công khai {planned.notice_days} ngày",
         )
-        self._close_pause(f"niêm yết {planned.key}")
+        await self._close_pause(f"niêm yết {planned.key}")
         await self._finish(planned, "notice period ended", None)
 
     async def _run_payment(self, planned: PlannedStep) -> None:
@@ -512,7 +565,12 @@ class DossierWorkflow:
         reason = f"nghĩa vụ tài chính {planned.key}"
         if not planned.counted:
             self._open_pause(
-                Pause(start=workflow.now(), reason=reason, procedure=planned.procedure)
+                Pause(
+                    start=workflow.now(),
+                    reason=reason,
+                    procedure=planned.procedure,
+                    moves_appointment=True,
+                )
             )
         self._dirty = True
         # Nothing to pay (no obligation computed): the step passes at once.
@@ -526,7 +584,7 @@ class DossierWorkflow:
             )
         )
         if not planned.counted:
-            self._close_pause(reason)
+            await self._close_pause(reason)
         await self._finish(
             planned, f"paid {state.amount_paid_vnd} VND ({state.payment_reference})", None
         )
@@ -540,12 +598,42 @@ class DossierWorkflow:
         self._deadlines_changed = True
         self._publish()
 
-    def _close_pause(self, reason: str) -> None:
+    async def _close_pause(self, reason: str) -> None:
+        closed = []
         for pause in self._state.pauses:
             if pause.reason == reason and pause.end is None:
                 pause.end = workflow.now()
-        self._deadlines_changed = True
+                closed.append(pause)
         self._redo_dues()
+        if self._enforce_deadlines:
+            # No appointment check may run on the old date while it is being moved.
+            self._shifting += 1
+            try:
+                for pause in closed:
+                    if pause.moves_appointment:
+                        await self._shift_appointments(pause)
+            finally:
+                self._shifting -= 1
+        self._deadlines_changed = True
+
+    async def _shift_appointments(self, pause: Pause) -> None:
+        """The applicant's time is not the agencies': both appointments move by the pause."""
+        state = self._state
+        for field in ("appointment", "legal_appointment"):
+            moment = getattr(state, field)
+            if moment is None:
+                continue
+            shifted = await workflow.execute_local_activity_method(
+                ClockActivities.shift,
+                ShiftInput(moment=moment, pause=pause),
+                start_to_close_timeout=CLOCK_TIMEOUT,
+                summary="Dời ngày hẹn theo thời gian bổ sung hồ sơ",
+            )
+            setattr(state, field, shifted.moment)
+        if state.appointment is not None:
+            workflow.upsert_search_attributes([names.APPOINTMENT_AT.value_set(state.appointment)])
+        self._forecast_at = None
+        self._deadlines_changed = True
 
     def _redo_dues(self) -> None:
         # The clock moved on again: every open counted step gets its due moment recomputed.
@@ -715,7 +803,9 @@ class DossierWorkflow:
                 at=workflow.now(),
             )
         )
-        self._open_pause(Pause(start=workflow.now(), reason="bổ sung hồ sơ"))
+        self._open_pause(
+            Pause(start=workflow.now(), reason="bổ sung hồ sơ", moves_appointment=True)
+        )
         self._dirty = True
 
     def _send_back(self, planned: PlannedStep, target: str, reason: str, officer_id: str) -> None:
@@ -798,17 +888,25 @@ class DossierWorkflow:
         open_steps = self._open() if state.status not in TERMINAL else []
         agencies = sorted({planned.agency for planned, _ in open_steps})
         overdue = sorted({planned.agency for planned, step in open_steps if step.overdue})
-        published = (str(state.status), tuple(agencies), tuple(overdue))
+        published: tuple[object, ...] = (str(state.status), tuple(agencies), tuple(overdue))
+        updates: list[SearchAttributeUpdate[Any]] = [
+            names.DOSSIER_STATUS.value_set(state.status),
+            names.CURRENT_AGENCIES.value_set(agencies),
+            names.OVERDUE_AGENCIES.value_set(overdue),
+            names.OVERDUE.value_set(bool(overdue)),
+        ]
+        if self._enforce_deadlines:
+            due_soon = sorted(
+                {p.agency for p, step in open_steps if step.warned and not step.overdue}
+            )
+            published += (bool(due_soon), len(state.apologies))
+            updates += [
+                names.DUE_SOON.value_set(bool(due_soon)),
+                names.APOLOGIES.value_set(len(state.apologies)),
+            ]
         if published != self._published:  # an upsert is a history event: only on change
             self._published = published
-            workflow.upsert_search_attributes(
-                [
-                    names.DOSSIER_STATUS.value_set(state.status),
-                    names.CURRENT_AGENCIES.value_set(agencies),
-                    names.OVERDUE_AGENCIES.value_set(overdue),
-                    names.OVERDUE.value_set(bool(overdue)),
-                ]
-            )
+            workflow.upsert_search_attributes(updates)
         lines = [f"**Hồ sơ {self._request.dossier_code}** — trạng thái: `{state.status}`"]
         if state.plan is not None:
             lines.append(f"Hẹn trả kết quả: {state.plan.appointment:%H:%M ngày %d/%m/%Y}")
@@ -819,25 +917,250 @@ class DossierWorkflow:
         workflow.set_current_details("\n".join(lines))
 
     async def _watch_deadlines(self) -> None:
-        """A durable timer at the earliest due moment of the open steps, re-armed on change."""
+        """One durable timer at the next deadline moment, re-armed whenever the moments change.
+
+        The moments: each open step's due moment (overdue), its warning moment, and, for the
+        dossier, the moment to check the appointment still holds and the appointment itself.
+        """
         while not self._closing:
             self._deadlines_changed = False
-            dues = [
-                step.due for _, step in self._open() if step.due is not None and not step.overdue
-            ]
-            wait = max(min(dues) - workflow.now(), timedelta(0)) if dues else None
+            if self._enforce_deadlines and self._forecast_at is None:
+                await self._plan_forecast_check()
+            moments = self._deadline_moments()
+            wait = max(min(moments) - workflow.now(), timedelta(0)) if moments else None
             try:
                 await workflow.wait_condition(
                     lambda: self._deadlines_changed or self._closing,
                     timeout=wait,
-                    timeout_summary="Hạn xử lý bước sớm nhất" if wait is not None else None,
+                    timeout_summary="Mốc thời hạn gần nhất" if wait is not None else None,
                 )
             except TimeoutError:
-                now = workflow.now()
-                for _, step in self._open():
-                    if step.due is not None and step.due <= now and not step.overdue:
-                        step.overdue = True
-                self._publish()
+                await self._deadlines_reached(workflow.now())
+
+    def _deadline_moments(self) -> list[datetime]:
+        state = self._state
+        moments = [
+            step.due for _, step in self._open() if step.due is not None and not step.overdue
+        ]
+        if self._enforce_deadlines:
+            moments += [
+                step.warn_at
+                for _, step in self._open()
+                if step.warn_at is not None and not step.warned and not step.overdue
+            ]
+            if self._awaiting_result() and state.appointment is not None:
+                if not self._apologised_for(state.appointment):
+                    moments.append(state.appointment)
+                if self._forecast_at is not None and self._forecast_at < state.appointment:
+                    moments.append(self._forecast_at)
+        return moments
+
+    def _awaiting_result(self) -> bool:
+        """The appointment is still to be kept: not returned yet, and not waiting on the
+        applicant (whose time moves the appointment instead)."""
+        state = self._state
+        applicant_pause = any(p.moves_appointment and p.end is None for p in state.pauses)
+        return (
+            state.status not in TERMINAL
+            and state.status is not DossierStatus.NEW
+            and not applicant_pause
+            and not self._shifting
+        )
+
+    def _apologised_for(self, appointment: datetime) -> bool:
+        return any(a.original_appointment == appointment for a in self._state.apologies)
+
+    async def _deadlines_reached(self, now: datetime) -> None:
+        state = self._state
+        for planned, step in self._open():
+            if step.due is not None and step.due <= now and not step.overdue:
+                step.overdue = True
+                if self._enforce_deadlines:
+                    self._notify(planned, "escalation", step.due)
+            elif (
+                self._enforce_deadlines
+                and step.warn_at is not None
+                and step.warn_at <= now
+                and not step.warned
+                and not step.overdue
+            ):
+                step.warned = True
+                self._notify(planned, "due_soon", step.due)
+        self._publish()
+        if not self._enforce_deadlines or not self._awaiting_result():
+            return
+        if state.appointment is not None and state.appointment <= now:
+            await self._check_appointment(missed=True)
+        elif self._forecast_at is not None and self._forecast_at <= now:
+            self._forecast_at = state.appointment  # checked; next stop: the appointment itself
+            await self._check_appointment(missed=False)
+        elif any(step.overdue for _, step in self._open()):
+            await self._check_appointment(missed=False)
+
+    async def _plan_forecast_check(self) -> None:
+        """The appointment is checked this long before it (at least N working days)."""
+        appointment = self._state.appointment
+        if appointment is None:
+            return
+        before = await workflow.execute_local_activity_method(
+            ClockActivities.before,
+            BeforeInput(end=appointment, working_hours=self._request.warning_lead_hours),
+            start_to_close_timeout=CLOCK_TIMEOUT,
+            summary="Mốc kiểm tra khả năng trễ hẹn",
+        )
+        self._forecast_at = before.moment
+
+    async def _check_appointment(self, missed: bool) -> None:
+        """Apologise (form 04) once per appointment that is missed or can no longer be met."""
+        state = self._state
+        assert state.plan is not None and state.appointment is not None
+        if self._apologised_for(state.appointment):
+            return
+        now = workflow.now()
+        forecast = await workflow.execute_local_activity_method(
+            ClockActivities.forecast,
+            ForecastInput(
+                now=now,
+                steps=[
+                    StepBudget(
+                        key=p.key,
+                        depends_on=p.depends_on,
+                        budget_hours=p.budget_hours if p.counted else 0.0,
+                        opened_at=state.steps[p.key].opened_at
+                        if state.steps[p.key].status is StepStatus.OPEN
+                        else None,
+                        done=state.steps[p.key].status in (StepStatus.DONE, StepStatus.CANCELLED),
+                    )
+                    for p in state.plan.steps
+                ],
+                pauses=[p for p in state.pauses if p.moves_appointment],
+                grace_hours=self._request.apology_grace_hours,
+            ),
+            start_to_close_timeout=CLOCK_TIMEOUT,
+            summary="Dự báo thời điểm hoàn thành",
+        )
+        if not missed and forecast.projected_finish <= state.appointment:
+            return
+        agency, reason = self._fault()
+        record = ApologyRecord(
+            sequence=len(state.apologies) + 1,
+            agency=agency,
+            reason_vi=reason,
+            original_appointment=state.appointment,
+            new_appointment=max(forecast.new_appointment, now),
+        )
+        state.apologies.append(record)
+        state.appointment = record.new_appointment
+        self._forecast_at = None
+        self._deadlines_changed = True
+        workflow.upsert_search_attributes([names.APPOINTMENT_AT.value_set(state.appointment)])
+        self._publish()
+        self._spawn(self._send_apology(record))
+
+    def _fault(self) -> tuple[str, str]:
+        """The agency whose step made the dossier late, and why (from the ledger)."""
+        open_steps = self._open()
+        overdue = sorted(
+            (step.due, planned) for planned, step in open_steps if step.overdue and step.due
+        )
+        if overdue:
+            due, planned = overdue[0]
+            return planned.agency, (
+                f"Bước “{planned.name_vi}” tại {planned.agency} quá hạn xử lý "
+                f"(hạn {due:%H:%M %d/%m/%Y})."
+            )
+        late_rows = [row for row in self._state.ledger if row.verdict == Verdict.LATE]
+        if late_rows:
+            row = max(late_rows, key=lambda r: r.late_working_hours)
+            return row.from_agency, (
+                f"Bước {row.procedure}:{row.step} tại {row.from_agency} đã trễ "
+                f"{row.late_working_hours:g} giờ làm việc."
+            )
+        if open_steps:
+            planned = open_steps[0][0]
+            return planned.agency, (
+                f"Hồ sơ đang ở bước “{planned.name_vi}” tại {planned.agency}; thời gian còn lại "
+                f"không đủ để trả kết quả đúng hẹn."
+            )
+        return "one-stop", "Hồ sơ chưa được trả kết quả đúng hẹn."
+
+    async def _send_apology(self, record: ApologyRecord) -> None:
+        state = self._state
+        assert state.plan is not None
+        result: ApologyResult = await workflow.execute_activity(
+            "letters.issue-apology",
+            ApologyInput(
+                dossier_code=self._request.dossier_code,
+                sequence=record.sequence,
+                procedure_code=state.plan.procedure,
+                procedure_name_vi=state.plan.name_vi,
+                received_at=state.plan.received_at,
+                original_appointment=record.original_appointment,
+                new_appointment=record.new_appointment,
+                agency=record.agency,
+                reason_vi=record.reason_vi,
+            ),
+            result_type=ApologyResult,
+            task_queue=ONE_STOP,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=AGENCY_RETRY,
+            summary=f"Phiếu xin lỗi và hẹn lại (mẫu 04) số {record.sequence}",
+        )
+        record.letter_id, record.sent = result.letter_id, result.sent
+
+    def _notify(
+        self,
+        planned: PlannedStep,
+        kind: Literal["due_soon", "overdue", "escalation"],
+        due: datetime | None,
+    ) -> None:
+        """Tell the agency (a warning) or its head (an escalation); sent once per opening."""
+        sequence = 1 + sum(
+            1
+            for row in self._state.ledger
+            if (row.procedure, row.step) == (planned.procedure, planned.step)
+        )
+        self._spawn(
+            self._send_notice(
+                AgencyNoticeInput(
+                    dossier_code=self._request.dossier_code,
+                    kind=kind,
+                    step=planned.key,
+                    agency=planned.agency,
+                    due=due,
+                    sequence=sequence,
+                )
+            )
+        )
+
+    async def _send_notice(self, notice: AgencyNoticeInput) -> None:
+        await workflow.execute_activity(
+            "notify.agency",
+            notice,
+            result_type=AgencyNoticeResult,
+            task_queue=ONE_STOP,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=AGENCY_RETRY,
+            summary=f"Thông báo {notice.kind} cho {notice.agency}",
+        )
+
+    async def _judge_dossier(self) -> None:
+        """The dossier's verdict against its legal appointment (moved only by supplements)."""
+        state = self._state
+        if state.plan is None or state.legal_appointment is None:
+            return
+        assessed = await workflow.execute_local_activity_method(
+            ClockActivities.assess_step,
+            StepAssessInput(
+                started=state.plan.clock_starts,
+                done=workflow.now(),
+                due=state.legal_appointment,
+                pauses=[p for p in state.pauses if p.moves_appointment],
+            ),
+            start_to_close_timeout=CLOCK_TIMEOUT,
+            summary="Đánh giá thời hạn hồ sơ",
+        )
+        state.verdict, state.late_working_hours = assessed.verdict, assessed.late_working_hours
 
     # ---- messages --------------------------------------------------------------------------
 
@@ -948,7 +1271,7 @@ class DossierWorkflow:
         state.facts = state.facts.model_copy(
             update={"documents": [*state.facts.documents, *supplement.documents]}
         )
-        self._close_pause("bổ sung hồ sơ")
+        await self._close_pause("bổ sung hồ sơ")
         self._dirty = True
         await workflow.wait_condition(lambda: not self._dirty)
         return state.status
@@ -1005,7 +1328,7 @@ class DossierWorkflow:
             procedure_code=self._request.procedure_code,
             status=state.status,
             received_at=self._request.received_at,
-            appointment=state.plan.appointment if state.plan else None,
+            appointment=state.appointment or (state.plan.appointment if state.plan else None),
             open_steps=[
                 OpenStep(
                     key=planned.key,
@@ -1015,6 +1338,8 @@ class DossierWorkflow:
                     opened_at=step.opened_at,
                     due=step.due,
                     overdue=step.overdue,
+                    warn_at=step.warn_at,
+                    warned=step.warned,
                 )
                 for planned, step in self._open()
             ],
@@ -1023,6 +1348,7 @@ class DossierWorkflow:
             supplements=state.supplements,
             amount_due_vnd=state.amount_due_vnd,
             amount_paid_vnd=state.amount_paid_vnd,
+            apologies=state.apologies,
         )
 
 
