@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 
+from domain.dossier import DossierStatus
 from workflows.dossier import (
     OFFICER_KINDS,
     TERMINAL,
     DecisionAction,
     DecisionInput,
-    DossierStatus,
     DossierWorkflow,
     PaymentInput,
     TrackingState,

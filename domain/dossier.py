@@ -11,7 +11,24 @@ phones and addresses stay in the registry's protected tables.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, Field
+
+
+class DossierStatus(StrEnum):
+    """Statuses of the national public-service portal model (codes 1-10)."""
+
+    NEW = "new"  # 1
+    ACCEPTED = "accepted"  # 2
+    REFUSED = "refused"  # 3
+    IN_PROGRESS = "in_progress"  # 4
+    SUPPLEMENT_REQUESTED = "supplement_requested"  # 5
+    FINANCIAL_OBLIGATION = "financial_obligation"  # 6
+    WITHDRAWN = "withdrawn"  # 7
+    STOPPED = "stopped"  # 8
+    DECIDED = "decided"  # 9
+    RETURNED = "returned"  # 10
 
 
 class ParcelRef(BaseModel):

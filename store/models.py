@@ -42,21 +42,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class DossierStatus(StrEnum):
-    """Statuses of the national public-service portal model (codes 1-10)."""
-
-    NEW = "new"
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    IN_PROGRESS = "in_progress"
-    SUPPLEMENT_REQUESTED = "supplement_requested"
-    FINANCIAL_OBLIGATION = "financial_obligation"
-    WITHDRAWN = "withdrawn"
-    STOPPED = "stopped"
-    DECIDED = "decided"
-    RETURNED = "returned"
-
-
 class DossierCodeCounter(Base):
     """The last daily sequence number handed out per desk and day (for dossier codes)."""
 

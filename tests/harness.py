@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities import build_activities
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
-from domain.dossier import DossierFacts, SubmittedDocument
+from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
 from engine.dossiers import start_dossier
 from engine.settings import Settings
 from store.db import async_engine, session_factory
@@ -28,7 +28,6 @@ from workflows.dossier import (
     TERMINAL,
     DecisionAction,
     DecisionInput,
-    DossierStatus,
     DossierWorkflow,
     PaymentInput,
     TrackingState,
@@ -111,6 +110,23 @@ async def submit(
     )
 
 
+async def pay_what_is_due(
+    handle: WorkflowHandle[DossierWorkflow, object], state: TrackingState
+) -> bool:
+    """The payment side pays the outstanding obligation; True if it did."""
+    if state.status != DossierStatus.FINANCIAL_OBLIGATION or (
+        state.amount_paid_vnd >= state.amount_due_vnd
+    ):
+        return False
+    await handle.signal(
+        DossierWorkflow.payment_received,
+        PaymentInput(
+            reference=f"PAY-{handle.id}", amount_vnd=state.amount_due_vnd - state.amount_paid_vnd
+        ),
+    )
+    return True
+
+
 async def officers_until(
     env: WorkflowEnvironment,
     handle: WorkflowHandle[DossierWorkflow, object],
@@ -133,18 +149,7 @@ async def officers_until(
                 on_state(state)
             if until(state) or state.status in TERMINAL:
                 return state
-            acted = False
-            if state.status == DossierStatus.FINANCIAL_OBLIGATION and (
-                state.amount_paid_vnd < state.amount_due_vnd
-            ):
-                await handle.signal(
-                    DossierWorkflow.payment_received,
-                    PaymentInput(
-                        reference=f"PAY-{handle.id}",
-                        amount_vnd=state.amount_due_vnd - state.amount_paid_vnd,
-                    ),
-                )
-                acted = True
+            acted = await pay_what_is_due(handle, state)
             for step in state.open_steps if approve else []:
                 if step.kind in OFFICER_KINDS:
                     await handle.execute_update(
@@ -186,16 +191,12 @@ async def officers_at_pace(
             if until(state) or state.status in TERMINAL:
                 return state
             now = await env.get_current_time()
-            if state.status == DossierStatus.FINANCIAL_OBLIGATION and (
-                state.amount_paid_vnd < state.amount_due_vnd
+            if await pay_what_is_due(handle, state):
+                continue
+            if state.status == DossierStatus.IN_PROGRESS and any(
+                step.kind in OFFICER_KINDS and step.due is None for step in state.open_steps
             ):
-                await handle.signal(
-                    DossierWorkflow.payment_received,
-                    PaymentInput(
-                        reference=f"PAY-{handle.id}",
-                        amount_vnd=state.amount_due_vnd - state.amount_paid_vnd,
-                    ),
-                )
+                await asyncio.sleep(0.05)  # a step just opened: its due moment is on its way
                 continue
             targets = []
             for step in state.open_steps:

@@ -13,14 +13,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import default_calendar
 from domain.clock import LegalClock
-from domain.dossier import DossierFacts, SubmittedDocument
+from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
 from store.seed import DEMO_PARCEL
 from tests.harness import officers_until, running_engine, submit
 from workflows.dossier import (
     DecisionAction,
     DecisionInput,
     DossierResult,
-    DossierStatus,
     DossierWorkflow,
     SupplementInput,
     TrackingState,

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         AutomatedCheckInput,
         AutomatedCheckResult,
         DossierFacts,
+        DossierStatus,
         SubmittedDocument,
     )
     from domain.plan import DossierPlan, PlannedStep, ProcedurePolicy
@@ -66,21 +67,6 @@ OFFICER_KINDS = {"officer_decision", "signature", "return_result"}
 # replay without them (tests/histories/dossier-v1.json).
 DEADLINES_PATCH = "deadlines-and-apologies"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
-
-
-class DossierStatus(StrEnum):
-    """National public-service portal statuses (codes 1-10)."""
-
-    NEW = "new"
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    IN_PROGRESS = "in_progress"
-    SUPPLEMENT_REQUESTED = "supplement_requested"
-    FINANCIAL_OBLIGATION = "financial_obligation"
-    WITHDRAWN = "withdrawn"
-    STOPPED = "stopped"
-    DECIDED = "decided"
-    RETURNED = "returned"
 
 
 class StepStatus(StrEnum):
@@ -109,9 +95,11 @@ class DossierInput(BaseModel):
     procedure_code: str
     received_at: datetime
     facts: DossierFacts = DossierFacts()
-    # Policy (working hours): warn an agency this long before a step is due; an apology
-    # letter's new appointment leaves this margin after the projected finish.
+    # Policy (working hours): warn an agency this long before a step is due; foresee a missed
+    # appointment this long before it (an apology at least N working days ahead); leave this
+    # margin after the projected finish when setting a letter's new appointment.
     warning_lead_hours: float = 8.0
+    apology_lead_hours: float = 8.0  # check the appointment still holds this long before it
     apology_grace_hours: float = 8.0
     state: DossierState | None = None
 
@@ -1004,7 +992,7 @@ class DossierWorkflow:
             return
         before = await workflow.execute_local_activity_method(
             ClockActivities.before,
-            BeforeInput(end=appointment, working_hours=self._request.warning_lead_hours),
+            BeforeInput(end=appointment, working_hours=self._request.apology_lead_hours),
             start_to_close_timeout=CLOCK_TIMEOUT,
             summary="Mốc kiểm tra khả năng trễ hẹn",
         )
