@@ -163,7 +163,8 @@ async def officers_until(
                     )
                     acted = True
             if not acted:
-                if any(step.kind == "public_notice" for step in state.open_steps):
+                kinds = {step.kind for step in state.open_steps}
+                if "public_notice" in kinds and "automated_check" not in kinds:
                     await env.sleep(timedelta(days=1))
                 else:
                     await asyncio.sleep(0.05)
@@ -193,10 +194,15 @@ async def officers_at_pace(
             now = await env.get_current_time()
             if await pay_what_is_due(handle, state):
                 continue
-            if state.status == DossierStatus.IN_PROGRESS and any(
-                step.kind in OFFICER_KINDS and step.due is None for step in state.open_steps
+            # Skip time only when the dossier is still: no automated check is running (its
+            # successors are about to open) and every officer step has its due moment.
+            if any(step.kind == "automated_check" for step in state.open_steps) or (
+                state.status == DossierStatus.IN_PROGRESS
+                and any(
+                    step.kind in OFFICER_KINDS and step.due is None for step in state.open_steps
+                )
             ):
-                await asyncio.sleep(0.05)  # a step just opened: its due moment is on its way
+                await asyncio.sleep(0.05)
                 continue
             targets = []
             for step in state.open_steps:
