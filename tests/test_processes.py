@@ -91,10 +91,19 @@ def test_submit_runs_through_a_separate_worker_and_sigterm_stops_it_cleanly(
 @pytest.mark.devserver
 def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
-    demo = subprocess.run(
+    process = subprocess.Popen(
         python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(ui_port)),
-        cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=180,
+        cwd=REPO_ROOT, env=project_env(tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        # Ctrl-C, as a user would: the demo then stops the server and worker it started.
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        pytest.fail(f"the demo did not finish within 180 s:\n{stdout}{stderr}")
+    demo = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"Web UI: http://localhost:{ui_port}" in demo.stdout
     assert demo.stdout.count("[demo] received ") == 3
