@@ -266,6 +266,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 async def _decide(args: argparse.Namespace) -> int:
     from temporalio.client import WorkflowUpdateFailedError
 
+    from engine.dossiers import update_dossier
     from engine.temporal import connect
     from workflows.dossier import DecisionAction, DecisionInput, DossierWorkflow
 
@@ -280,8 +281,8 @@ async def _decide(args: argparse.Namespace) -> int:
         send_back_to=args.to,
     )
     try:
-        result = await client.get_workflow_handle(args.code).execute_update(
-            DossierWorkflow.decide, decision
+        result = await update_dossier(
+            client.get_workflow_handle(args.code), DossierWorkflow.decide, decision
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause

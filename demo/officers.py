@@ -13,6 +13,7 @@ from collections.abc import Callable
 from temporalio.client import Client, WorkflowUpdateFailedError
 
 from domain.dossier import DossierStatus
+from engine.dossiers import update_dossier
 from workflows.dossier import (
     OFFICER_KINDS,
     TERMINAL,
@@ -66,7 +67,8 @@ async def follow_dossier(
                 continue
             await asyncio.sleep(think_seconds)
             try:
-                await handle.execute_update(
+                await update_dossier(
+                    handle,
                     DossierWorkflow.decide,
                     DecisionInput(
                         step=step.key,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts
@@ -75,3 +77,24 @@ async def wait_for_receipt(
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"dossier {handle.id} was not received within {within:.0f} s")
         await asyncio.sleep(0.2)
+
+
+async def update_dossier(
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    arg: Any,
+    attempts: int = 5,
+) -> Any:
+    """Execute an update, retrying while the dossier is between runs (continue-as-new).
+
+    An update that reaches a run as it continues as new is refused with FAILED_PRECONDITION
+    ("workflow not ready"); the next run takes it. A validator's refusal is not retried.
+    """
+    for attempt in range(attempts):
+        try:
+            return await handle.execute_update(update, arg)
+        except RPCError as err:
+            if err.status != RPCStatusCode.FAILED_PRECONDITION or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")

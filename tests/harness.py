@@ -18,7 +18,7 @@ from activities import build_activities
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
-from engine.dossiers import start_dossier
+from engine.dossiers import start_dossier, update_dossier
 from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.seed import DEMO_PARCEL, seed_reference_data
@@ -152,7 +152,8 @@ async def officers_until(
             acted = await pay_what_is_due(handle, state)
             for step in state.open_steps if approve else []:
                 if step.kind in OFFICER_KINDS:
-                    await handle.execute_update(
+                    await update_dossier(
+                        handle,
                         DossierWorkflow.decide,
                         DecisionInput(
                             step=step.key,
@@ -214,7 +215,8 @@ async def officers_at_pace(
                     else step.due - timedelta(minutes=1)
                 )
                 if now >= target:
-                    await handle.execute_update(
+                    await update_dossier(
+                        handle,
                         DossierWorkflow.decide,
                         DecisionInput(
                             step=step.key,
