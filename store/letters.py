@@ -106,19 +106,6 @@ async def lock_apology(
     ).scalar_one()
 
 
-async def list_apologies(session: AsyncSession, dossier_code: str) -> list[ApologyLetterRecord]:
-    """Every letter of a dossier, in sequence order."""
-    return list(
-        (
-            await session.execute(
-                select(ApologyLetterRecord)
-                .where(ApologyLetterRecord.dossier_code == dossier_code)
-                .order_by(ApologyLetterRecord.sequence)
-            )
-        ).scalars()
-    )
-
-
 def _notice_key(dossier_code: str, kind: str, step: str, sequence: int) -> Any:
     return (
         NotificationRecord.dossier_code == dossier_code,
@@ -173,16 +160,3 @@ async def lock_notice(
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
-
-
-async def list_notices(session: AsyncSession, dossier_code: str) -> list[NotificationRecord]:
-    """Every notice sent about a dossier, oldest first."""
-    return list(
-        (
-            await session.execute(
-                select(NotificationRecord)
-                .where(NotificationRecord.dossier_code == dossier_code)
-                .order_by(NotificationRecord.id)
-            )
-        ).scalars()
-    )
