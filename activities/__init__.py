@@ -16,6 +16,10 @@ Letters and notifications (scheduled by the dossier workflow on the one-stop des
 
 - `activities.letters`: ``letters.issue-apology`` (form 04, exactly once per missed appointment)
 - `activities.notify`: ``notify.agency`` (warnings and escalations to an agency)
+
+The registry's read model (steps, form 05 ledger, documents, audit log; the reports read it):
+
+- `activities.registry`: ``registry.sync`` (idempotent upserts of what changed)
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from activities.letters import LetterActivities
 from activities.notify import NotifyActivities, channel_from_settings
 from activities.one_stop import OneStopActivities
 from activities.reception import ReceptionActivities
+from activities.registry import RegistryActivities
 from activities.residence import ResidenceActivities
 from activities.tax import TaxActivities
 from domain.calendar import default_calendar
@@ -69,6 +74,7 @@ def build_activities(
     channel = channel_from_settings(settings)
     letters = LetterActivities(sessions, catalog, settings, channel)
     notify = NotifyActivities(sessions, catalog, settings, channel)
+    registry = RegistryActivities(sessions)
     return [
         reception.plan_dossier,
         reception.record_receipt,
@@ -82,4 +88,5 @@ def build_activities(
         health_insurance.issue_health_card,
         letters.issue_apology,
         notify.notify_agency,
+        registry.sync,
     ]

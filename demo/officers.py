@@ -63,7 +63,7 @@ async def follow_dossier(
             say(f"{code}  applicant paid {amount:,} VND")
             acted = True
         for step in state.open_steps:
-            if step.kind not in OFFICER_KINDS:
+            if step.kind not in OFFICER_KINDS or step.decided:
                 continue
             await asyncio.sleep(think_seconds)
             try:

@@ -11,8 +11,9 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.clock import VN_TZ
@@ -20,7 +21,7 @@ from domain.dossier import DossierFacts
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from store.db import async_engine, session_factory
 from store.repositories import allocate_dossier_code
-from workflows.dossier import DossierInput, DossierWorkflow, TrackingState
+from workflows.dossier import CONTINUING_AS_NEW, DossierInput, DossierWorkflow, TrackingState
 
 
 async def allocate_code(database_url: str, desk_code: str, received: datetime) -> str:
@@ -87,8 +88,9 @@ async def update_dossier(
 ) -> Any:
     """Execute an update, retrying while the dossier is between runs (continue-as-new).
 
-    An update that reaches a run as it continues as new is refused with FAILED_PRECONDITION
-    ("workflow not ready"); the next run takes it. A validator's refusal is not retried.
+    An update that reaches a run as it continues as new is refused, by the server with
+    FAILED_PRECONDITION ("workflow not ready") or by the workflow's validator with a
+    ``ContinuingAsNew`` error; the next run takes it. Any other refusal is not retried.
     """
     for attempt in range(attempts):
         try:
@@ -96,5 +98,10 @@ async def update_dossier(
         except RPCError as err:
             if err.status != RPCStatusCode.FAILED_PRECONDITION or attempt == attempts - 1:
                 raise
-            await asyncio.sleep(0.2 * (attempt + 1))
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            between_runs = isinstance(cause, ApplicationError) and cause.type == CONTINUING_AS_NEW
+            if not between_runs or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +67,23 @@ class DossierRecord(Base):
     clock_starts_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     appointment_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     status: Mapped[str] = mapped_column(String(32), index=True)
+    # -- kept up to date by the workflow (revision 0004) --
+    name_vi: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    legal_appointment_at: Mapped[datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True), nullable=True
+    )
+    # When the dossier ended (returned, refused, stopped, withdrawn); the reports count by it.
+    finished_at: Mapped[datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True), nullable=True, index=True
+    )
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)  # `Verdict`
+    working_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    late_working_hours: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    apologies: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    amount_due_vnd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    amount_paid_vnd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The workflow's sync counter: an older snapshot never overwrites a newer one.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )
@@ -271,6 +290,9 @@ class ApologyLetterRecord(Base):
     __tablename__ = "apology_letters"
     __table_args__ = (
         UniqueConstraint("dossier_code", "sequence", name="uq_apology_letters_dossier_sequence"),
+        # The on-time reports (revision 0004): letters issued in a period, in total or by agency.
+        Index("ix_apology_letters_issued_at", "issued_at"),
+        Index("ix_apology_letters_agency_issued_at", "agency", "issued_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -336,3 +358,135 @@ class NotificationRecord(Base):
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The read model (revision 0004): what the dossier workflow reports of itself, for the forms and
+# the on-time reports. Written only by the ``registry.sync`` activity, as upserts keyed by
+# business ids, so a retried or replayed sync never duplicates or loses a row.
+# All moments are stored in UTC.
+# --------------------------------------------------------------------------------------------
+
+
+class ProcedureRun(Base):
+    """One procedure of a dossier (a combined dossier has several), and how it ended."""
+
+    __tablename__ = "procedure_runs"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40))
+    name_vi: Mapped[str] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(20))  # running / refused / stopped / withdrawn
+
+
+class StepRecord(Base):
+    """One step of a dossier as it stands: its agency, due moment, finish and verdict.
+
+    A step sent back and run again keeps one row (its latest run); every run is in the ledger.
+    """
+
+    __tablename__ = "dossier_steps"
+    __table_args__ = (
+        # The agency reports: steps an agency received / finished in a period.
+        Index("ix_dossier_steps_agency_opened_at", "agency", "opened_at"),
+        Index("ix_dossier_steps_agency_done_at", "agency", "done_at"),
+        Index("ix_dossier_steps_opened_at", "opened_at"),
+        Index("ix_dossier_steps_done_at", "done_at"),
+    )
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    step_key: Mapped[str] = mapped_column(String(160), primary_key=True)  # procedure:step
+    procedure_code: Mapped[str] = mapped_column(String(80), index=True)
+    agency: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(30))
+    name_vi: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))  # pending / open / done / cancelled
+    opened_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    officer_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)  # `Verdict`
+    working_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    late_working_hours: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class HandoverRecord(Base):
+    """A row of form 05 (process-control slip): a step finished and the dossier moved on."""
+
+    __tablename__ = "handovers"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    step: Mapped[str] = mapped_column(String(80))
+    from_agency: Mapped[str] = mapped_column(String(40))
+    to_agencies: Mapped[str] = mapped_column(String(300))  # comma-separated codes
+    at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    result: Mapped[str] = mapped_column(Text)
+    officer_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    late_working_hours: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class DocumentKind(StrEnum):
+    """What a dossier produced."""
+
+    RECEIPT = "form-01"  # receipt and appointment
+    SUPPLEMENT_REQUEST = "form-02"
+    REFUSAL = "form-03"
+    APOLOGY = "form-04"
+    REGISTRATION = "registration"  # a number in an agency's register (birth, residence, ...)
+    NOTICE = "notice"  # a notice of the financial obligation
+    RESULT = "result"  # the result handed back: certificate, permit, ...
+
+
+class DocumentRecord(Base):
+    """A document a dossier produced, numbered per dossier and kind."""
+
+    __tablename__ = "documents_issued"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # a `DocumentKind`
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    step: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    agency: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    summary_vi: Mapped[str] = mapped_column(Text, default="")
+    # The form's own fields as JSON: the missing documents of a form 02, the new date of a 04.
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), index=True)
+
+
+class ReceivedDocument(Base):
+    """A document the applicant handed in (with the dossier, or later as a supplement)."""
+
+    __tablename__ = "documents_received"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name_vi: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    supplement: Mapped[bool] = mapped_column(Boolean, default=False)  # handed in later
+
+
+class AuditRecord(Base):
+    """Who decided what on a dossier, when and why: every accepted officer decision and every
+    applicant action that changed the dossier. Keyed by the workflow update's id."""
+
+    __tablename__ = "audit_log"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    update_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(20))  # officer / applicant
+    actor_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    agency: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    action: Mapped[str] = mapped_column(String(30))
+    step: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")  # missing documents, send-back target

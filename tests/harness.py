@@ -151,7 +151,7 @@ async def officers_until(
                 return state
             acted = await pay_what_is_due(handle, state)
             for step in state.open_steps if approve else []:
-                if step.kind in OFFICER_KINDS:
+                if step.kind in OFFICER_KINDS and not step.decided:
                     await update_dossier(
                         handle,
                         DossierWorkflow.decide,
@@ -207,7 +207,12 @@ async def officers_at_pace(
                 continue
             targets = []
             for step in state.open_steps:
-                if step.kind not in OFFICER_KINDS or not act_on(step.key) or step.due is None:
+                if (
+                    step.kind not in OFFICER_KINDS
+                    or step.decided
+                    or not act_on(step.key)
+                    or step.due is None
+                ):
                     continue
                 target = (
                     clock.add(step.due, late[step.key])

@@ -9,12 +9,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clock import VN_TZ
 from domain.dossier_code import DossierCodeError, format_dossier_code, parse_dossier_code
 from store.db import StoreUnavailable, async_engine, check_connection, session_factory
-from store.migrate import MigrationRefused, current_revision, upgrade
+from store.migrate import MigrationRefused, alembic_config, current_revision, upgrade
 from store.repositories import allocate_dossier_code, get_dossier, upsert_dossier
 
 
@@ -86,15 +87,23 @@ async def test_recording_a_dossier_twice_keeps_one_row_with_the_latest_status(
 
 def test_the_same_migrations_build_the_sqlite_demo_registry(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert upgrade(url) == "0003"
-    assert upgrade(url) == "0003"  # a second run is a no-op
+    head = upgrade(url)
+    assert head == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert upgrade(url) == head  # a second run is a no-op
     tables = {
         row[0]
         for row in sqlite3.connect(tmp_path / "demo.db").execute(
             "select name from sqlite_master where type = 'table'"
         )
     }
-    assert {"dossiers", "dossier_code_counters", "alembic_version"} <= tables
+    assert {
+        "dossiers",
+        "dossier_code_counters",
+        "dossier_steps",
+        "handovers",
+        "audit_log",
+        "alembic_version",
+    } <= tables
 
 
 def test_a_database_newer_than_the_code_is_refused_untouched(tmp_path: Path) -> None:

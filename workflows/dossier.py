@@ -48,6 +48,16 @@ with workflow.unsafe.imports_passed_through():
         ReceptionActivities,
         RecordReceiptInput,
     )
+    from activities.registry import (
+        AuditEntry,
+        HandoverSnapshot,
+        IssuedSnapshot,
+        ProcedureSnapshot,
+        ReceivedSnapshot,
+        RegistrySnapshot,
+        StepSnapshot,
+        SyncResult,
+    )
     from domain.dossier import (
         AutomatedCheckInput,
         AutomatedCheckResult,
@@ -66,7 +76,10 @@ OFFICER_KINDS = {"officer_decision", "signature", "return_result"}
 # Versioning: executions started before warnings, escalations and apology letters existed
 # replay without them (tests/histories/dossier-v1.json).
 DEADLINES_PATCH = "deadlines-and-apologies"
+# Executions started before the registry's read model existed (v1, v2) do not write it.
+REGISTRY_PATCH = "registry-read-model"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
+CONTINUING_AS_NEW = "ContinuingAsNew"  # a validator's refusal the client should retry
 
 
 class StepStatus(StrEnum):
@@ -118,6 +131,9 @@ class StepState(BaseModel):
     carried_over: bool = False  # reopened after continue-as-new: keep opened_at
     warn_at: datetime | None = None
     warned: bool = False
+    verdict: Verdict | None = None
+    working_hours: float | None = None  # working time the step took (counted steps)
+    late_working_hours: float = 0.0
 
 
 class HandoverRow(BaseModel):
@@ -169,6 +185,7 @@ class ApologyRecord(BaseModel):
     new_appointment: datetime
     letter_id: str | None = None
     sent: bool = False
+    issued_at: datetime | None = None
 
 
 class DossierState(BaseModel):
@@ -194,6 +211,11 @@ class DossierState(BaseModel):
     apologies: list[ApologyRecord] = []
     verdict: Verdict | None = None
     late_working_hours: float = 0.0
+    working_hours: float | None = None  # the dossier's working time, receipt to end
+    finished_at: datetime | None = None
+    audit: list[AuditEntry] = []  # every decision and applicant act, for the audit log
+    registry_revision: int = 0  # syncs sent to the registry
+    decisions: dict[str, DecisionInput] = {}  # accepted, not yet acted on (continue-as-new)
 
 
 class DecisionInput(BaseModel):
@@ -247,6 +269,7 @@ class OpenStep(BaseModel):
     overdue: bool
     warn_at: datetime | None = None
     warned: bool = False
+    decided: bool = False  # an officer's decision is accepted; the step is finishing
 
 
 class TrackingState(BaseModel):
@@ -289,13 +312,21 @@ class DossierWorkflow:
         self._dirty = False
         self._deadlines_changed = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._decisions: dict[str, DecisionInput] = {}
+        # Accepted officer decisions by step; carried over a continue-as-new.
+        self._decisions: dict[str, DecisionInput] = dict(self._state.decisions)
+        self._draining = False  # continuing as new: requests are refused, to be sent again
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
         self._enforce_deadlines = False  # set in run(): warnings, escalations and apologies are on
         self._published: tuple[object, ...] | None = None
         self._forecast_at: datetime | None = None  # when to check the appointment still holds
         self._shifting = 0  # appointments being moved by a closed pause
+        self._registry = False  # set in run(): the registry's read model is written
+        self._registry_dirty = False
+        self._registry_stop = False
+        self._registry_task: asyncio.Task[None] | None = None
+        self._synced: dict[str, str] = {}  # row key -> what the registry was last sent
+        self._pending_sync: dict[str, str] = {}  # what the sync in flight sends
 
     # ---- the run ---------------------------------------------------------------------------
 
@@ -304,8 +335,11 @@ class DossierWorkflow:
         """Plan, run the step graph until every procedure has ended, then return."""
         state = self._state
         self._enforce_deadlines = workflow.patched(DEADLINES_PATCH)
+        self._registry = workflow.patched(REGISTRY_PATCH)
         if state.plan is None:
             await self._receive(request)
+        if self._registry:
+            self._registry_task = asyncio.create_task(self._keep_registry())
         if state.plan is not None and state.appointment is None:
             state.appointment = state.legal_appointment = state.plan.appointment
         watcher = asyncio.create_task(self._watch_deadlines())
@@ -318,6 +352,8 @@ class DossierWorkflow:
             self._refresh_status()
             if state.status not in TERMINAL and workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
+        if state.finished_at is None:
+            state.finished_at = workflow.now()
         # Stop the deadline timer by its own condition: cancelling a task inside a timed
         # wait_condition never completes in this SDK version (seen in tests), so it is asked.
         self._closing = True
@@ -329,6 +365,7 @@ class DossierWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._enforce_deadlines:
             await self._judge_dossier()
+        await self._stop_registry()
         return DossierResult(
             dossier_code=request.dossier_code,
             status=state.status,
@@ -395,11 +432,21 @@ class DossierWorkflow:
         self._publish()
 
     async def _continue_as_new(self) -> None:
-        # Open steps restart from the carried state: officer steps wait again, automated checks
-        # run again (their activities are idempotent by dossier code).
+        # Open steps restart from the carried state: officer steps wait again (with the
+        # decisions already accepted for them), automated checks run again (their activities are
+        # idempotent by dossier code). From here on, new requests are refused with a retryable
+        # ContinuingAsNew error (engine.dossiers.update_dossier retries it) so that none is
+        # accepted and then lost with this run.
+        self._draining = True
         for task in self._tasks.values():
             task.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._stop_registry()
+        self._state.decisions = {
+            key: decision
+            for key, decision in self._decisions.items()
+            if self._state.steps[key].status is not StepStatus.DONE
+        }
         for step in self._state.steps.values():
             if step.status is StepStatus.OPEN:
                 step.status = StepStatus.PENDING
@@ -434,11 +481,14 @@ class DossierWorkflow:
                 # A step carried over a continue-as-new keeps the moment it first opened.
                 if not step.carried_over:
                     step.opened_at = workflow.now()
+                if not step.carried_over:  # a step run again waits for a new decision
+                    self._decisions.pop(planned.key, None)
                 step.carried_over = False
                 step.due = None
                 step.overdue = False
                 step.outcome = ""
-                self._decisions.pop(planned.key, None)
+                step.done_at = step.verdict = step.working_hours = None
+                step.late_working_hours = 0.0
                 task = asyncio.create_task(self._run_step(planned))
                 task.add_done_callback(functools.partial(self._forget_task, planned.key))
                 self._tasks[planned.key] = task
@@ -642,6 +692,7 @@ class DossierWorkflow:
         done_at = workflow.now()
         verdict: Verdict | None = Verdict.NOT_COUNTED
         late = 0.0
+        used: float | None = None
         if planned.counted and step.opened_at is not None and step.due is not None:
             assessed = await workflow.execute_local_activity_method(
                 ClockActivities.assess_step,
@@ -655,11 +706,13 @@ class DossierWorkflow:
                 summary="Đánh giá thời hạn bước",
             )
             verdict, late = assessed.verdict, assessed.late_working_hours
+            used = assessed.working_hours_used
         # Only now is the step done: the dossier never looks finished while a verdict is pending.
         step.status = StepStatus.DONE
         step.done_at = done_at
         step.outcome = outcome
         step.officer_id = officer_id
+        step.verdict, step.working_hours, step.late_working_hours = verdict, used, late
         assert state.plan is not None
         next_agencies = sorted({s.agency for s in state.plan.steps if planned.key in s.depends_on})
         self._ledger(
@@ -873,6 +926,7 @@ class DossierWorkflow:
     def _publish(self) -> None:
         """Search attributes and the UI's current details, from the state."""
         state = self._state
+        self._registry_dirty = True
         open_steps = self._open() if state.status not in TERMINAL else []
         agencies = sorted({planned.agency for planned, _ in open_steps})
         overdue = sorted({planned.agency for planned, step in open_steps if step.overdue})
@@ -1036,6 +1090,7 @@ class DossierWorkflow:
             reason_vi=reason,
             original_appointment=state.appointment,
             new_appointment=max(forecast.new_appointment, now),
+            issued_at=now,
         )
         state.apologies.append(record)
         state.appointment = record.new_appointment
@@ -1095,6 +1150,7 @@ class DossierWorkflow:
             summary=f"Phiếu xin lỗi và hẹn lại (mẫu 04) số {record.sequence}",
         )
         record.letter_id, record.sent = result.letter_id, result.sent
+        self._registry_dirty = True
 
     def _notify(
         self,
@@ -1149,6 +1205,263 @@ class DossierWorkflow:
             summary="Đánh giá thời hạn hồ sơ",
         )
         state.verdict, state.late_working_hours = assessed.verdict, assessed.late_working_hours
+        state.working_hours = assessed.working_hours_used
+
+    # ---- the registry's read model ---------------------------------------------------------
+
+    async def _keep_registry(self) -> None:
+        """Send the registry what changed, one sync at a time, until the dossier stops."""
+        while True:
+            await workflow.wait_condition(lambda: self._registry_dirty or self._registry_stop)
+            if not self._registry_dirty:
+                return
+            self._registry_dirty = False
+            await self._sync_registry()
+
+    async def _stop_registry(self) -> None:
+        """Let the running sync finish, then send the final state."""
+        if self._registry_task is None:
+            return
+        self._registry_stop = True
+        await self._registry_task
+        self._registry_task = None
+        await self._sync_registry()
+
+    async def _sync_registry(self) -> None:
+        snapshot = self._registry_snapshot()
+        if snapshot is None:
+            return
+        await workflow.execute_activity(
+            "registry.sync",
+            snapshot,
+            result_type=SyncResult,
+            task_queue=ONE_STOP,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=AGENCY_RETRY,
+            summary=f"Cập nhật sổ theo dõi hồ sơ (lần {snapshot.revision})",
+        )
+        self._synced.update(self._pending_sync)
+
+    def _changed(self, key: str, row: BaseModel) -> bool:
+        """Whether the registry has not seen this row as it is now (noted for after the sync)."""
+        text = row.model_dump_json()
+        if self._synced.get(key) == text:
+            return False
+        self._pending_sync[key] = text
+        return True
+
+    def _registry_snapshot(self) -> RegistrySnapshot | None:
+        """The dossier row and the rows that changed since the last sync; None if nothing did."""
+        state = self._state
+        plan = state.plan
+        if plan is None:
+            return None
+        self._pending_sync = {}
+        procedures = [
+            ProcedureSnapshot(
+                code=policy.code,
+                version=policy.version,
+                name_vi=policy.name_vi,
+                outcome=state.procedure_outcomes.get(policy.code)
+                or ("returned" if state.status is DossierStatus.RETURNED else "running"),
+            )
+            for policy in plan.policies
+        ]
+        steps = [
+            StepSnapshot(
+                key=planned.key,
+                procedure=planned.procedure,
+                agency=planned.agency,
+                kind=planned.kind,
+                name_vi=planned.name_vi,
+                status=step.status,
+                opened_at=step.opened_at,
+                due=step.due,
+                done_at=step.done_at,
+                overdue=step.overdue,
+                outcome=step.outcome,
+                officer_id=step.officer_id,
+                verdict=step.verdict,
+                working_hours=step.working_hours,
+                late_working_hours=step.late_working_hours,
+            )
+            for planned in plan.steps
+            for step in [state.steps[planned.key]]
+        ]
+        handovers = [
+            HandoverSnapshot(**row.model_dump(exclude={"verdict"}), verdict=row.verdict)
+            for row in state.ledger
+        ]
+        received = [
+            ReceivedSnapshot(
+                sequence=number,
+                name_vi=document.name_vi,
+                sha256=document.sha256,
+                supplement=number > len(self._request.facts.documents),
+            )
+            for number, document in enumerate(state.facts.documents, start=1)
+        ]
+        snapshot = RegistrySnapshot(
+            dossier_code=self._request.dossier_code,
+            revision=state.registry_revision + 1,
+            desk_code=self._request.desk_code,
+            procedure_code=plan.procedure,
+            procedure_version=plan.version,
+            name_vi=plan.name_vi,
+            received_at=plan.received_at,
+            clock_starts_at=plan.clock_starts,
+            appointment=state.appointment or plan.appointment,
+            legal_appointment=state.legal_appointment,
+            status=state.status,
+            finished_at=state.finished_at,
+            verdict=state.verdict,
+            working_hours=state.working_hours,
+            late_working_hours=state.late_working_hours,
+            apologies=len(state.apologies),
+            amount_due_vnd=state.amount_due_vnd,
+            amount_paid_vnd=state.amount_paid_vnd,
+        )
+        snapshot.procedures = [p for p in procedures if self._changed(f"p:{p.code}", p)]
+        snapshot.steps = [s for s in steps if self._changed(f"s:{s.key}", s)]
+        snapshot.handovers = [h for h in handovers if self._changed(f"h:{h.sequence}", h)]
+        snapshot.received = [r for r in received if self._changed(f"r:{r.sequence}", r)]
+        snapshot.issued = [
+            d for d in self._issued() if self._changed(f"d:{d.kind}:{d.sequence}", d)
+        ]
+        snapshot.audit = [a for a in state.audit if self._changed(f"a:{a.update_id}", a)]
+        row = snapshot.model_copy(
+            update={
+                "revision": 0,
+                "procedures": [],
+                "steps": [],
+                "handovers": [],
+                "issued": [],
+                "received": [],
+                "audit": [],
+            }
+        )
+        if not self._changed("dossier", row) and len(self._pending_sync) == 0:
+            return None
+        state.registry_revision = snapshot.revision
+        return snapshot
+
+    def _issued(self) -> list[IssuedSnapshot]:
+        """Every document the dossier produced so far, numbered per kind."""
+        state = self._state
+        assert state.plan is not None
+        plan = state.plan
+        issued = [
+            IssuedSnapshot(
+                kind="form-01",
+                sequence=1,
+                procedure=plan.procedure,
+                agency="one-stop",
+                summary_vi=f"Hẹn trả kết quả {plan.appointment:%d/%m/%Y}",
+                detail={"appointment": plan.appointment.isoformat()},
+                issued_at=plan.received_at,
+            )
+        ]
+        for number, request in enumerate(state.supplements, start=1):
+            issued.append(
+                IssuedSnapshot(
+                    kind="form-02",
+                    sequence=number,
+                    procedure=request.procedure,
+                    step=request.step,
+                    agency=request.requested_by,
+                    summary_vi=request.reason,
+                    detail={
+                        "missing_documents": request.missing_documents,
+                        "requested_by": request.requested_by,
+                        "answered_at": request.answered_at.isoformat()
+                        if request.answered_at
+                        else None,
+                    },
+                    issued_at=request.at,
+                )
+            )
+        refusals = [row for row in state.ledger if row.result.startswith("refused: ")]
+        for number, row in enumerate(refusals, start=1):
+            issued.append(
+                IssuedSnapshot(
+                    kind="form-03",
+                    sequence=number,
+                    procedure=row.procedure,
+                    step=row.step,
+                    agency=row.from_agency,
+                    summary_vi=row.result.removeprefix("refused: "),
+                    issued_at=row.at,
+                )
+            )
+        for letter in state.apologies:
+            issued.append(
+                IssuedSnapshot(
+                    kind="form-04",
+                    sequence=letter.sequence,
+                    procedure=plan.procedure,
+                    agency=letter.agency,
+                    reference=letter.letter_id,
+                    summary_vi=letter.reason_vi,
+                    detail={
+                        "original_appointment": letter.original_appointment.isoformat(),
+                        "new_appointment": letter.new_appointment.isoformat(),
+                        "sent": letter.sent,
+                    },
+                    issued_at=letter.issued_at or letter.original_appointment,
+                )
+            )
+        counters: dict[str, int] = {}
+        for document in state.documents:
+            counters[document.kind] = counters.get(document.kind, 0) + 1
+            issued.append(
+                IssuedSnapshot(
+                    kind=document.kind,
+                    sequence=counters[document.kind],
+                    procedure=document.procedure,
+                    step=document.step,
+                    agency=self._planned(f"{document.procedure}:{document.step}").agency,
+                    reference=document.reference,
+                    summary_vi=document.summary_vi,
+                    issued_at=document.at,
+                )
+            )
+        results = [
+            (planned, step)
+            for planned in plan.steps
+            for step in [state.steps[planned.key]]
+            if planned.kind == "return_result"
+            and step.status is StepStatus.DONE
+            and step.done_at is not None
+            and not step.outcome.startswith("refused")
+        ]
+        for number, (planned, step) in enumerate(results, start=1):
+            assert step.done_at is not None
+            issued.append(
+                IssuedSnapshot(
+                    kind="result",
+                    sequence=number,
+                    procedure=planned.procedure,
+                    step=planned.step,
+                    agency=planned.agency,
+                    summary_vi=f"Trả kết quả: {self._policy_name(planned.procedure)}",
+                    issued_at=step.done_at,
+                )
+            )
+        return issued
+
+    def _policy_name(self, procedure: str) -> str:
+        policy = self._policy(procedure)
+        return policy.name_vi if policy is not None else procedure
+
+    @staticmethod
+    def _update_id() -> str:
+        info = workflow.current_update_info()
+        assert info is not None
+        return info.id
+
+    def _audit(self, entry: AuditEntry) -> None:
+        self._state.audit.append(entry)
+        self._registry_dirty = True
 
     # ---- messages --------------------------------------------------------------------------
 
@@ -1156,6 +1469,20 @@ class DossierWorkflow:
     async def decide(self, decision: DecisionInput) -> DecisionResult:
         """An officer of the agency holding an open step decides on it."""
         planned = self._planned(decision.step)
+        detail = ", ".join(decision.missing_documents) or (decision.send_back_to or "")
+        self._audit(
+            AuditEntry(
+                update_id=self._update_id(),
+                at=workflow.now(),
+                actor_kind="officer",
+                actor_id=decision.officer_id,
+                agency=decision.agency,
+                action=decision.action,
+                step=decision.step,
+                reason=decision.reason,
+                detail=detail,
+            )
+        )
         if decision.action is DecisionAction.APPROVE:
             self._decisions[decision.step] = decision
         elif decision.action is DecisionAction.REQUEST_SUPPLEMENT:
@@ -1175,12 +1502,13 @@ class DossierWorkflow:
             assert decision.send_back_to is not None
             self._send_back(planned, decision.send_back_to, decision.reason, decision.officer_id)
         self._dirty = True
-        await workflow.wait_condition(lambda: not self._dirty)
+        await workflow.wait_condition(lambda: not self._dirty or self._draining)
         return DecisionResult(step=decision.step, action=decision.action, status=self._state.status)
 
     @decide.validator
     def _validate_decision(self, decision: DecisionInput) -> None:
         state = self._state
+        self._refuse_while_draining()
         if state.plan is None:
             raise ApplicationError("the dossier is still being received", type="NotReady")
         if state.status in TERMINAL:
@@ -1198,6 +1526,13 @@ class DossierWorkflow:
                 f"step {decision.step} is held by {planned.agency}; "
                 f"an officer of {decision.agency} cannot act on it",
                 type="WrongAgency",
+            )
+        if step.status is StepStatus.PENDING and step.carried_over:
+            # This run has just begun and has not reopened the step it carried over yet.
+            raise ApplicationError(
+                f"step {decision.step} is being reopened in the dossier's next run; "
+                "send the decision again",
+                type=CONTINUING_AS_NEW,
             )
         if step.status is not StepStatus.OPEN:
             raise ApplicationError(
@@ -1237,6 +1572,13 @@ class DossierWorkflow:
             if state.steps[target].status is not StepStatus.DONE:
                 raise ApplicationError(f"step {target} has not run yet", type="InvalidDecision")
 
+    def _refuse_while_draining(self) -> None:
+        if self._draining:
+            raise ApplicationError(
+                "the dossier is moving to its next run; send the request again",
+                type=CONTINUING_AS_NEW,
+            )
+
     def _is_upstream(self, candidate: str, key: str) -> bool:
         seen: set[str] = set()
         frontier = list(self._planned(key).depends_on)
@@ -1253,6 +1595,15 @@ class DossierWorkflow:
     async def provide_supplement(self, supplement: SupplementInput) -> DossierStatus:
         """The applicant hands in what was asked; the clock runs again."""
         state = self._state
+        self._audit(
+            AuditEntry(
+                update_id=self._update_id(),
+                at=workflow.now(),
+                actor_kind="applicant",
+                action="provide_supplement",
+                detail=", ".join(d.name_vi for d in supplement.documents),
+            )
+        )
         for request in state.supplements:
             if request.answered_at is None:
                 request.answered_at = workflow.now()
@@ -1261,11 +1612,12 @@ class DossierWorkflow:
         )
         await self._close_pause("bổ sung hồ sơ")
         self._dirty = True
-        await workflow.wait_condition(lambda: not self._dirty)
+        await workflow.wait_condition(lambda: not self._dirty or self._draining)
         return state.status
 
     @provide_supplement.validator
     def _validate_supplement(self, supplement: SupplementInput) -> None:
+        self._refuse_while_draining()
         if not self._supplement_open():
             raise ApplicationError("no supplement was requested", type="NoSupplementRequested")
         if not supplement.documents:
@@ -1275,6 +1627,15 @@ class DossierWorkflow:
     async def withdraw(self, request: WithdrawInput) -> DossierStatus:
         """The applicant withdraws: open steps end, nothing is left running."""
         state = self._state
+        self._audit(
+            AuditEntry(
+                update_id=self._update_id(),
+                at=workflow.now(),
+                actor_kind="applicant",
+                action="withdraw",
+                reason=request.reason,
+            )
+        )
         state.withdrawn_reason = request.reason or "applicant withdrew"
         assert state.plan is not None
         for planned, step in self._open():
@@ -1289,6 +1650,7 @@ class DossierWorkflow:
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawInput) -> None:
+        self._refuse_while_draining()
         status = self._state.status
         if self._state.plan is None:
             raise ApplicationError("the dossier is still being received", type="NotReady")
@@ -1305,6 +1667,16 @@ class DossierWorkflow:
             return  # a duplicate delivery of the same payment, or nonsense: nothing to add
         state.amount_paid_vnd += payment.amount_vnd
         state.payment_reference = payment.reference
+        self._audit(
+            AuditEntry(
+                update_id=f"payment:{payment.reference}",
+                at=workflow.now(),
+                actor_kind="payment",
+                actor_id=payment.reference,
+                action="payment_received",
+                detail=f"{payment.amount_vnd} VND",
+            )
+        )
         self._dirty = True
 
     @workflow.query
@@ -1328,6 +1700,7 @@ class DossierWorkflow:
                     overdue=step.overdue,
                     warn_at=step.warn_at,
                     warned=step.warned,
+                    decided=planned.key in self._decisions,
                 )
                 for planned, step in self._open()
             ],
@@ -1340,4 +1713,5 @@ class DossierWorkflow:
         )
 
 
+DossierState.model_rebuild()
 DossierInput.model_rebuild()

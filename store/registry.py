@@ -1,0 +1,267 @@
+"""Writes of the registry's read model (revision 0004): a dossier as its workflow reports it.
+
+One function, `apply_snapshot`, upserts everything a sync carries in one transaction, keyed by
+business ids (dossier code + step key, + ledger sequence, + document kind and sequence, + update
+id), so a retried or replayed sync rewrites the same rows and never adds one. The dossier row is
+written last and only moves forward: a snapshot older than the stored ``revision`` leaves it
+alone. Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import (
+    AuditRecord,
+    DocumentRecord,
+    DossierRecord,
+    HandoverRecord,
+    ProcedureRun,
+    ReceivedDocument,
+    StepRecord,
+)
+
+if TYPE_CHECKING:
+    from activities.registry import RegistrySnapshot
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """The moment in UTC: the registry stores UTC (SQLite keeps no zone, so it must be one)."""
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+async def _upsert(
+    session: AsyncSession,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    *,
+    update: bool = True,
+) -> None:
+    if not rows:
+        return
+    stmt = _insert(session, table).values(list(rows))
+    index = [getattr(table, key) for key in keys]
+    if update:
+        columns = [name for name in rows[0] if name not in keys]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=index, set_={name: stmt.excluded[name] for name in columns}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=index)
+    await session.execute(stmt)
+
+
+async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
+    """Write a dossier's snapshot; True if the dossier row took it (False: a newer one stands).
+
+    The rows a snapshot carries are the ones that changed since the workflow's previous sync;
+    rows it leaves out are left as they are.
+    """
+    code = snapshot.dossier_code
+    await _upsert(
+        session,
+        ProcedureRun,
+        [
+            {
+                "dossier_code": code,
+                "procedure_code": p.code,
+                "version": p.version,
+                "name_vi": p.name_vi,
+                "outcome": p.outcome,
+            }
+            for p in snapshot.procedures
+        ],
+        ["dossier_code", "procedure_code"],
+    )
+    await _upsert(
+        session,
+        StepRecord,
+        [
+            {
+                "dossier_code": code,
+                "step_key": s.key,
+                "procedure_code": s.procedure,
+                "agency": s.agency,
+                "kind": s.kind,
+                "name_vi": s.name_vi,
+                "status": s.status,
+                "opened_at": utc(s.opened_at),
+                "due_at": utc(s.due),
+                "done_at": utc(s.done_at),
+                "overdue": s.overdue,
+                "outcome": s.outcome,
+                "officer_id": s.officer_id,
+                "verdict": s.verdict,
+                "working_hours": s.working_hours,
+                "late_working_hours": s.late_working_hours,
+            }
+            for s in snapshot.steps
+        ],
+        ["dossier_code", "step_key"],
+    )
+    # The ledger, received documents and the audit log only grow: the first write stands.
+    await _upsert(
+        session,
+        HandoverRecord,
+        [
+            {
+                "dossier_code": code,
+                "sequence": h.sequence,
+                "procedure_code": h.procedure,
+                "step": h.step,
+                "from_agency": h.from_agency,
+                "to_agencies": ",".join(h.to_agencies),
+                "at": utc(h.at),
+                "result": h.result,
+                "officer_id": h.officer_id,
+                "due_at": utc(h.due),
+                "verdict": h.verdict,
+                "late_working_hours": h.late_working_hours,
+            }
+            for h in snapshot.handovers
+        ],
+        ["dossier_code", "sequence"],
+        update=False,
+    )
+    await _upsert(
+        session,
+        ReceivedDocument,
+        [
+            {
+                "dossier_code": code,
+                "sequence": d.sequence,
+                "name_vi": d.name_vi,
+                "sha256": d.sha256,
+                "supplement": d.supplement,
+            }
+            for d in snapshot.received
+        ],
+        ["dossier_code", "sequence"],
+        update=False,
+    )
+    await _upsert(
+        session,
+        AuditRecord,
+        [
+            {
+                "dossier_code": code,
+                "update_id": a.update_id,
+                "at": utc(a.at),
+                "actor_kind": a.actor_kind,
+                "actor_id": a.actor_id,
+                "agency": a.agency,
+                "action": a.action,
+                "step": a.step,
+                "reason": a.reason,
+                "detail": a.detail,
+            }
+            for a in snapshot.audit
+        ],
+        ["dossier_code", "update_id"],
+        update=False,
+    )
+    # Documents may change after issue (a letter is marked sent; a supplement answered).
+    await _upsert(
+        session,
+        DocumentRecord,
+        [
+            {
+                "dossier_code": code,
+                "kind": d.kind,
+                "sequence": d.sequence,
+                "procedure_code": d.procedure,
+                "step": d.step,
+                "agency": d.agency,
+                "reference": d.reference,
+                "summary_vi": d.summary_vi,
+                "detail": json.dumps(d.detail, ensure_ascii=False, sort_keys=True, default=str),
+                "issued_at": utc(d.issued_at),
+            }
+            for d in snapshot.issued
+        ],
+        ["dossier_code", "kind", "sequence"],
+    )
+    return await _upsert_dossier(session, snapshot)
+
+
+async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
+    values = {
+        "code": snapshot.dossier_code,
+        "desk_code": snapshot.desk_code,
+        "procedure_code": snapshot.procedure_code,
+        "procedure_version": snapshot.procedure_version,
+        "name_vi": snapshot.name_vi,
+        "received_at": utc(snapshot.received_at),
+        "clock_starts_at": utc(snapshot.clock_starts_at),
+        "appointment_at": utc(snapshot.appointment),
+        "legal_appointment_at": utc(snapshot.legal_appointment),
+        "status": snapshot.status,
+        "finished_at": utc(snapshot.finished_at),
+        "verdict": snapshot.verdict,
+        "working_hours": snapshot.working_hours,
+        "late_working_hours": snapshot.late_working_hours,
+        "apologies": snapshot.apologies,
+        "amount_due_vnd": snapshot.amount_due_vnd,
+        "amount_paid_vnd": snapshot.amount_paid_vnd,
+        "revision": snapshot.revision,
+    }
+    stmt = _insert(session, DossierRecord).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DossierRecord.code],
+        set_={key: stmt.excluded[key] for key in values if key != "code"},
+        where=DossierRecord.revision <= stmt.excluded.revision,
+    ).returning(DossierRecord.code)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def steps_of(session: AsyncSession, dossier_code: str) -> list[StepRecord]:
+    """The steps of a dossier, in key order."""
+    result = await session.execute(
+        select(StepRecord)
+        .where(StepRecord.dossier_code == dossier_code)
+        .order_by(StepRecord.step_key)
+    )
+    return list(result.scalars())
+
+
+async def handovers_of(session: AsyncSession, dossier_code: str) -> list[HandoverRecord]:
+    """Form 05 of a dossier: its hand-overs in order."""
+    result = await session.execute(
+        select(HandoverRecord)
+        .where(HandoverRecord.dossier_code == dossier_code)
+        .order_by(HandoverRecord.sequence)
+    )
+    return list(result.scalars())
+
+
+async def audit_of(session: AsyncSession, dossier_code: str) -> list[AuditRecord]:
+    """Every recorded decision and applicant action on a dossier, oldest first."""
+    result = await session.execute(
+        select(AuditRecord)
+        .where(AuditRecord.dossier_code == dossier_code)
+        .order_by(AuditRecord.at, AuditRecord.update_id)
+    )
+    return list(result.scalars())
+
+
+async def documents_of(session: AsyncSession, dossier_code: str) -> list[DocumentRecord]:
+    """The documents a dossier produced, by kind and sequence."""
+    result = await session.execute(
+        select(DocumentRecord)
+        .where(DocumentRecord.dossier_code == dossier_code)
+        .order_by(DocumentRecord.kind, DocumentRecord.sequence)
+    )
+    return list(result.scalars())
