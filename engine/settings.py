@@ -18,10 +18,13 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.crypto import KeyConfigError, parse_data_keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / ".data"
@@ -47,6 +50,11 @@ _EXAMPLES = {
     "smtp_security": "LIENTHONG_SMTP_SECURITY=starttls",
     "smtp_timeout_seconds": "LIENTHONG_SMTP_TIMEOUT_SECONDS=30",
     "agency_email_domain": "LIENTHONG_AGENCY_EMAIL_DOMAIN=agencies.dongda.hanoi.gov.vn",
+    "data_keys": (
+        "LIENTHONG_DATA_KEYS=k2026a:<base64 of 32 random bytes>,k2025b:<...>; "
+        "make one with: python -m engine.crypto new-key"
+    ),
+    "data_key_id": "LIENTHONG_DATA_KEY_ID=k2026a",
 }
 
 
@@ -130,6 +138,45 @@ class Settings(BaseSettings):
         default="agencies.lienthong.local",
         description="Agencies are written to at {agency}@domain, their heads at head.{agency}@.",
     )
+
+    # -- personal data at rest (engine.crypto) ----------------------------------------------------
+    data_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "AES-256 keys for personal data, comma-separated kid:base64 (32 bytes); unset: the "
+            "demo key file data_dir/keys/data-keys.json. Keep old keys listed to read old rows."
+        ),
+    )
+    data_key_id: str = Field(
+        default="",
+        description="The key id new personal data is encrypted with; default: the first key.",
+    )
+
+    @field_validator("data_keys")
+    @classmethod
+    def _data_keys(cls, value: SecretStr) -> SecretStr:
+        # The message names the entry and its key id, never the key.
+        if value.get_secret_value().strip():
+            try:
+                parse_data_keys(value.get_secret_value())
+            except KeyConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("data_key_id")
+    @classmethod
+    def _data_key_id(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        keys = info.data.get("data_keys")
+        if keys is None:  # LIENTHONG_DATA_KEYS is itself invalid and reported
+            return value
+        if not keys.get_secret_value().strip():
+            raise ValueError("is set but LIENTHONG_DATA_KEYS is not; set both")
+        if value not in parse_data_keys(keys.get_secret_value()):
+            raise ValueError("names no key of LIENTHONG_DATA_KEYS")
+        return value
 
     @field_validator("database_url")
     @classmethod

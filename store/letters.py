@@ -8,24 +8,45 @@ UPDATE`` on PostgreSQL) that makes "send only if not sent yet" safe when two att
 activity overlap: the second waits until the first commits, then sees ``sent_at``. A worker
 killed while holding it loses its connection, and PostgreSQL releases the lock.
 
+Applicant contacts are personal data, encrypted at rest (`store.types.EncryptedText`); they are
+found by value only through keyed blind indexes (national ID number, last 4 phone digits), see
+docs/personal-data.md. Nothing here logs them.
+
 Callers own the transaction.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.crypto import get_key_ring, key_id_of
 from store.models import ApologyLetterRecord, ApplicantContact, NotificationRecord
+
+# Purposes of the blind indexes: the same digits index differently as an ID and as a phone.
+NATIONAL_ID = "national_id"
+PHONE_LAST4 = "phone_last4"
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
     # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def normalise_national_id(value: str) -> str:
+    """A national ID number as stored and indexed: no spaces, dots or dashes; upper case."""
+    return re.sub(r"[\s.\-]", "", value).upper()
+
+
+def phone_last4(phone: str) -> str | None:
+    """The last 4 digits of a phone number, or None when it has fewer than 4."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-4:] if len(digits) >= 4 else None
 
 
 async def save_contact(
@@ -35,9 +56,26 @@ async def save_contact(
     full_name: str,
     email: str | None = None,
     phone: str | None = None,
+    national_id: str | None = None,
+    address: str | None = None,
 ) -> None:
-    """Record how to reach a dossier's applicant, replacing what was on file (idempotent)."""
-    values = {"full_name": full_name, "email": email, "phone": phone}
+    """Record how to reach a dossier's applicant, replacing what was on file (idempotent).
+
+    The values are encrypted by the column type; the blind indexes of the national ID number
+    and of the phone's last 4 digits are computed here with the process's key ring.
+    """
+    ring = get_key_ring()
+    national = normalise_national_id(national_id) if national_id else None
+    last4 = phone_last4(phone) if phone else None
+    values = {
+        "full_name": full_name,
+        "email": email,
+        "phone": phone,
+        "national_id": national or None,
+        "address": address,
+        "national_id_index": ring.blind_index(national, NATIONAL_ID) if national else None,
+        "phone_last4_index": ring.blind_index(last4, PHONE_LAST4) if last4 else None,
+    }
     stmt = _insert(session, ApplicantContact).values(dossier_code=dossier_code, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[ApplicantContact.dossier_code], set_=values)
     await session.execute(stmt)
@@ -46,6 +84,86 @@ async def save_contact(
 async def get_contact(session: AsyncSession, dossier_code: str) -> ApplicantContact | None:
     """The applicant's contact for a dossier, or None when the registry has none."""
     return await session.get(ApplicantContact, dossier_code)
+
+
+async def find_dossiers_by_national_id(session: AsyncSession, national_id: str) -> list[str]:
+    """The codes of the dossiers whose applicant has this national ID number (sorted).
+
+    Matches through the blind index under every key of the ring, so rows written before a key
+    rotation are found too.
+    """
+    candidates = get_key_ring().blind_index_candidates(
+        normalise_national_id(national_id), NATIONAL_ID
+    )
+    rows = await session.execute(
+        select(ApplicantContact.dossier_code)
+        .where(ApplicantContact.national_id_index.in_(candidates))
+        .order_by(ApplicantContact.dossier_code)
+    )
+    return list(rows.scalars())
+
+
+async def contact_phone_ends_with(session: AsyncSession, dossier_code: str, last4: str) -> bool:
+    """Whether the applicant's phone on file for the dossier ends with these 4 digits."""
+    digits = phone_last4(last4)
+    if digits is None or len(re.sub(r"\D", "", last4)) != 4:
+        return False
+    candidates = get_key_ring().blind_index_candidates(digits, PHONE_LAST4)
+    found = await session.execute(
+        select(ApplicantContact.dossier_code).where(
+            ApplicantContact.dossier_code == dossier_code,
+            ApplicantContact.phone_last4_index.in_(candidates),
+        )
+    )
+    return found.first() is not None
+
+
+_SEALED = (
+    ApplicantContact.full_name,
+    ApplicantContact.email,
+    ApplicantContact.phone,
+    ApplicantContact.national_id,
+    ApplicantContact.address,
+)
+_INDEXES = (ApplicantContact.national_id_index, ApplicantContact.phone_last4_index)
+
+
+async def reencrypt_contacts(session: AsyncSession) -> int:
+    """Rewrite every contact not entirely under the active key (after a key rotation).
+
+    Afterwards no row needs the older keys, which can then leave LIENTHONG_DATA_KEYS.
+
+    Returns:
+        How many contacts were rewritten.
+    """
+    active = get_key_ring().active_kid
+    raw = await session.execute(
+        select(
+            ApplicantContact.dossier_code,
+            *(type_coerce(column, Text) for column in _SEALED),
+            *_INDEXES,
+        )
+    )
+    stale = []
+    for code, *values in raw:
+        sealed, indexes = values[: len(_SEALED)], values[len(_SEALED) :]
+        if any(value is not None and key_id_of(value) != active for value in sealed) or any(
+            value is not None and value.partition(":")[0] != active for value in indexes
+        ):
+            stale.append(code)
+    for code in stale:
+        contact = await get_contact(session, code)
+        assert contact is not None
+        await save_contact(
+            session,
+            code,
+            full_name=contact.full_name,
+            email=contact.email,
+            phone=contact.phone,
+            national_id=contact.national_id,
+            address=contact.address,
+        )
+    return len(stale)
 
 
 async def record_apology(

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from store.types import EncryptedText
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -263,15 +264,29 @@ class ApplicantContact(Base):
     """How to reach the applicant of a dossier (written by the submission side).
 
     Personal data (Decree 13/2023): read only by the activities that write to the applicant,
-    never logged, never copied into workflow histories or search attributes.
+    never logged, never copied into workflow histories or search attributes. Encrypted at rest
+    (revision 0005, docs/personal-data.md); found by value only through the blind indexes.
     """
 
     __tablename__ = "applicant_contacts"
 
     dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    full_name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    full_name: Mapped[str] = mapped_column(EncryptedText("applicant_contacts.full_name"))
+    email: Mapped[str | None] = mapped_column(
+        EncryptedText("applicant_contacts.email"), nullable=True
+    )
+    phone: Mapped[str | None] = mapped_column(
+        EncryptedText("applicant_contacts.phone"), nullable=True
+    )
+    national_id: Mapped[str | None] = mapped_column(  # số CCCD (12 digits)
+        EncryptedText("applicant_contacts.national_id"), nullable=True
+    )
+    address: Mapped[str | None] = mapped_column(
+        EncryptedText("applicant_contacts.address"), nullable=True
+    )
+    # Keyed HMACs (engine.crypto blind_index) for exact lookups without decrypting.
+    national_id_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    phone_last4_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )

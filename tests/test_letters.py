@@ -16,6 +16,7 @@ import logging
 import re
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import pypdf
 import pytest
 import zxingcpp
+from alembic.script import ScriptDirectory
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,12 +35,13 @@ from activities.letters import ApologyInput, ApologyResult, LetterActivities
 from activities.notify import OutboxChannel
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
+from engine.crypto import KeyRing, use_key_ring
 from engine.settings import Settings
 from forms import FontNotFound, find_font, render_apology_pdf
 from forms import render as render_module
 from store.db import async_engine, session_factory
 from store.letters import get_apology, save_contact
-from store.migrate import upgrade
+from store.migrate import alembic_config, upgrade
 from store.models import ApologyLetterRecord
 
 LAND_PROCEDURE_VI = (
@@ -70,6 +73,13 @@ def apology(code: str, sequence: int = 1, **overrides: object) -> ApologyInput:
     }
     fields.update(overrides)
     return ApologyInput.model_validate(fields)
+
+
+@pytest.fixture(autouse=True)
+def data_keys() -> Iterator[KeyRing]:
+    """Contacts are encrypted at rest: a key ring of the test's own, not the demo key file."""
+    with use_key_ring(KeyRing.generate("test1")) as ring:
+        yield ring
 
 
 @pytest.fixture
@@ -406,7 +416,10 @@ def test_the_configured_font_is_used_with_its_bold_sibling() -> None:
 
 async def test_the_sqlite_demo_registry_prints_the_same_dates(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert await asyncio.to_thread(upgrade, url) == "0003"
+    assert (
+        await asyncio.to_thread(upgrade, url)
+        == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    )
     engine = async_engine(url)
     settings = Settings(data_dir=tmp_path, desk_code="DONGDA", smtp_host="")
     outbox = OutboxChannel(settings.outbox_path)

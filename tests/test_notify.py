@@ -35,6 +35,7 @@ from activities.notify import (
 )
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
+from engine.crypto import KeyRing, use_key_ring
 from engine.settings import Settings
 from store.letters import save_contact
 from store.models import NotificationRecord
@@ -86,6 +87,13 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         yield mailbox, port
     finally:
         controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def data_keys() -> Iterator[KeyRing]:
+    """Contacts are encrypted at rest: a key ring of the test's own, not the demo key file."""
+    with use_key_ring(KeyRing.generate("test1")) as ring:
+        yield ring
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.crypto import load_key_ring, new_key_spec
 from engine.settings import SettingsError, load_settings, mask_url
 
 
@@ -61,3 +62,44 @@ def test_passwords_are_masked_in_messages() -> None:
         "postgresql+psycopg://app:***@db:5432/x"
     )
     assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_data_keys_are_read_with_the_first_key_active_unless_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = f"{new_key_spec('k2025a')},{new_key_spec('k2026a')}"
+    monkeypatch.setenv("LIENTHONG_DATA_KEYS", keys)
+    monkeypatch.delenv("LIENTHONG_DATA_KEY_ID", raising=False)
+    settings = load_settings()
+    assert load_key_ring(settings).active_kid == "k2025a"
+    assert keys not in repr(settings)  # a secret, never printed
+    monkeypatch.setenv("LIENTHONG_DATA_KEY_ID", "k2026a")
+    assert load_key_ring(load_settings()).kids == ("k2025a", "k2026a")
+    assert load_key_ring(load_settings()).active_kid == "k2026a"
+
+
+def test_a_malformed_data_key_names_the_variable_and_how_to_make_one_not_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short = "c2hvcnQta2V5"  # 9 bytes
+    monkeypatch.setenv("LIENTHONG_DATA_KEYS", f"{new_key_spec('k1')},k2:{short}")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "LIENTHONG_DATA_KEYS: entry 2 ('k2'): the key is 9 bytes, it must be 32" in message
+    assert "python -m engine.crypto new-key" in message
+    assert short not in message
+
+
+def test_an_active_key_id_must_name_a_configured_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIENTHONG_DATA_KEYS", raising=False)
+    monkeypatch.setenv("LIENTHONG_DATA_KEY_ID", "k9")
+    with pytest.raises(
+        SettingsError, match="LIENTHONG_DATA_KEY_ID: is set but LIENTHONG_DATA_KEYS"
+    ):
+        load_settings()
+    monkeypatch.setenv("LIENTHONG_DATA_KEYS", new_key_spec("k1"))
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "LIENTHONG_DATA_KEY_ID: names no key of LIENTHONG_DATA_KEYS" in str(error.value)
+    assert "example: LIENTHONG_DATA_KEY_ID=" in str(error.value)
