@@ -324,7 +324,8 @@ class ApologyLetterRecord(Base):
     agency_name_vi: Mapped[str] = mapped_column(String(200))
     signer_title_vi: Mapped[str] = mapped_column(String(200))
     reason_vi: Mapped[str] = mapped_column(Text)
-    addressee_vi: Mapped[str] = mapped_column(String(300))
+    # "Ông/Bà <name>": personal data, encrypted like the contact it comes from.
+    addressee_vi: Mapped[str] = mapped_column(EncryptedText("apology_letters.addressee_vi"))
     issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     place_vi: Mapped[str] = mapped_column(String(100))
     tracking_url: Mapped[str] = mapped_column(String(500))

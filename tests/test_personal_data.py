@@ -12,6 +12,7 @@ import stat
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,7 @@ def test_every_encrypted_column_is_bound_to_its_own_table_and_column() -> None:
         "phone",
         "national_id",
         "address",
+        "addressee_vi",
     }
     for table, column, column_type in encrypted:
         assert isinstance(column_type, EncryptedText)
@@ -333,11 +335,22 @@ async def test_the_migration_encrypts_the_contacts_that_were_in_clear(
             ),
             clear_rows,
         )
+        connection.execute(
+            text(
+                "INSERT INTO apology_letters (letter_id, dossier_code, sequence, procedure_code, "
+                "procedure_name_vi, received_at, original_appointment, new_appointment, agency, "
+                "agency_name_vi, signer_title_vi, reason_vi, addressee_vi, issued_at, place_vi, "
+                "tracking_url) VALUES ('L1', 'DONGDA-251201-0001', 1, 'certified-copy', 'x', "
+                ":t, :t, :t, 'one-stop', 'x', 'x', 'x', :addressee, :t, 'x', 'x')"
+            ),
+            {"t": datetime(2025, 12, 1, tzinfo=UTC), "addressee": f"Ông/Bà {NAME}"},
+        )
 
     with use_key_ring(KeyRing.generate("mig1")):
         upgrade(url)
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT * FROM applicant_contacts")).mappings().all()
+            rows += connection.execute(text("SELECT * FROM apology_letters")).mappings().all()
         dump = repr([dict(row) for row in rows])
         for value in (NAME, EMAIL, PHONE, "Lê Văn Tám"):
             assert value not in dump
@@ -363,6 +376,8 @@ async def test_the_migration_encrypts_the_contacts_that_were_in_clear(
                 text("SELECT full_name FROM applicant_contacts ORDER BY dossier_code")
             ).scalars()
             assert list(names) == [NAME, "Lê Văn Tám"]
+            addressee = connection.execute(text("SELECT addressee_vi FROM apology_letters"))
+            assert addressee.scalar_one() == f"Ông/Bà {NAME}"
     engine.dispose()
 
 

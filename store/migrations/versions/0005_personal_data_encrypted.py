@@ -97,6 +97,30 @@ def _decrypt_rows() -> None:
         )
 
 
+letters = sa.table(
+    "apology_letters", sa.column("id", sa.Integer()), sa.column("addressee_vi", sa.Text())
+)
+ADDRESSEE = b"apology_letters.addressee_vi"
+
+
+def _seal_addressees(decrypt: bool = False) -> None:
+    """Encrypt the letters' addressees in clear (or, going down, decrypt them)."""
+    connection = op.get_bind()
+    ring: KeyRing | None = None
+    for row in connection.execute(sa.select(letters.c.id, letters.c.addressee_vi)).all():
+        if row.addressee_vi is None or is_ciphertext(row.addressee_vi) != decrypt:
+            continue
+        ring = ring or get_key_ring()
+        value = (
+            ring.decrypt_str(row.addressee_vi, ADDRESSEE)
+            if decrypt
+            else ring.encrypt_str(row.addressee_vi, ADDRESSEE)
+        )
+        connection.execute(
+            letters.update().where(letters.c.id == row.id).values(addressee_vi=value)
+        )
+
+
 def upgrade() -> None:
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         for name, length in OLD_COLUMNS.items():
@@ -117,9 +141,19 @@ def upgrade() -> None:
             batch_op.f("ix_applicant_contacts_phone_last4_index"), ["phone_last4_index"]
         )
     _encrypt_clear_rows()
+    with op.batch_alter_table("apology_letters", schema=None) as batch_op:
+        batch_op.alter_column(
+            "addressee_vi", existing_type=sa.String(300), type_=sa.Text(), existing_nullable=False
+        )
+    _seal_addressees()
 
 
 def downgrade() -> None:
+    _seal_addressees(decrypt=True)
+    with op.batch_alter_table("apology_letters", schema=None) as batch_op:
+        batch_op.alter_column(
+            "addressee_vi", existing_type=sa.Text(), type_=sa.String(300), existing_nullable=False
+        )
     _decrypt_rows()
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_applicant_contacts_phone_last4_index"))
