@@ -6,7 +6,7 @@ Callers own the transaction (commit at the unit-of-work boundary).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -58,9 +58,10 @@ async def upsert_dossier(
         "desk_code": desk_code,
         "procedure_code": procedure_code,
         "procedure_version": procedure_version,
-        "received_at": received_at,
-        "clock_starts_at": clock_starts_at,
-        "appointment_at": appointment_at,
+        # The registry keeps UTC (SQLite stores no zone, and the reports group by VN day).
+        "received_at": received_at.astimezone(UTC),
+        "clock_starts_at": clock_starts_at.astimezone(UTC),
+        "appointment_at": appointment_at.astimezone(UTC),
         "status": status,
     }
     stmt = _insert(session, DossierRecord).values(**values)
