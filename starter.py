@@ -297,6 +297,154 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return asyncio.run(_decide(args))
 
 
+# ---- reports -------------------------------------------------------------------------------------
+
+REPORT_GROUPINGS = ("month", "agency", "procedure", "desk")  # store.reports.ReportBy
+REPORT_FORMATS = ("table", "csv", "json")  # store.reports.ReportFormat
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the on-time report of a period (one SQL query; aggregates only, no personal data)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from domain.catalog import default_catalog
+    from engine.settings import get_settings, mask_url, normalise_database_url
+    from store.db import StoreUnavailable, check_connection, sync_engine
+    from store.reports import format_report, report_input, run_report
+
+    params = report_input(
+        args.start,
+        args.end,
+        catalog=default_catalog(),
+        desk=args.desk,
+        agency=args.agency,
+        procedure=args.procedure,
+        by=args.by,
+    )
+    url = normalise_database_url(args.database_url or get_settings().database_url)
+    check_connection(url)
+    engine = sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            result = run_report(connection, params)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise StoreUnavailable(
+            f"the report failed on {mask_url(url)}: {reason} (migrated? starter.py db upgrade)"
+        ) from None
+    finally:
+        engine.dispose()
+    sys.stdout.write(format_report(result, args.format))
+    return 0
+
+
+# ---- official forms (01, 02, 03, 05, 06) ---------------------------------------------------------
+
+FORM_NUMBERS = ("01", "02", "03", "05")
+
+
+async def _read_form(args: argparse.Namespace) -> Any:
+    """Build the asked form from the registry at DATABASE_URL (read-only)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from domain.catalog import default_catalog
+    from engine.settings import get_settings, mask_url
+    from store import forms_data
+    from store.db import StoreUnavailable, async_engine, check_connection, session_factory
+
+    settings = get_settings()
+    catalog = default_catalog()
+    check_connection(settings.database_url)
+    engine = async_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            if args.command == "register":
+                return await forms_data.register(session, args.desk, args.start, args.end, catalog)
+            if args.number == "01":
+                return await forms_data.receipt_form(session, args.code, settings, catalog)
+            if args.number == "02":
+                return await forms_data.supplement_form(
+                    session, args.code, args.sequence, catalog, place_vi=settings.letter_place_vi
+                )
+            if args.number == "03":
+                return await forms_data.refusal_form(
+                    session, args.code, args.sequence, catalog, place_vi=settings.letter_place_vi
+                )
+            return await forms_data.control_slip(session, args.code, catalog)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        raise StoreUnavailable(
+            f"reading {mask_url(settings.database_url)} failed: {reason} "
+            "(migrated? starter.py db upgrade)"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def _pdf_font() -> Any:
+    from engine.settings import get_settings
+    from forms import find_font
+
+    return find_font(get_settings().pdf_font)
+
+
+def cmd_form(args: argparse.Namespace) -> int:
+    """Write form 01, 02, 03 or 05 of a dossier as HTML and/or PDF; print the paths."""
+    from pathlib import Path
+
+    from forms import FontNotFound, render_html, render_pdf
+
+    if args.sequence is not None and args.number not in ("02", "03"):
+        raise ValueError(f"--sequence is for forms 02 and 03, not form {args.number}")
+    form = asyncio.run(_read_form(args))
+    wanted = [
+        (path, kind)
+        for path, kind in ((args.html, "html"), (args.pdf, "pdf"))
+        if path is not None or (args.html is None and args.pdf is None)
+    ]
+    for path, kind in wanted:
+        target = Path(path or f"{args.code}-form-{args.number}.{kind}")
+        if kind == "html":
+            target.write_text(render_html(form), encoding="utf-8")
+        else:
+            try:
+                target.write_bytes(render_pdf(form, _pdf_font()))
+            except FontNotFound as exc:
+                print(f"starter.py form: {exc}", file=sys.stderr)
+                return 1
+        print(target)
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Write the register (form 06) of a desk over a range of days as HTML, PDF or CSV."""
+    from pathlib import Path
+
+    from forms import FontNotFound, render_html, render_pdf, render_register_csv
+
+    if args.end < args.start:
+        raise ValueError(f"--to {args.end} is before --from {args.start}")
+    register = asyncio.run(_read_form(args))
+    if args.format == "pdf":
+        try:
+            data = render_pdf(register, _pdf_font())
+        except FontNotFound as exc:
+            print(f"starter.py register: {exc}", file=sys.stderr)
+            return 1
+    elif args.format == "csv":
+        data = render_register_csv(register).encode("utf-8")
+    else:
+        data = render_html(register).encode("utf-8")
+    if args.output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        return 0
+    target = Path(args.output or f"{register.reference}.{args.format}")
+    target.write_bytes(data)
+    print(target)
+    return 0
+
+
 # ---- the parser --------------------------------------------------------------------------------
 
 
@@ -389,6 +537,57 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_argument("--to", metavar="PROCEDURE:STEP", help="for send_back: the earlier step")
     decide.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
     decide.set_defaults(handler=cmd_decide)
+
+    form = commands.add_parser(
+        "form",
+        help="a dossier's form 01, 02, 03 or 05 as HTML and PDF, from the registry",
+        description="Render an official form of a dossier from DATABASE_URL. Without --html "
+        "or --pdf, writes CODE-form-NN.html and CODE-form-NN.pdf here; prints the paths.",
+    )
+    form.add_argument("number", choices=FORM_NUMBERS, help="01 receipt, 02 supplement request, "
+                      "03 refusal, 05 process-control slip")  # fmt: skip
+    form.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
+    form.add_argument("--sequence", type=int, help="which request/refusal (02, 03; default: last)")
+    form.add_argument("--html", metavar="FILE", help="write the HTML page to FILE")
+    form.add_argument("--pdf", metavar="FILE", help="write the PDF to FILE")
+    form.set_defaults(handler=cmd_form)
+
+    register = commands.add_parser(
+        "register",
+        help="the register of a desk (form 06) over a range of days, as HTML, PDF or CSV",
+        description="Every dossier the desk received from --from to --to (Vietnam days, "
+        "inclusive); no personal data. Writes DESK-register-FROM-TO.FORMAT unless --output.",
+    )
+    register.add_argument("--desk", required=True, help="one-stop desk code, e.g. DONGDA")
+    register.add_argument(
+        "--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day"
+    )
+    register.add_argument(
+        "--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (incl.)"
+    )
+    register.add_argument("--format", choices=("html", "pdf", "csv"), default="html")
+    register.add_argument("--output", metavar="FILE", help="where to write; - for stdout")
+    register.set_defaults(handler=cmd_register)
+
+    report = commands.add_parser(
+        "report",
+        help="on-time report: received, decided early/on time/late, apologies, working time",
+        description="Dossiers (or, with --by agency or --agency, agency steps) of a period of "
+        "Vietnam-time days; a totals row ends the table. See docs/reports.md.",
+    )
+    report.add_argument(
+        "--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day"
+    )
+    report.add_argument(
+        "--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (incl.)"
+    )
+    report.add_argument("--desk", help="only dossiers of this one-stop desk, e.g. DONGDA")
+    report.add_argument("--agency", help="only this agency's steps and letters (agency level)")
+    report.add_argument("--procedure", help="only this procedure or combined code")
+    report.add_argument("--by", choices=REPORT_GROUPINGS, help="one row per month, agency, ...")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: table")
+    report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

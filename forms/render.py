@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,16 @@ def vn_datetime(moment: datetime) -> str:
     return f"{moment.astimezone(VN_TZ):%d/%m/%Y %H:%M}"
 
 
+def vn_moment(moment: datetime) -> str:
+    """``14:30, ngày 05/07/2025``, in Viet Nam's time zone: a moment on forms 01-06."""
+    return f"{moment.astimezone(VN_TZ):%H:%M, ngày %d/%m/%Y}"
+
+
+def vn_date(day: date) -> str:
+    """``05/07/2025``: a calendar day (the range of the register, form 06)."""
+    return f"{day:%d/%m/%Y}"
+
+
 def vn_date_words(moment: datetime) -> str:
     """``ngày 05 tháng 07 năm 2025``: the date line of an official document."""
     local = moment.astimezone(VN_TZ)
@@ -127,6 +137,8 @@ def environment() -> jinja2.Environment:
     env.filters["vn_date_words"] = vn_date_words
     env.filters["vn_upper"] = vn_upper
     env.filters["vn_hours"] = vn_hours
+    env.filters["vn_moment"] = vn_moment
+    env.filters["vn_date"] = vn_date
     return env
 
 
@@ -189,8 +201,8 @@ def render_apology_html(letter: ApologyLetter) -> str:
 class _Pdf(FPDF):
     """An A4 page in the font of the forms, with fixed metadata so output is reproducible."""
 
-    def __init__(self, font: PdfFont, created: datetime) -> None:
-        super().__init__(format="A4", unit="mm")
+    def __init__(self, font: PdfFont, created: datetime, *, landscape: bool = False) -> None:
+        super().__init__(orientation="L" if landscape else "P", format="A4", unit="mm")
         self.add_font(_FAMILY, "", str(font.regular))
         self.add_font(_FAMILY, "B", str(font.bold))
         # DejaVu's core package has no oblique face; italics are set upright rather than failing.
@@ -203,17 +215,48 @@ class _Pdf(FPDF):
         self.set_lang("vi")
 
 
+def html_to_pdf(
+    html: str,
+    font: PdfFont,
+    *,
+    created: datetime,
+    title: str,
+    author: str,
+    subject: str,
+    font_size: float = 11,
+    landscape: bool = False,
+) -> bytes:
+    """Lay out HTML (the subset fpdf2's ``write_html`` knows) as an A4 PDF.
+
+    Args:
+        html: The rendered ``*.pdf.html.j2`` template of a form.
+        font: The font the PDF is set in.
+        created: The document's own date, written as the PDF's creation date (never "now", so
+            the same form gives the same bytes).
+        title: The PDF's title metadata.
+        author: The issuing agency or desk.
+        subject: The form's business reference.
+        font_size: The body text size in points.
+        landscape: A4 landscape, for wide tables (forms 05 and 06).
+    """
+    pdf = _Pdf(font, created, landscape=landscape)
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_subject(subject)
+    pdf.add_page()
+    pdf.set_font(_FAMILY, size=font_size)
+    pdf.write_html(html, font_family=_FAMILY)
+    return bytes(pdf.output())
+
+
 def render_apology_pdf(letter: ApologyLetter, font: PdfFont) -> bytes:
     """Form 04 as an A4 PDF whose text (Vietnamese included) can be extracted and searched."""
-    pdf = _Pdf(font, letter.issued_at)
-    pdf.set_title(f"Phiếu xin lỗi và hẹn lại ngày trả kết quả - {letter.dossier_code}")
-    pdf.set_author(letter.agency_name_vi)
-    pdf.set_subject(letter.letter_id)
-    pdf.add_page()
-    pdf.set_font(_FAMILY, size=11)
     qr = png_data_uri(qr_png(letter.tracking_url))
-    pdf.write_html(
+    return html_to_pdf(
         render_text("apology_04.pdf.html.j2", **_apology_context(letter, qr)),
-        font_family=_FAMILY,
+        font,
+        created=letter.issued_at,
+        title=f"Phiếu xin lỗi và hẹn lại ngày trả kết quả - {letter.dossier_code}",
+        author=letter.agency_name_vi,
+        subject=letter.letter_id,
     )
-    return bytes(pdf.output())
