@@ -20,6 +20,10 @@ Letters and notifications (scheduled by the dossier workflow on the one-stop des
 The registry's read model (steps, form 05 ledger, documents, audit log; the reports read it):
 
 - `activities.registry`: ``registry.sync`` (idempotent upserts of what changed)
+
+Home delivery (the post office behind `activities.post.PostalService`; simulated here):
+
+- `activities.post`: ``post.dispatch``, ``post.attempt-delivery``, ``post.return-to-desk``
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from activities.land import LandActivities
 from activities.letters import LetterActivities
 from activities.notify import NotifyActivities, channel_from_settings
 from activities.one_stop import OneStopActivities
+from activities.post import PostActivities, PostalService, SimulatedPostOffice
 from activities.reception import ReceptionActivities
 from activities.registry import RegistryActivities
 from activities.residence import ResidenceActivities
@@ -51,6 +56,7 @@ def build_activities(
     catalog: Catalog | None = None,
     clock: LegalClock | None = None,
     settings: Settings | None = None,
+    post: PostalService | None = None,
 ) -> list[Callable[..., Any]]:
     """All activity callables, bound to their dependencies.
 
@@ -59,6 +65,7 @@ def build_activities(
         catalog: The procedure catalog; the shipped one by default (tests pass their own).
         clock: The legal clock; the shipped calendar by default.
         settings: Where letters go and how mail is sent; the process's settings by default.
+        post: The postal operator; the simulated post office (rates from settings) by default.
     """
     catalog = catalog or default_catalog()
     clock = clock or LegalClock(default_calendar())
@@ -75,6 +82,8 @@ def build_activities(
     letters = LetterActivities(sessions, catalog, settings, channel)
     notify = NotifyActivities(sessions, catalog, settings, channel)
     registry = RegistryActivities(sessions)
+    post = post or SimulatedPostOffice(settings.post_absent_rate, settings.post_not_found_rate)
+    delivery = PostActivities(sessions, post, settings, channel)
     return [
         reception.plan_dossier,
         reception.record_receipt,
@@ -89,4 +98,7 @@ def build_activities(
         letters.issue_apology,
         notify.notify_agency,
         registry.sync,
+        delivery.dispatch,
+        delivery.attempt_delivery,
+        delivery.return_to_desk,
     ]

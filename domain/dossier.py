@@ -57,6 +57,8 @@ class DossierFacts(BaseModel):
     parcel: ParcelRef | None = None
     documents: list[SubmittedDocument] = []
     subject_ref: str | None = None  # opaque id of the person concerned (no personal data)
+    # The applicant asked for the result by post (the address is in the registry, encrypted).
+    home_delivery: bool = False
 
 
 class AutomatedCheckInput(BaseModel):

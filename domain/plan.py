@@ -84,6 +84,8 @@ class DossierPlan(BaseModel):
     appointment: datetime
     steps: list[PlannedStep]
     policies: list[ProcedurePolicy] = []
+    # The result may be sent home by post (the bundle's rule for a combined dossier).
+    home_delivery: bool = False
 
 
 def _step_length(step: Step, hours_per_day: timedelta) -> timedelta:
@@ -130,9 +132,11 @@ def plan_dossier(
                 f"{dependency.waits_for_procedure}:{dependency.waits_for_step}"
             )
         version_label, name_vi, limit = bundle.version, bundle.name_vi, bundle.limit
+        home_delivery = bundle.home_delivery
     else:
         versions = (catalog.version_on(code, day),)
         version_label, name_vi, limit = versions[0].version, versions[0].name_vi, versions[0].limit
+        home_delivery = versions[0].home_delivery
 
     cutoffs = [version.receipt_cutoff for version in versions if version.receipt_cutoff]
     clock_starts = clock.clock_start(received_at, min(cutoffs) if cutoffs else None)
@@ -199,6 +203,7 @@ def plan_dossier(
         limit_working_hours=limit.working_time(hours_per_day).total_seconds() / 3600,
         appointment=appointment,
         steps=planned,
+        home_delivery=home_delivery,
         policies=[
             ProcedurePolicy(
                 code=v.code,

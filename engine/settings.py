@@ -50,6 +50,9 @@ _EXAMPLES = {
     "smtp_security": "LIENTHONG_SMTP_SECURITY=starttls",
     "smtp_timeout_seconds": "LIENTHONG_SMTP_TIMEOUT_SECONDS=30",
     "agency_email_domain": "LIENTHONG_AGENCY_EMAIL_DOMAIN=agencies.dongda.hanoi.gov.vn",
+    "delivery_attempts": "LIENTHONG_DELIVERY_ATTEMPTS=3",
+    "post_absent_rate": "LIENTHONG_POST_ABSENT_RATE=0.1",
+    "post_not_found_rate": "LIENTHONG_POST_NOT_FOUND_RATE=0.02",
     "data_keys": (
         "LIENTHONG_DATA_KEYS=k2026a:<base64 of 32 random bytes>,k2025b:<...>; "
         "make one with: python -m engine.crypto new-key"
@@ -137,6 +140,16 @@ class Settings(BaseSettings):
     agency_email_domain: str = Field(
         default="agencies.lienthong.local",
         description="Agencies are written to at {agency}@domain, their heads at head.{agency}@.",
+    )
+    # Home delivery by post: the simulated post office's behaviour and the attempts allowed.
+    delivery_attempts: int = Field(
+        default=3, ge=1, le=10, description="Delivery attempts before the result goes back."
+    )
+    post_absent_rate: float = Field(
+        default=0.1, ge=0, le=1, description="Simulated post: chance nobody is home."
+    )
+    post_not_found_rate: float = Field(
+        default=0.02, ge=0, le=1, description="Simulated post: chance the address is not found."
     )
 
     # -- personal data at rest (engine.crypto) ----------------------------------------------------

@@ -506,3 +506,59 @@ class AuditRecord(Base):
     step: Mapped[str | None] = mapped_column(String(160), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="")  # missing documents, send-back target
+
+
+# --------------------------------------------------------------------------------------------
+# Home delivery (revision 0006): results sent to the applicant by the public postal service.
+# --------------------------------------------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    """Where a shipment of a result stands."""
+
+    DISPATCHED = "dispatched"  # handed to the post office, tracking number issued
+    DELIVERED = "delivered"  # proof of delivery received
+    RETURNED_TO_DESK = "returned_to_desk"  # attempts exhausted; the applicant collects it
+
+
+class DeliveryOutcome(StrEnum):
+    """What one delivery attempt came to."""
+
+    DELIVERED = "delivered"
+    RECIPIENT_ABSENT = "recipient_absent"
+    ADDRESS_NOT_FOUND = "address_not_found"
+
+
+class DeliveryRecord(Base):
+    """One shipment of a dossier's results to the applicant's home."""
+
+    __tablename__ = "deliveries"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    step: Mapped[str] = mapped_column(String(160), primary_key=True)  # the return step's key
+    tracking_number: Mapped[str] = mapped_column(String(40), unique=True)
+    # Personal data: where the result goes, and who signed for it.
+    address: Mapped[str] = mapped_column(EncryptedText("deliveries.address"))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # a `DeliveryStatus`
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    received_by: Mapped[str | None] = mapped_column(
+        EncryptedText("deliveries.received_by"), nullable=True
+    )
+    # Attempts exhausted: when the applicant was told to collect the result at the desk.
+    applicant_told_at: Mapped[datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True), nullable=True
+    )
+
+
+class DeliveryAttemptRecord(Base):
+    """One attempt of the post office to deliver a shipment (written once per attempt)."""
+
+    __tablename__ = "delivery_attempts"
+
+    tracking_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(30))  # a `DeliveryOutcome`
+    note_vi: Mapped[str] = mapped_column(Text, default="")

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import (
     AuditRecord,
+    DeliveryAttemptRecord,
+    DeliveryRecord,
     DocumentRecord,
     DossierRecord,
     HandoverRecord,
@@ -263,5 +265,25 @@ async def documents_of(session: AsyncSession, dossier_code: str) -> list[Documen
         select(DocumentRecord)
         .where(DocumentRecord.dossier_code == dossier_code)
         .order_by(DocumentRecord.kind, DocumentRecord.sequence)
+    )
+    return list(result.scalars())
+
+
+async def deliveries_of(session: AsyncSession, dossier_code: str) -> list[DeliveryRecord]:
+    """A dossier's shipments by post, by return step."""
+    result = await session.execute(
+        select(DeliveryRecord)
+        .where(DeliveryRecord.dossier_code == dossier_code)
+        .order_by(DeliveryRecord.step)
+    )
+    return list(result.scalars())
+
+
+async def attempts_of(session: AsyncSession, tracking_number: str) -> list[DeliveryAttemptRecord]:
+    """The delivery attempts of a shipment, in order."""
+    result = await session.execute(
+        select(DeliveryAttemptRecord)
+        .where(DeliveryAttemptRecord.tracking_number == tracking_number)
+        .order_by(DeliveryAttemptRecord.attempt)
     )
     return list(result.scalars())

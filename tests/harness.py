@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities import build_activities
+from activities.post import PostalService
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
@@ -41,6 +42,8 @@ async def running_engine(
     database_url: str,
     catalog: Catalog | None = None,
     clock: LegalClock | None = None,
+    post: PostalService | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[None]:
     """Every agency's worker and the orchestration worker (on ``task_queue``), seeded data."""
     engine = async_engine(database_url)
@@ -49,8 +52,10 @@ async def running_engine(
     catalog = catalog or default_catalog()
     # Letters and the outbox go to a scratch folder, not the repository's .data/.
     scratch = tempfile.mkdtemp(prefix="lienthong-test-")
-    settings = Settings(data_dir=Path(scratch))
-    activities = build_activities(sessions, catalog=catalog, clock=clock, settings=settings)
+    settings = settings or Settings(data_dir=Path(scratch))
+    activities = build_activities(
+        sessions, catalog=catalog, clock=clock, settings=settings, post=post
+    )
     workers = build_workers(
         client,
         [agency.code for agency in catalog.agencies],
@@ -165,7 +170,11 @@ async def officers_until(
                     acted = True
             if not acted:
                 kinds = {step.kind for step in state.open_steps}
-                if "public_notice" in kinds and "automated_check" not in kinds:
+                # Nothing but time moves the dossier: a public notice, or results with the post.
+                waiting = all(step.decided for step in state.open_steps)
+                if ("public_notice" in kinds and "automated_check" not in kinds) or (
+                    state.open_steps and waiting
+                ):
                     await env.sleep(timedelta(days=1))
                 else:
                     await asyncio.sleep(0.05)

@@ -43,6 +43,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.letters import ApologyInput, ApologyResult
     from activities.notify import AgencyNoticeInput, AgencyNoticeResult
+    from activities.post import (
+        AttemptInput,
+        AttemptResult,
+        DispatchInput,
+        DispatchResult,
+        ReturnToDeskInput,
+        ReturnToDeskResult,
+    )
     from activities.reception import (
         PlanDossierInput,
         ReceptionActivities,
@@ -78,6 +86,8 @@ OFFICER_KINDS = {"officer_decision", "signature", "return_result"}
 DEADLINES_PATCH = "deadlines-and-apologies"
 # Executions started before the registry's read model existed (v1, v2) do not write it.
 REGISTRY_PATCH = "registry-read-model"
+# Executions started before home delivery existed hand every result over at the desk.
+DELIVERY_PATCH = "home-delivery"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
 CONTINUING_AS_NEW = "ContinuingAsNew"  # a validator's refusal the client should retry
 
@@ -114,6 +124,7 @@ class DossierInput(BaseModel):
     warning_lead_hours: float = 8.0
     apology_lead_hours: float = 8.0  # check the appointment still holds this long before it
     apology_grace_hours: float = 8.0
+    delivery_attempts: int = 3  # home delivery: attempts before the result goes back to the desk
     state: DossierState | None = None
 
 
@@ -188,6 +199,18 @@ class ApologyRecord(BaseModel):
     issued_at: datetime | None = None
 
 
+class DeliveryState(BaseModel):
+    """A result on its way home by post (the address stays in the registry, encrypted)."""
+
+    step: str  # the return step's key
+    status: Literal["dispatching", "dispatched", "delivered", "returned_to_desk", "no_address"] = (
+        "dispatching"
+    )
+    tracking_number: str | None = None
+    attempts: int = 0
+    outcomes: list[str] = []
+
+
 class DossierState(BaseModel):
     """Everything the workflow knows; serialisable so continue-as-new can carry it."""
 
@@ -216,6 +239,7 @@ class DossierState(BaseModel):
     audit: list[AuditEntry] = []  # every decision and applicant act, for the audit log
     registry_revision: int = 0  # syncs sent to the registry
     decisions: dict[str, DecisionInput] = {}  # accepted, not yet acted on (continue-as-new)
+    deliveries: dict[str, DeliveryState] = {}  # by return step
 
 
 class DecisionInput(BaseModel):
@@ -515,7 +539,15 @@ class DossierWorkflow:
             else:
                 await workflow.wait_condition(lambda: planned.key in self._decisions)
                 decision = self._decisions[planned.key]
-                await self._finish(planned, "approved: " + decision.reason, decision.officer_id)
+                outcome = "approved: " + decision.reason
+                if (
+                    planned.kind == "return_result"
+                    and self._home_delivery()
+                    and workflow.patched(DELIVERY_PATCH)
+                ):
+                    outcome = await self._deliver(planned, decision.officer_id)
+                    decision = self._decisions[planned.key]
+                await self._finish(planned, outcome, decision.officer_id)
         except asyncio.CancelledError:
             workflow.logger.info("step %s of %s cancelled", planned.key, self._request.dossier_code)
             raise
@@ -1007,6 +1039,7 @@ class DossierWorkflow:
             and state.status is not DossierStatus.NEW
             and not applicant_pause
             and not self._shifting
+            and not self._delivering()  # with the post in time: the appointment is kept
         )
 
     def _apologised_for(self, appointment: datetime) -> bool:
@@ -1206,6 +1239,128 @@ class DossierWorkflow:
         )
         state.verdict, state.late_working_hours = assessed.verdict, assessed.late_working_hours
         state.working_hours = assessed.working_hours_used
+
+    # ---- home delivery ---------------------------------------------------------------------
+
+    def _home_delivery(self) -> bool:
+        """The applicant asked for the result by post, and the procedure allows it."""
+        plan = self._state.plan
+        return self._state.facts.home_delivery and plan is not None and plan.home_delivery
+
+    def _delivering(self) -> bool:
+        return any(
+            d.status in ("dispatching", "dispatched") for d in self._state.deliveries.values()
+        )
+
+    async def _deliver(self, planned: PlannedStep, officer_id: str) -> str:
+        """Send the result home; retry on the next working day; else back to the desk.
+
+        Returns the step's outcome. Postal time is not the agencies': the procedure's clock is
+        paused meanwhile, and the appointment counts as kept once the result is with the post.
+        After the last failed attempt the step waits for an officer to record that the
+        applicant collected the result at the desk.
+        """
+        state = self._state
+        delivery = state.deliveries.setdefault(planned.key, DeliveryState(step=planned.key))
+        name_vi = self._policy_name(planned.procedure)
+        reason = f"chuyển phát {planned.key}"
+        if not any(p.reason == reason and p.end is None for p in state.pauses):
+            self._open_pause(
+                Pause(start=workflow.now(), reason=reason, procedure=planned.procedure)
+            )
+        if delivery.tracking_number is None:
+            try:
+                dispatched: DispatchResult = await workflow.execute_activity(
+                    "post.dispatch",
+                    DispatchInput(
+                        dossier_code=self._request.dossier_code,
+                        step=planned.key,
+                        procedure_name_vi=name_vi,
+                        at=workflow.now(),
+                    ),
+                    result_type=DispatchResult,
+                    task_queue=ONE_STOP,
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=AGENCY_RETRY,
+                    summary="Chuyển kết quả cho bưu điện",
+                )
+            except ActivityError as err:
+                if not (isinstance(err.cause, ApplicationError) and err.cause.non_retryable):
+                    raise
+                delivery.status = "no_address"
+                return await self._collect_at_desk(planned, reason, err.cause.message)
+            delivery.tracking_number = dispatched.tracking_number
+            delivery.status = "dispatched"
+            self._ledger(
+                planned, ["post"], f"handed to the post: {dispatched.tracking_number}",
+                officer_id, None, None, 0.0,
+            )  # fmt: skip
+            self._publish()
+        while delivery.attempts < self._request.delivery_attempts:
+            now = workflow.now()
+            next_day = await workflow.execute_local_activity_method(
+                ClockActivities.step_due,
+                StepDueInput(start=now, working_hours=8.0),
+                start_to_close_timeout=CLOCK_TIMEOUT,
+                summary="Ngày phát tiếp theo",
+            )
+            await workflow.sleep(
+                max((next_day.due or now) - now, timedelta(0)),
+                summary=f"Bưu tá phát lần {delivery.attempts + 1}",
+            )
+            attempt: AttemptResult = await workflow.execute_activity(
+                "post.attempt-delivery",
+                AttemptInput(
+                    dossier_code=self._request.dossier_code,
+                    step=planned.key,
+                    tracking_number=delivery.tracking_number,
+                    attempt=delivery.attempts + 1,
+                    at=workflow.now(),
+                ),
+                result_type=AttemptResult,
+                task_queue=ONE_STOP,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=AGENCY_RETRY,
+                summary=f"Phát bưu gửi lần {delivery.attempts + 1}",
+            )
+            delivery.attempts += 1
+            delivery.outcomes.append(attempt.outcome)
+            self._publish()
+            if attempt.outcome == "delivered":
+                delivery.status = "delivered"
+                await self._close_delivery(planned, reason)
+                return f"delivered by post: {delivery.tracking_number}"
+        await workflow.execute_activity(
+            "post.return-to-desk",
+            ReturnToDeskInput(
+                dossier_code=self._request.dossier_code,
+                step=planned.key,
+                procedure_name_vi=name_vi,
+                at=workflow.now(),
+            ),
+            result_type=ReturnToDeskResult,
+            task_queue=ONE_STOP,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=AGENCY_RETRY,
+            summary="Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
+        )
+        delivery.status = "returned_to_desk"
+        return await self._collect_at_desk(
+            planned, reason, f"not delivered after {delivery.attempts} attempts"
+        )
+
+    async def _collect_at_desk(self, planned: PlannedStep, reason: str, why: str) -> str:
+        """The result waits at the desk until an officer records that the applicant took it."""
+        self._ledger(planned, ["one-stop"], f"back to the desk: {why}", None, None, None, 0.0)
+        await self._close_delivery(planned, reason)
+        self._decisions.pop(planned.key, None)
+        await workflow.wait_condition(lambda: planned.key in self._decisions)
+        return "collected at the desk: " + self._decisions[planned.key].reason
+
+    async def _close_delivery(self, planned: PlannedStep, reason: str) -> None:
+        await self._close_pause(reason)
+        await self._set_due(planned)  # the verdict below needs the step's due moment again
+        self._publish()
 
     # ---- the registry's read model ---------------------------------------------------------
 
