@@ -2,6 +2,8 @@
 
 State lives under ``.data/`` (Temporal's history in ``temporal.db``, the registry in
 ``lienthong.db`` unless DATABASE_URL names PostgreSQL), so a second run continues the first.
+Payloads in Temporal are encrypted (engine.codec); the demo's codec server lets the Web UI show
+them to whoever signs in with the token in ``.data/keys/codec-token``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,8 +25,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from engine.crypto import DEMO_KEY_FILE
 from engine.names import search_attribute_flags
-from engine.settings import REPO_ROOT, SettingsError, get_settings, mask_url
+from engine.settings import (
+    CODEC_TOKEN_MIN_LENGTH,
+    REPO_ROOT,
+    Settings,
+    SettingsError,
+    get_settings,
+    mask_url,
+)
 from engine.temporal import connect, dev_server_path, exit_process, register_search_attributes
 from store.db import StoreUnavailable
 from store.migrate import MigrationRefused, upgrade
@@ -80,7 +92,7 @@ def ensure_port_free(port: int, what: str) -> None:
         except OSError:
             raise DemoError(
                 f"port {port} ({what}) is already in use; choose free ports with "
-                "make demo ARGS='--port 7300 --ui-port 8300'"
+                "make demo ARGS='--port 7300 --ui-port 8300 --codec-port 8381'"
             ) from None
 
 
@@ -122,6 +134,49 @@ async def seed_registers(database_url: str) -> None:
         await seed_reference_data(session_factory(engine))
     finally:
         await engine.dispose()
+
+
+def codec_token(settings: Settings) -> tuple[str, str]:
+    """The codec server's token and where the operator finds it.
+
+    ``LIENTHONG_CODEC_TOKEN`` if set; otherwise ``<data_dir>/keys/codec-token``, made once
+    (0600) and kept, so a browser signed in to the codec server stays signed in across runs.
+    """
+    configured = settings.codec_token.get_secret_value()
+    if configured:
+        return configured, "LIENTHONG_CODEC_TOKEN"
+    path = settings.data_dir / "keys" / "codec-token"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.exists():
+        token = path.read_text("utf-8").strip()
+        if len(token) >= CODEC_TOKEN_MIN_LENGTH:
+            return token, str(path)
+    token = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(token + "\n")
+    return token, str(path)
+
+
+async def wait_for_codec_server(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the codec server answers ``GET /health``, or fail if it exits."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise DemoError(f"the codec server exited (code {server.returncode}); see {log}")
+        with contextlib.suppress(OSError):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            # HTTP/1.1 keeps the connection open, so this side closes first and the TIME_WAIT
+            # stays on our ephemeral port, not on the codec server's (free again at the end).
+            writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            status = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            if b" 200 " in status:
+                return
+        await asyncio.sleep(0.2)
+    raise DemoError(f"the codec server did not answer within 30 s; see {log}")
 
 
 async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -201,44 +256,78 @@ async def run(args: argparse.Namespace) -> None:
     address = f"127.0.0.1:{args.port}"
     ensure_port_free(args.port, "Temporal frontend")
     ensure_port_free(args.ui_port, "Temporal Web UI")
+    ensure_port_free(args.codec_port, "codec server")
     say(f"registry: {mask_url(settings.database_url)}")
+    if not settings.data_keys.get_secret_value():
+        # Said once here, in the narration, rather than as a stray log line of this process.
+        logging.getLogger("engine.crypto").setLevel(logging.ERROR)
+        say(
+            f"data keys: {settings.data_dir / DEMO_KEY_FILE} "
+            "(demo only; production sets LIENTHONG_DATA_KEYS)"
+        )
     say(f"database at revision {upgrade(settings.database_url)}")
     await seed_registers(settings.database_url)
 
     data_dir = settings.data_dir
     temporal_log = data_dir / "temporal.log"
     worker_log = data_dir / "worker.log"
-    server = start_process(
-        [
-            dev_server_path(),
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(args.port),
-            "--ui-port",
-            str(args.ui_port),
-            "--db-filename",
-            str(data_dir / "temporal.db"),
-            "--log-level",
-            "warn",
-            "--dynamic-config-value",
-            "history.transferProcessorMaxPollRPS=1000",
-            "--dynamic-config-value",
-            "history.timerProcessorMaxPollRPS=1000",
-            *search_attribute_flags(),
-        ],
-        temporal_log,
-        dict(os.environ),
+    codec_log = data_dir / "codec-server.log"
+    codec_url = f"http://127.0.0.1:{args.codec_port}"
+    ui_url = f"http://127.0.0.1:{args.ui_port}"
+    token, token_source = codec_token(settings)
+    # The UI on either host name may call it; the sign-in cookie works on the same one only.
+    origins = {ui_url, f"http://localhost:{args.ui_port}", *settings.codec_cors_origin_list}
+    codec = start_process(
+        [sys.executable, "-m", "engine.codec_server", "--port", str(args.codec_port)],
+        codec_log,
+        dict(
+            os.environ,
+            LIENTHONG_CODEC_TOKEN=token,
+            LIENTHONG_CODEC_CORS_ORIGINS=",".join(sorted(origins)),
+            LIENTHONG_LOG_FORMAT="json",
+        ),
     )
+    server: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
     try:
+        await wait_for_codec_server(args.codec_port, codec, codec_log)
+        server = start_process(
+            [
+                dev_server_path(),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(args.port),
+                "--ui-port",
+                str(args.ui_port),
+                "--ui-codec-endpoint",
+                codec_url,
+                "--db-filename",
+                str(data_dir / "temporal.db"),
+                "--log-level",
+                "warn",
+                "--dynamic-config-value",
+                "history.transferProcessorMaxPollRPS=1000",
+                "--dynamic-config-value",
+                "history.timerProcessorMaxPollRPS=1000",
+                *search_attribute_flags(),
+            ],
+            temporal_log,
+            dict(os.environ),
+        )
         await wait_for_temporal(address, server, temporal_log)
         added = await register_search_attributes(await connect(address))
         if added:
             say(f"registered search attributes: {', '.join(added)}")
-        say(f"Temporal is up at {address}; Web UI: http://localhost:{args.ui_port}")
+        say(f"Temporal is up at {address}; Web UI: {ui_url}")
+        say(f"codec server: {codec_url} (log: {codec_log}); payloads in Temporal are encrypted")
+        say(
+            f"to read them in the Web UI, sign in once at {codec_url}/login with the token from "
+            f"{token_source}, then turn on 'Include cross-origin credentials' in the UI's "
+            "Codec Server settings (README: Reading encrypted histories)"
+        )
         env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
         say(f"workers started (log: {worker_log})")
@@ -246,13 +335,15 @@ async def run(args: argparse.Namespace) -> None:
             address, settings.desk_code, settings.database_url, worker, worker_log
         )
         if not args.once:
-            say(f"browse the dossiers at http://localhost:{args.ui_port} — Ctrl-C stops everything")
+            say(f"browse the dossiers at {ui_url} — Ctrl-C stops everything")
             await asyncio.Event().wait()
     finally:
         say("stopping")
         if worker is not None:
             stop_process(worker, "the worker", grace=35)
-        stop_process(server, "the Temporal dev server", grace=15)
+        if server is not None:
+            stop_process(server, "the Temporal dev server", grace=15)
+        stop_process(codec, "the codec server", grace=10)
         say("stopped")
 
 
@@ -261,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--port", type=int, default=7233, help="Temporal frontend port")
     parser.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
+    parser.add_argument(
+        "--codec-port", type=int, default=8081, help="codec server port (decrypts for the UI)"
+    )
     parser.add_argument(
         "--once", action="store_true", help="stop as soon as the sample dossiers are done"
     )

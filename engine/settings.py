@@ -58,7 +58,24 @@ _EXAMPLES = {
         "make one with: python -m engine.crypto new-key"
     ),
     "data_key_id": "LIENTHONG_DATA_KEY_ID=k2026a",
+    "codec_token": (
+        "LIENTHONG_CODEC_TOKEN=<32+ random characters>; make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    ),
+    "codec_cors_origins": (
+        "LIENTHONG_CODEC_CORS_ORIGINS=https://temporal-ui.dongda.hanoi.gov.vn,http://localhost:8080"
+    ),
+    "api_token_secret": (
+        "LIENTHONG_API_TOKEN_SECRET=<32+ random characters>; make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    ),
+    "payment_webhook_secret": "LIENTHONG_PAYMENT_WEBHOOK_SECRET=<the secret the provider gave you>",
+    "upload_max_bytes": "LIENTHONG_UPLOAD_MAX_BYTES=10485760",
+    "upload_types": "LIENTHONG_UPLOAD_TYPES=application/pdf,image/jpeg,image/png",
 }
+
+# The codec server's shortest acceptable access token (python -c 'import secrets; ...' gives 43).
+CODEC_TOKEN_MIN_LENGTH = 16
 
 
 class SettingsError(RuntimeError):
@@ -165,6 +182,81 @@ class Settings(BaseSettings):
         description="The key id new personal data is encrypted with; default: the first key.",
     )
 
+    # -- the codec server (engine.codec_server) ---------------------------------------------------
+    codec_token: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Bearer token the codec server requires of every request (and of its sign-in page); "
+            "the codec server refuses to start without one."
+        ),
+    )
+    codec_cors_origins: str = Field(
+        default="http://localhost:8233,http://127.0.0.1:8233",
+        description="Comma-separated Temporal Web UI origins allowed to call the codec server.",
+    )
+
+    # -- the HTTP API (api/) ----------------------------------------------------------------------
+    api_token_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "HMAC-SHA256 key of agency tokens and of the receipts' tracking secrets; the API "
+            "refuses to start without one."
+        ),
+    )
+    payment_webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key the payment provider signs its callbacks with (HMAC-SHA256).",
+    )
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, le=1024**3)
+    upload_types: str = Field(
+        default="application/pdf,image/jpeg,image/png",
+        description="Comma-separated types an upload may have (checked on the file's bytes).",
+    )
+    inbox_due_soon_hours: float = Field(
+        default=24.0, gt=0, description="An inbox step due within this many hours is due soon."
+    )
+
+    @field_validator("codec_token")
+    @classmethod
+    def _codec_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and (token != token.strip() or len(token) < CODEC_TOKEN_MIN_LENGTH):
+            raise ValueError(
+                f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters, without spaces around it"
+            )
+        return value
+
+    @field_validator("api_token_secret", "payment_webhook_secret")
+    @classmethod
+    def _api_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and (secret != secret.strip() or len(secret) < CODEC_TOKEN_MIN_LENGTH):
+            raise ValueError(
+                f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters, without spaces around it"
+            )
+        return value
+
+    @field_validator("upload_types")
+    @classmethod
+    def _upload_types(cls, value: str) -> str:
+        types = [kind.strip().lower() for kind in value.split(",") if kind.strip()]
+        unknown = sorted(set(types) - {"application/pdf", "image/jpeg", "image/png"})
+        if not types or unknown:
+            raise ValueError("must list some of application/pdf, image/jpeg, image/png")
+        return ",".join(types)
+
+    @field_validator("codec_cors_origins")
+    @classmethod
+    def _codec_cors_origins(cls, value: str) -> str:
+        # A browser's Origin is scheme://host[:port], no path; credentials forbid "*".
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        for origin in origins:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as http://localhost:8233 (no path, no *)"
+                )
+        return ",".join(origins)
+
     @field_validator("data_keys")
     @classmethod
     def _data_keys(cls, value: SecretStr) -> SecretStr:
@@ -257,6 +349,11 @@ class Settings(BaseSettings):
     def tracking_url(self, dossier_code: str) -> str:
         """Where the applicant follows a dossier; printed as the QR code on the forms."""
         return f"{self.public_base_url}/track/{dossier_code}"
+
+    @property
+    def codec_cors_origin_list(self) -> list[str]:
+        """The Web UI origins the codec server answers cross-origin requests from."""
+        return [origin for origin in self.codec_cors_origins.split(",") if origin]
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,7 +1,9 @@
-"""The Temporal connection every process uses: SDK environment configuration + pydantic payloads."""
+"""The Temporal connection every process uses: SDK environment configuration, pydantic payloads
+encrypted by the payload codec (`engine.codec`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -9,7 +11,11 @@ from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig
+
+from engine.codec import EncryptionCodec
+from engine.crypto import KeyRing, get_key_ring
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -27,10 +33,27 @@ def connect_config(address: str | None = None) -> dict[str, Any]:
     return config
 
 
+def data_converter(key_ring: KeyRing | None = None) -> DataConverter:
+    """The data converter of every client, worker, replayer and test environment.
+
+    pydantic payloads, encrypted by `engine.codec.EncryptionCodec`; failure messages and stack
+    traces travel encoded too (they can quote what an activity was handling).
+
+    Args:
+        key_ring: the data keys; the process's ring (`engine.crypto.get_key_ring`: settings
+            or the demo key file) by default, read when this is called.
+    """
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(key_ring or get_key_ring()),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(address: str | None = None) -> Client:
-    """A client with the pydantic data converter, as every client of this project must have."""
+    """A client with `data_converter`, as every client of this project must have."""
     config = connect_config(address)
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=data_converter())
 
 
 def _venv_binary(name: str) -> str | None:

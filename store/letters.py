@@ -18,6 +18,7 @@ Callers own the transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
@@ -128,22 +129,29 @@ _SEALED = (
 _INDEXES = (ApplicantContact.national_id_index, ApplicantContact.phone_last4_index)
 
 
-async def reencrypt_contacts(session: AsyncSession) -> int:
+async def reencrypt_contacts(
+    session: AsyncSession, dossier_codes: Sequence[str] | None = None
+) -> int:
     """Rewrite every contact not entirely under the active key (after a key rotation).
 
     Afterwards no row needs the older keys, which can then leave LIENTHONG_DATA_KEYS.
+
+    Args:
+        session: The registry (the caller commits).
+        dossier_codes: Only these dossiers' contacts; every contact by default.
 
     Returns:
         How many contacts were rewritten.
     """
     active = get_key_ring().active_kid
-    raw = await session.execute(
-        select(
-            ApplicantContact.dossier_code,
-            *(type_coerce(column, Text) for column in _SEALED),
-            *_INDEXES,
-        )
+    query = select(
+        ApplicantContact.dossier_code,
+        *(type_coerce(column, Text) for column in _SEALED),
+        *_INDEXES,
     )
+    if dossier_codes is not None:
+        query = query.where(ApplicantContact.dossier_code.in_(dossier_codes))
+    raw = await session.execute(query)
     stale = []
     for code, *values in raw:
         sealed, indexes = values[: len(_SEALED)], values[len(_SEALED) :]

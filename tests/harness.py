@@ -172,8 +172,9 @@ async def officers_until(
                 kinds = {step.kind for step in state.open_steps}
                 # Nothing but time moves the dossier: a public notice, or results with the post.
                 waiting = all(step.decided for step in state.open_steps)
-                if ("public_notice" in kinds and "automated_check" not in kinds) or (
-                    state.open_steps and waiting
+                if env.supports_time_skipping and (
+                    ("public_notice" in kinds and "automated_check" not in kinds)
+                    or (state.open_steps and waiting)
                 ):
                     await env.sleep(timedelta(days=1))
                 else:

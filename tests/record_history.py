@@ -3,7 +3,8 @@
 Run it after changing a workflow *only* to add a history of the new version beside the old
 ones; never regenerate an old file (that would stop proving old executions still replay).
 It runs a combined land-and-permit dossier to its end with scripted officers, on the
-time-skipping server and a throwaway SQLite registry.
+time-skipping server and a throwaway SQLite registry; the result is sent home by post, and
+the simulated carrier finds nobody home on the first attempt.
 """
 
 from __future__ import annotations
@@ -11,29 +12,58 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.post import SimulatedPostOffice
+from domain.dossier import DossierFacts
+from engine.crypto import KeyRing, use_key_ring
 from engine.temporal import register_search_attributes, test_server_path
+from store.db import async_engine, session_factory
+from store.letters import save_contact
 from store.migrate import upgrade
-from tests.harness import officers_until, running_engine, submit
+from store.models import DeliveryOutcome
+from store.seed import DEMO_PARCEL
+from tests.harness import all_documents, officers_until, running_engine, submit
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 async def record_dossier(name: str) -> Path:
-    """Run one land-and-permit dossier with a supplement round to its end; write its history."""
-    with tempfile.TemporaryDirectory() as scratch:
+    """Run one land-and-permit dossier to its end, delivered home; write its history."""
+    code = "DONGDA-260302-0001"
+    received = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as scratch, use_key_ring(KeyRing.generate("record")):
         url = f"sqlite:///{scratch}/registry.db"
         upgrade(url)
+        engine = async_engine(url)
+        async with session_factory(engine)() as session:
+            await save_contact(session, code, full_name="Nguyễn Văn Mẫu", address="Số 1 Mẫu")
+            await session.commit()
+        await engine.dispose()
+        # Without the payload codec: a committed history must replay in any test session,
+        # whatever its keys (the codec passes clear payloads through), and it holds no
+        # personal data, only the scripted sample dossier.
         async with await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter, test_server_existing_path=test_server_path()
         ) as env:
             await register_search_attributes(env.client)
-            async with running_engine(env.client, "record", url):
-                handle = await submit(env, "record", "land-and-permit", code="DONGDA-260302-0001")
+            post = SimulatedPostOffice(script=[DeliveryOutcome.RECIPIENT_ABSENT])
+            async with running_engine(env.client, "record", url, post=post):
+                handle = await submit(
+                    env,
+                    "record",
+                    "land-and-permit",
+                    code=code,
+                    facts=DossierFacts(
+                        parcel=DEMO_PARCEL,
+                        documents=all_documents("land-and-permit", received),
+                        home_delivery=True,
+                    ),
+                )
                 await officers_until(env, handle, lambda s: False, within=120)
                 await handle.result()
                 history = await handle.fetch_history()

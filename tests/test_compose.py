@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 import starter
 import worker
 from domain.catalog import default_catalog
+from engine import codec_server
 from engine.names import search_attribute_flags
 from engine.settings import ENV_PREFIX, Settings, normalise_database_url
 
@@ -29,12 +31,13 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-# What a deployment must set (compose interpolation): the one secret without a default.
-FAKE_ENV = {"POSTGRES_PASSWORD": "s3cret"}
+# What a deployment must set (compose interpolation): the secrets without a default.
+FAKE_ENV = {"POSTGRES_PASSWORD": "s3cret", "LIENTHONG_CODEC_TOKEN": "codec-token-0123456789abcdef"}
 
 INFRASTRUCTURE = {"postgresql", "temporal", "temporal-setup", "temporal-ui"}
 ONE_SHOTS = {"temporal-setup", "migrate"}
 ORCHESTRATION_WORKER = "worker-orchestration"
+CODEC_SERVER = "codec-server"
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -74,6 +77,11 @@ def project_image() -> str:
 def project_services() -> dict[str, dict[str, Any]]:
     """The services that run this project's image (migrate and the workers)."""
     return {name: spec for name, spec in services().items() if "build" in spec}
+
+
+def registry_services() -> dict[str, dict[str, Any]]:
+    """The project's services that use the registry (all but the codec server)."""
+    return {name: spec for name, spec in project_services().items() if name != CODEC_SERVER}
 
 
 def worker_services() -> dict[str, dict[str, Any]]:
@@ -161,7 +169,7 @@ def healthcheck_text(spec: Mapping[str, Any]) -> str:
 def test_every_service_exists() -> None:
     expected = (
         INFRASTRUCTURE
-        | {"migrate", ORCHESTRATION_WORKER}
+        | {"migrate", ORCHESTRATION_WORKER, CODEC_SERVER}
         | {worker_service_name(code) for code in agency_codes()}
     )
     missing = sorted(expected - services().keys())
@@ -241,7 +249,7 @@ def test_temporal_images_are_of_one_release() -> None:
 
 
 def test_project_services_build_the_project_image() -> None:
-    expected = {"migrate"} | set(worker_services())
+    expected = {"migrate", CODEC_SERVER} | set(worker_services())
     assert set(project_services()) == expected
     for name, spec in project_services().items():
         assert spec["build"] in (".", {"context": "."}), f"service {name} builds {spec['build']}"
@@ -270,7 +278,10 @@ def test_project_services_get_only_variables_the_project_reads() -> None:
 def test_project_services_get_their_settings() -> None:
     for name, spec in project_services().items():
         env = environment(spec)
-        assert "DATABASE_URL" in env, f"service {name} has no DATABASE_URL"
+        if name == CODEC_SERVER:  # needs the keys, never the registry's password
+            assert "DATABASE_URL" not in env, f"service {name} gets no DATABASE_URL"
+        else:
+            assert "DATABASE_URL" in env, f"service {name} has no DATABASE_URL"
         assert env.get("LIENTHONG_LOG_FORMAT") == "json", f"service {name}: log as JSON"
         # Every value must pass the settings' own validation.
         Settings.model_validate(
@@ -290,7 +301,7 @@ def test_database_url_reaches_the_postgresql_service() -> None:
     database = {
         key: interpolate(value) for key, value in environment(service("postgresql")).items()
     }
-    for name, spec in project_services().items():
+    for name, spec in registry_services().items():
         url = make_url(normalise_database_url(interpolate(environment(spec)["DATABASE_URL"])))
         assert url.drivername == "postgresql+psycopg"
         assert (url.host, url.port) == ("postgresql", 5432), f"service {name}: {url}"
@@ -320,6 +331,24 @@ def test_the_database_password_is_required() -> None:
     )
     with pytest.raises(LookupError, match="POSTGRES_PASSWORD"):
         interpolate(environment(service("postgresql"))["POSTGRES_PASSWORD"], env={})
+
+
+def test_every_project_service_gets_the_same_data_keys() -> None:
+    # Payloads a worker encrypts must decrypt in every other worker and in the codec server.
+    for variable in ("LIENTHONG_DATA_KEYS", "LIENTHONG_DATA_KEY_ID"):
+        expressions = {
+            name: environment(spec).get(variable) for name, spec in project_services().items()
+        }
+        assert len(set(expressions.values())) == 1 and None not in expressions.values(), (
+            f"{variable} differs between services: {expressions}"
+        )
+        keys = {"LIENTHONG_DATA_KEYS": "k1:" + "A" * 43 + "=", "LIENTHONG_DATA_KEY_ID": "k1"}
+        assert interpolate(expressions[CODEC_SERVER] or "", {**FAKE_ENV, **keys}) == keys[variable]
+    # Without configured keys they fall back to one key file, in the volume they all mount.
+    data_dir = "/var/lib/lienthong"
+    for name in (CODEC_SERVER, *worker_services()):
+        targets = [str(volume).split(":")[1] for volume in service(name).get("volumes") or []]
+        assert data_dir in targets, f"service {name} does not mount the data volume at {data_dir}"
 
 
 def test_workers_and_setup_use_the_namespace_temporal_creates() -> None:
@@ -361,6 +390,45 @@ def test_ports_published() -> None:
     assert published_ports(service("temporal")).get(7233) == 7233
     assert published_ports(service("temporal-ui")).get(8080) == 8080
     assert environment(service("temporal-ui"))["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+# ---- codec server ------------------------------------------------------------------------------
+
+
+def test_codec_server_listens_on_its_published_port() -> None:
+    spec = service(CODEC_SERVER)
+    argv = command(spec)
+    assert argv[:3] == ["python", "-m", "engine.codec_server"], argv
+    args = codec_server.parse_args(argv[3:])
+    assert args.host == "0.0.0.0", "inside the container it must listen beyond loopback"
+    assert args.port in published_ports(spec), f"port {args.port} is not published"
+    assert f":{args.port}/health" in healthcheck_text(spec)
+
+
+def test_the_ui_calls_the_codec_server_from_an_allowed_origin() -> None:
+    ui = {key: interpolate(value) for key, value in environment(service("temporal-ui")).items()}
+    codec = {key: interpolate(value) for key, value in environment(service(CODEC_SERVER)).items()}
+    endpoint = urlsplit(ui["TEMPORAL_CODEC_ENDPOINT"])
+    args = codec_server.parse_args(command(service(CODEC_SERVER))[3:])
+    # The browser calls the endpoint: a host name it resolves and the port published for it.
+    assert endpoint.hostname in ("localhost", "127.0.0.1"), endpoint
+    assert endpoint.port == published_ports(service(CODEC_SERVER))[args.port]
+    # ...with its sign-in cookie, from the UI's page, which the codec server allows.
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    origins = Settings.model_validate(
+        {"codec_cors_origins": codec["LIENTHONG_CODEC_CORS_ORIGINS"]}
+    ).codec_cors_origin_list
+    ui_port = published_ports(service("temporal-ui"))[8080]
+    assert f"http://{endpoint.hostname}:{ui_port}" in origins, (
+        "the cookie is SameSite=Strict: the UI must be allowed on the endpoint's host name"
+    )
+
+
+def test_the_codec_token_is_required() -> None:
+    expression = environment(service(CODEC_SERVER))["LIENTHONG_CODEC_TOKEN"]
+    assert expression.startswith("${LIENTHONG_CODEC_TOKEN:?"), expression
+    with pytest.raises(LookupError, match="LIENTHONG_CODEC_TOKEN"):
+        interpolate(expression, env={})
 
 
 def test_restart_policies() -> None:

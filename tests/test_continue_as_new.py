@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.dossier import DossierStatus
+from engine.crypto import KeyRing
 from engine.names import SEARCH_ATTRIBUTES
-from engine.temporal import dev_server_path
+from engine.temporal import data_converter, dev_server_path
 from tests.harness import officers_until, running_engine, submit
 from workflows.dossier import DossierResult
 
@@ -23,9 +23,9 @@ pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
 
 
 @pytest.fixture
-async def small_history_server() -> AsyncIterator[WorkflowEnvironment]:
+async def small_history_server(data_key_ring: KeyRing) -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(data_key_ring),
         dev_server_existing_path=dev_server_path(),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=[

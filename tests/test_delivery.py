@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import email.policy
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from activities.post import (
 from domain.calendar import default_calendar
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts
-from engine.crypto import KeyRing, use_key_ring
 from engine.settings import Settings
 from store import registry
 from store.db import async_engine, session_factory
@@ -42,12 +40,6 @@ ABSENT = DeliveryOutcome.RECIPIENT_ABSENT
 NOT_FOUND = DeliveryOutcome.ADDRESS_NOT_FOUND
 CALENDAR = default_calendar()
 ADDRESS = "Số 12 ngõ 34 phố Phương Liên, phường Phương Liên, quận Đống Đa, Hà Nội"
-
-
-@pytest.fixture(autouse=True)
-def key_ring() -> Iterator[KeyRing]:
-    with use_key_ring(KeyRing.generate("deliv1")) as ring:
-        yield ring
 
 
 async def send_home(

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -41,7 +41,6 @@ from temporalio.worker import Worker
 
 from activities.letters import ApologyInput
 from domain.clock import VN_TZ
-from engine.crypto import KeyRing, new_key_spec, use_key_ring
 from engine.settings import REPO_ROOT
 from store.db import async_engine, session_factory
 from store.letters import get_apology, save_contact
@@ -50,14 +49,8 @@ from tests.letter_workflow import IssueApologyForTest
 
 _T = TypeVar("_T")
 APPLICANT, APPLICANT_EMAIL = "Lê Thị Cúc", "cuc.le@example.vn"
-# Contacts are encrypted at rest: the test and its worker processes share this key.
-DATA_KEYS = new_key_spec("crash1")
-
-
-@pytest.fixture(autouse=True)
-def data_keys() -> Iterator[KeyRing]:
-    with use_key_ring(KeyRing.from_spec(DATA_KEYS)) as ring:
-        yield ring
+# Contacts at rest and workflow payloads are encrypted: the test and its worker processes share
+# the session's data keys (tests/conftest.py `data_key_ring`, LIENTHONG_DATA_KEYS).
 
 
 def free_port() -> int:
@@ -145,7 +138,7 @@ def worker_env(tmp_path: Path, pg_url: str, smtp_port: int) -> dict[str, str]:
         LIENTHONG_SMTP_HOST="127.0.0.1",
         LIENTHONG_SMTP_PORT=str(smtp_port),
         LIENTHONG_DESK_CODE="DONGDA",
-        LIENTHONG_DATA_KEYS=DATA_KEYS,
+        LIENTHONG_DATA_KEYS=os.environ["LIENTHONG_DATA_KEYS"],
     )
     return env
 

@@ -33,7 +33,14 @@ def free_port() -> int:
 def project_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "TEMPORAL_"))}
     env.pop("DATABASE_URL", None)
-    env.update(LIENTHONG_DATA_DIR=str(tmp_path), LIENTHONG_LOG_FORMAT="json", **extra)
+    # The session's data keys (tests/conftest.py): payloads on the shared dev server are
+    # encrypted with them, so a child without them could not read its workflow's input.
+    env.update(
+        LIENTHONG_DATA_DIR=str(tmp_path),
+        LIENTHONG_LOG_FORMAT="json",
+        LIENTHONG_DATA_KEYS=os.environ["LIENTHONG_DATA_KEYS"],
+        **extra,
+    )
     return env
 
 
@@ -90,9 +97,10 @@ def test_submit_runs_through_a_separate_worker_and_sigterm_stops_it_cleanly(
 
 @pytest.mark.devserver
 def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, codec_port = free_port(), free_port(), free_port()
     process = subprocess.Popen(
-        python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(ui_port)),
+        python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(ui_port),
+               "--codec-port", str(codec_port)),
         cwd=REPO_ROOT, env=project_env(tmp_path), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -105,14 +113,18 @@ def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path)
         pytest.fail(f"the demo did not finish within 180 s:\n{stdout}{stderr}")
     demo = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert f"Web UI: http://localhost:{ui_port}" in demo.stdout
+    assert f"Web UI: http://127.0.0.1:{ui_port}" in demo.stdout
+    assert f"codec server: http://127.0.0.1:{codec_port}" in demo.stdout
+    assert f"sign in once at http://127.0.0.1:{codec_port}/login" in demo.stdout
+    token = (tmp_path / "keys" / "codec-token").read_text().strip()
+    assert len(token) >= 32 and token not in demo.stdout + demo.stderr
     assert demo.stdout.count("[demo] received ") == 3
     assert "certified-copy" in demo.stdout
     assert demo.stdout.count(" ended the demo run as returned") == 2  # the ward dossiers
     assert "waiting for the public notice" in demo.stdout  # the land dossier, as in life
     assert demo.stdout.rstrip().endswith("[demo] stopped")
     # Everything it started is gone: the ports are free again.
-    for used in (port, ui_port):
+    for used in (port, ui_port, codec_port):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", used))
 
