@@ -562,3 +562,85 @@ class DeliveryAttemptRecord(Base):
     at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     outcome: Mapped[str] = mapped_column(String(30))  # a `DeliveryOutcome`
     note_vi: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------------------------
+# The HTTP API (revision 0007): online submissions keyed by the client's idempotency key, the
+# digests of uploaded files (the files themselves live outside the database), payments through
+# the payment provider, and the applicants' ratings of the service.
+# --------------------------------------------------------------------------------------------
+
+
+class OnlineSubmission(Base):
+    """One online submission: the client's idempotency key and the dossier it created.
+
+    Written in the transaction that allocates the dossier code, so a retried or concurrent
+    request with the same key finds this row and the same code. ``facts`` is the
+    `domain.dossier.DossierFacts` JSON the workflow is started with (no personal data), kept so
+    a retry after a crash starts exactly the same dossier.
+    """
+
+    __tablename__ = "online_submissions"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))  # of the normalised request body
+    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    facts: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+
+
+class UploadRecord(Base):
+    """A document uploaded before submission; the file is ``<data_dir>/uploads/<sha256>``."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_vi: Mapped[str] = mapped_column(String(300))  # the document, as the catalog names it
+    content_type: Mapped[str] = mapped_column(String(100))  # as sniffed, not as declared
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+
+
+class PaymentStatus(StrEnum):
+    """Where a payment through the provider stands."""
+
+    PENDING = "pending"  # created; the provider has not called back yet
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+
+
+class PaymentRecord(Base):
+    """One payment of a dossier's financial obligation through the payment provider."""
+
+    __tablename__ = "payments"
+
+    payment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))  # a `PaymentStatus`
+    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+
+
+class RatingRecord(Base):
+    """The applicant's rating of the service (1-5), once per dossier."""
+
+    __tablename__ = "ratings"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    # Free text may name people: encrypted like the contacts.
+    comment: Mapped[str] = mapped_column(EncryptedText("ratings.comment"))
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )

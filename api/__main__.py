@@ -1,0 +1,114 @@
+"""``python -m api [--host 127.0.0.1] [--port 8080]`` serves the API with uvicorn;
+``python -m api issue-token --agency X --officer Y [--days N]`` prints an agency token.
+
+Bad input or settings exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"python -m api: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: serve (default) or issue-token."""
+    parser = _Parser(prog="python -m api", description="The citizens' and agencies' HTTP API.")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (loopback default)")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--temporal", default=None, help="Temporal address (default: env)")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    token = commands.add_parser("issue-token", help="print a signed token for an officer")
+    token.add_argument("--agency", required=True, help="agency code of the catalog")
+    token.add_argument("--officer", required=True, help="the officer's id")
+    token.add_argument("--days", type=float, default=1.0, help="validity in days (default 1)")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"python -m api: {message}", file=sys.stderr)
+    return 2
+
+
+def issue_token_command(agency: str, officer: str, days: float) -> int:
+    """Print a token for an officer of an agency of the catalog."""
+    from api.auth import issue_token
+    from domain.catalog import UnknownAgency, default_catalog
+    from engine.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc).replace("\n", " "))
+    secret = settings.api_token_secret.get_secret_value()
+    if not secret:
+        return _fail("LIENTHONG_API_TOKEN_SECRET is not set")
+    if not 0 < days <= 366:
+        return _fail("--days must be more than 0 and at most 366")
+    try:
+        default_catalog().agency(agency)
+        token = issue_token(secret, agency=agency, officer=officer, valid_for=timedelta(days=days))
+    except (UnknownAgency, ValueError) as exc:
+        return _fail(str(exc))
+    print(token)
+    return 0
+
+
+async def serve(host: str, port: int, temporal_address: str | None) -> int:
+    """Run the API until interrupted."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.payments import FakePaymentProvider
+    from engine.logs import configure_logging
+    from engine.settings import SettingsError, load_settings
+    from engine.temporal import connect
+    from store.db import async_engine, session_factory
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc).replace("\n", " "))
+    for name in ("api_token_secret", "payment_webhook_secret"):
+        if not getattr(settings, name).get_secret_value():
+            return _fail(f"LIENTHONG_{name.upper()} is not set; the API needs it")
+    configure_logging(settings.log_level, settings.log_format)
+    client = await connect(temporal_address)
+    engine = async_engine(settings.database_url)
+    payments = FakePaymentProvider(
+        secret=settings.payment_webhook_secret.get_secret_value(),
+        callback_url=f"http://{host}:{port}/api/v1/payments/callback",
+    )
+    app = create_app(
+        temporal=client, sessions=session_factory(engine), settings=settings, payments=payments
+    )
+    try:
+        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None)).serve()
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = build_parser().parse_args(argv)
+    if args.command == "issue-token":
+        return issue_token_command(args.agency, args.officer, args.days)
+    if not 0 < args.port < 65536:
+        return _fail("--port must be 1-65535")
+    return asyncio.run(serve(args.host, args.port, args.temporal))
+
+
+if __name__ == "__main__":
+    from engine.temporal import exit_process
+
+    exit_process(main())

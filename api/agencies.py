@@ -1,0 +1,142 @@
+"""Agencies' routes: the inbox of open steps and decisions on them.
+
+Every route under ``/api/v1/agencies/`` needs a bearer token (`api.auth`); the middleware of
+`api.app` answers 401 before anything else runs when it is missing or invalid. The token's
+agency must be the path's, and the step's: an officer of agency A acting on agency B's path or
+on B's step gets 403 and nothing reaches the dossier.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import func, select
+
+from api import schemas as s
+from api.auth import AgencyClaims
+from api.context import ApiContext, context
+from api.workflow import update as run_update
+from store.models import StepRecord
+from workflows.dossier import OFFICER_KINDS, DecisionInput, DecisionResult, DossierWorkflow
+
+router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])
+bearer = HTTPBearer(auto_error=False, description="a token from `python -m api issue-token`")
+
+
+def officer(
+    request: Request,
+    agency: Annotated[str, Path(max_length=40)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> AgencyClaims:
+    """The token's claims (checked by the middleware), if its agency is the path's; else 403."""
+    claims = getattr(request.state, "claims", None)
+    if not isinstance(claims, AgencyClaims):
+        raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+    if claims.agency != agency:
+        raise HTTPException(403, f"an officer of {claims.agency} cannot act for {agency}")
+    return claims
+
+
+Officer = Annotated[AgencyClaims, Depends(officer)]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.get(
+    "/{agency}/inbox",
+    response_model=s.InboxPage,
+    summary="The open steps of my agency, the most urgent first",
+)
+async def inbox(
+    agency: str,
+    claims: Officer,
+    ctx: Annotated[ApiContext, Depends(context)],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> s.InboxPage:
+    """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
+    open_steps = (StepRecord.agency == agency, StepRecord.status == "open")
+    async with ctx.sessions() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(StepRecord).where(*open_steps))
+        ).scalar_one()
+        rows = (
+            await session.execute(
+                select(StepRecord)
+                .where(*open_steps)
+                .order_by(
+                    StepRecord.due_at.is_(None),
+                    StepRecord.due_at,
+                    StepRecord.opened_at,
+                    StepRecord.dossier_code,
+                    StepRecord.step_key,
+                )
+                .offset((page - 1) * page_size)
+                .limit(page_size)
+            )
+        ).scalars()
+        now = ctx.now()
+        soon = now + timedelta(hours=ctx.settings.inbox_due_soon_hours)
+        items = []
+        for row in rows:
+            due = _aware(row.due_at)
+            overdue = row.overdue or (due is not None and due <= now)
+            items.append(
+                s.InboxItem(
+                    dossier_code=row.dossier_code,
+                    step_key=row.step_key,
+                    name_vi=row.name_vi,
+                    kind=row.kind,
+                    opened_at=_aware(row.opened_at),
+                    due_at=due,
+                    overdue=overdue,
+                    due_soon=not overdue and due is not None and due <= soon,
+                    officer_action=row.kind in OFFICER_KINDS,
+                )
+            )
+    return s.InboxPage(agency=agency, page=page, page_size=page_size, total=total, items=items)
+
+
+@router.post(
+    "/{agency}/steps/{code}/{step_key}/decision",
+    response_model=s.DecisionView,
+    summary="Decide on an open step: approve, request a supplement, refuse or send back",
+)
+async def decide(
+    agency: str,
+    code: Annotated[str, Path(max_length=40)],
+    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
+    body: s.DecisionBody,
+    claims: Officer,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.DecisionView:
+    """Send the decision to the dossier; the workflow's validator has the last word."""
+    async with ctx.sessions() as session:
+        step = await session.get(StepRecord, (code, step_key))
+    if step is not None and step.agency != claims.agency:
+        # Refused here, before the workflow is asked: nothing is written anywhere.
+        raise HTTPException(403, f"step {step_key} is held by {step.agency}, not {claims.agency}")
+    result: DecisionResult = await run_update(
+        ctx,
+        code,
+        DossierWorkflow.decide,
+        DecisionInput(
+            step=step_key,
+            agency=claims.agency,
+            officer_id=claims.officer,
+            action=body.action,
+            reason=body.reason,
+            missing_documents=body.missing_documents,
+            send_back_to=body.send_back_to,
+        ),
+    )
+    return s.DecisionView(
+        dossier_code=code, step=result.step, action=result.action, status=result.status
+    )

@@ -1,0 +1,193 @@
+"""The FastAPI application: `create_app` wires the routes to injected dependencies.
+
+Routes: the catalog (``/api/v1/procedures``), citizens (`api.citizens`), agencies
+(`api.agencies`) and the payment provider's callback. OpenAPI at ``/openapi.json``, interactive
+docs at ``/docs``. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api import agencies, citizens, errors
+from api import schemas as s
+from api.auth import InvalidToken, verify_token
+from api.context import ApiContext, context
+from api.payments import PaymentProvider
+from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, default_catalog
+from domain.clock import VN_TZ
+from engine.names import ORCHESTRATION_TASK_QUEUE
+from engine.settings import Settings
+
+AGENCY_PREFIX = "/api/v1/agencies"
+
+catalog_router = APIRouter(prefix="/api/v1", tags=["catalog"])
+
+
+def _summary(ctx: ApiContext, entry: CatalogEntry) -> s.ProcedureSummary:
+    return s.ProcedureSummary(
+        code=entry.code,
+        version=entry.version,
+        name_vi=entry.name_vi,
+        name_en=entry.name_en,
+        combined=isinstance(entry, CombinedProcedure),
+        online_only=entry.online_only,
+        home_delivery=entry.home_delivery,
+        limit=str(entry.limit),
+    )
+
+
+@catalog_router.get(
+    "/procedures", response_model=list[s.ProcedureSummary], summary="Procedures one can file"
+)
+async def procedures(
+    ctx: Annotated[ApiContext, Depends(context)],
+    on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
+) -> list[s.ProcedureSummary]:
+    """Every procedure and combined bundle in force on the day."""
+    day = on or ctx.now().astimezone(VN_TZ).date()
+    return [_summary(ctx, entry) for entry in ctx.catalog.list_in_force(day)]
+
+
+@catalog_router.get(
+    "/procedures/{code}", response_model=s.ProcedureDetail, summary="One procedure in detail"
+)
+async def procedure(
+    code: Annotated[str, Path(max_length=80)],
+    ctx: Annotated[ApiContext, Depends(context)],
+    on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
+) -> s.ProcedureDetail:
+    """The version in force on the day: documents to supply, fees, steps and their agencies."""
+    day = on or ctx.now().astimezone(VN_TZ).date()
+    entry = citizens.catalog_entry(ctx, code, day)
+    versions = (
+        ctx.catalog.components_on(code, day) if isinstance(entry, CombinedProcedure) else (entry,)
+    )
+    return s.ProcedureDetail(
+        **_summary(ctx, entry).model_dump(),
+        components=[version.code for version in versions] if len(versions) > 1 else [],
+        required_documents=[
+            s.RequiredDocument(
+                procedure=version.code,
+                name_vi=doc.name_vi,
+                optional=doc.optional,
+                copies=doc.copies,
+            )
+            for version in versions
+            for doc in version.required_documents
+        ],
+        fees=[
+            {"procedure": version.code, **fee.model_dump(mode="json")}
+            for version in versions
+            for fee in version.fees
+        ],
+        steps=[
+            {
+                "procedure": version.code,
+                "id": step.id,
+                "name_vi": step.name_vi,
+                "agency": step.agency,
+                "kind": str(step.kind),
+                "budget": str(step.budget),
+                "depends_on": list(step.depends_on),
+            }
+            for version in versions
+            for step in version.steps
+        ],
+    )
+
+
+def _agency_auth(
+    secret: str,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Before routing and body parsing: no agency route answers anything but 401 to a
+        # caller without a valid token, whatever the path, parameters or body.
+        path = request.url.path
+        if path == AGENCY_PREFIX or path.startswith(AGENCY_PREFIX + "/"):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            reason = "a bearer token is required"
+            if scheme.lower() == "bearer" and token.strip():
+                try:
+                    request.state.claims = verify_token(secret, token)
+                    return await call_next(request)
+                except InvalidToken as exc:
+                    reason = str(exc)
+            return JSONResponse(
+                {"detail": reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await call_next(request)
+
+    return middleware
+
+
+def create_app(
+    *,
+    temporal: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    payments: PaymentProvider,
+    catalog: Catalog | None = None,
+    task_queue: str = ORCHESTRATION_TASK_QUEUE,
+    now: Callable[[], datetime] | None = None,
+    receipt_wait_seconds: float = 20.0,
+) -> FastAPI:
+    """The API with its dependencies.
+
+    Args:
+        temporal: a client with the project's data converter (`engine.temporal.connect`).
+        sessions: the registry's sessions.
+        settings: must have ``api_token_secret`` and ``payment_webhook_secret``.
+        payments: the payment provider (closed when the app shuts down).
+        catalog: the procedure catalog; the default one if None.
+        task_queue: where dossier workflows are started.
+        now: the current moment; the wall clock by default.
+        receipt_wait_seconds: how long a submission waits for the appointment.
+
+    Raises:
+        ValueError: a secret is missing.
+    """
+    for name in ("api_token_secret", "payment_webhook_secret"):
+        if not getattr(settings, name).get_secret_value():
+            raise ValueError(f"LIENTHONG_{name.upper()} is not set; the API needs it")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await payments.aclose()
+
+    app = FastAPI(
+        title="Một cửa liên thông: citizens and agencies API",
+        version="1",
+        description="Online submission, tracking, payment and agency inboxes (docs/api.md).",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ApiContext(
+        temporal=temporal,
+        sessions=sessions,
+        settings=settings,
+        catalog=catalog or default_catalog(),
+        payments=payments,
+        task_queue=task_queue,
+        now=now or (lambda: datetime.now(UTC)),
+        receipt_wait_seconds=receipt_wait_seconds,
+    )
+    errors.install(app)
+    app.middleware("http")(_agency_auth(settings.api_token_secret.get_secret_value()))
+    app.include_router(catalog_router)
+    app.include_router(citizens.router)
+    app.include_router(agencies.router)
+    return app
+
+
+__all__ = ["HTTPException", "create_app"]

@@ -1,0 +1,123 @@
+"""Error responses: 422 with the field path and a message in Vietnamese and English, 400 for a
+body that is not JSON, and the workflow's refusals mapped to HTTP statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+# Vietnamese messages by pydantic error type (and this API's own types, see api.schemas).
+_VI: dict[str, str] = {
+    "missing": "Thiếu trường bắt buộc",
+    "extra_forbidden": "Trường này không được chấp nhận",
+    "string_type": "Phải là một chuỗi ký tự",
+    "string_too_short": "Quá ngắn",
+    "string_too_long": "Quá dài",
+    "string_pattern_mismatch": "Không đúng định dạng",
+    "int_type": "Phải là một số nguyên",
+    "int_parsing": "Phải là một số nguyên",
+    "int_from_float": "Phải là một số nguyên",
+    "float_type": "Phải là một số",
+    "float_parsing": "Phải là một số",
+    "bool_type": "Phải là đúng hoặc sai (true/false)",
+    "bool_parsing": "Phải là đúng hoặc sai (true/false)",
+    "greater_than": "Giá trị quá nhỏ",
+    "greater_than_equal": "Giá trị quá nhỏ",
+    "less_than": "Giá trị quá lớn",
+    "less_than_equal": "Giá trị quá lớn",
+    "list_type": "Phải là một danh sách",
+    "too_short": "Danh sách quá ngắn",
+    "too_long": "Danh sách quá dài",
+    "dict_type": "Phải là một đối tượng JSON",
+    "model_type": "Phải là một đối tượng JSON",
+    "model_attributes_type": "Phải là một đối tượng JSON",
+    "literal_error": "Giá trị không nằm trong các lựa chọn cho phép",
+    "enum": "Giá trị không nằm trong các lựa chọn cho phép",
+    "union_tag_invalid": "Phương thức không hợp lệ",
+    "union_tag_not_found": "Thiếu trường phương thức (method)",
+    "json_invalid": "Nội dung không phải là JSON hợp lệ",
+    "national_id": "Số căn cước công dân (CCCD) phải gồm đúng 12 chữ số",
+    "phone": "Số điện thoại di động Việt Nam: 0 và 9 chữ số, hoặc +84 và 9 chữ số",
+    "email": "Địa chỉ thư điện tử không hợp lệ",
+    "unknown_upload": "Không tìm thấy tệp đã tải lên với mã này",
+    "not_in_force": "Thủ tục không có hiệu lực vào ngày nộp hồ sơ",
+    "length_required": "Yêu cầu phải có độ dài nội dung (Content-Length)",
+    "too_large": "Tệp quá lớn",
+    "file_type": "Loại tệp không được chấp nhận (chỉ nhận PDF, JPEG, PNG)",
+    "not_multipart": "Tệp phải được gửi dạng multipart/form-data",
+}
+_VI_FALLBACK = "Giá trị không hợp lệ"
+
+
+class FieldError(Exception):
+    """A request that passed the schema but breaks a rule of a field (422 by default)."""
+
+    def __init__(self, field: str, kind: str, message_en: str, status: int = 422) -> None:
+        """An error on ``field`` of type ``kind`` (a key of the Vietnamese messages)."""
+        super().__init__(message_en)
+        self.field, self.kind, self.message_en, self.status = field, kind, message_en, status
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    # Tagged unions add the tag to the path (delivery.home.address): keep the data's path.
+    return ".".join(parts) or "body"
+
+
+def error_entry(field: str, kind: str, message_en: str) -> dict[str, str]:
+    """One entry of the ``errors`` list."""
+    return {"field": field, "message_vi": _VI.get(kind, _VI_FALLBACK), "message_en": message_en}
+
+
+def _not_json(error: dict[str, Any]) -> bool:
+    # A JSON syntax error, or a body sent as something else than JSON (FastAPI then hands the
+    # raw bytes to the model): both are a bad request, not a bad field.
+    if error.get("type") == "json_invalid":
+        return True
+    return tuple(error.get("loc", ())) == ("body",) and isinstance(
+        error.get("input"), bytes | bytearray | str
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(_not_json(error) for error in errors):
+        return JSONResponse(
+            status_code=400,
+            content={
+                "errors": [
+                    error_entry("body", "json_invalid", "the request body must be a JSON document")
+                ]
+            },
+        )
+    entries = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if loc[:1] == ["body"] and "delivery" in loc:
+            at = loc.index("delivery")
+            if len(loc) > at + 1 and loc[at + 1] in ("desk", "home"):
+                del loc[at + 1]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        entries.append(error_entry(_field(loc), str(error.get("type", "")), message))
+    return JSONResponse(status_code=422, content={"errors": entries})
+
+
+async def _field_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FieldError)
+    return JSONResponse(
+        status_code=exc.status,
+        content={"errors": [error_entry(exc.field, exc.kind, exc.message_en)]},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the error handlers on the app."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(FieldError, _field_error)

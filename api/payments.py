@@ -1,0 +1,191 @@
+"""The payment provider interface, and a fake provider that behaves like a real one.
+
+A real provider (a bank gateway, a national payment platform) is used in two halves: the engine
+creates a payment and sends the citizen to the provider's page; later, asynchronously, the
+provider calls the engine back (``POST /api/v1/payments/callback``) with the outcome, the body
+signed with a shared secret (HMAC-SHA256, hex, header ``X-Signature``), and retries the
+callback until the engine answers 2xx. `FakePaymentProvider` does exactly that over HTTP, with
+a configurable decline rule, so the whole path (signature, idempotency, retries, declines) runs
+in tests and in the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Collection
+from typing import Literal, Protocol
+
+import httpx
+import structlog
+from pydantic import BaseModel, Field
+
+log = structlog.get_logger(__name__)
+
+SIGNATURE_HEADER = "X-Signature"
+# Test payment methods, as real providers name theirs: this one is always declined.
+DECLINED_METHOD = "tok_chargeDeclined"
+APPROVED_METHOD = "tok_visa"
+
+
+class PaymentRequest(BaseModel):
+    """What the engine asks the provider to collect."""
+
+    payment_id: str
+    dossier_code: str
+    amount_vnd: int = Field(gt=0)
+    description: str
+    method: str = APPROVED_METHOD  # the citizen's card or wallet, as the provider tokenised it
+
+
+class PaymentCreated(BaseModel):
+    """The provider accepted the request; the citizen goes to ``redirect_url`` to pay."""
+
+    payment_id: str
+    redirect_url: str
+
+
+class PaymentCallback(BaseModel):
+    """The body of the provider's callback."""
+
+    payment_id: str = Field(max_length=64)
+    status: Literal["succeeded", "declined"]
+    amount_vnd: int
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class PaymentProvider(Protocol):
+    """What the API needs of a payment provider."""
+
+    async def create(self, request: PaymentRequest) -> PaymentCreated:
+        """Register a payment; its outcome arrives later on the callback endpoint."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop whatever the provider runs in the background."""
+        ...
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 signature of a callback body."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, body: bytes, signature: str) -> bool:
+    """Whether ``signature`` is the body's signature under ``secret`` (constant time)."""
+    return hmac.compare_digest(sign(secret, body), signature.strip().lower())
+
+
+class FakePaymentProvider:
+    """A provider that completes each payment a little later by calling the engine back.
+
+    Declines a payment whose method is in ``decline_methods`` or whose amount exceeds
+    ``max_amount_vnd``; approves the others. Like a real provider it retries a callback the
+    engine did not acknowledge (network error or non-2xx), with back-off, a few times.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        callback_url: str,
+        redirect_base_url: str = "https://pay.example.invalid/checkout",
+        delay_seconds: float = 0.2,
+        decline_methods: Collection[str] = (DECLINED_METHOD,),
+        max_amount_vnd: int | None = None,
+        attempts: int = 5,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        """Configure the fake.
+
+        Args:
+            secret: the callback signing secret shared with the engine.
+            callback_url: the engine's callback endpoint.
+            redirect_base_url: where the citizen would pay (the fake serves no page).
+            delay_seconds: how long after `create` the callback is sent.
+            decline_methods: payment methods always declined.
+            max_amount_vnd: amounts above this are declined; None: no limit.
+            attempts: how many times a callback is sent before giving up.
+            http: the client callbacks go through (tests pass one on the app's ASGI transport).
+        """
+        self._secret = secret
+        self._callback_url = callback_url
+        self._redirect = redirect_base_url.rstrip("/")
+        self._delay = delay_seconds
+        self._decline = frozenset(decline_methods)
+        self._max = max_amount_vnd
+        self._attempts = attempts
+        self._http = http
+        self._own_http = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.delivered: list[PaymentCallback] = []  # callbacks the engine acknowledged
+
+    def connect(self, http: httpx.AsyncClient) -> None:
+        """Send callbacks through this client from now on."""
+        self._http = http
+
+    def outcome(self, request: PaymentRequest) -> PaymentCallback:
+        """What the provider decides for a request (the decline rule)."""
+        reason = None
+        if request.method in self._decline:
+            reason = "card_declined"
+        elif self._max is not None and request.amount_vnd > self._max:
+            reason = "amount_over_limit"
+        return PaymentCallback(
+            payment_id=request.payment_id,
+            status="declined" if reason else "succeeded",
+            amount_vnd=request.amount_vnd,
+            reason=reason,
+        )
+
+    async def create(self, request: PaymentRequest) -> PaymentCreated:
+        """Accept the payment and schedule its callback."""
+        task = asyncio.create_task(self._complete(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return PaymentCreated(
+            payment_id=request.payment_id, redirect_url=f"{self._redirect}/{request.payment_id}"
+        )
+
+    async def _complete(self, request: PaymentRequest) -> None:
+        await asyncio.sleep(self._delay)
+        callback = self.outcome(request)
+        body = json.dumps(callback.model_dump(mode="json"), separators=(",", ":")).encode()
+        headers = {SIGNATURE_HEADER: sign(self._secret, body), "Content-Type": "application/json"}
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+            self._own_http = True
+        for attempt in range(self._attempts):
+            try:
+                response = await self._http.post(self._callback_url, content=body, headers=headers)
+                if response.is_success:
+                    self.delivered.append(callback)
+                    return
+                log.warning(
+                    "payment_callback_refused",
+                    payment_id=request.payment_id,
+                    status=response.status_code,
+                )
+            except httpx.HTTPError as exc:
+                log.warning(
+                    "payment_callback_failed",
+                    payment_id=request.payment_id,
+                    error=type(exc).__name__,
+                )
+            await asyncio.sleep(self._delay * 2 ** (attempt + 1))
+        log.error("payment_callback_abandoned", payment_id=request.payment_id)
+
+    async def drain(self) -> None:
+        """Wait until every scheduled callback has been sent (or given up)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel the callbacks not sent yet; close the client this provider opened."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
