@@ -88,6 +88,10 @@ DEADLINES_PATCH = "deadlines-and-apologies"
 REGISTRY_PATCH = "registry-read-model"
 # Executions started before home delivery existed hand every result over at the desk.
 DELIVERY_PATCH = "home-delivery"
+# The legal clock is asked one question at a time: concurrent local activities resume their
+# coroutines in completion order when first run but in sequence order on replay (SDK issue
+# temporalio/sdk-python#1578), which a chaos run turned into a non-determinism error.
+SERIAL_CLOCK_PATCH = "serial-clock"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
 CONTINUING_AS_NEW = "ContinuingAsNew"  # a validator's refusal the client should retry
 
@@ -346,6 +350,8 @@ class DossierWorkflow:
         self._forecast_at: datetime | None = None  # when to check the appointment still holds
         self._shifting = 0  # appointments being moved by a closed pause
         self._registry = False  # set in run(): the registry's read model is written
+        self._serial_clock = False  # set in run(): one clock question at a time
+        self._clock_lock = asyncio.Lock()
         self._registry_dirty = False
         self._registry_stop = False
         self._registry_task: asyncio.Task[None] | None = None
@@ -360,6 +366,7 @@ class DossierWorkflow:
         state = self._state
         self._enforce_deadlines = workflow.patched(DEADLINES_PATCH)
         self._registry = workflow.patched(REGISTRY_PATCH)
+        self._serial_clock = workflow.patched(SERIAL_CLOCK_PATCH)
         if state.plan is None:
             await self._receive(request)
         if self._registry:
@@ -561,7 +568,7 @@ class DossierWorkflow:
         start = step.opened_at
         if not planned.depends_on and self._state.plan is not None:
             start = self._state.plan.clock_starts
-        result = await workflow.execute_local_activity_method(
+        result = await self._ask_clock(
             ClockActivities.step_due,
             StepDueInput(
                 start=start,
@@ -569,13 +576,23 @@ class DossierWorkflow:
                 pauses=self._pauses(planned.procedure),
                 warn_lead_hours=self._request.warning_lead_hours if self._enforce_deadlines else 0,
             ),
-            start_to_close_timeout=CLOCK_TIMEOUT,
-            summary="Tính hạn xử lý bước",
+            "Tính hạn xử lý bước",
         )
         step.due = result.due
         step.warn_at = result.warn_at
         self._deadlines_changed = True
         self._publish()
+
+    async def _ask_clock(self, method: Any, request: BaseModel, summary: str) -> Any:
+        """Ask the legal clock (a local activity); one question at a time since the patch."""
+        if not self._serial_clock:
+            return await workflow.execute_local_activity_method(
+                method, request, start_to_close_timeout=CLOCK_TIMEOUT, summary=summary
+            )
+        async with self._clock_lock:
+            return await workflow.execute_local_activity_method(
+                method, request, start_to_close_timeout=CLOCK_TIMEOUT, summary=summary
+            )
 
     def _pauses(self, procedure: str) -> list[Pause]:
         """The pauses that stop this procedure's clock: its own and the whole dossier's."""
@@ -693,11 +710,10 @@ class DossierWorkflow:
             moment = getattr(state, field)
             if moment is None:
                 continue
-            shifted = await workflow.execute_local_activity_method(
+            shifted = await self._ask_clock(
                 ClockActivities.shift,
                 ShiftInput(moment=moment, pause=pause),
-                start_to_close_timeout=CLOCK_TIMEOUT,
-                summary="Dời ngày hẹn theo thời gian bổ sung hồ sơ",
+                "Dời ngày hẹn theo thời gian bổ sung hồ sơ",
             )
             setattr(state, field, shifted.moment)
         if state.appointment is not None:
@@ -726,7 +742,7 @@ class DossierWorkflow:
         late = 0.0
         used: float | None = None
         if planned.counted and step.opened_at is not None and step.due is not None:
-            assessed = await workflow.execute_local_activity_method(
+            assessed = await self._ask_clock(
                 ClockActivities.assess_step,
                 StepAssessInput(
                     started=step.opened_at,
@@ -734,8 +750,7 @@ class DossierWorkflow:
                     due=step.due,
                     pauses=self._pauses(planned.procedure),
                 ),
-                start_to_close_timeout=CLOCK_TIMEOUT,
-                summary="Đánh giá thời hạn bước",
+                "Đánh giá thời hạn bước",
             )
             verdict, late = assessed.verdict, assessed.late_working_hours
             used = assessed.working_hours_used
@@ -1077,11 +1092,10 @@ class DossierWorkflow:
         appointment = self._state.appointment
         if appointment is None:
             return
-        before = await workflow.execute_local_activity_method(
+        before = await self._ask_clock(
             ClockActivities.before,
             BeforeInput(end=appointment, working_hours=self._request.apology_lead_hours),
-            start_to_close_timeout=CLOCK_TIMEOUT,
-            summary="Mốc kiểm tra khả năng trễ hẹn",
+            "Mốc kiểm tra khả năng trễ hẹn",
         )
         self._forecast_at = before.moment
 
@@ -1092,7 +1106,7 @@ class DossierWorkflow:
         if self._apologised_for(state.appointment):
             return
         now = workflow.now()
-        forecast = await workflow.execute_local_activity_method(
+        forecast = await self._ask_clock(
             ClockActivities.forecast,
             ForecastInput(
                 now=now,
@@ -1111,8 +1125,7 @@ class DossierWorkflow:
                 pauses=[p for p in state.pauses if p.moves_appointment],
                 grace_hours=self._request.apology_grace_hours,
             ),
-            start_to_close_timeout=CLOCK_TIMEOUT,
-            summary="Dự báo thời điểm hoàn thành",
+            "Dự báo thời điểm hoàn thành",
         )
         if not missed and forecast.projected_finish <= state.appointment:
             return
@@ -1226,7 +1239,7 @@ class DossierWorkflow:
         state = self._state
         if state.plan is None or state.legal_appointment is None:
             return
-        assessed = await workflow.execute_local_activity_method(
+        assessed = await self._ask_clock(
             ClockActivities.assess_step,
             StepAssessInput(
                 started=state.plan.clock_starts,
@@ -1234,8 +1247,7 @@ class DossierWorkflow:
                 due=state.legal_appointment,
                 pauses=[p for p in state.pauses if p.moves_appointment],
             ),
-            start_to_close_timeout=CLOCK_TIMEOUT,
-            summary="Đánh giá thời hạn hồ sơ",
+            "Đánh giá thời hạn hồ sơ",
         )
         state.verdict, state.late_working_hours = assessed.verdict, assessed.late_working_hours
         state.working_hours = assessed.working_hours_used
@@ -1298,11 +1310,10 @@ class DossierWorkflow:
             self._publish()
         while delivery.attempts < self._request.delivery_attempts:
             now = workflow.now()
-            next_day = await workflow.execute_local_activity_method(
+            next_day = await self._ask_clock(
                 ClockActivities.step_due,
                 StepDueInput(start=now, working_hours=8.0),
-                start_to_close_timeout=CLOCK_TIMEOUT,
-                summary="Ngày phát tiếp theo",
+                "Ngày phát tiếp theo",
             )
             await workflow.sleep(
                 max((next_day.due or now) - now, timedelta(0)),
