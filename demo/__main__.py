@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from domain.clock import VN_TZ
 from engine.crypto import DEMO_KEY_FILE
 from engine.names import search_attribute_flags
 from engine.settings import (
@@ -92,7 +93,7 @@ def ensure_port_free(port: int, what: str) -> None:
         except OSError:
             raise DemoError(
                 f"port {port} ({what}) is already in use; choose free ports with "
-                "make demo ARGS='--port 7300 --ui-port 8300 --codec-port 8381'"
+                "make demo ARGS='--port 7300 --ui-port 8300 --codec-port 8381 --api-port 8380'"
             ) from None
 
 
@@ -136,16 +137,41 @@ async def seed_registers(database_url: str) -> None:
         await engine.dispose()
 
 
+def print_todays_report(database_url: str) -> None:
+    """The on-time report of today's dossiers, from the registry (as starter.py report)."""
+    from domain.catalog import default_catalog
+    from store.db import sync_engine
+    from store.reports import format_report, report_input, run_report
+
+    today = datetime.now(VN_TZ).date()
+    engine = sync_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            result = run_report(
+                connection, report_input(today, today, catalog=default_catalog(), by="procedure")
+            )
+    finally:
+        engine.dispose()
+    say(f"today's on-time report (starter.py report --from {today} --to {today} --by procedure):")
+    print(format_report(result, "table"), flush=True)
+
+
 def codec_token(settings: Settings) -> tuple[str, str]:
     """The codec server's token and where the operator finds it.
 
     ``LIENTHONG_CODEC_TOKEN`` if set; otherwise ``<data_dir>/keys/codec-token``, made once
     (0600) and kept, so a browser signed in to the codec server stays signed in across runs.
     """
-    configured = settings.codec_token.get_secret_value()
+    return demo_secret(settings, "codec_token", "codec-token")
+
+
+def demo_secret(settings: Settings, field: str, file_name: str) -> tuple[str, str]:
+    """A secret of the settings (``LIENTHONG_<FIELD>``), or the demo's own, made once (0600)
+    under ``<data_dir>/keys/`` and kept; with where the operator finds it."""
+    configured = getattr(settings, field).get_secret_value()
     if configured:
-        return configured, "LIENTHONG_CODEC_TOKEN"
-    path = settings.data_dir / "keys" / "codec-token"
+        return configured, f"LIENTHONG_{field.upper()}"
+    path = settings.data_dir / "keys" / file_name
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists():
         token = path.read_text("utf-8").strip()
@@ -158,17 +184,23 @@ def codec_token(settings: Settings) -> tuple[str, str]:
     return token, str(path)
 
 
-async def wait_for_codec_server(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait until the codec server answers ``GET /health``, or fail if it exits."""
+async def wait_for_codec_server(
+    port: int,
+    server: subprocess.Popen[bytes],
+    log: Path,
+    path: str = "/health",
+    name: str = "the codec server",
+) -> None:
+    """Wait until the server answers ``GET path`` with 200, or fail if it exits."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise DemoError(f"the codec server exited (code {server.returncode}); see {log}")
+            raise DemoError(f"{name} exited (code {server.returncode}); see {log}")
         with contextlib.suppress(OSError):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             # HTTP/1.1 keeps the connection open, so this side closes first and the TIME_WAIT
             # stays on our ephemeral port, not on the codec server's (free again at the end).
-            writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             await writer.drain()
             status = await reader.readline()
             writer.close()
@@ -176,7 +208,7 @@ async def wait_for_codec_server(port: int, server: subprocess.Popen[bytes], log:
             if b" 200 " in status:
                 return
         await asyncio.sleep(0.2)
-    raise DemoError(f"the codec server did not answer within 30 s; see {log}")
+    raise DemoError(f"{name} did not answer within 30 s; see {log}")
 
 
 async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -257,6 +289,7 @@ async def run(args: argparse.Namespace) -> None:
     ensure_port_free(args.port, "Temporal frontend")
     ensure_port_free(args.ui_port, "Temporal Web UI")
     ensure_port_free(args.codec_port, "codec server")
+    ensure_port_free(args.api_port, "HTTP API")
     say(f"registry: {mask_url(settings.database_url)}")
     if not settings.data_keys.get_secret_value():
         # Said once here, in the narration, rather than as a stray log line of this process.
@@ -289,6 +322,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     server: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
+    api: subprocess.Popen[bytes] | None = None
     try:
         await wait_for_codec_server(args.codec_port, codec, codec_log)
         server = start_process(
@@ -331,14 +365,38 @@ async def run(args: argparse.Namespace) -> None:
         env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
         say(f"workers started (log: {worker_log})")
+        api_secret, api_secret_source = demo_secret(settings, "api_token_secret", "api-secret")
+        webhook_secret, _ = demo_secret(settings, "payment_webhook_secret", "payment-secret")
+        api_log = data_dir / "api.log"
+        api = start_process(
+            [sys.executable, "-m", "api", "--port", str(args.api_port)],
+            api_log,
+            dict(
+                env,
+                LIENTHONG_API_TOKEN_SECRET=api_secret,
+                LIENTHONG_PAYMENT_WEBHOOK_SECRET=webhook_secret,
+            ),
+        )
+        await wait_for_codec_server(
+            args.api_port, api, api_log, path="/openapi.json", name="the HTTP API"
+        )
+        say(f"HTTP API: http://127.0.0.1:{args.api_port}/docs (log: {api_log})")
+        say(
+            "an officer's token: LIENTHONG_API_TOKEN_SECRET=<the secret in "
+            f"{api_secret_source}> .venv/bin/python -m api issue-token --agency one-stop "
+            "--officer demo"
+        )
         await submit_and_follow(
             address, settings.desk_code, settings.database_url, worker, worker_log
         )
+        print_todays_report(settings.database_url)
         if not args.once:
             say(f"browse the dossiers at {ui_url} — Ctrl-C stops everything")
             await asyncio.Event().wait()
     finally:
         say("stopping")
+        if api is not None:
+            stop_process(api, "the HTTP API", grace=10)
         if worker is not None:
             stop_process(worker, "the worker", grace=35)
         if server is not None:
@@ -355,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--codec-port", type=int, default=8081, help="codec server port (decrypts for the UI)"
     )
+    parser.add_argument("--api-port", type=int, default=8080, help="HTTP API port")
     parser.add_argument(
         "--once", action="store_true", help="stop as soon as the sample dossiers are done"
     )

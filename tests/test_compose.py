@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 import starter
 import worker
+from api import __main__ as api_main
 from domain.catalog import default_catalog
 from engine import codec_server
 from engine.names import search_attribute_flags
@@ -32,12 +33,18 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # What a deployment must set (compose interpolation): the secrets without a default.
-FAKE_ENV = {"POSTGRES_PASSWORD": "s3cret", "LIENTHONG_CODEC_TOKEN": "codec-token-0123456789abcdef"}
+FAKE_ENV = {
+    "POSTGRES_PASSWORD": "s3cret",
+    "LIENTHONG_CODEC_TOKEN": "codec-token-0123456789abcdef",
+    "LIENTHONG_API_TOKEN_SECRET": "api-secret-0123456789abcdef",
+    "LIENTHONG_PAYMENT_WEBHOOK_SECRET": "webhook-secret-0123456789abcdef",
+}
 
 INFRASTRUCTURE = {"postgresql", "temporal", "temporal-setup", "temporal-ui"}
 ONE_SHOTS = {"temporal-setup", "migrate"}
 ORCHESTRATION_WORKER = "worker-orchestration"
 CODEC_SERVER = "codec-server"
+API = "api"
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def healthcheck_text(spec: Mapping[str, Any]) -> str:
 def test_every_service_exists() -> None:
     expected = (
         INFRASTRUCTURE
-        | {"migrate", ORCHESTRATION_WORKER, CODEC_SERVER}
+        | {"migrate", ORCHESTRATION_WORKER, CODEC_SERVER, API}
         | {worker_service_name(code) for code in agency_codes()}
     )
     missing = sorted(expected - services().keys())
@@ -249,7 +256,7 @@ def test_temporal_images_are_of_one_release() -> None:
 
 
 def test_project_services_build_the_project_image() -> None:
-    expected = {"migrate", CODEC_SERVER} | set(worker_services())
+    expected = {"migrate", CODEC_SERVER, API} | set(worker_services())
     assert set(project_services()) == expected
     for name, spec in project_services().items():
         assert spec["build"] in (".", {"context": "."}), f"service {name} builds {spec['build']}"
@@ -422,6 +429,31 @@ def test_the_ui_calls_the_codec_server_from_an_allowed_origin() -> None:
     assert f"http://{endpoint.hostname}:{ui_port}" in origins, (
         "the cookie is SameSite=Strict: the UI must be allowed on the endpoint's host name"
     )
+
+
+def test_the_api_listens_on_its_published_port_and_needs_temporal_and_the_registry() -> None:
+    spec = service(API)
+    argv = command(spec)
+    assert argv[:3] == ["python", "-m", "api"], argv
+    args = api_main.build_parser().parse_args(argv[3:])
+    assert args.host == "0.0.0.0", "inside the container it must listen beyond loopback"
+    assert args.port in published_ports(spec), f"port {args.port} is not published"
+    assert f":{args.port}/openapi.json" in healthcheck_text(spec)
+    assert environment(spec)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert depends_on(spec) == {
+        "temporal": "service_healthy",
+        "migrate": "service_completed_successfully",
+    }
+
+
+@pytest.mark.parametrize(
+    "secret", ["LIENTHONG_API_TOKEN_SECRET", "LIENTHONG_PAYMENT_WEBHOOK_SECRET"]
+)
+def test_the_api_secrets_are_required(secret: str) -> None:
+    expression = environment(service(API))[secret]
+    assert expression.startswith(f"${{{secret}:?"), expression
+    with pytest.raises(LookupError, match=secret):
+        interpolate(expression, env={})
 
 
 def test_the_codec_token_is_required() -> None:

@@ -97,10 +97,10 @@ def test_submit_runs_through_a_separate_worker_and_sigterm_stops_it_cleanly(
 
 @pytest.mark.devserver
 def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path) -> None:
-    port, ui_port, codec_port = free_port(), free_port(), free_port()
+    port, ui_port, codec_port, api_port = free_port(), free_port(), free_port(), free_port()
     process = subprocess.Popen(
         python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(ui_port),
-               "--codec-port", str(codec_port)),
+               "--codec-port", str(codec_port), "--api-port", str(api_port)),
         cwd=REPO_ROOT, env=project_env(tmp_path), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -122,9 +122,14 @@ def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path)
     assert "certified-copy" in demo.stdout
     assert demo.stdout.count(" ended the demo run as returned") == 2  # the ward dossiers
     assert "waiting for the public notice" in demo.stdout  # the land dossier, as in life
+    assert f"HTTP API: http://127.0.0.1:{api_port}/docs" in demo.stdout
+    # The registry the workflows wrote answers the on-time report: the two ward dossiers
+    # decided today, the land dossier received and still running.
+    report = demo.stdout.split("today's on-time report", 1)[1]
+    assert "TOTAL" in report and "certified-copy" in report
     assert demo.stdout.rstrip().endswith("[demo] stopped")
     # Everything it started is gone: the ports are free again.
-    for used in (port, ui_port, codec_port):
+    for used in (port, ui_port, codec_port, api_port):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", used))
 
@@ -135,7 +140,8 @@ def test_demo_refuses_a_busy_port_with_advice(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         demo = subprocess.run(
-            python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(free_port())),
+            python("-m", "demo", "--once", "--port", str(port), "--ui-port", str(free_port()),
+                   "--codec-port", str(free_port()), "--api-port", str(free_port())),
             cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert demo.returncode == 1
@@ -151,7 +157,8 @@ def test_a_second_demo_is_refused_and_touches_nothing(tmp_path: Path) -> None:
         held.flush()
         demo = subprocess.run(
             python("-m", "demo", "--once", "--port", str(free_port()),
-                   "--ui-port", str(free_port())),
+                   "--ui-port", str(free_port()),
+                   "--codec-port", str(free_port()), "--api-port", str(free_port())),
             cwd=REPO_ROOT, env=project_env(tmp_path), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert demo.returncode == 1
@@ -163,7 +170,8 @@ def test_a_second_demo_is_refused_and_touches_nothing(tmp_path: Path) -> None:
 def test_an_unreachable_postgres_stops_the_demo_with_one_line(tmp_path: Path) -> None:
     env = project_env(tmp_path, DATABASE_URL="postgresql://app:secret@127.0.0.1:1/registry")
     demo = subprocess.run(
-        python("-m", "demo", "--once", "--port", str(free_port()), "--ui-port", str(free_port())),
+        python("-m", "demo", "--once", "--port", str(free_port()), "--ui-port", str(free_port()),
+                   "--codec-port", str(free_port()), "--api-port", str(free_port())),
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert demo.returncode == 1
