@@ -63,6 +63,11 @@ class Attachment:
     mime_type: str = "application/pdf"
 
 
+# Headers are not folded below RFC 5322's 998-character limit: the standard library's folding
+# of encoded words can drop the space between two Vietnamese words ("kết quảchuyển").
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """One e-mail, complete: the channel adds nothing but the transport.
@@ -85,7 +90,7 @@ class OutgoingMessage:
 
     def to_email(self) -> EmailMessage:
         """The message as MIME, with fixed multipart boundaries (reproducible bytes)."""
-        message = EmailMessage(policy=email.policy.SMTP)
+        message = EmailMessage(policy=_POLICY)
         message["Message-ID"] = self.message_id
         message["Date"] = format_datetime(self.date)
         message["From"] = self.sender

@@ -130,7 +130,7 @@ async def test_after_the_last_attempt_the_result_goes_back_to_the_desk_and_the_a
         str(email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["Subject"])
         for path in scratch_settings.outbox_path.glob("*.eml")
     ]
-    told = [s for s in subjects if "chuyển về Bộ phận Một cửa" in s]
+    told = [s for s in subjects if "kết quả chuyển về Bộ phận Một cửa" in s]
     assert len(told) == 2  # once per shipment
 
 
