@@ -333,14 +333,14 @@ def catalog_agency(catalog: Catalog, code: str) -> Agency:
 
 
 class AgencyNoticeInput(BaseModel):
-    """A warning, an overdue notice or an escalation about one step of a dossier.
+    """A warning, an overdue notice, an escalation or a withdrawal, about one step of a dossier.
 
     ``sequence`` makes repeated notices of one kind distinct (the second overdue reminder);
     (dossier_code, kind, step, sequence) is sent once whatever the retries.
     """
 
     dossier_code: str
-    kind: Literal["due_soon", "overdue", "escalation"]
+    kind: Literal["due_soon", "overdue", "escalation", "withdrawn"]
     step: str  # "procedure:step"
     agency: str
     due: datetime | None

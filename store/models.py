@@ -258,6 +258,7 @@ class NoticeKind(StrEnum):
     DUE_SOON = "due_soon"  # warning: the step is due shortly
     OVERDUE = "overdue"  # the step is past its due moment
     ESCALATION = "escalation"  # to the head of the agency: still overdue
+    WITHDRAWN = "withdrawn"  # the applicant withdrew: stop working on the step
 
 
 class ApplicantContact(Base):

@@ -4,7 +4,8 @@ Run it after changing a workflow *only* to add a history of the new version besi
 ones; never regenerate an old file (that would stop proving old executions still replay).
 It runs a combined land-and-permit dossier to its end with scripted officers, on the
 time-skipping server and a throwaway SQLite registry; the result is sent home by post, and
-the simulated carrier finds nobody home on the first attempt.
+the simulated carrier finds nobody home on the first attempt. With ``--withdrawn`` it records a
+land dossier the applicant withdraws mid-way instead (the agencies holding it are told).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,11 +30,12 @@ from store.migrate import upgrade
 from store.models import DeliveryOutcome
 from store.seed import DEMO_PARCEL
 from tests.harness import all_documents, officers_until, running_engine, submit
+from workflows.dossier import DossierWorkflow, WithdrawInput
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record_dossier(name: str) -> Path:
+async def record_dossier(name: str, withdrawn: bool = False) -> Path:
     """Run one land-and-permit dossier to its end, delivered home; write its history."""
     code = "DONGDA-260302-0001"
     received = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -53,6 +56,15 @@ async def record_dossier(name: str) -> Path:
             await register_search_attributes(env.client)
             post = SimulatedPostOffice(script=[DeliveryOutcome.RECIPIENT_ABSENT])
             async with running_engine(env.client, "record", url, post=post):
+                if withdrawn:
+                    handle = await submit(env, "record", "land-first-certificate", code=code)
+                    await officers_until(env, handle, lambda s: len(s.ledger) >= 2, within=120)
+                    await handle.execute_update(
+                        DossierWorkflow.withdraw, WithdrawInput(reason="bán đất")
+                    )
+                    await handle.result()
+                    history = await handle.fetch_history()
+                    return _write(name, history)
                 handle = await submit(
                     env,
                     "record",
@@ -67,10 +79,19 @@ async def record_dossier(name: str) -> Path:
                 await officers_until(env, handle, lambda s: False, within=120)
                 await handle.result()
                 history = await handle.fetch_history()
+    return _write(name, history)
+
+
+def _write(name: str, history: WorkflowHistory) -> Path:
     path = HISTORIES / f"{name}.json"
     path.write_text(history.to_json())
     return path
 
 
 if __name__ == "__main__":
-    print(asyncio.run(record_dossier(sys.argv[1] if len(sys.argv) > 1 else "dossier-v1")))
+    arguments = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    print(
+        asyncio.run(
+            record_dossier(arguments[0] if arguments else "dossier-v1", "--withdrawn" in sys.argv)
+        )
+    )

@@ -42,6 +42,7 @@ from store.models import (
     DocumentRecord,
     DossierRecord,
     HandoverRecord,
+    NotificationRecord,
     ProcedureRun,
     StepRecord,
 )
@@ -146,7 +147,20 @@ async def test_refusal_and_withdrawal_reach_the_registry_with_their_audit_rows(
     withdrawn = await submit(env, task_queue, "land-first-certificate")
     await officers_until(env, withdrawn, lambda s: bool(s.ledger))
     await withdrawn.execute_update(DossierWorkflow.withdraw, WithdrawInput(reason="bán đất"))
-    await withdrawn.result()
+    ended: DossierResult = await withdrawn.result()  # type: ignore[assignment]
+    stopped = [row for row in ended.ledger if row.result == "withdrawn"]
+    # Each agency holding an open step was told to stop, once per step.
+    told = (
+        await session.execute(
+            select(NotificationRecord.step, NotificationRecord.agency).where(
+                NotificationRecord.dossier_code == withdrawn.id,
+                NotificationRecord.kind == "withdrawn",
+            )
+        )
+    ).all()
+    assert told and sorted(told) == sorted(
+        (f"{row.procedure}:{row.step}", row.from_agency) for row in stopped
+    )
 
     refusal = await session.get(DocumentRecord, (refused.id, "form-03", 1))
     assert refusal is not None and refusal.summary_vi == "Công trình nằm trong chỉ giới đường đỏ"

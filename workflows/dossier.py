@@ -92,6 +92,8 @@ DELIVERY_PATCH = "home-delivery"
 # coroutines in completion order when first run but in sequence order on replay (SDK issue
 # temporalio/sdk-python#1578), which a chaos run turned into a non-determinism error.
 SERIAL_CLOCK_PATCH = "serial-clock"
+# Executions started before it did not tell the agencies holding open steps of a withdrawal.
+WITHDRAWAL_NOTICE_PATCH = "withdrawal-notice"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
 CONTINUING_AS_NEW = "ContinuingAsNew"  # a validator's refusal the client should retry
 
@@ -1201,10 +1203,10 @@ class DossierWorkflow:
     def _notify(
         self,
         planned: PlannedStep,
-        kind: Literal["due_soon", "overdue", "escalation"],
+        kind: Literal["due_soon", "overdue", "escalation", "withdrawn"],
         due: datetime | None,
     ) -> None:
-        """Tell the agency (a warning) or its head (an escalation); sent once per opening."""
+        """Tell the agency (a warning, a withdrawal) or its head (an escalation); once each."""
         sequence = 1 + sum(
             1
             for row in self._state.ledger
@@ -1804,7 +1806,10 @@ class DossierWorkflow:
         )
         state.withdrawn_reason = request.reason or "applicant withdrew"
         assert state.plan is not None
+        tell = workflow.patched(WITHDRAWAL_NOTICE_PATCH)
         for planned, step in self._open():
+            if tell:  # the agency holding the step stops working on it
+                self._notify(planned, "withdrawn", step.due)
             self._ledger(planned, ["applicant"], "withdrawn", None, step.due, None, 0.0)
         for procedure in {s.procedure for s in state.plan.steps}:
             state.procedure_outcomes.setdefault(procedure, "withdrawn")
