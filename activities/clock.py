@@ -196,7 +196,9 @@ class ClockActivities:
     @activity.defn(name="clock.shift")
     async def shift(self, request: ShiftInput) -> MomentResult:
         """The moment moved later by the working time the (closed) pause took before it."""
-        if request.pause.end is None:
+        if request.pause.end is None or request.moment <= request.pause.start:
+            # Still open, or it began after the moment (a payment made after a missed
+            # appointment): the moment does not move.
             return MomentResult(moment=request.moment)
         left = self._clock.working_time_between(request.pause.start, request.moment)
         moved = self._clock.add(

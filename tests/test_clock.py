@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from activities.clock import ClockActivities, Pause, ShiftInput
 from domain.calendar import default_calendar
 from domain.clock import (
     DEFAULT_OFFICE_HOURS,
@@ -309,3 +310,18 @@ def test_working_time_between_is_negative_when_reversed(clock: LegalClock) -> No
     a, b = vn(*FRIDAY, 16), vn(*MONDAY, 9)
     assert clock.working_time_between(a, b) == working_hours(2)
     assert clock.working_time_between(b, a) == -working_hours(2)
+
+
+async def test_a_pause_that_began_after_the_moment_does_not_move_it() -> None:
+    # A payment made after the appointment was already missed: the appointment stays (it used
+    # to fail with a negative duration and the local activity retried forever).
+
+    appointment = datetime(2026, 3, 3, 17, 0, tzinfo=VN_TZ)
+    paid = Pause(
+        start=appointment + timedelta(days=2),
+        end=appointment + timedelta(days=3),
+        reason="nghĩa vụ tài chính",
+        moves_appointment=True,
+    )
+    clock = ClockActivities(LegalClock(default_calendar()))
+    assert (await clock.shift(ShiftInput(moment=appointment, pause=paid))).moment == appointment

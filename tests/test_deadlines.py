@@ -183,3 +183,22 @@ async def test_a_dossier_finished_on_time_has_no_letter_and_no_late_mark(
     ]
     assert result.apologies == []
     assert result.verdict in ("early", "on_time")
+
+
+async def test_a_short_procedure_received_in_office_hours_gets_no_letter_at_receipt(
+    env: WorkflowEnvironment, task_queue: str, engine_running: None
+) -> None:
+    # A certified copy is due within hours; its appointment check is due before it was even
+    # received. Keyed in a few minutes after the applicant handed it in, it must still not
+    # be "foreseen late" at once.
+    now = (await env.get_current_time()).astimezone(VN_TZ)
+    morning = datetime.combine(
+        default_calendar().next_working_day(now.date()), datetime.min.time(), VN_TZ
+    ).replace(hour=9)
+    await skip_to(env, morning + timedelta(minutes=5))
+    handle = await submit(env, task_queue, "certified-copy", received=morning)
+    await officers_until(env, handle, lambda s: False)
+    result = await result_of(handle)
+    assert result.status == DossierStatus.RETURNED
+    assert result.apologies == []
+    assert result.verdict in ("early", "on_time")

@@ -561,6 +561,18 @@ class DossierWorkflow:
             workflow.logger.info("step %s of %s cancelled", planned.key, self._request.dossier_code)
             raise
 
+    def _counted_from(self, planned: PlannedStep) -> datetime | None:
+        """Since when the forecast counts an open step's working time as used.
+
+        A first step counts from the receipt when the dossier reached the software later (keyed
+        in after the fact, or seconds after the applicant handed it in), as its due moment
+        does; otherwise a short procedure would look late from the moment it is received.
+        """
+        step = self._state.steps[planned.key]
+        if not planned.depends_on and self._state.plan is not None and step.opened_at:
+            return min(step.opened_at, self._state.plan.clock_starts)
+        return step.opened_at
+
     async def _set_due(self, planned: PlannedStep) -> None:
         step = self._state.steps[planned.key]
         if not planned.counted or step.opened_at is None:
@@ -1117,7 +1129,7 @@ class DossierWorkflow:
                         key=p.key,
                         depends_on=p.depends_on,
                         budget_hours=p.budget_hours if p.counted else 0.0,
-                        opened_at=state.steps[p.key].opened_at
+                        opened_at=self._counted_from(p)
                         if state.steps[p.key].status is StepStatus.OPEN
                         else None,
                         done=state.steps[p.key].status in (StepStatus.DONE, StepStatus.CANCELLED),
