@@ -18,11 +18,12 @@ Queries: ``tracking`` (status, open steps, due moments, the form 05 ledger, docu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -77,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from engine import names
 
 ONE_STOP = names.agency_task_queue("one-stop")
+ResultT = TypeVar("ResultT", bound=BaseModel)
 CLOCK_TIMEOUT = timedelta(seconds=10)
 AGENCY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # Steps officers act on; the others finish by themselves (activity, timer, payment).
@@ -599,14 +601,31 @@ class DossierWorkflow:
 
     async def _ask_clock(self, method: Any, request: BaseModel, summary: str) -> Any:
         """Ask the legal clock (a local activity); one question at a time since the patch."""
-        if not self._serial_clock:
+        async with self._clock_lock if self._serial_clock else contextlib.nullcontext():
             return await workflow.execute_local_activity_method(
                 method, request, start_to_close_timeout=CLOCK_TIMEOUT, summary=summary
             )
-        async with self._clock_lock:
-            return await workflow.execute_local_activity_method(
-                method, request, start_to_close_timeout=CLOCK_TIMEOUT, summary=summary
-            )
+
+    async def _at_the_desk(
+        self,
+        activity: str,
+        request: BaseModel,
+        result_type: type[ResultT],
+        summary: str,
+        start_to_close: timedelta = timedelta(minutes=1),
+    ) -> ResultT:
+        """Run one of the one-stop desk's activities (the registry, letters, notices, the post),
+        retried for as long as it takes."""
+        result: ResultT = await workflow.execute_activity(
+            activity,
+            request,
+            result_type=result_type,
+            task_queue=ONE_STOP,
+            start_to_close_timeout=start_to_close,
+            retry_policy=AGENCY_RETRY,
+            summary=summary,
+        )
+        return result
 
     def _pauses(self, procedure: str) -> list[Pause]:
         """The pauses that stop this procedure's clock: its own and the whole dossier's."""
@@ -1190,7 +1209,7 @@ class DossierWorkflow:
     async def _send_apology(self, record: ApologyRecord) -> None:
         state = self._state
         assert state.plan is not None
-        result: ApologyResult = await workflow.execute_activity(
+        result: ApologyResult = await self._at_the_desk(
             "letters.issue-apology",
             ApologyInput(
                 dossier_code=self._request.dossier_code,
@@ -1203,11 +1222,9 @@ class DossierWorkflow:
                 agency=record.agency,
                 reason_vi=record.reason_vi,
             ),
-            result_type=ApologyResult,
-            task_queue=ONE_STOP,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=AGENCY_RETRY,
-            summary=f"Phiếu xin lỗi và hẹn lại (mẫu 04) số {record.sequence}",
+            ApologyResult,
+            f"Phiếu xin lỗi và hẹn lại (mẫu 04) số {record.sequence}",
+            start_to_close=timedelta(minutes=2),
         )
         record.letter_id, record.sent = result.letter_id, result.sent
         self._registry_dirty = True
@@ -1238,14 +1255,11 @@ class DossierWorkflow:
         )
 
     async def _send_notice(self, notice: AgencyNoticeInput) -> None:
-        await workflow.execute_activity(
+        await self._at_the_desk(
             "notify.agency",
             notice,
-            result_type=AgencyNoticeResult,
-            task_queue=ONE_STOP,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=AGENCY_RETRY,
-            summary=f"Thông báo {notice.kind} cho {notice.agency}",
+            AgencyNoticeResult,
+            f"Thông báo {notice.kind} cho {notice.agency}",
         )
 
     async def _judge_dossier(self) -> None:
@@ -1296,7 +1310,7 @@ class DossierWorkflow:
             )
         if delivery.tracking_number is None:
             try:
-                dispatched: DispatchResult = await workflow.execute_activity(
+                dispatched: DispatchResult = await self._at_the_desk(
                     "post.dispatch",
                     DispatchInput(
                         dossier_code=self._request.dossier_code,
@@ -1304,11 +1318,8 @@ class DossierWorkflow:
                         procedure_name_vi=name_vi,
                         at=workflow.now(),
                     ),
-                    result_type=DispatchResult,
-                    task_queue=ONE_STOP,
-                    start_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=AGENCY_RETRY,
-                    summary="Chuyển kết quả cho bưu điện",
+                    DispatchResult,
+                    "Chuyển kết quả cho bưu điện",
                 )
             except ActivityError as err:
                 if not (isinstance(err.cause, ApplicationError) and err.cause.non_retryable):
@@ -1333,7 +1344,7 @@ class DossierWorkflow:
                 max((next_day.due or now) - now, timedelta(0)),
                 summary=f"Bưu tá phát lần {delivery.attempts + 1}",
             )
-            attempt: AttemptResult = await workflow.execute_activity(
+            attempt: AttemptResult = await self._at_the_desk(
                 "post.attempt-delivery",
                 AttemptInput(
                     dossier_code=self._request.dossier_code,
@@ -1342,11 +1353,8 @@ class DossierWorkflow:
                     attempt=delivery.attempts + 1,
                     at=workflow.now(),
                 ),
-                result_type=AttemptResult,
-                task_queue=ONE_STOP,
-                start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=AGENCY_RETRY,
-                summary=f"Phát bưu gửi lần {delivery.attempts + 1}",
+                AttemptResult,
+                f"Phát bưu gửi lần {delivery.attempts + 1}",
             )
             delivery.attempts += 1
             delivery.outcomes.append(attempt.outcome)
@@ -1355,7 +1363,7 @@ class DossierWorkflow:
                 delivery.status = "delivered"
                 await self._close_delivery(planned, reason)
                 return f"delivered by post: {delivery.tracking_number}"
-        await workflow.execute_activity(
+        await self._at_the_desk(
             "post.return-to-desk",
             ReturnToDeskInput(
                 dossier_code=self._request.dossier_code,
@@ -1363,11 +1371,8 @@ class DossierWorkflow:
                 procedure_name_vi=name_vi,
                 at=workflow.now(),
             ),
-            result_type=ReturnToDeskResult,
-            task_queue=ONE_STOP,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=AGENCY_RETRY,
-            summary="Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
+            ReturnToDeskResult,
+            "Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
         )
         delivery.status = "returned_to_desk"
         return await self._collect_at_desk(
@@ -1411,14 +1416,11 @@ class DossierWorkflow:
         snapshot = self._registry_snapshot()
         if snapshot is None:
             return
-        await workflow.execute_activity(
+        await self._at_the_desk(
             "registry.sync",
             snapshot,
-            result_type=SyncResult,
-            task_queue=ONE_STOP,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=AGENCY_RETRY,
-            summary=f"Cập nhật sổ theo dõi hồ sơ (lần {snapshot.revision})",
+            SyncResult,
+            f"Cập nhật sổ theo dõi hồ sơ (lần {snapshot.revision})",
         )
         self._synced.update(self._pending_sync)
 
@@ -1468,10 +1470,7 @@ class DossierWorkflow:
             for planned in plan.steps
             for step in [state.steps[planned.key]]
         ]
-        handovers = [
-            HandoverSnapshot(**row.model_dump(exclude={"verdict"}), verdict=row.verdict)
-            for row in state.ledger
-        ]
+        handovers = [HandoverSnapshot(**row.model_dump()) for row in state.ledger]
         received = [
             ReceivedSnapshot(
                 sequence=number,
