@@ -12,13 +12,19 @@ from Debian's ``fonts-dejavu-core``, found in the usual places or named by ``LIE
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
+import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from pydantic import BaseModel, ConfigDict
 
@@ -215,6 +221,69 @@ class _Pdf(FPDF):
         self.set_lang("vi")
 
 
+# The characters Vietnamese documents are written in: Latin with its supplements and the
+# Vietnamese letters (Latin Extended Additional), combining tone marks, punctuation, the đồng
+# sign and a few symbols. Parsing all of DejaVu Sans (6,000 glyphs) for every PDF cost ~0.1 s a
+# face; a face cut down to these parses about five times faster. A document with any other
+# character is set in the whole font.
+_COMMON_CHARACTERS: tuple[range, ...] = (
+    range(0x20, 0x7F),
+    range(0xA0, 0x250),
+    range(0x300, 0x370),
+    range(0x1E00, 0x1F00),
+    range(0x2000, 0x2070),
+    range(0x20A0, 0x20C0),
+    range(0x2100, 0x2200),
+    range(0x25A0, 0x2600),
+)
+_SUBSET_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _CutFont:
+    font: PdfFont
+    covers: frozenset[int]
+
+
+@functools.cache
+def _cut_font(font: PdfFont) -> _CutFont:
+    """``font`` cut down to `_COMMON_CHARACTERS`, made once and kept in the temp directory."""
+    with _SUBSET_LOCK:
+        regular, covers = _cut_face(font.regular)
+        bold = regular if font.bold == font.regular else _cut_face(font.bold)[0]
+    return _CutFont(PdfFont(regular, bold), covers)
+
+
+def _cut_face(path: Path) -> tuple[Path, frozenset[int]]:
+    wanted = [code for block in _COMMON_CHARACTERS for code in block]
+    source = path.read_bytes()
+    key = hashlib.sha256(source + repr(_COMMON_CHARACTERS).encode()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / "lienthong-fonts" / f"{path.stem}-{key}.ttf"
+    if not target.is_file():
+        face = TTFont(path)
+        options = subset.Options()
+        options.layout_features = ["*"]
+        options.name_IDs = ["*"]
+        options.notdef_outline = True
+        options.drop_tables += ["FFTM"]  # a font-forge timestamp fontTools cannot cut
+        cutter = subset.Subsetter(options)
+        cutter.populate(unicodes=wanted)
+        cutter.subset(face)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        face.save(partial)
+        os.replace(partial, target)  # atomic: another process never reads half a font
+    with TTFont(target, lazy=True) as face:
+        covers = frozenset(face.getBestCmap())
+    return target, covers
+
+
+def _font_for(text: str, font: PdfFont) -> PdfFont:
+    """The cut-down font when it has every character of ``text``, else the whole font."""
+    cut = _cut_font(font)
+    return cut.font if {ord(c) for c in text} <= cut.covers else font
+
+
 def html_to_pdf(
     html: str,
     font: PdfFont,
@@ -239,7 +308,7 @@ def html_to_pdf(
         font_size: The body text size in points.
         landscape: A4 landscape, for wide tables (forms 05 and 06).
     """
-    pdf = _Pdf(font, created, landscape=landscape)
+    pdf = _Pdf(_font_for(html + title + author + subject, font), created, landscape=landscape)
     pdf.set_title(title)
     pdf.set_author(author)
     pdf.set_subject(subject)

@@ -841,3 +841,24 @@ def test_the_form_commands_have_help(capsys: pytest.CaptureFixture[str]) -> None
         code, out, _ = run(capsys, *argv)
         assert code == 0
         assert "usage:" in out
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Nguyễn Thị Ánh Tuyết, số 12 ngõ Văn Chương — 1.500.000 ₫",
+        "Nguyễn Văn Ω and Жуков",  # letters outside the cut-down font: the whole font is used
+    ],
+)
+def test_a_pdf_keeps_every_character_whichever_font_sets_it(words: str) -> None:
+    from forms.render import html_to_pdf
+
+    pdf = html_to_pdf(
+        f"<p>{words}</p>",
+        find_font(),
+        created=datetime(2027, 3, 1, tzinfo=UTC),
+        title="t",
+        author="a",
+        subject="s",
+    )
+    assert flat(words) in pdf_text(pdf)
