@@ -338,6 +338,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- simulate ------------------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run a scenario or a district profile on the time-skipping test server (sim/)."""
+    from sim.cli import run
+
+    return run(args)
+
+
 # ---- official forms (01, 02, 03, 05, 06) ---------------------------------------------------------
 
 FORM_NUMBERS = ("01", "02", "03", "05")
@@ -588,6 +598,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: table")
     report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     report.set_defaults(handler=cmd_report)
+
+    from sim.cli import add_arguments as add_simulate_arguments
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run a scenario or a district profile on Temporal's time-skipping test server",
+        description="The real workflows and activities, months in minutes; a throwaway "
+        "registry. See docs/simulation.md.",
+    )
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(handler=cmd_simulate)
     return parser
 
 

@@ -1,0 +1,481 @@
+"""From a scenario to events: the dossiers to submit, and what each actor does next and when.
+
+Every draw comes from ``random.Random(f"{seed}:{dossier code}:{what}:{n}")``, a generator of its
+own per decision, so an outcome does not depend on the order in which the simulation happens
+to ask (many drivers run at once). Moments are counted in working time on the legal clock from
+the moment a step became actionable, and floored to the minute: the time-skipping server's
+clock runs at wall speed while work is in flight, so the moment a step opens carries a few
+milliseconds of jitter that must not reach the output.
+
+Pure: the catalog and the clock come in; nothing here talks to Temporal or the database.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+
+from domain.catalog import Catalog
+from domain.clock import VN_TZ, LegalClock
+from domain.dossier import DossierStatus
+from domain.dossier_code import format_dossier_code
+from domain.plan import DossierPlan, plan_dossier
+from sim.scenario import AgencyRule, DossierSpec, OfficerAct, Scenario, Span
+from workflows.dossier import OFFICER_KINDS, TERMINAL, OpenStep, TrackingState
+
+# Actors act half a minute past the minute, and the driver looks again only after SETTLE: the
+# dossier's own timers fall just after a whole minute (due moments, warnings), and an act that
+# races one of them can strand the dossier on the time-skipping server (see sim/driver.py's
+# TIMER_GUARD, which catches the races this offset does not).
+ACT_OFFSET = timedelta(seconds=30)
+SETTLE = timedelta(seconds=20)
+SOON = timedelta(minutes=1)  # look again: an automated check or the workflow is still moving
+WAITING_POLL = timedelta(hours=8)  # nothing to do but wait for time (the post, a notice)
+HOURS_PER_DAY = 8.0
+
+
+class SimDossier(BaseModel):
+    """A dossier the simulation submits."""
+
+    index: int
+    code: str
+    desk: str
+    procedure: str
+    submit_at: datetime
+    home_delivery: bool = False
+    label: str | None = None
+    spec: int | None = None  # index in ``scenario.dossiers`` (explicit), None when drawn
+    group: str | None = None  # a profile's level (district / ward), for its report
+
+
+class Act(BaseModel):
+    """One thing an actor does to a dossier."""
+
+    kind: Literal["decide", "pay", "supplement", "withdraw"]
+    at: datetime
+    occurrence: int = 0  # the how-many-th act of this kind on this step
+    step: str | None = None
+    agency: str | None = None
+    action: Literal["approve", "request_supplement", "refuse"] = "approve"
+    reason: str = ""
+    missing: list[str] = []
+    amount_vnd: int = 0
+    reference: str = ""
+
+
+class Next(BaseModel):
+    """What the driver does now: act (at most one act, then look again), or sleep until."""
+
+    act: Act | None = None
+    wake_at: datetime | None = None
+    done: bool = False
+
+
+def floor_minute(moment: datetime) -> datetime:
+    """The moment without seconds, in Vietnam time."""
+    return moment.astimezone(VN_TZ).replace(second=0, microsecond=0)
+
+
+def _draw(span: Span, rng: random.Random) -> float:
+    return span.low if span.high == span.low else rng.uniform(span.low, span.high)
+
+
+def _working_days(clock: LegalClock, start: date, end: date) -> list[date]:
+    days, day = [], start
+    while day <= end:
+        if clock.calendar.is_working_day(day):
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def expand(scenario: Scenario, clock: LegalClock) -> list[SimDossier]:
+    """Every dossier of the scenario, in submission order, with its dossier code.
+
+    Codes follow ``DESK-yyMMdd-NNNN`` with the sequence per desk and Vietnam day in submission
+    order, as the registry would hand them out.
+    """
+    drafts: list[tuple[datetime, int, dict[str, object]]] = []
+    for number, spec in enumerate(scenario.dossiers):
+        drafts.append(
+            (
+                floor_minute(spec.submit_at),
+                len(drafts),
+                {
+                    "desk": spec.desk or scenario.desk,
+                    "procedure": spec.procedure,
+                    "home_delivery": spec.home_delivery,
+                    "label": spec.label,
+                    "spec": number,
+                },
+            )
+        )
+    rules = scenario.rules
+    for number, rule in enumerate(rules.arrivals if rules is not None else []):
+        assert rules is not None
+        rng = random.Random(f"{scenario.seed}:arrivals:{number}")
+        days = _working_days(clock, rule.start, rule.end)
+        if not days:
+            continue
+        for _ in range(rule.count):
+            day = rng.choice(days)
+            hours = _draw(rules.arrival_hours, rng)
+            moment = datetime.combine(day, time(0), VN_TZ) + timedelta(minutes=int(hours * 60))
+            drafts.append(
+                (
+                    moment,
+                    len(drafts),
+                    {
+                        "desk": rule.desk or scenario.desk,
+                        "procedure": rule.procedure,
+                        "home_delivery": rng.random() < rule.home_delivery_rate,
+                    },
+                )
+            )
+    return number_dossiers(drafts)
+
+
+def number_dossiers(drafts: list[tuple[datetime, int, dict[str, object]]]) -> list[SimDossier]:
+    """Sort drafts by (moment, order) and give each its dossier code."""
+    sequences: dict[tuple[str, date], int] = {}
+    dossiers = []
+    for index, (moment, _, fields) in enumerate(sorted(drafts, key=lambda d: (d[0], d[1]))):
+        desk = str(fields["desk"])
+        day = moment.astimezone(VN_TZ).date()
+        sequence = sequences[(desk, day)] = sequences.get((desk, day), 0) + 1
+        dossiers.append(
+            SimDossier.model_validate(
+                {
+                    **fields,
+                    "index": index,
+                    "code": format_dossier_code(desk, day, sequence),
+                    "submit_at": moment,
+                }
+            )
+        )
+    return dossiers
+
+
+@dataclass
+class Capacity:
+    """An agency's daily capacity: at most ``per_day`` officer decisions on a working day.
+
+    A decision planned for a full day moves to the next working day with room (at the same time
+    of day). Claims are made when a step is first seen, so steps seen at the same simulated
+    minute may take the last slot of a day in either order.
+    """
+
+    per_day: int
+    used: dict[date, int] = field(default_factory=dict)
+
+    def claim(self, clock: LegalClock, moment: datetime) -> datetime:
+        """The first moment at or after ``moment`` on a working day that still has room."""
+        local = moment.astimezone(VN_TZ)
+        day = local.date()
+        while self.used.get(day, 0) >= self.per_day or not clock.calendar.is_working_day(day):
+            day = clock.calendar.next_working_day(day)
+            local = datetime.combine(day, max(local.time(), time(8)), VN_TZ)
+        self.used[day] = self.used.get(day, 0) + 1
+        return local
+
+
+class Oracle:
+    """Decides, from a dossier's tracking state, the next act of its officers, applicant and
+    payer, and when. Remembers only what was planned (so a plan is not drawn twice) and which
+    acts the workflow refused (so they are not repeated)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        catalog: Catalog,
+        clock: LegalClock,
+        capacities: dict[str, int] | None = None,
+    ) -> None:
+        self._scenario = scenario
+        self._catalog = catalog
+        self._clock = clock
+        self._plans: dict[str, DossierPlan] = {}
+        self._planned: dict[tuple[str, str, int], Act] = {}
+        self._refused: set[tuple[str, str, int]] = set()
+        self._capacity = {code: Capacity(per_day) for code, per_day in (capacities or {}).items()}
+        self.horizon = datetime.combine(scenario.start, time(0), VN_TZ) + timedelta(
+            days=scenario.horizon_days
+        )
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def plan(self, dossier: SimDossier) -> DossierPlan:
+        """The dossier's legal plan, as the reception activity computes it."""
+        plan = self._plans.get(dossier.code)
+        if plan is None:
+            plan = plan_dossier(self._catalog, self._clock, dossier.procedure, dossier.submit_at)
+            self._plans[dossier.code] = plan
+        return plan
+
+    def forget(self, dossier: SimDossier) -> None:
+        """Drop what was remembered of a finished dossier."""
+        self._plans.pop(dossier.code, None)
+        for key in [k for k in self._planned if k[0] == dossier.code]:
+            del self._planned[key]
+
+    def refused(self, dossier: SimDossier, act: Act) -> None:
+        """The workflow refused the act: a decision is then simply an approval, a withdrawal
+        is not tried again."""
+        key = (dossier.code, act.step or act.kind, act.occurrence)
+        self._refused.add(key)
+        self._planned.pop(key, None)
+
+    def after(self, since: datetime, hours: float) -> datetime:
+        """``hours`` of working time after ``since``, at half past that minute."""
+        hours = round(hours * 4) / 4  # a quarter of an hour is as precise as officers are
+        return floor_minute(self._clock.add(since, timedelta(hours=hours))) + ACT_OFFSET
+
+    def _rng(self, dossier: SimDossier, what: str, occurrence: int) -> random.Random:
+        return random.Random(f"{self._scenario.seed}:{dossier.code}:{what}:{occurrence}")
+
+    def _spec(self, dossier: SimDossier) -> DossierSpec | None:
+        return None if dossier.spec is None else self._scenario.dossiers[dossier.spec]
+
+    # ---- the next act ----------------------------------------------------------------------
+
+    def next(self, dossier: SimDossier, state: TrackingState, now: datetime) -> Next:
+        """The act due now, or when to look again."""
+        if state.status in TERMINAL:
+            return Next(done=True)
+        if now >= self.horizon:
+            return Next(done=True)
+        if state.appointment is None or not state.open_steps:
+            return Next(wake_at=now + SOON)  # being received, or between two steps
+        acts: list[Act] = []
+        transient = False
+        spec = self._spec(dossier)
+        withdraw = spec.applicant.withdraw_after_days if spec is not None else None
+        if (
+            withdraw is not None
+            and state.status is not DossierStatus.DECIDED
+            and (dossier.code, "withdraw", 0) not in self._refused
+        ):
+            acts.append(
+                Act(kind="withdraw", at=self.after(dossier.submit_at, withdraw * HOURS_PER_DAY))
+            )
+        waiting = [s for s in state.supplements if s.answered_at is None]
+        if waiting:
+            acts.append(self._supplement_answer(dossier, state))
+        else:
+            for step in state.open_steps:
+                if step.kind == "automated_check" or step.opened_at is None:
+                    transient = True
+                elif step.kind in OFFICER_KINDS and not step.decided:
+                    acts.append(self._officer(dossier, state, step))
+                elif step.kind == "payment":
+                    if state.amount_due_vnd > state.amount_paid_vnd:
+                        pay = self._payment(dossier, state, step)
+                        if pay is not None:
+                            acts.append(pay)
+                    else:
+                        transient = True
+                elif step.kind == "public_notice":
+                    acts_at = self._notice_end(dossier, step)
+                    if acts_at is not None:
+                        return self._wake(acts, now, max(acts_at, now + SOON))
+        due = [act for act in acts if act.at <= now]
+        if due:
+            return Next(act=min(due, key=lambda a: a.at))
+        if transient:
+            return Next(wake_at=now + SOON)
+        return self._wake(acts, now, now + WAITING_POLL)
+
+    @staticmethod
+    def _wake(acts: list[Act], now: datetime, fallback: datetime) -> Next:
+        moments = [act.at for act in acts if act.at > now]
+        return Next(wake_at=min([*moments, fallback]))
+
+    def _notice_end(self, dossier: SimDossier, step: OpenStep) -> datetime | None:
+        planned = next((s for s in self.plan(dossier).steps if s.key == step.key), None)
+        if planned is None or step.opened_at is None:
+            return None
+        return step.opened_at + timedelta(days=planned.notice_days or 0, minutes=1)
+
+    def _occurrence(self, state: TrackingState, step: OpenStep) -> tuple[int, datetime]:
+        """How many times the step was already acted on in this opening, and since when it is
+        actionable again (the supplement answered, the result back at the desk)."""
+        assert step.opened_at is not None
+        procedure, _, name = step.key.partition(":")
+        since = step.opened_at
+        count = 0
+        for request in state.supplements:
+            if (request.procedure, request.step) == (procedure, name) and request.at >= since:
+                count += 1
+                if request.answered_at is not None:
+                    since = max(since, request.answered_at)
+        for row in state.ledger:
+            if (
+                (row.procedure, row.step) == (procedure, name)
+                and row.result.startswith("back to the desk")
+                and row.at >= step.opened_at
+            ):
+                count += 1
+                since = max(since, row.at)
+        return count, since
+
+    def _officer(self, dossier: SimDossier, state: TrackingState, step: OpenStep) -> Act:
+        occurrence, since = self._occurrence(state, step)
+        key = (dossier.code, step.key, occurrence)
+        planned = self._planned.get(key)
+        if planned is not None:
+            return planned
+        plan = self.plan(dossier)
+        budget = next((s.budget_hours for s in plan.steps if s.key == step.key), HOURS_PER_DAY)
+        spec = self._spec(dossier)
+        if spec is not None:
+            act = self._scripted(spec, plan, step, occurrence, since, budget)
+        else:
+            act = self._drawn(dossier, plan, step, occurrence, since, budget)
+        if key in self._refused and act.action != "approve":
+            act = act.model_copy(update={"action": "approve", "reason": "", "missing": []})
+        capacity = self._capacity.get(step.agency)
+        if capacity is not None and spec is None:
+            act = act.model_copy(update={"at": floor_minute(capacity.claim(self._clock, act.at))})
+        self._planned[key] = act
+        return act
+
+    def _decision(
+        self,
+        step: OpenStep,
+        occurrence: int,
+        at: datetime,
+        action: str,
+        reason: str,
+        missing: list[str],
+    ) -> Act:
+        return Act.model_validate(
+            {
+                "kind": "decide",
+                "occurrence": occurrence,
+                "at": at,
+                "step": step.key,
+                "agency": step.agency,
+                "action": action,
+                "reason": reason,
+                "missing": missing,
+            }
+        )
+
+    def _scripted(
+        self,
+        spec: DossierSpec,
+        plan: DossierPlan,
+        step: OpenStep,
+        occurrence: int,
+        since: datetime,
+        budget: float,
+    ) -> Act:
+        single = plan.components[0].code if len(plan.components) == 1 else None
+        scripted: list[OfficerAct] = [
+            act
+            for act in spec.officers
+            if act.step == step.key or (single is not None and f"{single}:{act.step}" == step.key)
+        ]
+        chosen = scripted[occurrence] if occurrence < len(scripted) else None
+        if chosen is None:
+            return self._decision(
+                step, occurrence, self.after(since, spec.officer_share * budget), "approve", "", []
+            )
+        hours = (
+            chosen.after_days * HOURS_PER_DAY
+            if chosen.after_days is not None
+            else spec.officer_share * budget
+        )
+        missing = chosen.missing or self._missing_documents(plan, step)
+        return self._decision(
+            step,
+            occurrence,
+            self.after(since, hours),
+            chosen.action,
+            chosen.reason or ("Hồ sơ còn thiếu giấy tờ" if chosen.action != "approve" else ""),
+            missing if chosen.action == "request_supplement" else [],
+        )
+
+    def _drawn(
+        self,
+        dossier: SimDossier,
+        plan: DossierPlan,
+        step: OpenStep,
+        occurrence: int,
+        since: datetime,
+        budget: float,
+    ) -> Act:
+        assert self._scenario.rules is not None
+        rule: AgencyRule = self._scenario.rules.agency(step.agency)
+        rng = self._rng(dossier, step.key, occurrence)
+        hours = (
+            _draw(rule.officer_days, rng) * HOURS_PER_DAY
+            if rule.officer_days is not None
+            else _draw(rule.budget_share, rng) * budget
+        )
+        outcome = rng.random()
+        action, reason, missing = "approve", "", []
+        if step.kind == "officer_decision" and occurrence == 0:
+            if outcome < rule.supplement_rate and self._may_request(plan, step):
+                action, reason = "request_supplement", "Hồ sơ cần bổ sung giấy tờ"
+                missing = self._missing_documents(plan, step)
+            elif rule.supplement_rate <= outcome < rule.supplement_rate + rule.refusal_rate:
+                action, reason = "refuse", "Hồ sơ không đủ điều kiện giải quyết"
+        return self._decision(step, occurrence, self.after(since, hours), action, reason, missing)
+
+    @staticmethod
+    def _may_request(plan: DossierPlan, step: OpenStep) -> bool:
+        procedure = step.key.partition(":")[0]
+        policy = next((p for p in plan.policies if p.code == procedure), None)
+        return policy is not None and policy.max_supplement_requests > 0
+
+    def _missing_documents(self, plan: DossierPlan, step: OpenStep) -> list[str]:
+        procedure = step.key.partition(":")[0]
+        version = self._catalog.version_on(procedure, plan.received_at.astimezone(VN_TZ).date())
+        names = [d.name_vi for d in version.required_documents]
+        return names[:1] or ["Giấy tờ bổ sung"]
+
+    def _supplement_answer(self, dossier: SimDossier, state: TrackingState) -> Act:
+        request = next(s for s in state.supplements if s.answered_at is None)
+        occurrence = len(state.supplements)
+        key = (dossier.code, "supplement", occurrence)
+        planned = self._planned.get(key)
+        if planned is not None:
+            return planned
+        spec = self._spec(dossier)
+        if spec is not None:
+            days = spec.applicant.supplement_after_days
+        else:
+            assert self._scenario.rules is not None
+            days = _draw(
+                self._scenario.rules.supplement_reply_days,
+                self._rng(dossier, "supplement", occurrence),
+            )
+        act = Act(
+            kind="supplement",
+            at=self.after(request.at, days * HOURS_PER_DAY),
+            missing=request.missing_documents,
+        )
+        self._planned[key] = act
+        return act
+
+    def _payment(self, dossier: SimDossier, state: TrackingState, step: OpenStep) -> Act | None:
+        assert step.opened_at is not None
+        spec = self._spec(dossier)
+        if spec is not None:
+            days = spec.payer.pay_after_days
+        else:
+            assert self._scenario.rules is not None
+            days = _draw(self._scenario.rules.payment_delay_days, self._rng(dossier, "pay", 0))
+        if days is None:
+            return None
+        return Act(
+            kind="pay",
+            at=self.after(step.opened_at, days * HOURS_PER_DAY),
+            amount_vnd=state.amount_due_vnd - state.amount_paid_vnd,
+            reference=f"PAY-{dossier.code}-{state.amount_paid_vnd}",
+        )
