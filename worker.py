@@ -79,8 +79,13 @@ def build_workers(
     activities: Sequence[Callable[..., Any]],
     clock: LegalClock | None = None,
     orchestration_queue: str = ORCHESTRATION_TASK_QUEUE,
+    max_cached_workflows: int = 1000,
 ) -> list[Worker]:
-    """One worker per task queue: agency activities on theirs, workflows on orchestration's."""
+    """One worker per task queue: agency activities on theirs, workflows on orchestration's.
+
+    ``max_cached_workflows``: open workflows kept in memory (the SDK's default, 1000); one
+    evicted must replay its whole history on its next task.
+    """
     workers = [
         Worker(
             client,
@@ -100,6 +105,7 @@ def build_workers(
                 workflows=WORKFLOWS,
                 activities=clock_activities.all(),
                 graceful_shutdown_timeout=grace,
+                max_cached_workflows=max_cached_workflows,
             )
         )
     return workers

@@ -18,22 +18,25 @@ from domain.clock import VN_TZ
 
 
 class ProgressBar:
-    """A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise."""
+    """A progress bar on stderr: redrawn in place on a terminal; otherwise a line per 10% of the
+    dossiers and per simulated month."""
 
     def __init__(self, label: str, width: int = 30) -> None:
         self._label = label
         self._width = width
         self._tty = sys.stderr.isatty()
         self._shown = -1
+        self._month = ""
         self._began = time.monotonic()
 
     def __call__(self, done: int, total: int, now: datetime) -> None:
         """Show ``done`` of ``total`` and the simulated date."""
         share = done / total if total else 1.0
         step = int(share * 10)
-        if not self._tty and step == self._shown and done != total:
+        month = f"{now.astimezone(VN_TZ):%Y-%m}"
+        if not self._tty and step == self._shown and month == self._month and done != total:
             return
-        self._shown = step
+        self._shown, self._month = step, month
         filled = int(share * self._width)
         bar = "#" * filled + "." * (self._width - filled)
         text = (

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from store.letters import save_contact
     from store.seed import DEMO_PARCEL
     from workflows.dossier import (
+        TERMINAL,
         DecisionAction,
         DecisionInput,
         DossierWorkflow,
@@ -106,6 +107,7 @@ class TickResult(BaseModel):
     acted: str | None = None
     wake_at: datetime | None = None
     done: bool = False
+    finished: bool = False  # done, and the dossier ended (not only the horizon reached)
     wedged: bool = False
 
 
@@ -140,7 +142,7 @@ class SimDriverWorkflow:
             if tick.done or tick.wedged:
                 return DriverResult(
                     code=request.code,
-                    finished=not tick.wedged,
+                    finished=tick.finished,
                     acts=acts,
                     ticks=ticks,
                     wedged=tick.wedged,
@@ -173,6 +175,7 @@ class DriverActivities:
         self._sessions = sessions
         self._task_queue = task_queue
         self.finished_at: dict[str, datetime] = {}  # when each driver saw its dossier end
+        self.ended = 0  # dossiers finished or given up as wedged (progress)
 
     def _facts(self, dossier: SimDossier) -> DossierFacts:
         day = dossier.submit_at.astimezone(VN_TZ).date()
@@ -229,10 +232,13 @@ class DriverActivities:
         except (WorkflowQueryFailedError, RPCError):
             return TickResult(wake_at=request.now + SOON)  # not started yet, or between runs
         step = self._oracle.next(dossier, state, request.now)
-        if step.done:
-            self.finished_at[dossier.code] = request.now
+        if step.done:  # the dossier ended, or the scenario's horizon came first
+            self.ended += 1
             self._oracle.forget(dossier)
-            return TickResult(done=True)
+            if state.status not in TERMINAL:
+                return TickResult(done=True)
+            self.finished_at[dossier.code] = request.now
+            return TickResult(done=True, finished=True)
         if step.act is None:
             return TickResult(wake_at=step.wake_at)
         due = await _timer_due_within(handle, request.now, TIMER_GUARD)
@@ -251,6 +257,7 @@ class DriverActivities:
             activity.logger.error("dossier_wedged", extra={"dossier": dossier.code})
             await handle.terminate(reason="simulation: workflow task failing on the test server")
             self._oracle.forget(dossier)
+            self.ended += 1
             return TickResult(wedged=True)
         return TickResult(acted=step.act.kind)
 

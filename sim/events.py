@@ -162,21 +162,31 @@ def number_dossiers(drafts: list[tuple[datetime, int, dict[str, object]]]) -> li
 
 @dataclass
 class Capacity:
-    """An agency's daily capacity: at most ``per_day`` officer decisions on a working day.
+    """An agency's daily capacity: on average ``per_day`` officer decisions on a working day.
 
+    A fractional capacity (a scaled-down profile's 1.4 a day) is honoured on average: each day
+    has ``floor(per_day)`` slots and one more with probability ``per_day - floor(per_day)``,
+    drawn from the day and the agency alone (so the same days, whatever the order of claims).
     A decision planned for a full day moves to the next working day with room (at the same time
     of day). Claims are made when a step is first seen, so steps seen at the same simulated
     minute may take the last slot of a day in either order.
     """
 
-    per_day: int
+    per_day: float
+    agency: str = ""
     used: dict[date, int] = field(default_factory=dict)
+
+    def room(self, day: date) -> int:
+        """Decisions the agency can make on ``day``."""
+        whole = int(self.per_day)
+        extra = random.Random(f"capacity:{self.agency}:{day.isoformat()}").random()
+        return whole + (1 if extra < self.per_day - whole else 0)
 
     def claim(self, clock: LegalClock, moment: datetime) -> datetime:
         """The first moment at or after ``moment`` on a working day that still has room."""
         local = moment.astimezone(VN_TZ)
         day = local.date()
-        while self.used.get(day, 0) >= self.per_day or not clock.calendar.is_working_day(day):
+        while self.used.get(day, 0) >= self.room(day) or not clock.calendar.is_working_day(day):
             day = clock.calendar.next_working_day(day)
             local = datetime.combine(day, max(local.time(), time(8)), VN_TZ)
         self.used[day] = self.used.get(day, 0) + 1
@@ -193,7 +203,7 @@ class Oracle:
         scenario: Scenario,
         catalog: Catalog,
         clock: LegalClock,
-        capacities: dict[str, int] | None = None,
+        capacities: dict[str, float] | None = None,
     ) -> None:
         self._scenario = scenario
         self._catalog = catalog
@@ -201,7 +211,9 @@ class Oracle:
         self._plans: dict[str, DossierPlan] = {}
         self._planned: dict[tuple[str, str, int], Act] = {}
         self._refused: set[tuple[str, str, int]] = set()
-        self._capacity = {code: Capacity(per_day) for code, per_day in (capacities or {}).items()}
+        self._capacity = {
+            code: Capacity(per_day, code) for code, per_day in (capacities or {}).items()
+        }
         self.horizon = datetime.combine(scenario.start, time(0), VN_TZ) + timedelta(
             days=scenario.horizon_days
         )

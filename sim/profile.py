@@ -233,10 +233,12 @@ def as_scenario(profile: Profile, months: int) -> Scenario:
     )
 
 
-def capacities(profile: Profile, scale: float) -> dict[str, int]:
-    """Decisions per working day per agency, scaled like the workload (at least one)."""
+def capacities(profile: Profile, scale: float) -> dict[str, float]:
+    """Decisions per working day per agency, scaled like the workload, at least one a day (a
+    queue served less often than daily makes every dossier wait weeks, which no scale-down of
+    a real office means); fractions are kept on average (`sim.events.Capacity`)."""
     return {
-        code: max(1, round(rule.capacity_per_day * scale))
+        code: max(1.0, rule.capacity_per_day * scale)
         for code, rule in profile.agencies.items()
         if rule.capacity_per_day is not None
     }

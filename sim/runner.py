@@ -30,7 +30,7 @@ from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities import build_activities
 from activities.post import SimulatedPostOffice
@@ -60,6 +60,9 @@ from workflows.dossier import DossierResult, DossierWorkflow, TrackingState
 Progress = Callable[[int, int, datetime], None]
 _RUNTIME: Runtime | None = None
 _START_BATCH = 200
+# Open dossiers and their drivers kept in memory: an evicted workflow replays its whole history
+# on its next task (a district year has thousands open at once; each takes ~100 kB).
+_WORKFLOW_CACHE = 20_000
 
 
 class Attempt(BaseModel):
@@ -114,7 +117,7 @@ async def run_scenario(
     catalog: Catalog | None = None,
     database_url: str | None = None,
     progress: Progress | None = None,
-    capacities: dict[str, int] | None = None,
+    capacities: dict[str, float] | None = None,
     keep_details: bool = True,
     dossiers: list[SimDossier] | None = None,
 ) -> SimulationResult:
@@ -242,6 +245,7 @@ async def _run(
         activities,
         clock=clock,
         orchestration_queue=queue,
+        max_cached_workflows=_WORKFLOW_CACHE,
     )
     actors = DriverActivities(client, dossiers, oracle, catalog, sessions, queue)
     workers.append(
@@ -251,6 +255,10 @@ async def _run(
             workflows=[SimDriverWorkflow],
             activities=[actors.submit, actors.tick],
             graceful_shutdown_timeout=timedelta(seconds=1),
+            max_cached_workflows=_WORKFLOW_CACHE,
+            # The driver's code is a loop of sleeps and activities, nothing else: re-importing
+            # it into a sandbox for each of thousands of drivers cost more than all it does.
+            workflow_runner=UnsandboxedWorkflowRunner(),
         )
     )
     try:
@@ -270,11 +278,13 @@ async def _run(
                         for d in dossiers[first : first + _START_BATCH]
                     )
                 )
-            ends: list[DriverResult] = []
-            for handle in drivers:
-                ends.append(await handle.result())
-                if progress is not None:
-                    progress(len(ends), len(dossiers), await env.get_current_time())
+            shown = asyncio.create_task(_show_progress(env, actors, len(dossiers), progress))
+            try:
+                ends = [await handle.result() for handle in drivers]
+            finally:
+                shown.cancel()
+            if progress is not None:
+                progress(len(ends), len(dossiers), await env.get_current_time())
             outcomes = []
             for dossier, end in zip(dossiers, ends, strict=True):
                 outcomes.append(await _outcome(env, dossier, end, keep_details))
@@ -284,6 +294,18 @@ async def _run(
     for outcome in outcomes:
         outcome.finished_at = outcome.finished_at or actors.finished_at.get(outcome.dossier.code)
     return outcomes
+
+
+async def _show_progress(
+    env: WorkflowEnvironment, actors: DriverActivities, total: int, progress: Progress | None
+) -> None:
+    """Every second: how many dossiers have ended (in any order) and the simulated now."""
+    if progress is None:
+        return
+    while True:
+        await asyncio.sleep(1.0)
+        with contextlib.suppress(RPCError):
+            progress(actors.ended, total, await env.get_current_time())
 
 
 async def _outcome(

@@ -7,7 +7,8 @@ import asyncio
 import json
 import subprocess
 import sys
-from datetime import date
+from collections import Counter
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,37 @@ def test_profile_arrivals_are_reproducible_office_hours_in_their_months() -> Non
         local = dossier.submit_at.astimezone(VN_TZ)
         assert 8 <= local.hour <= 16 and local.date() <= date(2027, 2, 28)
         assert dossier.code.split("-")[1] == f"{local:%y%m%d}"
+
+
+def test_a_fractional_capacity_is_kept_on_average_and_fills_days_in_order() -> None:
+    from sim.events import Capacity
+
+    clock = LegalClock(default_calendar())
+    capacity = Capacity(1.4, "commune-committee")
+    days = [date(2027, 1, 1) + timedelta(days=n) for n in range(1000)]
+    rooms = [capacity.room(day) for day in days]
+    assert set(rooms) == {1, 2} and abs(sum(rooms) / len(rooms) - 1.4) < 0.05
+    assert rooms == [Capacity(1.4, "commune-committee").room(day) for day in days]
+
+    monday = datetime(2027, 3, 1, 9, 30, tzinfo=VN_TZ)
+    claims = [capacity.claim(clock, monday) for _ in range(6)]
+    used = Counter(moment.date() for moment in claims)
+    for day, count in used.items():
+        assert count == capacity.room(day) and clock.calendar.is_working_day(day)
+    assert claims == sorted(claims) and claims[0] == monday
+
+
+async def test_a_dossier_still_open_at_the_horizon_is_reported_unfinished(tmp_path: Path) -> None:
+    scenario = load_scenario(
+        write(
+            tmp_path,
+            "start: 2027-03-01\nhorizon_days: 10\ndesk: PLIEN\ndossiers:\n"
+            "  - label: slow\n    procedure: house-building-permit\n"
+            "    submit_at: 2027-03-01T09:00\n    officers:\n"
+            "      - {step: appraise, after_days: 30}\n",
+        )
+    )
+    document = result_document(await asyncio.wait_for(run_scenario(scenario), WITHIN))
+    (slow,) = document["dossiers"]
+    assert document["unfinished"] == [slow["code"]]
+    assert not slow["finished"] and slow["status"] == "in_progress"
