@@ -264,6 +264,7 @@ class Oracle:
             return Next(wake_at=now + SOON)  # being received, or between two steps
         acts: list[Act] = []
         transient = False
+        unplanned = False  # an open step that moves without an act of ours: look now and then
         spec = self._spec(dossier)
         withdraw = spec.applicant.withdraw_after_days if spec is not None else None
         if (
@@ -288,17 +289,24 @@ class Oracle:
                         pay = self._payment(dossier, state, step)
                         if pay is not None:
                             acts.append(pay)
+                        else:
+                            unplanned = True
                     else:
                         transient = True
                 elif step.kind == "public_notice":
                     acts_at = self._notice_end(dossier, step)
                     if acts_at is not None:
                         return self._wake(acts, now, max(acts_at, now + SOON))
+                else:
+                    unplanned = True  # e.g. a result with the post: it moves on its own
         due = [act for act in acts if act.at <= now]
         if due:
             return Next(act=min(due, key=lambda a: a.at))
         if transient:
             return Next(wake_at=now + SOON)
+        if acts and not unplanned:
+            # Every open step waits for one of our acts: nothing changes before the first.
+            return self._wake(acts, now, max(act.at for act in acts))
         return self._wake(acts, now, now + WAITING_POLL)
 
     @staticmethod
