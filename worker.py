@@ -96,7 +96,7 @@ def build_workers(
         for code in agencies
     ]
     if orchestration:
-        # The legal clock runs as local activities beside the workflows that ask it.
+        # The legal clock answers as activities on the workflows' own task queue.
         clock_activities = ClockActivities(clock or LegalClock(default_calendar()))
         workers.append(
             Worker(

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -132,6 +133,25 @@ async def pay_what_is_due(
     return True
 
 
+async def has_pending_activities(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the workflow is still working (a legal-clock question, a registry write, the
+    task that follows them): time skipped then would land on the step they open."""
+    raw = (await handle.describe()).raw_description
+    return bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
+
+
+async def is_still(handle: WorkflowHandle[Any, Any], state: TrackingState) -> bool:
+    """Whether nothing is left to move the dossier from ``state`` but time: no activity or
+    workflow task pending, and its open steps as they were when ``state`` was read (the step
+    that an activity opens may have opened in between)."""
+    if await has_pending_activities(handle):
+        return False
+    again: TrackingState = await handle.query(DossierWorkflow.tracking)
+    return [(s.key, s.decided, s.due) for s in again.open_steps] == [
+        (s.key, s.decided, s.due) for s in state.open_steps
+    ]
+
+
 async def officers_until(
     env: WorkflowEnvironment,
     handle: WorkflowHandle[DossierWorkflow, object],
@@ -154,6 +174,13 @@ async def officers_until(
                 on_state(state)
             if until(state) or state.status in TERMINAL:
                 return state
+            opening = [
+                step for step in state.open_steps
+                if step.kind in OFFICER_KINDS and not step.decided and step.due is None
+            ]  # fmt: skip
+            if opening and not await is_still(handle, state):
+                await asyncio.sleep(0.05)  # a step being opened: its due moment is on the way
+                continue
             acted = await pay_what_is_due(handle, state)
             for step in state.open_steps if approve else []:
                 if step.kind in OFFICER_KINDS and not step.decided:
@@ -172,9 +199,13 @@ async def officers_until(
                 kinds = {step.kind for step in state.open_steps}
                 # Nothing but time moves the dossier: a public notice, or results with the post.
                 waiting = all(step.decided for step in state.open_steps)
-                if env.supports_time_skipping and (
-                    ("public_notice" in kinds and "automated_check" not in kinds)
-                    or (state.open_steps and waiting)
+                if (
+                    env.supports_time_skipping
+                    and (
+                        ("public_notice" in kinds and "automated_check" not in kinds)
+                        or (state.open_steps and waiting)
+                    )
+                    and await is_still(handle, state)
                 ):
                     await env.sleep(timedelta(days=1))
                 else:
@@ -243,7 +274,9 @@ async def officers_at_pace(
                     break
                 targets.append(target)
             else:
-                if targets:
+                if not await is_still(handle, state):
+                    await asyncio.sleep(0.05)  # the next step may be opening
+                elif targets:
                     await env.sleep(min(targets) - now)
                 elif any(step.kind == "public_notice" for step in state.open_steps):
                     await env.sleep(timedelta(hours=12))

@@ -73,11 +73,22 @@ async def test_combined_land_and_permit_dossier_runs_end_to_end_and_is_returned(
     # Every step of both procedures was handed over exactly once, with a verdict.
     assert len(steps) == len(set(steps)) == 18
     counted = [row for row in result.ledger if row.verdict not in (None, "not_counted")]
-    assert counted and all(row.verdict in ("early", "on_time") for row in counted)
+    assert counted and all(row.verdict in ("early", "on_time") for row in counted), [
+        (r.step, r.verdict, r.at, r.due) for r in counted if r.verdict not in ("early", "on_time")
+    ]
     # The tax authority computed the obligation and the applicant paid it.
     assert final.amount_due_vnd > 0 and final.amount_paid_vnd == final.amount_due_vnd
     notice = next(row for row in result.ledger if row.step == "post-notice")
     assert notice.verdict == "not_counted"
+    # The legal clock answers through ordinary activities, never local ones: a local activity's
+    # result that arrives after other events made replays resume procedures in another order.
+    history = await handle.fetch_history()
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+    ]
+    assert "core_local_activity" not in markers
+    assert {"clock.step-due", "clock.assess-step"} <= set(scheduled)
 
 
 async def test_an_officer_of_another_agency_is_rejected_and_nothing_is_written(

@@ -94,6 +94,10 @@ DELIVERY_PATCH = "home-delivery"
 # coroutines in completion order when first run but in sequence order on replay (SDK issue
 # temporalio/sdk-python#1578), which a chaos run turned into a non-determinism error.
 SERIAL_CLOCK_PATCH = "serial-clock"
+# The legal clock's questions are ordinary activities, not local activities: when a local
+# activity's result came back after other events had arrived (a busy worker), the first run
+# resumed the waiting procedures in another order than a replay does, and the replay failed.
+CLOCK_ACTIVITIES_PATCH = "clock-activities"
 # Executions started before it did not tell the agencies holding open steps of a withdrawal.
 WITHDRAWAL_NOTICE_PATCH = "withdrawal-notice"
 TERMINAL = {"refused", "withdrawn", "stopped", "returned"}
@@ -355,6 +359,7 @@ class DossierWorkflow:
         self._shifting = 0  # appointments being moved by a closed pause
         self._registry = False  # set in run(): the registry's read model is written
         self._serial_clock = False  # set in run(): one clock question at a time
+        self._clock_activities = False  # set in run(): clock questions as ordinary activities
         self._clock_lock = asyncio.Lock()
         self._registry_dirty = False
         self._registry_stop = False
@@ -371,6 +376,7 @@ class DossierWorkflow:
         self._enforce_deadlines = workflow.patched(DEADLINES_PATCH)
         self._registry = workflow.patched(REGISTRY_PATCH)
         self._serial_clock = workflow.patched(SERIAL_CLOCK_PATCH)
+        self._clock_activities = workflow.patched(CLOCK_ACTIVITIES_PATCH)
         if state.plan is None:
             await self._receive(request)
         if self._registry:
@@ -600,8 +606,14 @@ class DossierWorkflow:
         self._publish()
 
     async def _ask_clock(self, method: Any, request: BaseModel, summary: str) -> Any:
-        """Ask the legal clock (a local activity); one question at a time since the patch."""
+        """Ask the legal clock: one question at a time since `SERIAL_CLOCK_PATCH`, as an
+        ordinary activity on the workflow's own task queue since `CLOCK_ACTIVITIES_PATCH` (its
+        answer is an event in the history, delivered in the same place on every replay)."""
         async with self._clock_lock if self._serial_clock else contextlib.nullcontext():
+            if self._clock_activities:
+                return await workflow.execute_activity_method(
+                    method, request, start_to_close_timeout=CLOCK_TIMEOUT, summary=summary
+                )
             return await workflow.execute_local_activity_method(
                 method, request, start_to_close_timeout=CLOCK_TIMEOUT, summary=summary
             )
