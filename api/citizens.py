@@ -187,7 +187,9 @@ async def upload(
         file, name = form.get("file"), form.get("name")
         if not isinstance(file, UploadFile):
             raise FieldError("file", "missing", "Field required")
-        if not isinstance(name, str) or not 1 <= len(s.nfc(name)) <= 300:
+        if not isinstance(name, str) or s.has_control_characters(name):
+            raise FieldError("name", "control_character", "the document's name, in plain text")
+        if not 1 <= len(s.nfc(name)) <= 300:
             raise FieldError("name", "string_too_short", "the document's name (1-300 characters)")
         data = await file.read(limit + 1)
         if len(data) > limit:

@@ -42,6 +42,7 @@ _VI: dict[str, str] = {
     "json_invalid": "Nội dung không phải là JSON hợp lệ",
     "national_id": "Số căn cước công dân (CCCD) phải gồm đúng 12 chữ số",
     "phone": "Số điện thoại di động Việt Nam: 0 và 9 chữ số, hoặc +84 và 9 chữ số",
+    "control_character": "Không được chứa ký tự điều khiển (như NUL)",
     "email": "Địa chỉ thư điện tử không hợp lệ",
     "unknown_upload": "Không tìm thấy tệp đã tải lên với mã này",
     "not_in_force": "Thủ tục không có hiệu lực vào ngày nộp hồ sơ",

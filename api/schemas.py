@@ -20,9 +20,25 @@ from domain.dossier import DossierStatus, ParcelRef
 from workflows.dossier import DecisionAction
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character other than tab and line breaks (a NUL byte,
+    which PostgreSQL cannot store, or any other that no form means)."""
+    return any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text)
+
+
 def nfc(value: Any) -> Any:
-    """Strings in NFC, stripped; anything else unchanged (the type check reports it)."""
-    return unicodedata.normalize("NFC", value).strip() if isinstance(value, str) else value
+    """Strings in NFC, stripped; anything else unchanged (the type check reports it).
+
+    Raises:
+        PydanticCustomError: ``control_character``, the string holds one.
+    """
+    if not isinstance(value, str):
+        return value
+    if has_control_characters(value):
+        raise PydanticCustomError(
+            "control_character", "must not contain control characters (such as NUL)"
+        )
+    return unicodedata.normalize("NFC", value).strip()
 
 
 Text = Annotated[str, BeforeValidator(nfc)]

@@ -843,3 +843,22 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(
         loop.run_until_complete(engine.dispose())
         loop.run_until_complete(env.shutdown())
         loop.close()
+
+
+async def test_a_nul_byte_in_any_text_is_a_422_and_nothing_is_stored(bare: Stack) -> None:
+    # Found by the fuzzing below: PostgreSQL cannot store NUL, which used to surface as a 500.
+    before = await count(bare.sessions, UploadRecord)
+    upload = await bare.client.post(
+        "/api/v1/uploads",
+        files={"file": ("a.pdf", PDF, "application/pdf")},
+        data={"name": "Bản sao\x00"},
+    )
+    assert upload.status_code == 422
+    assert upload.json()["errors"][0]["field"] == "name"
+    assert await count(bare.sessions, UploadRecord) == before
+    body = submission("certified-copy", [])
+    body["applicant"]["full_name"] = "Nguyễn\x00Văn A"
+    response = await bare.submit(body)
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "applicant.full_name" and "ký tự điều khiển" in error["message_vi"]
