@@ -442,13 +442,14 @@ def draw_chart(rows: Sequence[WeekRow], path: Path, title: str) -> None:
     draw.text((left, 12), f"{title}: weekly backlog (bars) and on-time rate (line)", fill="black")
     plot_w, plot_h = width - left - right, height - top - bottom
     draw.rectangle((left, top, left + plot_w, top + plot_h), outline="black")
-    peak = max([row.backlog for row in rows] + [1])
+    # The backlog axis tops at a multiple of 4 so that its five ticks are whole numbers.
+    peak = -(-max([row.backlog for row in rows] + [1]) // 4) * 4
     n = max(len(rows), 1)
     slot = plot_w / n
     for tick in range(5):
         y = top + plot_h - tick * plot_h / 4
         draw.line((left - 4, y, left, y), fill="black")
-        draw.text((5, y - 6), f"{round(peak * tick / 4)}", fill="steelblue")
+        draw.text((5, y - 6), f"{peak * tick // 4}", fill="steelblue")
         draw.text((left + plot_w + 6, y - 6), f"{25 * tick}%", fill="darkred")
     points = []
     for index, row in enumerate(rows):
