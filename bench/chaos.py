@@ -66,12 +66,19 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from activities.letters import ApologyInput
 from activities.notify import AgencyNoticeInput, OutboxChannel
+from bench.cluster import (
+    DESK,
+    child_env,
+    create_database,
+    dev_server_command,
+    drop_database,
+    wait_for_server,
+)
 from domain.calendar import default_calendar
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
@@ -79,13 +86,12 @@ from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
 from domain.plan import plan_dossier
 from engine.crypto import KeyRing, new_key_spec, use_key_ring
 from engine.dossiers import allocate_code, start_dossier, update_dossier
-from engine.names import search_attribute_flags
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import (
     connect_config,
     data_converter,
-    dev_server_path,
     exit_process,
+    quiet_runtime,
     register_search_attributes,
 )
 from store.migrate import upgrade
@@ -121,7 +127,6 @@ _T = TypeVar("_T")
 ADMIN_URL = os.environ.get(
     "LIENTHONG_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DESK = "DONGDA"
 # The chaos process's own connections say so, and the fault injector leaves them alone.
 APPLICATION_NAME = "lienthong-chaos"
 # name -> worker.py arguments. Two of each of the busiest, as a province would run them.
@@ -191,19 +196,6 @@ COVERAGE: tuple[tuple[str, str], ...] = (
     ("signature-certification", "approve"),
 )
 RETRIABLE = (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError)
-
-
-_runtime: Runtime | None = None
-
-
-def quiet_runtime() -> Runtime:
-    """The SDK runtime of this process, logging errors only (retries during the server's
-    restart are expected here, and the run reports what matters itself)."""
-    global _runtime
-    if _runtime is None:
-        only_errors = TelemetryFilter(core_level="ERROR", other_level="ERROR")
-        _runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=only_errors)))
-    return _runtime
 
 
 class ChaosError(RuntimeError):
@@ -624,32 +616,13 @@ class Cluster:
         ).render_as_string(hide_password=False)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("LIENTHONG_", "TEMPORAL_")) and k != "DATABASE_URL"
-        }
-        env.update(
-            DATABASE_URL=self.database_url,
-            TEMPORAL_ADDRESS=self.address,
-            LIENTHONG_DATA_DIR=str(root / "data"),
-            LIENTHONG_DATA_KEYS=key_spec,
-            LIENTHONG_DESK_CODE=DESK,
-            LIENTHONG_LOG_FORMAT="json",
-        )
+        env = child_env(root, self.database_url, self.address, key_spec)
         self.server = Child(
             "temporal",
-            [
-                dev_server_path(), "server", "start-dev", "--headless",
-                "--ip", "127.0.0.1", "--port", str(self.port),
-                "--db-filename", str(root / "temporal.db"), "--log-level", "warn",
-                "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
-                "--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000",
-                *search_attribute_flags(),
-            ],
+            dev_server_command(self.address, "--db-filename", str(root / "temporal.db")),
             root / "temporal.log",
             env,
-        )  # fmt: skip
+        )
         self.workers = [
             Child(
                 name,
@@ -667,16 +640,7 @@ class Cluster:
 
     def create_database(self) -> None:
         """Create and migrate the chaos database."""
-        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{self.db_name}"'))
-        except Exception as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            where = mask_url(self.admin_url)
-            raise ChaosError(f"cannot create a database at {where}: {reason}") from None
-        finally:
-            admin.dispose()
+        create_database(self.admin_url, self.db_name, ChaosError)
         upgrade(self.database_url)
         self.engine = create_engine(self.own_url, isolation_level="AUTOCOMMIT")
 
@@ -684,12 +648,7 @@ class Cluster:
         """Drop the chaos database (whoever is still connected)."""
         if self.engine is not None:
             self.engine.dispose()
-        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
-        finally:
-            admin.dispose()
+        drop_database(self.admin_url, self.db_name)
 
     def busy_backends(self) -> list[tuple[int, int, str]]:
         """(pid, client port, table) of the other sessions inside a statement or transaction."""
@@ -721,19 +680,7 @@ class Cluster:
     async def start_server(self) -> None:
         """Start the dev server and wait until it answers."""
         self.server.start()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if not self.server.alive():
-                raise ChaosError(f"the Temporal dev server exited; see {self.server.log}")
-            try:
-                client = await Client.connect(
-                    **connect_config(self.address), runtime=quiet_runtime()
-                )
-                await client.count_workflows()
-                return
-            except (RuntimeError, RPCError):
-                await asyncio.sleep(0.5)
-        raise ChaosError(f"the Temporal dev server did not answer; see {self.server.log}")
+        await wait_for_server(self.server, self.address, ChaosError)
 
     async def start_worker(self, worker: Child) -> bool:
         """Start a worker and wait until it polls."""

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from engine.codec import EncryptionCodec
 from engine.crypto import KeyRing, get_key_ring
@@ -135,3 +136,17 @@ def exit_process(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+_QUIET: Runtime | None = None
+
+
+def quiet_runtime() -> Runtime:
+    """An SDK runtime whose core logs errors only: for the simulation and the benchmarks, where
+    the test server's missing capabilities and expected retries (a restarted server) would
+    otherwise bury their own output. Made once per process."""
+    global _QUIET
+    if _QUIET is None:
+        only_errors = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+        _QUIET = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=only_errors)))
+    return _QUIET

@@ -27,7 +27,6 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select, text
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -39,7 +38,12 @@ from domain.catalog import Catalog, default_catalog
 from domain.clock import VN_TZ, LegalClock
 from engine.crypto import KeyRing, use_key_ring
 from engine.settings import Settings
-from engine.temporal import data_converter, register_search_attributes, test_server_path
+from engine.temporal import (
+    data_converter,
+    quiet_runtime,
+    register_search_attributes,
+    test_server_path,
+)
 from sim.driver import (
     DRIVER_TASK_QUEUE,
     DriverActivities,
@@ -58,7 +62,6 @@ from worker import build_workers
 from workflows.dossier import DossierResult, DossierWorkflow, TrackingState
 
 Progress = Callable[[int, int, datetime], None]
-_RUNTIME: Runtime | None = None
 _START_BATCH = 200
 # Open dossiers and their drivers kept in memory: an evicted workflow replays its whole history
 # on its next task (a district year has thousands open at once; each takes ~100 kB).
@@ -181,21 +184,6 @@ async def run_scenario(
         ended_on=ended,
         wall_seconds=loop.time() - began,
     )
-
-
-def quiet_runtime() -> Runtime:
-    """A Temporal runtime whose core logs only errors: the test server lacks capabilities the
-    SDK warns about on every worker start, which would bury the progress bar."""
-    global _RUNTIME
-    if _RUNTIME is None:
-        _RUNTIME = Runtime(
-            telemetry=TelemetryConfig(
-                logging=LoggingConfig(
-                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
-                )
-            )
-        )
-    return _RUNTIME
 
 
 def _prepare_database(url: str) -> None:
