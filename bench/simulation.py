@@ -1,0 +1,260 @@
+"""Simulation speed: wall time of the district profile at several scales, against bare Temporal.
+
+Usage::
+
+    .venv/bin/python -m bench.simulation [--runs 0.01:10,0.1:1] [--baseline-workflows 300]
+        [--json]
+
+Each run ``SCALE:MONTHS`` is ``starter.py simulate --profile dong-da-2023 --scale SCALE
+--months MONTHS`` in-process (the real workflows and activities on the time-skipping test
+server, a throwaway SQLite registry): the wall time from start to report and the dossiers
+simulated. The default pairs the whole year at 1% with the first month at 10%: about as many
+dossiers, ten times as dense, which shows how the rate grows with the load at once.
+
+The baseline, measured in the same run on a time-skipping server of its own: bare workflows of
+the shape temporal-notes uses as this machine's reference (6 sequential no-op activities, then a
+15-day durable timer), all started at once, completed per wall second. The printed ratio is
+simulated dossiers per second over bare workflows per second: how many bare workflows' worth of
+work one simulated dossier costs, whatever the machine's load. A dossier is far more than a bare
+workflow (a driver workflow beside it, ~300 history events, ~40 activities, queries and updates),
+so the ratio is expected well below 1; its value is in comparing runs and scales.
+
+It also prints the projected wall time of the full profile (90,374 dossiers) at the rate of the
+largest scale run. That is a projection, labelled as one, not a measurement. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.calendar import default_calendar
+from domain.clock import LegalClock
+from engine.temporal import quiet_runtime, test_server_path
+from sim.profile import draw_dossiers, load_profile, profile_path, run_profile
+
+FULL_PROFILE = 90_374  # 11,125 district + 79,249 ward dossiers (the source article)
+BARE_ACTIVITIES = 6
+BARE_TIMER = timedelta(days=15)
+
+
+@activity.defn(name="bench.noop")
+async def noop(step: int) -> int:
+    """Does nothing: the baseline measures Temporal's cost, not the work."""
+    return step
+
+
+@workflow.defn(name="BenchBareTimer", sandboxed=False)
+class BareTimerWorkflow:
+    """Six activities one after another, then a 15-day durable timer."""
+
+    @workflow.run
+    async def run(self) -> None:
+        """The reference shape."""
+        for step in range(BARE_ACTIVITIES):
+            await workflow.execute_activity(
+                noop, step, start_to_close_timeout=timedelta(seconds=30)
+            )
+        await workflow.sleep(BARE_TIMER)
+
+
+@dataclass
+class ScaleRun:
+    """One profile run."""
+
+    scale: float
+    months: int
+    dossiers: int
+    unfinished: int
+    wall_seconds: float
+    dossiers_per_second: float
+
+
+@dataclass
+class Baseline:
+    """The bare workflows' run."""
+
+    workflows: int
+    wall_seconds: float
+    workflows_per_second: float
+
+
+async def bare_baseline(count: int) -> Baseline:
+    """``count`` bare workflows on a fresh time-skipping server, completed per wall second."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), runtime=quiet_runtime()
+    ) as env:
+        queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+        async with Worker(
+            env.client, task_queue=queue, workflows=[BareTimerWorkflow], activities=[noop]
+        ):
+            began = time.monotonic()
+            handles = await asyncio.gather(
+                *(
+                    env.client.start_workflow(
+                        BareTimerWorkflow.run, id=f"bare-{queue}-{n}", task_queue=queue
+                    )
+                    for n in range(count)
+                )
+            )
+            for handle in handles:
+                await handle.result()
+            wall = time.monotonic() - began
+    return Baseline(count, round(wall, 2), round(count / wall, 2))
+
+
+async def profile_run(scale: float, months: int) -> ScaleRun:
+    """The district profile at ``scale``, timed from start to report."""
+    profile = load_profile(profile_path("dong-da-2023"))
+    dossiers = len(draw_dossiers(profile, scale, months, LegalClock(default_calendar())))
+    with tempfile.TemporaryDirectory(prefix="lienthong-bench-sim-") as scratch:
+        began = time.monotonic()
+        text = await run_profile(
+            profile,
+            scale=scale,
+            months=months,
+            chart=Path(scratch) / "weekly.png",
+            as_json=True,
+        )
+        wall = time.monotonic() - began
+    document = json.loads(text)
+    return ScaleRun(
+        scale=scale,
+        months=months,
+        dossiers=dossiers,
+        unfinished=int(document["unfinished"]),
+        wall_seconds=round(wall, 1),
+        dossiers_per_second=round(dossiers / wall, 2),
+    )
+
+
+def machine() -> str:
+    """Cores and CPU model, as docs/benchmarks.md records them."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+def parse_runs(text: str) -> list[tuple[float, int]]:
+    """``0.01:10,0.1:1`` -> [(0.01, 10), (0.1, 1)]; a run without ``:MONTHS`` is 10 months.
+
+    Raises:
+        ValueError: the message says which run is wrong and why.
+    """
+    runs = []
+    for item in text.split(","):
+        scale_text, _, months_text = item.strip().partition(":")
+        try:
+            scale, months = float(scale_text), int(months_text or 10)
+        except ValueError:
+            raise ValueError(f"{item!r}: give SCALE or SCALE:MONTHS, e.g. 0.01:10") from None
+        if not 0 < scale <= 1 or not 1 <= months <= 10:
+            raise ValueError(f"{item!r}: the scale must be in (0, 1] and months in 1..10")
+        runs.append((scale, months))
+    return runs
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; bad values exit 2 with one line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.simulation", description=__doc__)
+    parser.add_argument(
+        "--runs", default="0.01:10,0.1:1", help="SCALE:MONTHS,... (default 0.01:10,0.1:1)"
+    )
+    parser.add_argument(
+        "--baseline-workflows", type=int, default=300, help="bare workflows (default 300)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    try:
+        args.runs = parse_runs(args.runs)
+    except ValueError as err:
+        parser.error(f"--runs {err}")
+    if args.baseline_workflows < 1:
+        parser.error("--baseline-workflows must be at least 1")
+    return args
+
+
+@dataclass
+class Figures:
+    """Everything one benchmark run measured."""
+
+    command: str
+    machine: str
+    baseline: list[Baseline]
+    runs: list[ScaleRun]
+    ratios_to_bare: list[float]
+    projected_full_profile_seconds: int
+    target_seconds: int = 600
+
+
+async def measure(args: argparse.Namespace) -> Figures:
+    """The baseline, then each scale, then the baseline again (the machine's load drifts)."""
+    before = await bare_baseline(args.baseline_workflows)
+    runs = [await profile_run(scale, months) for scale, months in args.runs]
+    after = await bare_baseline(args.baseline_workflows)
+    bare_rate = (before.workflows_per_second + after.workflows_per_second) / 2
+    largest = max(runs, key=lambda run: run.dossiers)
+    return Figures(
+        command="python -m bench.simulation " + " ".join(sys.argv[1:]),
+        machine=machine(),
+        baseline=[before, after],
+        runs=runs,
+        ratios_to_bare=[round(run.dossiers_per_second / bare_rate, 3) for run in runs],
+        projected_full_profile_seconds=round(FULL_PROFILE / largest.dossiers_per_second),
+    )
+
+
+def report(figures: Figures) -> str:
+    """The figures as text."""
+    lines = [f"machine: {figures.machine}", f"command: {figures.command}", ""]
+    for base in figures.baseline:
+        lines.append(
+            f"bare baseline: {base.workflows} workflows (6 activities + 15-day timer) in "
+            f"{base.wall_seconds} s = {base.workflows_per_second} workflows/s"
+        )
+    lines += ["", "scale  months  dossiers  unfinished  wall s  dossiers/s  ratio to bare"]
+    for run, ratio in zip(figures.runs, figures.ratios_to_bare, strict=True):
+        lines.append(
+            f"{run.scale:<6} {run.months:>6} {run.dossiers:>9} {run.unfinished:>11} "
+            f"{run.wall_seconds:>7} {run.dossiers_per_second:>11} {ratio:>14}"
+        )
+    minutes = figures.projected_full_profile_seconds / 60
+    lines += [
+        "",
+        f"projection (not measured): the full profile, {FULL_PROFILE:,} dossiers, at the "
+        f"largest run's rate: {minutes:.0f} min (target {figures.target_seconds // 60} min)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run and print; exit 0 (nothing is asserted)."""
+    args = parse_args(argv)
+    figures = asyncio.run(measure(args))
+    print(json.dumps(asdict(figures), indent=2) if args.json else report(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
