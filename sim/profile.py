@@ -307,6 +307,9 @@ async def run_profile(
             "end": profile.end(months).isoformat(),
             "dossiers": len(dossiers),
             "unfinished": sum(1 for o in result.outcomes if not o.finished),
+            # of which stopped because the test server kept refusing their workflow task
+            "wedged": sum(1 for o in result.outcomes if o.wedged),
+            "unfinished_codes": [o.dossier.code for o in result.outcomes if not o.finished],
             "by_level": [row.model_dump() for row in levels],
             "by_agency": json.loads(format_report(result.report_by_agency, "json")),
             "by_month": json.loads(format_report(result.report_by_month, "json")),
@@ -408,10 +411,12 @@ def report_text(
 ) -> str:
     """The article's report: by level, by agency, by month; where the chart is."""
     unfinished = sum(1 for o in result.outcomes if not o.finished)
+    wedged = sum(1 for o in result.outcomes if o.wedged)
     lines = [
         f"Profile {profile.name} at scale {scale:g}: {count} dossiers received "
         f"{profile.start} .. {profile.end(months)}; simulated until {result.ended_on}"
-        + (f"; {unfinished} unfinished" if unfinished else ""),
+        + (f"; {unfinished} unfinished at the horizon" if unfinished else "")
+        + (f" ({wedged} stopped: the test server refused their task)" if wedged else ""),
         "",
         "By level (where the dossier was received)",
         f"{'level':<10}{'received':>10}{'decided':>10}{'on-time %':>11}{'letters':>9}",
