@@ -20,17 +20,19 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.clock import ClockActivities
+from activities.post import PostalService
 from domain.calendar import default_calendar
-from domain.catalog import default_catalog
+from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from engine.logs import configure_logging, get_logger
 from engine.names import ORCHESTRATION_TASK_QUEUE, agency_task_queue
-from engine.settings import SettingsError, get_settings
+from engine.settings import Settings, SettingsError, get_settings
 from engine.temporal import connect, exit_process
 from store.db import StoreUnavailable, async_engine, check_connection, session_factory
 from workflows import WORKFLOWS
@@ -109,6 +111,34 @@ def build_workers(
             )
         )
     return workers
+
+
+def in_process_workers(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    orchestration_queue: str,
+    catalog: Catalog,
+    clock: LegalClock | None = None,
+    settings: Settings | None = None,
+    post: PostalService | None = None,
+    max_cached_workflows: int = 1000,
+) -> list[Worker]:
+    """Every agency's worker and the orchestration worker, all in this process over one
+    registry, stopping within a second: the layout of the tests and the simulation."""
+    activities = build_activities(
+        sessions, catalog=catalog, clock=clock, settings=settings, post=post
+    )
+    return build_workers(
+        client,
+        [agency.code for agency in catalog.agencies],
+        True,
+        timedelta(seconds=1),
+        activities,
+        clock=clock,
+        orchestration_queue=orchestration_queue,
+        max_cached_workflows=max_cached_workflows,
+    )
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -31,7 +31,6 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities import build_activities
 from activities.post import SimulatedPostOffice
 from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
@@ -58,7 +57,7 @@ from store.migrate import upgrade
 from store.models import DeliveryAttemptRecord, DeliveryRecord, DossierRecord
 from store.reports import ReportBy, ReportResult, report_input, run_report
 from store.seed import seed_reference_data
-from worker import build_workers
+from worker import in_process_workers
 from workflows.dossier import DossierResult, DossierWorkflow, TrackingState
 
 Progress = Callable[[int, int, datetime], None]
@@ -222,17 +221,14 @@ async def _run(
         script=scenario.post.script,
     )
     settings = Settings(data_dir=scratch, smtp_host="")  # letters to the scratch outbox
-    activities = build_activities(
-        sessions, catalog=catalog, clock=clock, settings=settings, post=post
-    )
-    workers = build_workers(
+    workers = in_process_workers(
         client,
-        [agency.code for agency in catalog.agencies],
-        True,
-        timedelta(seconds=1),
-        activities,
-        clock=clock,
+        sessions,
         orchestration_queue=queue,
+        catalog=catalog,
+        clock=clock,
+        settings=settings,
+        post=post,
         max_cached_workflows=_WORKFLOW_CACHE,
     )
     actors = DriverActivities(client, dossiers, oracle, catalog, sessions, queue)

@@ -15,7 +15,6 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities import build_activities
 from activities.post import PostalService
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
@@ -24,7 +23,7 @@ from engine.dossiers import start_dossier, update_dossier
 from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.seed import DEMO_PARCEL, seed_reference_data
-from worker import build_workers
+from worker import in_process_workers
 from workflows.dossier import (
     OFFICER_KINDS,
     TERMINAL,
@@ -54,17 +53,14 @@ async def running_engine(
     # Letters and the outbox go to a scratch folder, not the repository's .data/.
     scratch = tempfile.mkdtemp(prefix="lienthong-test-")
     settings = settings or Settings(data_dir=Path(scratch))
-    activities = build_activities(
-        sessions, catalog=catalog, clock=clock, settings=settings, post=post
-    )
-    workers = build_workers(
+    workers = in_process_workers(
         client,
-        [agency.code for agency in catalog.agencies],
-        True,
-        timedelta(seconds=1),
-        activities,
-        clock=clock,
+        sessions,
         orchestration_queue=task_queue,
+        catalog=catalog,
+        clock=clock,
+        settings=settings,
+        post=post,
     )
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -133,18 +129,13 @@ async def pay_what_is_due(
     return True
 
 
-async def has_pending_activities(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether the workflow is still working (a legal-clock question, a registry write, the
-    task that follows them): time skipped then would land on the step they open."""
-    raw = (await handle.describe()).raw_description
-    return bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
-
-
 async def is_still(handle: WorkflowHandle[Any, Any], state: TrackingState) -> bool:
     """Whether nothing is left to move the dossier from ``state`` but time: no activity or
-    workflow task pending, and its open steps as they were when ``state`` was read (the step
-    that an activity opens may have opened in between)."""
-    if await has_pending_activities(handle):
+    workflow task pending (a legal-clock question, a registry write, the task that follows
+    them), and its open steps as they were when ``state`` was read (the step that an activity
+    opens may have opened in between)."""
+    raw = (await handle.describe()).raw_description
+    if raw.pending_activities or raw.HasField("pending_workflow_task"):
         return False
     again: TrackingState = await handle.query(DossierWorkflow.tracking)
     return [(s.key, s.decided, s.due) for s in again.open_steps] == [
