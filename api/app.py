@@ -3,6 +3,9 @@
 Routes: the catalog (``/api/v1/procedures``), citizens (`api.citizens`), agencies
 (`api.agencies`) and the payment provider's callback. OpenAPI at ``/openapi.json``, interactive
 docs at ``/docs``. See docs/api.md.
+
+Every route's path and query parameters are checked once, here (`plain_parameters`), for
+control characters: the body's text fields are checked by `api.schemas`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -105,6 +109,34 @@ async def procedure(
     )
 
 
+async def plain_parameters(request: Request) -> None:
+    """Refuse a path or query parameter holding a control character (a FastAPI dependency).
+
+    Applied to every route of the app, before the route's own dependencies: a NUL in a dossier
+    code or a phone's last digits would otherwise reach PostgreSQL, which cannot take it, and
+    fail as a 500. Tab and line breaks pass, as in the body's text fields.
+
+    Raises:
+        RequestValidationError: ``control_character`` on each offending parameter, located as
+            FastAPI locates its own parameter errors (``("path", "code")``), so the answer is
+            the API's 422 naming the parameter in Vietnamese and English.
+    """
+    params = (("path", request.path_params.items()), ("query", request.query_params.multi_items()))
+    errors = [
+        {
+            "type": "control_character",
+            "loc": (where, name),
+            "msg": s.CONTROL_CHARACTER_MESSAGE,
+            "input": value,
+        }
+        for where, items in params
+        for name, value in items
+        if isinstance(value, str) and s.has_control_characters(value)
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
 def _agency_auth(
     secret: str,
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
@@ -171,6 +203,7 @@ def create_app(
         version="1",
         description="Online submission, tracking, payment and agency inboxes (docs/api.md).",
         lifespan=lifespan,
+        dependencies=[Depends(plain_parameters)],
     )
     app.state.ctx = ApiContext(
         temporal=temporal,

@@ -74,8 +74,13 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def signature_matches(secret: str, body: bytes, signature: str) -> bool:
-    """Whether ``signature`` is the body's signature under ``secret`` (constant time)."""
-    return hmac.compare_digest(sign(secret, body), signature.strip().lower())
+    """Whether ``signature`` is the body's signature under ``secret`` (constant time).
+
+    Compared as bytes: `hmac.compare_digest` raises on a ``str`` with a non-ASCII character,
+    and a header may carry any byte (it arrives decoded as Latin-1).
+    """
+    given = signature.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(sign(secret, body).encode("ascii"), given)
 
 
 class FakePaymentProvider:

@@ -26,6 +26,9 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text)
 
 
+CONTROL_CHARACTER_MESSAGE = "must not contain control characters (such as NUL)"
+
+
 def nfc(value: Any) -> Any:
     """Strings in NFC, stripped; anything else unchanged (the type check reports it).
 
@@ -35,9 +38,7 @@ def nfc(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     if has_control_characters(value):
-        raise PydanticCustomError(
-            "control_character", "must not contain control characters (such as NUL)"
-        )
+        raise PydanticCustomError("control_character", CONTROL_CHARACTER_MESSAGE)
     return unicodedata.normalize("NFC", value).strip()
 
 

@@ -862,3 +862,81 @@ async def test_a_nul_byte_in_any_text_is_a_422_and_nothing_is_stored(bare: Stack
     assert response.status_code == 422
     (error,) = response.json()["errors"]
     assert error["field"] == "applicant.full_name" and "ký tự điều khiển" in error["message_vi"]
+
+
+@pytest.mark.parametrize("control", ["%00", "%07", "%7F"])
+async def test_a_control_character_in_a_path_or_query_parameter_is_a_422_naming_it(
+    bare: Stack, control: str
+) -> None:
+    # Found by the fuzzing: GET /api/v1/dossiers/%00?phone_last4=0000 took the NUL to
+    # PostgreSQL, a 500. Every route's path and query parameters are checked in api.app.
+    officer = token("tax")
+    upload_id = uuid.uuid4().hex
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("GET", f"/api/v1/dossiers/{control}?phone_last4=0000", {}, "code"),
+        ("GET", f"/api/v1/dossiers/HS-1?phone_last4=00{control}0", {}, "phone_last4"),
+        ("GET", f"/api/v1/dossiers/HS-1?secret=AB{control}CD", {}, "secret"),
+        ("GET", f"/api/v1/dossiers/{control}/receipt?phone_last4=0000", {}, "code"),
+        ("GET", f"/api/v1/dossiers/{control}/qr.png?secret=ABCD", {}, "code"),
+        ("GET", f"/api/v1/dossiers/HS-1/payments/PAY-{control}?phone_last4=0000", {}, "payment_id"),
+        ("GET", f"/api/v1/procedures/{control}", {}, "code"),
+        ("GET", f"/api/v1/procedures?on=2026-01-05{control}", {}, "on"),
+        ("POST", f"/api/v1/dossiers/{control}/withdraw?phone_last4=0000", {"json": {}}, "code"),
+        ("POST", f"/api/v1/dossiers/{control}/payments?phone_last4=0000", {"json": {}}, "code"),
+        (
+            "POST", f"/api/v1/dossiers/HS-1/rating?phone_last4={control}",
+            {"json": {"score": 5}}, "phone_last4",
+        ),
+        (
+            "POST", f"/api/v1/dossiers/HS-1/supplements?secret={control}",
+            {"json": {"documents": [upload_id]}}, "secret",
+        ),
+        ("GET", f"/api/v1/agencies/{control}/inbox", {"headers": officer}, "agency"),
+        ("GET", f"/api/v1/agencies/tax/inbox?page=1{control}", {"headers": officer}, "page"),
+        (
+            "POST", f"/api/v1/agencies/tax/steps/{control}/land:check/decision",
+            {"headers": officer, "json": {"action": "approve"}}, "code",
+        ),
+        (
+            "POST", f"/api/v1/agencies/tax/steps/HS-1/land{control}check/decision",
+            {"headers": officer, "json": {"action": "approve"}}, "step_key",
+        ),
+    ]  # fmt: skip
+    for method, url, extra, field in cases:
+        response = await bare.client.request(method, url, **extra)
+        assert response.status_code == 422, (method, url, response.text)
+        (error,) = response.json()["errors"]
+        assert error["field"] == field, (method, url, error)
+        assert "ký tự điều khiển" in error["message_vi"] and "control" in error["message_en"]
+    # Each offending parameter is named; the token is still checked first on agency routes.
+    several = await bare.client.get(f"/api/v1/dossiers/{control}?phone_last4={control}&secret=A")
+    assert [error["field"] for error in several.json()["errors"]] == ["code", "phone_last4"]
+    anonymous = await bare.client.get(f"/api/v1/agencies/{control}/inbox")
+    assert anonymous.status_code == 401
+
+
+async def test_vietnamese_parameters_pass_and_junk_headers_are_no_server_error(
+    bare: Stack,
+) -> None:
+    # Percent-encoded Vietnamese (and a tab) is ordinary text: the routes answer as usual.
+    quoted = urllib.parse.quote("thủ-tục-Đống-Đa", safe="")
+    unknown = await bare.client.get(f"/api/v1/procedures/{quoted}")
+    assert unknown.status_code == 404 and "/api/v1/procedures" in unknown.json()["detail"]
+    stranger = await bare.client.get(
+        f"/api/v1/dossiers/{quoted}", params={"secret": "Đống\tĐa", "phone_last4": "0000"}
+    )
+    assert stranger.status_code == 404
+    # Headers are not parameters that reach SQL: a NUL (or a Latin-1 byte) in one is refused
+    # as a wrong credential, never a 500.
+    for authorization in ("Bearer \x00", f"{token('tax')['Authorization']}\x00", b"Bearer \xe9"):
+        inbox = await bare.client.get(
+            "/api/v1/agencies/tax/inbox", headers={"Authorization": authorization}
+        )
+        assert inbox.status_code == 401, authorization
+    secret = await bare.client.get("/api/v1/dossiers/HS-1", headers={"X-Tracking-Secret": "\x00"})
+    assert secret.status_code == 404
+    for signature in ("\x00", b"\xe9\x00"):
+        callback = await bare.client.post(
+            "/api/v1/payments/callback", content=b"{}", headers={"X-Signature": signature}
+        )
+        assert callback.status_code == 401, signature
