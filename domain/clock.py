@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from domain.calendar import CalendarRangeError, WorkingCalendar
+from domain.calendar import Calendar, CalendarRangeError
 
 __all__ = [
     "DEFAULT_OFFICE_HOURS",
@@ -164,13 +164,14 @@ class LegalClock:
 
     def __init__(
         self,
-        calendar: WorkingCalendar,
+        calendar: Calendar,
         office_hours: OfficeHours = DEFAULT_OFFICE_HOURS,
     ) -> None:
         """Build a clock.
 
         Args:
-            calendar: Which days are working days.
+            calendar: Which days are working days: a ``WorkingCalendar``, or inside workflow
+                code the ``CalendarSnapshot`` recorded in the workflow's input.
             office_hours: The desk's daily sessions.
         """
         self._calendar = calendar
@@ -178,7 +179,7 @@ class LegalClock:
         self._sessions = office_hours.sessions
 
     @property
-    def calendar(self) -> WorkingCalendar:
+    def calendar(self) -> Calendar:
         """The working calendar."""
         return self._calendar
 
