@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
 
-.PHONY: demo test lint lock worker clean help
+.PHONY: demo test lint lock worker clean clean-data help
 .DEFAULT_GOAL := help
 
 help:
@@ -39,3 +39,6 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+clean-data:  # the demo's dossiers, registry and keys; the next `make demo` starts fresh
+	rm -rf .data

@@ -25,9 +25,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
-from activities.clock import ClockActivities
 from activities.post import PostalService
-from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from engine.logs import configure_logging, get_logger
@@ -79,7 +77,6 @@ def build_workers(
     orchestration: bool,
     grace: timedelta,
     activities: Sequence[Callable[..., Any]],
-    clock: LegalClock | None = None,
     orchestration_queue: str = ORCHESTRATION_TASK_QUEUE,
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
@@ -98,14 +95,12 @@ def build_workers(
         for code in agencies
     ]
     if orchestration:
-        # The legal clock answers as activities on the workflows' own task queue.
-        clock_activities = ClockActivities(clock or LegalClock(default_calendar()))
+        # Workflows only: the legal clock is computed in the workflow from its pinned calendar.
         workers.append(
             Worker(
                 client,
                 task_queue=orchestration_queue,
                 workflows=WORKFLOWS,
-                activities=clock_activities.all(),
                 graceful_shutdown_timeout=grace,
                 max_cached_workflows=max_cached_workflows,
             )
@@ -135,7 +130,6 @@ def in_process_workers(
         True,
         timedelta(seconds=1),
         activities,
-        clock=clock,
         orchestration_queue=orchestration_queue,
         max_cached_workflows=max_cached_workflows,
     )

@@ -14,7 +14,8 @@ Agency systems (each activity named exactly as the catalog's ``Step.activity``):
 
 Letters and notifications (scheduled by the dossier workflow on the one-stop desk's queue):
 
-- `activities.letters`: ``letters.issue-apology`` (form 04, exactly once per missed appointment)
+- `activities.letters`: ``letters.issue-apology`` (form 04, exactly once per missed appointment),
+  ``letters.appointment-moved`` (a calendar amendment moved the appointment)
 - `activities.notify`: ``notify.agency`` (warnings and escalations to an agency)
 
 The registry's read model (steps, form 05 ledger, documents, audit log; the reports read it):
@@ -44,7 +45,6 @@ from activities.reception import ReceptionActivities
 from activities.registry import RegistryActivities
 from activities.residence import ResidenceActivities
 from activities.tax import TaxActivities
-from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from engine.settings import Settings, get_settings
@@ -63,13 +63,13 @@ def build_activities(
     Args:
         sessions: The registry's sessions (the agencies' registers live there too).
         catalog: The procedure catalog; the shipped one by default (tests pass their own).
-        clock: The legal clock; the shipped calendar by default.
+        clock: The legal clock dossiers are planned with; by default the shipped calendar,
+            re-read when its file changes.
         settings: Where letters go and how mail is sent; the process's settings by default.
         post: The postal operator; the simulated post office (rates from settings) by default.
     """
     catalog = catalog or default_catalog()
-    clock = clock or LegalClock(default_calendar())
-    reception = ReceptionActivities(sessions, catalog, clock)
+    reception = ReceptionActivities(catalog, clock)
     one_stop = OneStopActivities(catalog)
     land = LandActivities(sessions)
     tax = TaxActivities(sessions)
@@ -86,7 +86,7 @@ def build_activities(
     delivery = PostActivities(sessions, post, settings, channel)
     return [
         reception.plan_dossier,
-        reception.record_receipt,
+        reception.calendar,
         one_stop.check_completeness,
         one_stop.check_identity,
         land.check_parcel,
@@ -96,6 +96,7 @@ def build_activities(
         residence.register_residence,
         health_insurance.issue_health_card,
         letters.issue_apology,
+        letters.appointment_moved,
         notify.notify_agency,
         registry.sync,
         delivery.dispatch,

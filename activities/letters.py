@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -98,6 +98,27 @@ class ApologyResult(BaseModel):
     html_path: str
     pdf_path: str
     sent: bool
+    channel: str
+    recipient: str
+
+
+class AppointmentMovedInput(BaseModel):
+    """A calendar amendment moved a dossier's appointment: the applicant is told (not an
+    apology: nobody was late). ``sequence`` numbers the dossier's amendments."""
+
+    dossier_code: str
+    sequence: int
+    procedure_name_vi: str
+    announced_by: str
+    days: list[date]
+    original_appointment: datetime | None
+    new_appointment: datetime | None
+
+
+class NoticeSent(BaseModel):
+    """A notice to the applicant went out; ``recipient`` is masked (it lands in the history)."""
+
+    reference: str
     channel: str
     recipient: str
 
@@ -236,6 +257,50 @@ class LetterActivities:
                 channel=row.channel or self._channel.name,
                 recipient=row.recipient_masked or "",
             )
+
+    @activity.defn(name="letters.appointment-moved")
+    async def appointment_moved(self, request: AppointmentMovedInput) -> NoticeSent:
+        """Tell the applicant the new appointment a calendar amendment gave the dossier.
+
+        Sent again on a retry with the same Message-ID (``{code}-appointment-moved-{n}``), which
+        the outbox overwrites and a receiving system deduplicates.
+        """
+        code = checked_dossier_code(request.dossier_code)
+        reference = f"{code}-appointment-moved-{request.sequence}"
+        async with self._sessions() as session:
+            contact = await store.get_contact(session, code)
+        email = contact.email if contact is not None else None
+        to = email or self._settings.agency_address(DESK_AGENCY)
+        text = render_text(
+            "appointment_moved.txt.j2",
+            via_desk=email is None,
+            addressee_vi=f"Ông/Bà {contact.full_name}" if contact else GENERIC_ADDRESSEE_VI,
+            dossier_code=code,
+            announced_by=request.announced_by,
+            days=[f"{day:%d/%m/%Y}" for day in request.days],
+            procedure_name_vi=request.procedure_name_vi,
+            original_appointment=request.original_appointment,
+            new_appointment=request.new_appointment,
+            tracking_url=self._settings.tracking_url(code),
+            reference=reference,
+        )
+        await with_heartbeats(
+            self._channel.send(
+                OutgoingMessage(
+                    message_id=message_id(reference, self._settings.desk_code),
+                    sender=self._settings.sender_address,
+                    to=to,
+                    subject=f"Thông báo dời ngày hẹn trả kết quả - hồ sơ {code}",
+                    text=text,
+                    date=_issue_moment(),
+                    headers={"X-Lienthong-Reference": reference},
+                )
+            )
+        )
+        activity.logger.info("appointment_moved_sent", extra={"dossier": code, "notice": reference})
+        return NoticeSent(
+            reference=reference, channel=self._channel.name, recipient=mask_address(to)
+        )
 
     def _paths(self, row: ApologyLetterRecord) -> tuple[Path, Path]:
         folder = self._settings.letters_path / row.dossier_code

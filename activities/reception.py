@@ -1,23 +1,27 @@
-"""The one-stop desk's reception: the legal plan of a dossier and its entry in the register.
+"""The one-stop desk's reception: the legal plan of a dossier and the calendar it counts with.
 
 Runs on the one-stop desk's task queue. The catalog and the calendar are read here, not in the
-workflow, so that the answer (which may change when the catalog file changes) is recorded in
-the workflow's history.
+workflow, so that what they said on the day of receipt (they change when their files change) is
+recorded once in the workflow's history: the plan, and the calendar snapshot the dossier's legal
+clock computes with from then on (unless the client pinned one in the workflow's input).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+from collections.abc import Callable
+from datetime import date, datetime
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.calendar import OVERRIDES_FILE, CalendarRangeError, WorkingCalendar, load_overrides
 from domain.catalog import Catalog
 from domain.clock import LegalClock
+from domain.deadlines import ClockSnapshot, snapshot_of
+from domain.dossier_core import calendar_window
 from domain.plan import DossierPlan, plan_dossier
-from store import repositories
 
 
 class PlanDossierInput(BaseModel):
@@ -26,70 +30,80 @@ class PlanDossierInput(BaseModel):
     dossier_code: str
     procedure_code: str
     received_at: datetime
+    calendar: ClockSnapshot | None = None  # pinned by the client; else the desk's own
 
 
-class RecordReceiptInput(BaseModel):
-    """The receipt (form 01) to enter in the register."""
+class PlanDossierResult(BaseModel):
+    """The plan (form 01's promises) and the calendar it was computed with."""
 
-    dossier_code: str
-    desk_code: str
-    status: str
     plan: DossierPlan
+    calendar: ClockSnapshot
 
 
-class RecordReceiptResult(BaseModel):
-    """Whether the row was new (False on a retried activity that had already written it)."""
+class CalendarInput(BaseModel):
+    """A calendar snapshot over ``[first, last]`` (a dossier about to outlive its own)."""
 
-    created: bool
+    first: date
+    last: date
+
+
+class _ShippedClock:
+    """The legal clock over the shipped override file, read again when the file changes, so a
+    calendar amendment (``starter.py calendar amend``) reaches dossiers received after it
+    without a worker restart."""
+
+    def __init__(self) -> None:
+        self._stamp: float | None = None
+        self._clock: LegalClock | None = None
+
+    def __call__(self) -> LegalClock:
+        stamp = os.stat(OVERRIDES_FILE).st_mtime
+        if self._clock is None or stamp != self._stamp:
+            self._clock = LegalClock(WorkingCalendar(load_overrides(OVERRIDES_FILE)))
+            self._stamp = stamp
+        return self._clock
 
 
 class ReceptionActivities:
     """Activities of the one-stop desk; dependencies come in through the constructor."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        catalog: Catalog,
-        clock: LegalClock,
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, catalog: Catalog, clock: LegalClock | None = None) -> None:
+        """``clock``: a fixed legal clock (tests, simulations); by default the shipped calendar,
+        re-read when its file changes."""
         self._catalog = catalog
-        self._clock = clock
+        self._clock: Callable[[], LegalClock] = (
+            (lambda: clock) if clock is not None else _ShippedClock()
+        )
 
     @activity.defn(name="reception.plan-dossier")
-    async def plan_dossier(self, request: PlanDossierInput) -> DossierPlan:
-        """Pin the procedure version in force on the receipt date and plan every due moment.
+    async def plan_dossier(self, request: PlanDossierInput) -> PlanDossierResult:
+        """Pin the procedure version in force on the receipt date, the calendar, and every due
+        moment.
 
-        An unknown procedure, or one not in force that day, fails at once: retrying cannot help.
+        An unknown procedure, one not in force that day, or a pinned calendar that does not
+        cover the dossier fails at once: retrying cannot help.
         """
         try:
-            return plan_dossier(
-                self._catalog, self._clock, request.procedure_code, request.received_at
+            snapshot = request.calendar or snapshot_of(
+                self._clock(), *calendar_window(request.received_at)
             )
-        except (LookupError, ValueError) as exc:
+            plan = plan_dossier(
+                self._catalog, snapshot.clock(), request.procedure_code, request.received_at
+            )
+        except (LookupError, ValueError) as exc:  # CalendarRangeError is a ValueError
             raise ApplicationError(
                 str(exc.args[0]) if exc.args else str(exc),
                 type=type(exc).__name__,
                 non_retryable=True,
             ) from None
+        return PlanDossierResult(plan=plan, calendar=snapshot)
 
-    @activity.defn(name="reception.record-receipt")
-    async def record_receipt(self, request: RecordReceiptInput) -> RecordReceiptResult:
-        """Enter the dossier in the register; idempotent by dossier code."""
-        plan = request.plan
-        async with self._sessions() as session:
-            existing = await repositories.get_dossier(session, request.dossier_code)
-            await repositories.upsert_dossier(
-                session,
-                code=request.dossier_code,
-                desk_code=request.desk_code,
-                procedure_code=plan.procedure,
-                procedure_version=plan.version,
-                received_at=plan.received_at,
-                clock_starts_at=plan.clock_starts,
-                appointment_at=plan.appointment,
-                status=request.status,
-            )
-            await session.commit()
-        activity.logger.info("dossier_registered", extra={"dossier": request.dossier_code})
-        return RecordReceiptResult(created=existing is None)
+    @activity.defn(name="reception.calendar")
+    async def calendar(self, request: CalendarInput) -> ClockSnapshot:
+        """The desk's calendar over a range, for a dossier about to outlive its snapshot."""
+        try:
+            return snapshot_of(self._clock(), request.first, request.last)
+        except CalendarRangeError as exc:
+            raise ApplicationError(
+                str(exc), type="CalendarRangeError", non_retryable=True
+            ) from None

@@ -10,19 +10,28 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import ApiContext
+from domain.dossier import RefusalKind
 from engine.dossiers import update_dossier
 from workflows.dossier import DossierWorkflow, TrackingState
 
 # Every "not found" about a dossier reads the same, whether the code or the factor is wrong.
 NOT_FOUND = "no dossier with this code and second factor"
-# The workflow validators' refusal types and the HTTP status each one means; others are 409.
-_STATUS = {
-    "WrongAgency": 403,
-    "UnknownStep": 404,
-    "InvalidDecision": 422,
-    "SupplementNotAllowed": 422,
-    "NotAnOfficerStep": 422,
-    "InvalidSupplement": 422,
+# The HTTP status each of the dossier core's refusals means (`RefusalKind`, the ApplicationError
+# type the workflow raises); every kind has one, so a new kind cannot slip through as a 500.
+STATUS: dict[RefusalKind, int] = {
+    RefusalKind.NOT_READY: 409,
+    RefusalKind.DOSSIER_CLOSED: 409,
+    RefusalKind.CONTINUING_AS_NEW: 409,  # update_dossier retries it; 409 only if it persists
+    RefusalKind.STEP_NOT_OPEN: 409,
+    RefusalKind.CLOCK_PAUSED: 409,
+    RefusalKind.NO_SUPPLEMENT_REQUESTED: 409,
+    RefusalKind.WRONG_AGENCY: 403,
+    RefusalKind.UNKNOWN_STEP: 404,
+    RefusalKind.INVALID_DECISION: 422,
+    RefusalKind.SUPPLEMENT_NOT_ALLOWED: 422,
+    RefusalKind.NOT_AN_OFFICER_STEP: 422,
+    RefusalKind.INVALID_SUPPLEMENT: 422,
+    RefusalKind.INVALID_AMENDMENT: 422,
 }
 
 
@@ -36,7 +45,9 @@ def refusal(err: WorkflowUpdateFailedError) -> HTTPException:
     cause = err.cause
     if isinstance(cause, ApplicationError):
         kind = cause.type or "Refused"
-        return HTTPException(_STATUS.get(kind, 409), {"type": kind, "message": cause.message})
+        known = kind in RefusalKind.__members__.values()
+        status = STATUS[RefusalKind(kind)] if known else 409
+        return HTTPException(status, {"type": kind, "message": cause.message})
     return HTTPException(409, {"type": "Refused", "message": str(cause or err)})
 
 

@@ -117,7 +117,6 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
-from activities.registry import RegistrySnapshot
 from bench.chaos import MIX, WORKERS, Child, Driver, Scenario, free_port
 from bench.cluster import (
     child_env,
@@ -131,6 +130,7 @@ from domain.catalog import Catalog, default_catalog
 from domain.clock import VN_TZ, LegalClock
 from domain.dossier import AutomatedCheckInput
 from domain.plan import plan_dossier
+from domain.registry import RegistrySnapshot
 from engine.crypto import KeyRing, new_key_spec, use_key_ring
 from engine.names import DOSSIER_STATUS
 from engine.settings import REPO_ROOT, mask_url

@@ -276,6 +276,36 @@ async def submit_and_follow(
         say(f"{state.dossier_code} ended the demo run as {state.status}")
 
 
+# The dossier workflow's data version (docs/versioning.md): a .data/ of another major version
+# holds Temporal histories this build cannot replay.
+DATA_VERSION = "1.0"
+
+
+def check_data_version(data_dir: Path) -> None:
+    """Refuse, in one line, a ``.data/`` whose dossiers this build cannot replay; mark a new one.
+
+    Raises:
+        DemoError: the folder was made by a build of another major data version (or before 1.0).
+    """
+    marker, history = data_dir / "VERSION", data_dir / "temporal.db"
+    fresh = "start fresh with `make clean-data` (it deletes them)"
+    if marker.exists():
+        found = marker.read_text(encoding="utf-8").strip()
+        if found.split(".")[0] != DATA_VERSION.split(".")[0]:
+            raise DemoError(
+                f"{data_dir} holds dossiers of engine data version {found}, which this build "
+                f"({DATA_VERSION}) cannot replay; {fresh}"
+            )
+        return
+    if history.exists():
+        raise DemoError(
+            f"{data_dir} holds dossiers of a build before {DATA_VERSION}, which this build "
+            f"cannot replay; {fresh}"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(DATA_VERSION + "\n", encoding="utf-8")
+
+
 async def run(args: argparse.Namespace) -> None:
     """Start everything, run the sample, wait for Ctrl-C (or not, with --once), stop everything."""
     settings = get_settings()
@@ -290,6 +320,7 @@ async def run(args: argparse.Namespace) -> None:
     ensure_port_free(args.ui_port, "Temporal Web UI")
     ensure_port_free(args.codec_port, "codec server")
     ensure_port_free(args.api_port, "HTTP API")
+    check_data_version(settings.data_dir)
     say(f"registry: {mask_url(settings.database_url)}")
     if not settings.data_keys.get_secret_value():
         # Said once here, in the narration, rather than as a stray log line of this process.

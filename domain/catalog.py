@@ -375,11 +375,19 @@ class SupplementPolicy(_Frozen):
 
     max_requests: Annotated[int, Field(strict=True, ge=0)]
     within: Budget | None = None  # counted from receipt; None: any time before the decision
+    # How long the applicant has to hand the documents in, from the request; when it lapses,
+    # processing stops. None: the request waits for the applicant indefinitely.
+    applicant_time: Budget | None = None
 
     @model_validator(mode="after")
     def _within_needs_requests(self) -> SupplementPolicy:
         if self.within is not None and self.max_requests == 0:
             raise _rule("within", "no supplement request is allowed, so 'within' means nothing")
+        if self.applicant_time is not None and self.max_requests == 0:
+            raise _rule(
+                "applicant_time",
+                "no supplement request is allowed, so 'applicant_time' means nothing",
+            )
         return self
 
 

@@ -68,6 +68,7 @@ class ProcedurePolicy(BaseModel):
     supplement_deadline: datetime | None  # requests allowed until then (None: until decided)
     refusal_ends_dossier: bool
     home_delivery: bool
+    supplement_answer_hours: float | None = None  # the applicant's time to supplement
 
 
 class DossierPlan(BaseModel):
@@ -217,6 +218,12 @@ def plan_dossier(
                 ),
                 refusal_ends_dossier=v.refusal_ends_dossier,
                 home_delivery=v.home_delivery,
+                supplement_answer_hours=(
+                    v.supplement_policy.applicant_time.working_time(hours_per_day).total_seconds()
+                    / 3600
+                    if v.supplement_policy.applicant_time
+                    else None
+                ),
             )
             for v in versions
         ],

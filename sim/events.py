@@ -275,7 +275,7 @@ class Oracle:
             acts.append(
                 Act(kind="withdraw", at=self.after(dossier.submit_at, withdraw * HOURS_PER_DAY))
             )
-        waiting = [s for s in state.supplements if s.answered_at is None]
+        waiting = [s for s in state.supplements if s.answered_at is None and s.lapsed_at is None]
         if waiting:
             acts.append(self._supplement_answer(dossier, state))
         else:
@@ -460,7 +460,9 @@ class Oracle:
         return names[:1] or ["Giấy tờ bổ sung"]
 
     def _supplement_answer(self, dossier: SimDossier, state: TrackingState) -> Act:
-        request = next(s for s in state.supplements if s.answered_at is None)
+        request = next(
+            s for s in state.supplements if s.answered_at is None and s.lapsed_at is None
+        )
         occurrence = len(state.supplements)
         key = (dossier.code, "supplement", occurrence)
         planned = self._planned.get(key)

@@ -31,7 +31,7 @@ from store.models import (
 )
 
 if TYPE_CHECKING:
-    from activities.registry import RegistrySnapshot
+    from domain.registry import RegistrySnapshot
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:

@@ -6,7 +6,7 @@ Callers own the transaction (commit at the unit-of-work boundary).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -38,38 +38,6 @@ async def allocate_dossier_code(session: AsyncSession, desk_code: str, day: date
     ).returning(DossierCodeCounter.last_sequence)
     sequence = (await session.execute(stmt)).scalar_one()
     return format_dossier_code(desk_code, day, sequence)
-
-
-async def upsert_dossier(
-    session: AsyncSession,
-    *,
-    code: str,
-    desk_code: str,
-    procedure_code: str,
-    procedure_version: str,
-    received_at: datetime,
-    clock_starts_at: datetime,
-    appointment_at: datetime,
-    status: str,
-) -> None:
-    """Record a dossier's receipt, or bring an existing row up to date (idempotent)."""
-    values = {
-        "code": code,
-        "desk_code": desk_code,
-        "procedure_code": procedure_code,
-        "procedure_version": procedure_version,
-        # The registry keeps UTC (SQLite stores no zone, and the reports group by VN day).
-        "received_at": received_at.astimezone(UTC),
-        "clock_starts_at": clock_starts_at.astimezone(UTC),
-        "appointment_at": appointment_at.astimezone(UTC),
-        "status": status,
-    }
-    stmt = _insert(session, DossierRecord).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DossierRecord.code],
-        set_={key: value for key, value in values.items() if key != "code"},
-    )
-    await session.execute(stmt)
 
 
 async def get_dossier(session: AsyncSession, code: str) -> DossierRecord | None:

@@ -940,3 +940,10 @@ async def test_vietnamese_parameters_pass_and_junk_headers_are_no_server_error(
             "/api/v1/payments/callback", content=b"{}", headers={"X-Signature": signature}
         )
         assert callback.status_code == 401, signature
+
+
+def test_every_refusal_of_the_dossier_core_has_an_http_status() -> None:
+    from api.workflow import STATUS
+    from domain.dossier import RefusalKind
+
+    assert set(STATUS) == set(RefusalKind)

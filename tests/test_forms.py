@@ -27,9 +27,9 @@ from PIL import Image
 from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.clock import Verdict
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
+from domain.deadlines import Verdict
 from domain.dossier import DossierStatus
 from engine.settings import Settings, get_settings
 from forms import (

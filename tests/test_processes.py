@@ -179,3 +179,27 @@ def test_an_unreachable_postgres_stops_the_demo_with_one_line(tmp_path: Path) ->
         demo.stderr
     )
     assert "secret" not in demo.stderr + demo.stdout
+
+
+def test_demo_data_of_a_build_before_1_0_is_refused_in_one_line(tmp_path: Path) -> None:
+    from demo.__main__ import DemoError, check_data_version
+
+    (tmp_path / "temporal.db").write_bytes(b"old histories")
+    with pytest.raises(DemoError) as refused:
+        check_data_version(tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message and "make clean-data" in message and "before 1.0" in message
+    assert (tmp_path / "temporal.db").read_bytes() == b"old histories"  # nothing deleted
+
+
+def test_demo_data_is_marked_and_a_later_1_x_build_accepts_it(tmp_path: Path) -> None:
+    from demo.__main__ import DATA_VERSION, DemoError, check_data_version
+
+    check_data_version(tmp_path / "fresh")
+    assert (tmp_path / "fresh" / "VERSION").read_text().strip() == DATA_VERSION
+    check_data_version(tmp_path / "fresh")  # the next start: accepted
+    (tmp_path / "fresh" / "VERSION").write_text("1.3\n")
+    check_data_version(tmp_path / "fresh")  # patches keep 1.x histories replaying
+    (tmp_path / "fresh" / "VERSION").write_text("2.0\n")
+    with pytest.raises(DemoError, match=r"version 2\.0"):
+        check_data_version(tmp_path / "fresh")

@@ -21,7 +21,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.testing import WorkflowEnvironment
 
-from activities.reception import ReceptionActivities, RecordReceiptInput
 from activities.registry import (
     AuditEntry,
     HandoverSnapshot,
@@ -30,10 +29,6 @@ from activities.registry import (
     RegistrySnapshot,
     StepSnapshot,
 )
-from domain.calendar import default_calendar
-from domain.catalog import default_catalog
-from domain.clock import LegalClock
-from domain.plan import plan_dossier
 from engine.dossiers import update_dossier
 from store import registry
 from store.db import async_engine, session_factory
@@ -289,16 +284,16 @@ async def test_an_older_snapshot_never_overwrites_a_newer_dossier_row(pg_url: st
     await engine.dispose()
 
 
-async def test_entering_a_receipt_twice_leaves_one_row(pg_url: str) -> None:
+async def test_the_first_sync_enters_the_dossier_and_a_repeated_one_leaves_one_row(
+    pg_url: str,
+) -> None:
+    # The dossier's first registry.sync is its entry in the register (form 06): no separate
+    # receipt write, and a retried sync of the same revision changes nothing.
     engine = async_engine(pg_url)
-    clock = LegalClock(default_calendar())
-    reception = ReceptionActivities(session_factory(engine), default_catalog(), clock)
-    plan = plan_dossier(default_catalog(), clock, "certified-copy", T0)
-    receipt = RecordReceiptInput(
-        dossier_code="SYNC-260302-0004", desk_code="SYNC", status="accepted", plan=plan
-    )
-    assert (await reception.record_receipt(receipt)).created
-    assert not (await reception.record_receipt(receipt)).created
+    sync = RegistryActivities(session_factory(engine)).sync
+    first = snapshot("SYNC-260302-0004", 1, status="accepted")
+    assert (await sync(first)).applied
+    await sync(first)
     async with session_factory(engine)() as session:
         assert (await counts(session, "SYNC-260302-0004"))["dossiers"] == 1
         row = await session.get(DossierRecord, "SYNC-260302-0004")

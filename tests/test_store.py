@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.clock import VN_TZ
 from domain.dossier_code import DossierCodeError, format_dossier_code, parse_dossier_code
 from store.db import StoreUnavailable, async_engine, check_connection, session_factory
 from store.migrate import MigrationRefused, alembic_config, current_revision, upgrade
-from store.repositories import allocate_dossier_code, get_dossier, upsert_dossier
+from store.repositories import allocate_dossier_code
 
 
 def test_dossier_code_round_trips_and_rejects_garbage() -> None:
@@ -60,29 +59,6 @@ async def test_sequences_restart_each_day_and_are_per_desk(db_session: AsyncSess
     assert (first, second) == ("DESKA-260212-0001", "DESKA-260212-0002")
     assert next_day == "DESKA-260213-0001"
     assert other_desk == "DESKB-260212-0001"
-
-
-@pytest.mark.postgres
-async def test_recording_a_dossier_twice_keeps_one_row_with_the_latest_status(
-    db_session: AsyncSession,
-) -> None:
-    moment = datetime(2026, 2, 12, 9, tzinfo=VN_TZ)
-    fields = {
-        "code": "DESKA-260212-0009",
-        "desk_code": "DESKA",
-        "procedure_code": "certified-copy",
-        "procedure_version": "2025-07",
-        "received_at": moment,
-        "clock_starts_at": moment,
-        "appointment_at": moment,
-    }
-    await upsert_dossier(db_session, **fields, status="new")
-    await upsert_dossier(db_session, **fields, status="accepted")
-    await db_session.commit()
-    row = await get_dossier(db_session, "DESKA-260212-0009")
-    assert row is not None
-    assert row.status == "accepted"
-    assert row.received_at == moment
 
 
 def test_the_same_migrations_build_the_sqlite_demo_registry(tmp_path: Path) -> None:

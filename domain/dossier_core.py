@@ -1,0 +1,1337 @@
+"""The dossier core: a dossier's state and every transition of it, as plain Python.
+
+Functional core, imperative shell: `workflows.dossier.DossierWorkflow` feeds this class the
+dossier's messages (an officer's decision, a supplement, a payment, a withdrawal, a calendar
+amendment), the results of the activities it ran and the firing of its one deadline timer, and
+carries out the `Effect` values each transition returns (run this check on that agency's queue,
+send an apology, tell an agency, hand the result to the post...). Every transition takes ``now``;
+nothing here reads a clock, does I/O or imports Temporal, so the whole life of a dossier can be
+played in milliseconds (tests/test_dossier_core.py) and the workflow stays deterministic.
+
+Time: every due moment comes from the legal clock over the calendar snapshot pinned in the
+dossier (`DossierState.clock`), with `domain.deadlines`. The clock is paused while the applicant
+supplements (the whole dossier), while a public notice is posted and while the post carries the
+result (that procedure), and while the applicant pays an uncounted obligation; the applicant's
+pauses move the appointment.
+
+Deadlines: each open step is due its budget of working time after it opened; an agency is warned
+``warning_lead_hours`` before, escalated at the due moment. The appointment is checked
+``apology_lead_hours`` before it and when any step is overdue: if it can no longer be met, or was
+missed, an apology (form 04) with a new appointment goes out, once per appointment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from domain.calendar import CalendarOverride
+from domain.catalog import StepKind
+from domain.clock import VN_TZ, LegalClock
+from domain.deadlines import (
+    ClockSnapshot,
+    Pause,
+    StepBudget,
+    Verdict,
+    assess,
+    forecast,
+    shift,
+    step_due,
+)
+from domain.dossier import (
+    TERMINAL,
+    ApologyRecord,
+    AutomatedCheckInput,
+    AutomatedCheckResult,
+    CalendarAmendmentInput,
+    CalendarChange,
+    DecisionAction,
+    DecisionInput,
+    DeliveryState,
+    DocumentIssued,
+    DossierInput,
+    DossierResult,
+    DossierState,
+    DossierStatus,
+    HandoverRow,
+    Outcome,
+    PaymentInput,
+    Refusal,
+    RefusalKind,
+    StepState,
+    StepStatus,
+    SubmittedDocument,
+    SupplementRequest,
+)
+from domain.plan import DossierPlan, PlannedStep, ProcedurePolicy
+from domain.registry import (
+    AuditEntry,
+)
+
+# Steps officers act on; the others finish by themselves (activity, timer, payment).
+OFFICER_KINDS = frozenset({StepKind.OFFICER_DECISION, StepKind.SIGNATURE, StepKind.RETURN_RESULT})
+SUPPLEMENT_PAUSE = "bổ sung hồ sơ"
+# The snapshot is extended when less than this is left of it (a dossier open for a year).
+CALENDAR_MARGIN = timedelta(days=365)
+CALENDAR_HORIZON = timedelta(days=730)  # how far a snapshot reaches past its start
+POSTMAN_ROUND = timedelta(hours=8)  # the next attempt: one working day later
+
+NoticeKind = Literal["due_soon", "overdue", "escalation", "withdrawn"]
+
+
+# ---- effects: what the shell carries out -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """Run the automated check of step ``key`` on its agency's queue (run number ``run``)."""
+
+    key: str
+    run: int
+
+
+@dataclass(frozen=True)
+class CancelCheck:
+    """The check of step ``key`` is no longer wanted (its procedure ended, or it was sent back)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class SendApology:
+    """Issue form 04 for apology number ``sequence``."""
+
+    sequence: int
+
+
+@dataclass(frozen=True)
+class NotifyAgency:
+    """Tell an agency (or its head, for an escalation) about one of its steps; once each."""
+
+    kind: NoticeKind
+    step: str
+    agency: str
+    due: datetime | None
+    sequence: int
+
+
+@dataclass(frozen=True)
+class NotifyAppointmentMoved:
+    """Tell the applicant that a calendar amendment moved the appointment (not an apology)."""
+
+    change: int  # index into `DossierState.calendar_changes`
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Hand the result of return step ``step`` to the post."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class AttemptDelivery:
+    """The postman's attempt number ``attempt`` to deliver ``step``'s result."""
+
+    step: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ReturnToDesk:
+    """The post gives up: the result goes back to the one-stop desk."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class ExtendCalendar:
+    """The dossier is about to outlive its calendar snapshot: ask for ``[first, last]``."""
+
+    first: date
+    last: date
+
+
+Effect = (
+    RunCheck
+    | CancelCheck
+    | SendApology
+    | NotifyAgency
+    | NotifyAppointmentMoved
+    | Dispatch
+    | AttemptDelivery
+    | ReturnToDesk
+    | ExtendCalendar
+)
+
+
+def calendar_window(received_at: datetime) -> tuple[date, date]:
+    """The days a dossier received then pins: a month before (a paper dossier keyed in late)
+    to two years after, well past the longest appointment any procedure gives."""
+    day = received_at.astimezone(VN_TZ).date()
+    return day - timedelta(days=31), day + CALENDAR_HORIZON
+
+
+class DossierCore:
+    """One dossier's state and transitions. See the module docstring.
+
+    Every public transition returns the effects to carry out, in order; the validators
+    (``check_*``) raise `Refusal` and change nothing.
+    """
+
+    def __init__(self, request: DossierInput, state: DossierState | None = None) -> None:
+        self.request = request
+        self.state = state or request.state or DossierState(facts=request.facts)
+        self._effects: list[Effect] = []
+
+    # ---- reading the plan ----------------------------------------------------------------------
+
+    @property
+    def plan(self) -> DossierPlan:
+        """The dossier's plan (set at receipt)."""
+        assert self.state.plan is not None, "the dossier is not received yet"
+        return self.state.plan
+
+    @property
+    def clock(self) -> LegalClock:
+        """The legal clock over the dossier's pinned calendar."""
+        assert self.state.clock is not None, "the dossier has no calendar yet"
+        return self.state.clock.clock()
+
+    @property
+    def received(self) -> bool:
+        """Whether the dossier was received (planned)."""
+        return self.state.plan is not None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the dossier has ended (refused, withdrawn, stopped or returned)."""
+        return self.state.status in TERMINAL
+
+    def planned(self, key: str) -> PlannedStep:
+        """The planned step ``procedure:step``; KeyError if the dossier has none."""
+        for step in self.plan.steps:
+            if step.key == key:
+                return step
+        raise KeyError(key)
+
+    def policy(self, procedure: str) -> ProcedurePolicy | None:
+        """The rules of one of the dossier's procedures."""
+        return next((p for p in self.plan.policies if p.code == procedure), None)
+
+    def policy_name(self, procedure: str) -> str:
+        """The procedure's name in Vietnamese (its code if unknown)."""
+        policy = self.policy(procedure)
+        return policy.name_vi if policy is not None else procedure
+
+    def open_steps(self) -> list[tuple[PlannedStep, StepState]]:
+        """The open steps in plan order."""
+        if self.state.plan is None:
+            return []
+        steps = self.state.steps
+        return [
+            (p, steps[p.key]) for p in self.plan.steps if steps[p.key].status is StepStatus.OPEN
+        ]
+
+    def check_input(self, key: str) -> AutomatedCheckInput:
+        """What the automated check of step ``key`` is asked."""
+        planned = self.planned(key)
+        version = next(c.version for c in self.plan.components if c.code == planned.procedure)
+        return AutomatedCheckInput(
+            dossier_code=self.request.dossier_code,
+            procedure=planned.procedure,
+            procedure_version=version,
+            step=planned.step,
+            facts=self.state.facts,
+        )
+
+    def home_delivery(self) -> bool:
+        """The applicant asked for the result by post, and the procedure allows it."""
+        return self.state.facts.home_delivery and self.plan.home_delivery
+
+    def _drain(self) -> list[Effect]:
+        effects, self._effects = self._effects, []
+        return effects
+
+    # ---- receipt, resumption, the end ----------------------------------------------------------
+
+    def receive(self, plan: DossierPlan, clock: ClockSnapshot, now: datetime) -> list[Effect]:
+        """The desk planned the dossier: its steps exist, the first ones open."""
+        state = self.state
+        state.plan, state.clock = plan, clock
+        state.steps = {step.key: StepState(key=step.key) for step in plan.steps}
+        state.status = DossierStatus.ACCEPTED
+        state.appointment = state.legal_appointment = plan.appointment
+        self._plan_forecast()
+        self._advance(now)
+        for amendment in state.early_amendments:
+            # amend_calendar hands back every effect gathered so far, its own included.
+            self._effects = self.amend_calendar(amendment, now)
+        state.early_amendments = []
+        return self._drain()
+
+    def resume(self, now: datetime) -> list[Effect]:
+        """A new run (continue-as-new) picks up: carried-over steps reopen, the post goes on."""
+        for delivery in self.state.deliveries.values():
+            delivery.busy = False
+            if delivery.status == "dispatching":
+                delivery.busy = True
+                self._effects.append(Dispatch(step=delivery.step))
+            elif delivery.status == "dispatched" and delivery.next_attempt_at is None:
+                delivery.next_attempt_at = now
+        self._advance(now)
+        return self._drain()
+
+    def prepare_continue_as_new(self) -> None:
+        """Open steps are carried over: automated checks run again (they are idempotent by
+        dossier code), officer steps wait again with the decisions already accepted."""
+        for step in self.state.steps.values():
+            if step.status is StepStatus.OPEN:
+                step.status = StepStatus.PENDING
+                step.carried_over = True
+                step.checking = False
+
+    def close(self, now: datetime) -> DossierResult:
+        """The dossier's result (judged when it ended; judged now if it was not)."""
+        state = self.state
+        if state.finished_at is None:
+            self._judge(now)
+        return DossierResult(
+            dossier_code=self.request.dossier_code,
+            status=state.status,
+            ledger=state.ledger,
+            documents=state.documents,
+            apologies=state.apologies,
+            verdict=state.verdict,
+            late_working_hours=state.late_working_hours,
+        )
+
+    def _judge(self, now: datetime) -> None:
+        """The dossier ended: its verdict against the legal appointment (moved only by the
+        applicant's time and calendar amendments)."""
+        state = self.state
+        state.finished_at = now
+        if state.plan is not None and state.legal_appointment is not None:
+            assessed = assess(
+                self.clock,
+                state.plan.clock_starts,
+                now,
+                state.legal_appointment,
+                self._applicant_pauses(),
+            )
+            state.verdict = assessed.verdict
+            state.late_working_hours = assessed.late_working_hours
+            state.working_hours = assessed.working_hours_used
+
+    # ---- the step graph ------------------------------------------------------------------------
+
+    def _advance(self, now: datetime) -> None:
+        """Open every step whose dependencies passed, then settle the dossier's status."""
+        opened = True
+        while opened and not self.finished:
+            opened = self._open_ready_steps(now)
+        self._refresh_status()
+        if self.finished and self.state.finished_at is None:
+            self._judge(now)  # now, so the registry's next write already carries the verdict
+        self._maybe_extend_calendar(now)
+
+    def _passed(self, key: str) -> bool:
+        step = self.state.steps[key]
+        return (
+            step.status is StepStatus.DONE
+            and step.outcome_kind is not None
+            and step.outcome_kind.finishes_step
+        )
+
+    def _open_ready_steps(self, now: datetime) -> bool:
+        state = self.state
+        opened = False
+        for planned in self.plan.steps:
+            step = state.steps[planned.key]
+            if step.status is not StepStatus.PENDING:
+                continue
+            if planned.procedure in state.procedure_outcomes:
+                continue
+            if not all(self._passed(d) for d in planned.depends_on):
+                continue
+            opened = True
+            carried = step.carried_over
+            step.status = StepStatus.OPEN
+            if not carried:
+                # A step carried over a continue-as-new keeps when it first opened and the
+                # decision already accepted for it; one run again starts afresh.
+                step.opened_at = now
+                state.decisions.pop(planned.key, None)
+                step.warned = False
+            step.carried_over = False
+            step.due = step.warn_at = None
+            step.overdue = False
+            step.outcome, step.outcome_kind = "", None
+            step.done_at = step.verdict = step.working_hours = None
+            step.late_working_hours = 0.0
+            step.awaiting_supplement = False
+            self._set_due(planned)
+            self._start(planned, step, now)
+        return opened
+
+    def _start(self, planned: PlannedStep, step: StepState, now: datetime) -> None:
+        kind = StepKind(planned.kind)
+        if kind is StepKind.AUTOMATED_CHECK:
+            step.runs += 1
+            step.checking = True
+            self._effects.append(RunCheck(key=planned.key, run=step.runs))
+        elif kind is StepKind.PUBLIC_NOTICE:
+            # A statutory posting period; its time is not counted.
+            self._open_pause(
+                Pause(start=now, reason=f"niêm yết {planned.key}", procedure=planned.procedure)
+            )
+            step.notice_ends = now + timedelta(days=planned.notice_days or 0)
+        elif kind is StepKind.PAYMENT:
+            if not planned.counted:
+                self._open_pause(
+                    Pause(
+                        start=now,
+                        reason=self._payment_pause(planned),
+                        procedure=planned.procedure,
+                        moves_appointment=True,
+                    )
+                )
+            self._try_payment(planned, now)
+        elif planned.key in self.state.decisions:
+            # Carried over with its approval accepted: the result was on its way home.
+            self._start_delivery(planned, self.state.decisions[planned.key], now)
+
+    @staticmethod
+    def _payment_pause(planned: PlannedStep) -> str:
+        return f"nghĩa vụ tài chính {planned.key}"
+
+    def _counted_from(self, planned: PlannedStep, step: StepState) -> datetime | None:
+        """Since when an open step's working time counts: a first step counts from the clock's
+        start even if the dossier reached the software later (keyed in after the fact)."""
+        if not planned.depends_on and step.opened_at is not None:
+            return min(step.opened_at, self.plan.clock_starts)
+        return step.opened_at
+
+    def _pauses(self, procedure: str) -> list[Pause]:
+        """The pauses that stop this procedure's clock: its own and the whole dossier's."""
+        return [p for p in self.state.pauses if p.procedure in (None, procedure)]
+
+    def _applicant_pauses(self) -> list[Pause]:
+        return [p for p in self.state.pauses if p.moves_appointment]
+
+    def _set_due(self, planned: PlannedStep) -> None:
+        step = self.state.steps[planned.key]
+        if not planned.counted or step.opened_at is None:
+            return
+        # The law counts from receipt: a first step's clock starts when the dossier's did.
+        start = self.plan.clock_starts if not planned.depends_on else step.opened_at
+        # Warned a working day before it is due, or when half its time is gone if it is
+        # shorter: a step warned as it opens would only be noise for its agency.
+        lead = min(self.request.warning_lead_hours, planned.budget_hours / 2)
+        step.due, step.warn_at = step_due(
+            self.clock, start, planned.budget_hours, self._pauses(planned.procedure), lead
+        )
+
+    def _finish(
+        self,
+        planned: PlannedStep,
+        kind: Outcome,
+        text: str,
+        officer_id: str | None,
+        now: datetime,
+    ) -> None:
+        step = self.state.steps[planned.key]
+        verdict: Verdict = Verdict.NOT_COUNTED
+        late = 0.0
+        used: float | None = None
+        if planned.counted and step.opened_at is not None and step.due is not None:
+            assessed = assess(
+                self.clock, step.opened_at, now, step.due, self._pauses(planned.procedure)
+            )
+            verdict, late, used = (
+                assessed.verdict,
+                assessed.late_working_hours,
+                assessed.working_hours_used,
+            )
+        step.status = StepStatus.DONE
+        step.done_at = now
+        step.outcome, step.outcome_kind = text, kind
+        step.officer_id = officer_id
+        step.checking = False
+        step.notice_ends = None
+        step.verdict, step.working_hours, step.late_working_hours = verdict, used, late
+        following = sorted({s.agency for s in self.plan.steps if planned.key in s.depends_on})
+        self._ledger(planned, following or ["applicant"], kind, text, officer_id, now,
+                     due=step.due, verdict=verdict, late=late)  # fmt: skip
+        self._advance(now)
+
+    def _ledger(
+        self,
+        planned: PlannedStep,
+        to_agencies: list[str],
+        kind: Outcome,
+        text: str,
+        officer_id: str | None,
+        now: datetime,
+        *,
+        due: datetime | None = None,
+        verdict: Verdict | None = None,
+        late: float = 0.0,
+    ) -> None:
+        self.state.ledger.append(
+            HandoverRow(
+                sequence=len(self.state.ledger) + 1,
+                procedure=planned.procedure,
+                step=planned.step,
+                from_agency=planned.agency,
+                to_agencies=to_agencies,
+                at=now,
+                result=text,
+                kind=kind,
+                officer_id=officer_id,
+                due=due,
+                verdict=verdict,
+                late_working_hours=late,
+            )
+        )
+
+    def _refuse(
+        self, planned: PlannedStep, reason: str, officer_id: str | None, now: datetime
+    ) -> None:
+        state = self.state
+        step = state.steps[planned.key]
+        step.status = StepStatus.DONE
+        step.done_at = now
+        step.outcome, step.outcome_kind = "refused: " + reason, Outcome.REFUSED
+        step.officer_id = officer_id
+        step.checking = False
+        self._ledger(planned, ["applicant"], Outcome.REFUSED, step.outcome, officer_id, now,
+                     due=step.due)  # fmt: skip
+        policy = self.policy(planned.procedure)
+        if policy is None or policy.refusal_ends_dossier:
+            for procedure in {s.procedure for s in self.plan.steps}:
+                state.procedure_outcomes.setdefault(procedure, "refused")
+        else:
+            state.procedure_outcomes[planned.procedure] = "refused"
+        self._cancel_unreachable()
+        self._advance(now)
+
+    def _cancel_unreachable(self) -> None:
+        """Cancel the steps of ended procedures and those that wait for them."""
+        state = self.state
+        changed = True
+        while changed:
+            changed = False
+            for planned in self.plan.steps:
+                step = state.steps[planned.key]
+                if step.status in (StepStatus.DONE, StepStatus.CANCELLED):
+                    continue
+                blocked = planned.procedure in state.procedure_outcomes or any(
+                    state.steps[d].status is StepStatus.CANCELLED
+                    or state.steps[d].outcome_kind is Outcome.REFUSED
+                    for d in planned.depends_on
+                )
+                if blocked:
+                    step.status = StepStatus.CANCELLED
+                    step.notice_ends = None
+                    self._stop_check(planned.key)
+                    state.procedure_outcomes.setdefault(planned.procedure, "stopped")
+                    changed = True
+
+    def _stop_check(self, key: str) -> None:
+        step = self.state.steps[key]
+        if step.checking:
+            step.checking = False
+            self._effects.append(CancelCheck(key=key))
+
+    # ---- pauses and the appointment ------------------------------------------------------------
+
+    def _open_pause(self, pause: Pause) -> None:
+        """Stop the clock of the pause's procedure (or the dossier's): no due moment meanwhile."""
+        self.state.pauses.append(pause)
+        for planned, step in self.open_steps():
+            if planned.counted and pause.procedure in (None, planned.procedure):
+                step.due = None
+
+    def _close_pause(self, reason: str, now: datetime) -> None:
+        closed = []
+        for pause in self.state.pauses:
+            if pause.reason == reason and pause.end is None:
+                pause.end = now
+                closed.append(pause)
+        # The clock runs again: every open counted step gets its due moment anew.
+        for planned, _ in self.open_steps():
+            self._set_due(planned)
+        # The applicant's time is not the agencies': both appointments move by it.
+        for pause in closed:
+            if pause.moves_appointment:
+                state = self.state
+                if state.appointment is not None:
+                    state.appointment = shift(self.clock, state.appointment, pause)
+                if state.legal_appointment is not None:
+                    state.legal_appointment = shift(self.clock, state.legal_appointment, pause)
+                self._plan_forecast()
+
+    def _plan_forecast(self) -> None:
+        """The appointment is checked this long (working time) before it."""
+        appointment = self.state.appointment
+        self.state.forecast_at = (
+            self.clock.subtract(appointment, timedelta(hours=self.request.apology_lead_hours))
+            if appointment is not None
+            else None
+        )
+
+    def supplement_open(self) -> bool:
+        """Whether a supplement request waits for the applicant (the clock is stopped)."""
+        return any(s.answered_at is None and s.lapsed_at is None for s in self.state.supplements)
+
+    def _lapse_supplements(self, now: datetime) -> None:
+        """The applicant's time to supplement ran out: processing stops (the whole dossier)."""
+        state = self.state
+        for request in state.supplements:
+            if request.answered_at or request.lapsed_at or not request.answer_by:
+                continue
+            if request.answer_by > now:
+                continue
+            request.lapsed_at = now
+            self._close_pause(SUPPLEMENT_PAUSE, now)
+            planned = self.planned(f"{request.procedure}:{request.step}")
+            deadline = f"{request.answer_by.astimezone(VN_TZ):%H:%M %d/%m/%Y}"
+            text = f"supplement not received by {deadline}"
+            self._ledger(planned, ["applicant"], Outcome.SUPPLEMENT_LAPSED, text, None, now)
+            for procedure in {s.procedure for s in self.plan.steps}:
+                state.procedure_outcomes.setdefault(procedure, "stopped")
+            self._cancel_unreachable()
+
+    def _delivering(self) -> bool:
+        return any(
+            d.status in ("dispatching", "dispatched") for d in self.state.deliveries.values()
+        )
+
+    def awaiting_result(self) -> bool:
+        """The appointment is still to be kept: not returned yet, not waiting on the applicant
+        (whose time moves the appointment instead), and not with the post (which keeps it)."""
+        state = self.state
+        applicant_pause = any(p.moves_appointment and p.end is None for p in state.pauses)
+        return (
+            state.status not in TERMINAL
+            and state.status is not DossierStatus.NEW
+            and not applicant_pause
+            and not self._delivering()
+        )
+
+    def _apologised_for(self, appointment: datetime) -> bool:
+        return any(a.original_appointment == appointment for a in self.state.apologies)
+
+    def _check_appointment(self, missed: bool, now: datetime) -> None:
+        """Apologise (form 04) once per appointment that is missed or can no longer be met."""
+        state = self.state
+        appointment = state.appointment
+        if appointment is None or self._apologised_for(appointment):
+            return
+        finish, new_appointment = forecast(
+            self.clock,
+            now,
+            [
+                StepBudget(
+                    key=p.key,
+                    depends_on=p.depends_on,
+                    budget_hours=p.budget_hours if p.counted else 0.0,
+                    opened_at=self._counted_from(p, state.steps[p.key])
+                    if state.steps[p.key].status is StepStatus.OPEN
+                    else None,
+                    done=state.steps[p.key].status in (StepStatus.DONE, StepStatus.CANCELLED),
+                )
+                for p in self.plan.steps
+            ],
+            self._applicant_pauses(),
+            self.request.apology_grace_hours,
+        )
+        if not missed and finish <= appointment:
+            return
+        agency, reason = self._fault()
+        record = ApologyRecord(
+            sequence=len(state.apologies) + 1,
+            agency=agency,
+            reason_vi=reason,
+            original_appointment=appointment,
+            new_appointment=max(new_appointment, now),
+            issued_at=now,
+        )
+        state.apologies.append(record)
+        state.appointment = record.new_appointment
+        self._plan_forecast()
+        self._effects.append(SendApology(sequence=record.sequence))
+
+    def _fault(self) -> tuple[str, str]:
+        """The agency whose step made the dossier late, and why (from the ledger)."""
+        open_steps = self.open_steps()
+        overdue = sorted(
+            ((step.due, planned.key, planned) for planned, step in open_steps
+             if step.overdue and step.due),
+        )  # fmt: skip
+        if overdue:
+            due, _, planned = overdue[0]
+            return planned.agency, (
+                f"Bước “{planned.name_vi}” tại {planned.agency} quá hạn xử lý "
+                f"(hạn {due.astimezone(VN_TZ):%H:%M %d/%m/%Y})."
+            )
+        late_rows = [row for row in self.state.ledger if row.verdict == Verdict.LATE]
+        if late_rows:
+            row = max(late_rows, key=lambda r: r.late_working_hours)
+            return row.from_agency, (
+                f"Bước {row.procedure}:{row.step} tại {row.from_agency} đã trễ "
+                f"{row.late_working_hours:g} giờ làm việc."
+            )
+        if open_steps:
+            planned = open_steps[0][0]
+            return planned.agency, (
+                f"Hồ sơ đang ở bước “{planned.name_vi}” tại {planned.agency}; thời gian còn lại "
+                f"không đủ để trả kết quả đúng hẹn."
+            )
+        return "one-stop", "Hồ sơ chưa được trả kết quả đúng hẹn."
+
+    def _notify(self, planned: PlannedStep, kind: NoticeKind, due: datetime | None) -> None:
+        """Tell the agency (a warning, a withdrawal) or its head (an escalation); once each."""
+        sequence = 1 + sum(
+            1
+            for row in self.state.ledger
+            if (row.procedure, row.step) == (planned.procedure, planned.step)
+        )
+        self._effects.append(
+            NotifyAgency(
+                kind=kind, step=planned.key, agency=planned.agency, due=due, sequence=sequence
+            )
+        )
+
+    # ---- time ----------------------------------------------------------------------------------
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest moment the dossier must act on by itself, if any."""
+        state = self.state
+        if state.plan is None or self.finished:
+            return None
+        moments: list[datetime] = []
+        for _, step in self.open_steps():
+            if step.overdue:
+                continue
+            if step.due is not None:
+                moments.append(step.due)
+            if step.warn_at is not None and not step.warned:
+                moments.append(step.warn_at)
+            if step.notice_ends is not None:
+                moments.append(step.notice_ends)
+        for _, step in self.open_steps():
+            if step.overdue and step.notice_ends is not None:
+                moments.append(step.notice_ends)
+        moments += [
+            d.next_attempt_at
+            for d in state.deliveries.values()
+            if d.next_attempt_at is not None and not d.busy
+        ]
+        moments += [
+            s.answer_by
+            for s in state.supplements
+            if s.answer_by is not None and s.answered_at is None and s.lapsed_at is None
+        ]
+        if self.awaiting_result() and state.appointment is not None:
+            if not self._apologised_for(state.appointment):
+                moments.append(state.appointment)
+            if state.forecast_at is not None and state.forecast_at < state.appointment:
+                moments.append(state.forecast_at)
+        return min(moments, default=None)
+
+    def tick(self, now: datetime) -> list[Effect]:
+        """Time has come: warnings, escalations, notice ends, the postman, apologies."""
+        state = self.state
+        if state.plan is None or self.finished:
+            return self._drain()
+        self._lapse_supplements(now)
+        for planned, step in self.open_steps():
+            if step.due is not None and step.due <= now and not step.overdue:
+                step.overdue = True
+                self._notify(planned, "escalation", step.due)
+            elif (
+                step.warn_at is not None
+                and step.warn_at <= now
+                and not step.warned
+                and not step.overdue
+            ):
+                step.warned = True
+                self._notify(planned, "due_soon", step.due)
+        for planned, step in self.open_steps():
+            if step.notice_ends is not None and step.notice_ends <= now:
+                self._close_pause(f"niêm yết {planned.key}", now)
+                self._finish(planned, Outcome.NOTICE_ENDED, "notice period ended", None, now)
+        for delivery in state.deliveries.values():
+            due = delivery.next_attempt_at
+            if due is not None and due <= now and not delivery.busy:
+                delivery.busy = True
+                delivery.next_attempt_at = None
+                self._effects.append(
+                    AttemptDelivery(step=delivery.step, attempt=delivery.attempts + 1)
+                )
+        if self.awaiting_result() and state.appointment is not None:
+            if state.appointment <= now:
+                self._check_appointment(missed=True, now=now)
+            elif state.forecast_at is not None and state.forecast_at <= now:
+                state.forecast_at = state.appointment  # checked; next: the appointment itself
+                self._check_appointment(missed=False, now=now)
+            elif any(step.overdue for _, step in self.open_steps()):
+                self._check_appointment(missed=False, now=now)
+        self._advance(now)
+        return self._drain()
+
+    def _maybe_extend_calendar(self, now: datetime) -> None:
+        snapshot = self.state.clock
+        if snapshot is None or self.state.calendar_extension_asked or self.finished:
+            return
+        if snapshot.calendar.last_day - now.astimezone(VN_TZ).date() < CALENDAR_MARGIN:
+            self.state.calendar_extension_asked = True
+            self._effects.append(
+                ExtendCalendar(
+                    first=snapshot.calendar.first_day,
+                    last=now.astimezone(VN_TZ).date() + CALENDAR_HORIZON,
+                )
+            )
+
+    def calendar_extended(self, snapshot: ClockSnapshot, now: datetime) -> list[Effect]:
+        """The longer snapshot arrived; the amendments this dossier received still hold."""
+        amendments = self.state.clock.calendar.amendments if self.state.clock else ()
+        self.state.clock = snapshot.amended(amendments)
+        self.state.calendar_extension_asked = False
+        return self._drain()
+
+    def amend_calendar(self, amendment: CalendarAmendmentInput, now: datetime) -> list[Effect]:
+        """The government changed working days: re-plan open due moments and the appointment.
+
+        The promised appointment never moves earlier; the legal one follows the law. Nothing
+        done is judged again, and an overdue flag, once raised, stays: an amendment can neither
+        produce a false apology (due moments and the appointment move together) nor hide
+        lateness already established.
+        """
+        state = self.state
+        if state.clock is None or state.plan is None:
+            # Not received yet: the amendment applies once the dossier has its calendar.
+            state.early_amendments.append(amendment)
+            return self._drain()
+        if self.finished:
+            return self._drain()
+        before = state.clock
+        after = before.amended(amendment.overrides)
+        changed = set(before.calendar.changed_days(after.calendar))
+        if not changed:
+            return self._drain()
+        old_clock, new_clock = before.clock(), after.clock()
+        state.clock = after
+
+        def moved(moment: datetime | None) -> datetime | None:
+            if moment is None or moment <= now:
+                return moment
+            anchor = max(now, state.plan.clock_starts) if state.plan else now
+            left = old_clock.working_time_between(anchor, moment)
+            return new_clock.add(anchor, left)
+
+        appointment_before = state.appointment
+        legal = moved(state.legal_appointment)
+        promised = moved(state.appointment)
+        state.legal_appointment = legal
+        if promised is not None and state.appointment is not None:
+            state.appointment = max(promised, state.appointment)
+        for planned, _ in self.open_steps():
+            self._set_due(planned)
+        if state.appointment != appointment_before:
+            self._plan_forecast()
+        state.calendar_changes.append(
+            CalendarChange(
+                at=now,
+                announced_by=amendment.announced_by,
+                days=[o for o in amendment.overrides if o.day in changed],
+                appointment_before=appointment_before,
+                appointment_after=state.appointment,
+            )
+        )
+        if state.appointment != appointment_before:
+            self._effects.append(NotifyAppointmentMoved(change=len(state.calendar_changes) - 1))
+        return self._drain()
+
+    # ---- results of the shell's activities -----------------------------------------------------
+
+    def check_done(
+        self, key: str, run: int, result: AutomatedCheckResult, now: datetime
+    ) -> list[Effect]:
+        """An agency's automated check answered (an answer to an earlier run is ignored)."""
+        state = self.state
+        step = state.steps[key]
+        if step.status is not StepStatus.OPEN or step.runs != run or not step.checking:
+            return self._drain()
+        step.checking = False
+        planned = self.planned(key)
+        if result.amount_due_vnd is not None:
+            state.amount_due_vnd += result.amount_due_vnd
+        if result.reference or result.amount_due_vnd is not None:
+            state.documents.append(
+                DocumentIssued(
+                    procedure=planned.procedure,
+                    step=planned.step,
+                    kind="notice" if result.amount_due_vnd else "registration",
+                    reference=result.reference,
+                    summary_vi=result.summary_vi,
+                    at=now,
+                )
+            )
+        if result.passed:
+            self._finish(planned, Outcome.PASSED, "passed: " + result.summary_vi, None, now)
+        elif result.missing_documents and self.why_no_supplement(planned.procedure, now) is None:
+            self._request_supplement(
+                planned, planned.agency, result.missing_documents, result.summary_vi, now
+            )
+            step.awaiting_supplement = True  # checked again from the start when they arrive
+            self._refresh_status()
+        else:
+            self._refuse(planned, result.summary_vi, None, now)
+        return self._drain()
+
+    def apology_sent(self, sequence: int, letter_id: str | None, sent: bool) -> None:
+        """Form 04 number ``sequence`` went out."""
+        record = self.state.apologies[sequence - 1]
+        record.letter_id, record.sent = letter_id, sent
+
+    def applicant_notified(self, change: int) -> None:
+        """The applicant was told of the appointment a calendar amendment moved."""
+        self.state.calendar_changes[change].notified = True
+
+    # ---- officers' decisions -------------------------------------------------------------------
+
+    def check_decision(self, decision: DecisionInput, now: datetime) -> None:
+        """Raise `Refusal` unless the officer may take this decision now."""
+        state = self.state
+        if state.plan is None:
+            raise Refusal(RefusalKind.NOT_READY, "the dossier is still being received")
+        if self.finished:
+            raise Refusal(RefusalKind.DOSSIER_CLOSED, f"the dossier is {state.status}")
+        if not decision.officer_id.strip():
+            raise Refusal(RefusalKind.INVALID_DECISION, "officer_id is required")
+        step = state.steps.get(decision.step)
+        if step is None:
+            raise Refusal(
+                RefusalKind.UNKNOWN_STEP,
+                f"no step {decision.step!r}; steps: {', '.join(state.steps)}",
+            )
+        planned = self.planned(decision.step)
+        if decision.agency != planned.agency:
+            raise Refusal(
+                RefusalKind.WRONG_AGENCY,
+                f"step {decision.step} is held by {planned.agency}; "
+                f"an officer of {decision.agency} cannot act on it",
+            )
+        if step.status is StepStatus.PENDING and step.carried_over:
+            raise Refusal(
+                RefusalKind.CONTINUING_AS_NEW,
+                f"step {decision.step} is being reopened in the dossier's next run; "
+                "send the decision again",
+            )
+        if step.status is not StepStatus.OPEN:
+            raise Refusal(
+                RefusalKind.STEP_NOT_OPEN, f"step {decision.step} is {step.status}, not open"
+            )
+        if planned.kind not in OFFICER_KINDS:
+            raise Refusal(
+                RefusalKind.NOT_AN_OFFICER_STEP,
+                f"step {decision.step} ({planned.kind}) is not decided by an officer",
+            )
+        if decision.step in state.decisions:
+            raise Refusal(RefusalKind.STEP_NOT_OPEN, f"step {decision.step} is already decided")
+        if self.supplement_open():
+            raise Refusal(
+                RefusalKind.CLOCK_PAUSED, "the dossier is waiting for the applicant's supplement"
+            )
+        if decision.action is DecisionAction.REQUEST_SUPPLEMENT:
+            if not decision.missing_documents:
+                raise Refusal(
+                    RefusalKind.INVALID_DECISION,
+                    "a supplement request must list the missing documents",
+                )
+            why_not = self.why_no_supplement(planned.procedure, now)
+            if why_not:
+                raise Refusal(RefusalKind.SUPPLEMENT_NOT_ALLOWED, why_not)
+        if (
+            decision.action in (DecisionAction.REFUSE, DecisionAction.SEND_BACK)
+            and not decision.reason.strip()
+        ):
+            raise Refusal(RefusalKind.INVALID_DECISION, f"{decision.action} needs a reason")
+        if decision.action is DecisionAction.SEND_BACK:
+            target = decision.send_back_to or ""
+            if target not in state.steps or not self._is_upstream(target, decision.step):
+                raise Refusal(
+                    RefusalKind.INVALID_DECISION,
+                    f"send_back_to must be an earlier step of {decision.step}; got {target!r}",
+                )
+            if state.steps[target].status is not StepStatus.DONE:
+                raise Refusal(RefusalKind.INVALID_DECISION, f"step {target} has not run yet")
+
+    def _is_upstream(self, candidate: str, key: str) -> bool:
+        seen: set[str] = set()
+        frontier = list(self.planned(key).depends_on)
+        while frontier:
+            current = frontier.pop()
+            if current == candidate:
+                return True
+            if current not in seen:
+                seen.add(current)
+                frontier.extend(self.planned(current).depends_on)
+        return False
+
+    def decide(self, decision: DecisionInput, update_id: str, now: datetime) -> list[Effect]:
+        """An officer's decision (validated by `check_decision`) takes effect."""
+        state = self.state
+        planned = self.planned(decision.step)
+        step = state.steps[decision.step]
+        self._audit(
+            AuditEntry(
+                update_id=update_id,
+                at=now,
+                actor_kind="officer",
+                actor_id=decision.officer_id,
+                agency=decision.agency,
+                action=decision.action,
+                step=decision.step,
+                reason=decision.reason,
+                detail=", ".join(decision.missing_documents) or (decision.send_back_to or ""),
+            )
+        )
+        if decision.action is DecisionAction.APPROVE:
+            delivery = state.deliveries.get(planned.key)
+            if delivery is not None and delivery.status in ("returned_to_desk", "no_address"):
+                text = "collected at the desk: " + decision.reason
+                self._finish(planned, Outcome.COLLECTED, text, decision.officer_id, now)
+            elif planned.kind == StepKind.RETURN_RESULT and self.home_delivery():
+                state.decisions[planned.key] = decision
+                self._start_delivery(planned, decision, now)
+            else:
+                self._finish(planned, Outcome.APPROVED, "approved: " + decision.reason,
+                             decision.officer_id, now)  # fmt: skip
+        elif decision.action is DecisionAction.REQUEST_SUPPLEMENT:
+            due = step.due
+            self._request_supplement(
+                planned, decision.agency, decision.missing_documents, decision.reason, now
+            )
+            self._ledger(planned, ["applicant"], Outcome.SUPPLEMENT_REQUESTED,
+                         "supplement requested: " + decision.reason, decision.officer_id, now,
+                         due=due)  # fmt: skip
+        elif decision.action is DecisionAction.REFUSE:
+            self._refuse(planned, decision.reason, decision.officer_id, now)
+        else:
+            assert decision.send_back_to is not None
+            self._send_back(
+                planned, decision.send_back_to, decision.reason, decision.officer_id, now
+            )
+        self._advance(now)
+        return self._drain()
+
+    def _send_back(
+        self, planned: PlannedStep, target: str, reason: str, officer_id: str, now: datetime
+    ) -> None:
+        again = {target}
+        grew = True
+        while grew:  # the target and everything downstream of it runs again
+            grew = False
+            for s in self.plan.steps:
+                if s.key not in again and any(d in again for d in s.depends_on):
+                    again.add(s.key)
+                    grew = True
+        self._ledger(planned, [self.planned(target).agency], Outcome.SENT_BACK,
+                     "sent back: " + reason, officer_id, now,
+                     due=self.state.steps[planned.key].due)  # fmt: skip
+        for key in sorted(again):
+            self._stop_check(key)
+            step = self.state.steps[key]
+            step.status = StepStatus.PENDING
+            step.notice_ends = None
+
+    # ---- the applicant -------------------------------------------------------------------------
+
+    def why_no_supplement(self, procedure: str, now: datetime) -> str | None:
+        """None if one more supplement request is allowed for the procedure, else why not."""
+        policy = self.policy(procedure)
+        if policy is None:
+            return f"{procedure} is not a procedure of this dossier"
+        used = sum(1 for s in self.state.supplements if s.procedure == procedure)
+        if used >= policy.max_supplement_requests:
+            return (
+                f"{procedure} allows {policy.max_supplement_requests} supplement request(s); "
+                f"{used} already made"
+            )
+        if policy.supplement_deadline is not None and now > policy.supplement_deadline:
+            return (
+                f"supplement requests for {procedure} were allowed until "
+                f"{policy.supplement_deadline.isoformat()}"
+            )
+        if self.supplement_open():
+            return "a supplement request is already waiting for the applicant"
+        return None
+
+    def _request_supplement(
+        self, planned: PlannedStep, agency: str, missing: list[str], reason: str, now: datetime
+    ) -> None:
+        policy = self.policy(planned.procedure)
+        hours = policy.supplement_answer_hours if policy is not None else None
+        self.state.supplements.append(
+            SupplementRequest(
+                procedure=planned.procedure,
+                step=planned.step,
+                requested_by=agency,
+                missing_documents=missing,
+                reason=reason,
+                at=now,
+                answer_by=self.clock.add(now, timedelta(hours=hours)) if hours else None,
+            )
+        )
+        self._open_pause(Pause(start=now, reason=SUPPLEMENT_PAUSE, moves_appointment=True))
+
+    def check_supplement(self, documents: list[SubmittedDocument]) -> None:
+        """Raise `Refusal` unless a supplement is awaited and some document is handed in."""
+        if not self.supplement_open():
+            raise Refusal(RefusalKind.NO_SUPPLEMENT_REQUESTED, "no supplement was requested")
+        if not documents:
+            raise Refusal(RefusalKind.INVALID_SUPPLEMENT, "hand in at least one document")
+
+    def provide_supplement(
+        self, documents: list[SubmittedDocument], update_id: str, now: datetime
+    ) -> list[Effect]:
+        """The applicant hands in what was asked; the clock runs again."""
+        state = self.state
+        self._audit(
+            AuditEntry(
+                update_id=update_id,
+                at=now,
+                actor_kind="applicant",
+                action="provide_supplement",
+                detail=", ".join(d.name_vi for d in documents),
+            )
+        )
+        for request in state.supplements:
+            if request.answered_at is None and request.lapsed_at is None:
+                request.answered_at = now
+        state.facts = state.facts.model_copy(
+            update={"documents": [*state.facts.documents, *documents]}
+        )
+        self._close_pause(SUPPLEMENT_PAUSE, now)
+        for step in state.steps.values():
+            if step.status is StepStatus.OPEN and step.awaiting_supplement:
+                step.status = StepStatus.PENDING  # the check runs again, from the start
+        self._advance(now)
+        return self._drain()
+
+    def check_withdraw(self) -> None:
+        """Raise `Refusal` unless the dossier can still be withdrawn."""
+        status = self.state.status
+        if self.state.plan is None:
+            raise Refusal(RefusalKind.NOT_READY, "the dossier is still being received")
+        if status in TERMINAL or status is DossierStatus.DECIDED:
+            raise Refusal(
+                RefusalKind.DOSSIER_CLOSED,
+                f"the dossier is {status}; it can no longer be withdrawn",
+            )
+
+    def withdraw(self, reason: str, update_id: str, now: datetime) -> list[Effect]:
+        """The applicant withdraws: open steps end, their agencies are told."""
+        state = self.state
+        self._audit(
+            AuditEntry(
+                update_id=update_id,
+                at=now,
+                actor_kind="applicant",
+                action="withdraw",
+                reason=reason,
+            )
+        )
+        state.withdrawn_reason = reason or "applicant withdrew"
+        for planned, step in self.open_steps():
+            self._notify(planned, "withdrawn", step.due)
+            self._ledger(planned, ["applicant"], Outcome.WITHDRAWN, "withdrawn", None, now,
+                         due=step.due)  # fmt: skip
+        for procedure in {s.procedure for s in self.plan.steps}:
+            state.procedure_outcomes.setdefault(procedure, "withdrawn")
+        self._cancel_unreachable()
+        state.status = DossierStatus.WITHDRAWN
+        self._advance(now)
+        return self._drain()
+
+    def payment_received(self, payment: PaymentInput, now: datetime) -> list[Effect]:
+        """The payment side reports a payment; a duplicate or nonsense adds nothing."""
+        state = self.state
+        if payment.amount_vnd <= 0 or payment.reference == state.payment_reference:
+            return self._drain()
+        state.amount_paid_vnd += payment.amount_vnd
+        state.payment_reference = payment.reference
+        self._audit(
+            AuditEntry(
+                update_id=f"payment:{payment.reference}",
+                at=now,
+                actor_kind="payment",
+                actor_id=payment.reference,
+                action="payment_received",
+                detail=f"{payment.amount_vnd} VND",
+            )
+        )
+        if state.plan is not None:
+            for planned, _ in self.open_steps():
+                if planned.kind == StepKind.PAYMENT:
+                    self._try_payment(planned, now)
+            self._advance(now)
+        return self._drain()
+
+    def _try_payment(self, planned: PlannedStep, now: datetime) -> None:
+        state = self.state
+        # Nothing to pay (no obligation computed): the step passes at once.
+        paid = state.amount_due_vnd == 0 or (
+            state.amount_paid_vnd >= state.amount_due_vnd and state.payment_reference is not None
+        )
+        if not paid:
+            return
+        if not planned.counted:
+            self._close_pause(self._payment_pause(planned), now)
+        text = f"paid {state.amount_paid_vnd} VND ({state.payment_reference})"
+        self._finish(planned, Outcome.PAID, text, None, now)
+
+    def _audit(self, entry: AuditEntry) -> None:
+        self.state.audit.append(entry)
+
+    # ---- home delivery -------------------------------------------------------------------------
+
+    def _delivery_pause(self, key: str) -> str:
+        return f"chuyển phát {key}"
+
+    def _start_delivery(self, planned: PlannedStep, decision: DecisionInput, now: datetime) -> None:
+        """Send the result home. Postal time is not the agencies': the procedure's clock is
+        paused meanwhile, and the appointment counts as kept once the result is with the post."""
+        state = self.state
+        delivery = state.deliveries.setdefault(planned.key, DeliveryState(step=planned.key))
+        reason = self._delivery_pause(planned.key)
+        if not any(p.reason == reason and p.end is None for p in state.pauses):
+            self._open_pause(Pause(start=now, reason=reason, procedure=planned.procedure))
+        if delivery.tracking_number is None:
+            delivery.status = "dispatching"
+            delivery.busy = True
+            self._effects.append(Dispatch(step=planned.key))
+        elif not delivery.busy and delivery.next_attempt_at is None:
+            delivery.next_attempt_at = self.clock.add(now, POSTMAN_ROUND)
+
+    def dispatched(self, key: str, tracking_number: str, now: datetime) -> list[Effect]:
+        """The post took the result."""
+        delivery = self.state.deliveries[key]
+        delivery.busy = False
+        delivery.tracking_number = tracking_number
+        delivery.status = "dispatched"
+        decision = self.state.decisions.get(key)
+        self._ledger(self.planned(key), ["post"], Outcome.POSTED,
+                     f"handed to the post: {tracking_number}",
+                     decision.officer_id if decision else None, now)  # fmt: skip
+        delivery.next_attempt_at = self.clock.add(now, POSTMAN_ROUND)
+        return self._drain()
+
+    def dispatch_refused(self, key: str, why: str, now: datetime) -> list[Effect]:
+        """The post cannot take it (no address on file): the applicant collects at the desk."""
+        delivery = self.state.deliveries[key]
+        delivery.busy = False
+        delivery.status = "no_address"
+        self._collect_at_desk(key, why, now)
+        return self._drain()
+
+    def delivery_attempted(self, key: str, outcome: str, now: datetime) -> list[Effect]:
+        """The postman came back: delivered, or try again next working day, or give up."""
+        delivery = self.state.deliveries[key]
+        delivery.busy = False
+        delivery.attempts += 1
+        delivery.outcomes.append(outcome)
+        if outcome == "delivered":
+            delivery.status = "delivered"
+            self._close_pause(self._delivery_pause(key), now)
+            decision = self.state.decisions.get(key)
+            self._finish(self.planned(key), Outcome.DELIVERED,
+                         f"delivered by post: {delivery.tracking_number}",
+                         decision.officer_id if decision else None, now)  # fmt: skip
+        elif delivery.attempts < self.request.delivery_attempts:
+            delivery.next_attempt_at = self.clock.add(now, POSTMAN_ROUND)
+        else:
+            delivery.busy = True
+            self._effects.append(ReturnToDesk(step=key))
+        return self._drain()
+
+    def returned_to_desk(self, key: str, now: datetime) -> list[Effect]:
+        """The result is back at the desk; the applicant is told to collect it."""
+        delivery = self.state.deliveries[key]
+        delivery.busy = False
+        delivery.status = "returned_to_desk"
+        self._collect_at_desk(key, f"not delivered after {delivery.attempts} attempts", now)
+        return self._drain()
+
+    def _collect_at_desk(self, key: str, why: str, now: datetime) -> None:
+        """The result waits at the desk until an officer records that the applicant took it."""
+        self._ledger(self.planned(key), ["one-stop"], Outcome.BACK_TO_DESK,
+                     f"back to the desk: {why}", None, now)  # fmt: skip
+        self._close_pause(self._delivery_pause(key), now)
+        self.state.decisions.pop(key, None)
+        self._refresh_status()
+
+    # ---- status and views ----------------------------------------------------------------------
+
+    def _refresh_status(self) -> None:
+        state = self.state
+        if state.plan is None or state.status in TERMINAL:
+            return
+        steps = [state.steps[s.key] for s in state.plan.steps]
+        if state.withdrawn_reason is not None:
+            state.status = DossierStatus.WITHDRAWN
+        elif state.procedure_outcomes and all(
+            s.status in (StepStatus.DONE, StepStatus.CANCELLED) for s in steps
+        ):
+            returned = [
+                s for s in state.plan.steps
+                if s.kind == StepKind.RETURN_RESULT and state.steps[s.key].status is StepStatus.DONE
+            ]  # fmt: skip
+            if returned:
+                state.status = DossierStatus.RETURNED  # a partial result was returned
+            else:
+                outcomes = set(state.procedure_outcomes.values())
+                state.status = (
+                    DossierStatus.REFUSED if "refused" in outcomes else DossierStatus.STOPPED
+                )
+        elif all(s.status is StepStatus.DONE for s in steps):
+            state.status = DossierStatus.RETURNED
+        elif self.supplement_open():
+            state.status = DossierStatus.SUPPLEMENT_REQUESTED
+        elif any(
+            s.kind == StepKind.PAYMENT and state.steps[s.key].status is StepStatus.OPEN
+            for s in state.plan.steps
+        ):
+            state.status = DossierStatus.FINANCIAL_OBLIGATION
+        elif all(
+            state.steps[s.key].status in (StepStatus.DONE, StepStatus.CANCELLED)
+            for s in state.plan.steps
+            if s.kind != StepKind.RETURN_RESULT
+        ):
+            state.status = DossierStatus.DECIDED
+        elif any(s.status is not StepStatus.PENDING for s in steps):
+            state.status = DossierStatus.IN_PROGRESS
+
+
+__all__ = [
+    "CALENDAR_HORIZON",
+    "OFFICER_KINDS",
+    "AttemptDelivery",
+    "CalendarOverride",
+    "CancelCheck",
+    "Dispatch",
+    "DossierCore",
+    "Effect",
+    "ExtendCalendar",
+    "NotifyAgency",
+    "NotifyAppointmentMoved",
+    "ReturnToDesk",
+    "RunCheck",
+    "SendApology",
+    "calendar_window",
+]
