@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.settings import SettingsError
@@ -297,6 +298,51 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return asyncio.run(_decide(args))
 
 
+# ---- calendar ------------------------------------------------------------------------------------
+
+
+async def _amend(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from domain.calendar import OVERRIDES_FILE, load_amendment, record_amendment
+    from domain.dossier import CalendarAmendmentInput
+    from domain.dossier_core import CALENDAR_HORIZON
+    from engine.temporal import connect
+    from workflows.dossier import DossierWorkflow
+
+    amendment = load_amendment(args.file)
+    target = args.overrides or OVERRIDES_FILE
+    if args.dry_run:
+        print(f"{args.file}: {len(amendment.overrides)} day(s), valid; nothing recorded")
+        return 0
+    changed = record_amendment(target, amendment)
+    days = ", ".join(f"{o.day.isoformat()} {o.kind}" for o in changed) or "none (already there)"
+    print(f"recorded in {target}: {days}")
+    # Every open dossier whose calendar snapshot reaches the amended days; telling one whose
+    # calendar already has them changes nothing, so a second run after a failure is safe.
+    earliest = min(o.day for o in amendment.overrides) - CALENDAR_HORIZON - timedelta(days=1)
+    query = (
+        "WorkflowType = 'DossierWorkflow' AND ExecutionStatus = 'Running' "
+        f"AND StartTime >= '{earliest.isoformat()}T00:00:00Z'"
+    )
+    client = await connect(args.address)
+    signal = CalendarAmendmentInput(
+        announced_by=amendment.announced_by, overrides=amendment.overrides
+    )
+    told = 0
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=None)
+        await handle.signal(DossierWorkflow.calendar_amended, signal)
+        told += 1
+    print(f"told {told} open dossier(s); each re-plans its due moments and appointment")
+    return 0
+
+
+def cmd_calendar_amend(args: argparse.Namespace) -> int:
+    """Record a calendar amendment and tell the open dossiers it touches."""
+    return asyncio.run(_amend(args))
+
+
 # ---- reports -------------------------------------------------------------------------------------
 
 REPORT_GROUPINGS = ("month", "agency", "procedure", "desk")  # store.reports.ReportBy
@@ -501,6 +547,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     due.add_argument("--json", action="store_true", help="print one JSON object")
     due.set_defaults(handler=cmd_due_date)
+
+    calendar = commands.add_parser(
+        "calendar",
+        help="the working calendar",
+        description="Days off and worked days the government announces.",
+    )
+    calendar_commands = calendar.add_subparsers(dest="calendar_command", required=True)
+    amend = calendar_commands.add_parser(
+        "amend",
+        help="record an amendment and re-plan the open dossiers it touches",
+        description="Record the amendment in the calendar override file, then signal every "
+        "open dossier whose calendar reaches the amended days: each re-plans its due moments "
+        "and appointment, and tells the applicant if the appointment moved (no apology).",
+    )
+    amend.add_argument(
+        "--file",
+        required=True,
+        type=Path,
+        help="YAML: announced_by, note, overrides (day, kind, reason, source)",
+    )
+    amend.add_argument(
+        "--overrides", type=Path, help="the override file (default: the shipped one)"
+    )
+    amend.add_argument("--dry-run", action="store_true", help="validate the file only")
+    amend.add_argument("--address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)")
+    amend.set_defaults(handler=cmd_calendar_amend)
 
     db = commands.add_parser("db", help="database maintenance", description="The registry.")
     db_commands = db.add_subparsers(dest="db_command", required=True)
