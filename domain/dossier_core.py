@@ -604,21 +604,27 @@ class DossierCore:
                 state.procedure_outcomes.setdefault(procedure, "stopped")
             self._cancel_unreachable()
 
-    def _delivering(self) -> bool:
-        return any(
-            d.status in ("dispatching", "dispatched") for d in self.state.deliveries.values()
+    def _only_the_post_left(self) -> bool:
+        """Whether every step still to finish is a result with the post (none held by an agency)."""
+        deliveries = self.state.deliveries
+        waiting = [key for key, step in self.state.steps.items()
+                   if step.status not in (StepStatus.DONE, StepStatus.CANCELLED)]  # fmt: skip
+        return bool(waiting) and all(
+            key in deliveries and deliveries[key].status in ("dispatching", "dispatched")
+            for key in waiting
         )
 
     def awaiting_result(self) -> bool:
         """The appointment is still to be kept: not returned yet, not waiting on the applicant
-        (whose time moves the appointment instead), and not with the post (which keeps it)."""
+        (whose time moves the appointment instead), and not left only to the post (a result
+        handed to it keeps the appointment; another procedure still held by an agency does not)."""
         state = self.state
         applicant_pause = any(p.moves_appointment and p.end is None for p in state.pauses)
         return (
             state.status not in TERMINAL
             and state.status is not DossierStatus.NEW
             and not applicant_pause
-            and not self._delivering()
+            and not self._only_the_post_left()
         )
 
     def _apologised_for(self, appointment: datetime) -> bool:
@@ -1219,11 +1225,18 @@ class DossierCore:
         elif not delivery.busy and delivery.next_attempt_at is None:
             delivery.next_attempt_at = self.clock.add(now, POSTMAN_ROUND)
 
+    def _still_delivering(self, key: str) -> bool:
+        """Whether the return step still waits on the post: an answer that comes back after the
+        dossier ended (withdrawn, refused) is noted on the delivery and goes no further."""
+        return self.state.steps[key].status is StepStatus.OPEN
+
     def dispatched(self, key: str, tracking_number: str, now: datetime) -> list[Effect]:
         """The post took the result."""
         delivery = self.state.deliveries[key]
         delivery.busy = False
         delivery.tracking_number = tracking_number
+        if not self._still_delivering(key):
+            return self._drain()
         delivery.status = "dispatched"
         decision = self.state.decisions.get(key)
         self._ledger(self.planned(key), ["post"], Outcome.POSTED,
@@ -1236,6 +1249,8 @@ class DossierCore:
         """The post cannot take it (no address on file): the applicant collects at the desk."""
         delivery = self.state.deliveries[key]
         delivery.busy = False
+        if not self._still_delivering(key):
+            return self._drain()
         delivery.status = "no_address"
         self._collect_at_desk(key, why, now)
         return self._drain()
@@ -1246,6 +1261,8 @@ class DossierCore:
         delivery.busy = False
         delivery.attempts += 1
         delivery.outcomes.append(outcome)
+        if not self._still_delivering(key):
+            return self._drain()
         if outcome == "delivered":
             delivery.status = "delivered"
             self._close_pause(self._delivery_pause(key), now)
@@ -1264,6 +1281,8 @@ class DossierCore:
         """The result is back at the desk; the applicant is told to collect it."""
         delivery = self.state.deliveries[key]
         delivery.busy = False
+        if not self._still_delivering(key):
+            return self._drain()
         delivery.status = "returned_to_desk"
         self._collect_at_desk(key, f"not delivered after {delivery.attempts} attempts", now)
         return self._drain()

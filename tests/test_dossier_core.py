@@ -83,6 +83,8 @@ class World:
     cancelled: list[str] = field(default_factory=list)
     pending_checks: list[RunCheck] = field(default_factory=list)
     hold_checks: bool = False  # leave checks running (to cancel or answer them later)
+    held_post: list[Effect] = field(default_factory=list)
+    hold_post: bool = False  # leave the post's calls running (to answer them later)
 
     def run(self, effects: list[Effect]) -> None:
         queue = list(effects)
@@ -111,6 +113,9 @@ class World:
         if isinstance(effect, NotifyAppointmentMoved):
             self.moved_notices.append(effect.change)
             core.applicant_notified(effect.change)
+            return []
+        if self.hold_post and isinstance(effect, Dispatch | AttemptDelivery | ReturnToDesk):
+            self.held_post.append(effect)
             return []
         if isinstance(effect, Dispatch):
             return core.dispatched(effect.step, "EB000000001VN", now)
@@ -684,3 +689,63 @@ def test_an_amendment_that_arrives_before_the_plan_applies_once_the_dossier_is_r
     assert [c.days[0].day for c in core.state.calendar_changes] == [date(2026, 3, 2)]
     assert core.state.appointment is not None and core.state.appointment > plan.appointment
     assert any(isinstance(e, NotifyAppointmentMoved) for e in effects)
+
+
+def test_an_answer_from_the_post_after_a_withdrawal_changes_nothing() -> None:
+    # The land result is with the post while the permit is still being decided; the applicant
+    # withdraws; then the post answers.
+    world = received("land-and-permit", home_delivery=True)
+    land_return = "land-first-certificate:return"
+    for _ in range(100):
+        open_keys = [p.key for p, _ in world.core.open_steps()]
+        if land_return in open_keys:
+            break
+        if world.core.state.status is DossierStatus.FINANCIAL_OBLIGATION:
+            world.pay_due()
+        officer_steps = [
+            k for k in open_keys
+            if world.core.planned(k).kind in OFFICER_KINDS and not k.endswith(":decision")
+        ]  # fmt: skip
+        if officer_steps:
+            world.officer(officer_steps[0])
+        else:
+            world.wait(timedelta(days=1))
+    world.hold_post = True
+    world.officer(land_return)
+    assert [type(e).__name__ for e in world.held_post] == ["Dispatch"]
+    world.core.check_withdraw()
+    world.run(world.core.withdraw("đổi ý", "w-1", world.now))
+    rows = len(world.core.state.ledger)
+    world.run(world.core.dispatched(land_return, "EB000000009VN", world.now))
+    state = world.core.state
+    assert state.status is DossierStatus.WITHDRAWN
+    assert len(state.ledger) == rows  # no row after the withdrawal
+    assert state.steps[land_return].status is StepStatus.CANCELLED
+    assert world.core.next_wakeup() is None
+
+
+def test_a_late_permit_is_apologised_for_while_the_certificate_is_in_the_mail() -> None:
+    # The appointment counts as kept once the post is all that is left, not while an agency
+    # still holds the other procedure.
+    world = received("land-and-permit", home_delivery=True)
+    land_return = "land-first-certificate:return"
+    for _ in range(100):
+        open_keys = [p.key for p, _ in world.core.open_steps()]
+        if land_return in open_keys:
+            break
+        if world.core.state.status is DossierStatus.FINANCIAL_OBLIGATION:
+            world.pay_due()
+        officer_steps = [
+            k for k in open_keys
+            if world.core.planned(k).kind in OFFICER_KINDS and not k.endswith(":decision")
+        ]  # fmt: skip
+        if officer_steps:
+            world.officer(officer_steps[0])
+        else:
+            world.wait(timedelta(days=1))
+    world.hold_post = True
+    world.officer(land_return)  # with the post from now on; the permit's decision is not taken
+    appointment = world.core.state.appointment
+    assert appointment is not None
+    world.wait(appointment - world.now + timedelta(hours=1))
+    assert [a.agency for a in world.core.state.apologies] == ["commune-economic"]
