@@ -43,6 +43,7 @@ class Pause(BaseModel):
     reason: str = ""
     procedure: str | None = None  # whose clock stops; None: the whole dossier's
     moves_appointment: bool = False  # the applicant's time (supplement, paying) moves the date
+    step: str | None = None  # the step whose own pause it is (a notice, a payment, the post)
 
 
 class Verdict(StrEnum):

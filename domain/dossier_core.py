@@ -384,7 +384,12 @@ class DossierCore:
         elif kind is StepKind.PUBLIC_NOTICE:
             # A statutory posting period; its time is not counted.
             self._open_pause(
-                Pause(start=now, reason=f"niêm yết {planned.key}", procedure=planned.procedure)
+                Pause(
+                    start=now,
+                    reason=f"niêm yết {planned.key}",
+                    procedure=planned.procedure,
+                    step=planned.key,
+                )
             )
             step.notice_ends = now + timedelta(days=planned.notice_days or 0)
         elif kind is StepKind.PAYMENT:
@@ -395,6 +400,7 @@ class DossierCore:
                         reason=self._payment_pause(planned),
                         procedure=planned.procedure,
                         moves_appointment=True,
+                        step=planned.key,
                     )
                 )
             self._try_payment(planned, now)
@@ -514,10 +520,10 @@ class DossierCore:
                 state.procedure_outcomes.setdefault(procedure, "refused")
         else:
             state.procedure_outcomes[planned.procedure] = "refused"
-        self._cancel_unreachable()
+        self._cancel_unreachable(now)
         self._advance(now)
 
-    def _cancel_unreachable(self) -> None:
+    def _cancel_unreachable(self, now: datetime) -> None:
         """Cancel the steps of ended procedures and those that wait for them."""
         state = self.state
         changed = True
@@ -534,10 +540,17 @@ class DossierCore:
                 )
                 if blocked:
                     step.status = StepStatus.CANCELLED
-                    step.notice_ends = None
-                    self._stop_check(planned.key)
+                    self._stop(planned.key, now)
                     state.procedure_outcomes.setdefault(planned.procedure, "stopped")
                     changed = True
+
+    def _stop(self, key: str, now: datetime) -> None:
+        """A step goes back to waiting, or is cancelled: its check stops, its own pause ends."""
+        self._stop_check(key)
+        self.state.steps[key].notice_ends = None
+        for pause in self.state.pauses:
+            if pause.step == key and pause.end is None:
+                self._close_pause(pause.reason, now)
 
     def _stop_check(self, key: str) -> None:
         step = self.state.steps[key]
@@ -602,7 +615,7 @@ class DossierCore:
             self._ledger(planned, ["applicant"], Outcome.SUPPLEMENT_LAPSED, text, None, now)
             for procedure in {s.procedure for s in self.plan.steps}:
                 state.procedure_outcomes.setdefault(procedure, "stopped")
-            self._cancel_unreachable()
+            self._cancel_unreachable(now)
 
     def _only_the_post_left(self) -> bool:
         """Whether every step still to finish is a result with the post (none held by an agency)."""
@@ -1051,10 +1064,8 @@ class DossierCore:
                      "sent back: " + reason, officer_id, now,
                      due=self.state.steps[planned.key].due)  # fmt: skip
         for key in sorted(again):
-            self._stop_check(key)
-            step = self.state.steps[key]
-            step.status = StepStatus.PENDING
-            step.notice_ends = None
+            self.state.steps[key].status = StepStatus.PENDING
+            self._stop(key, now)
 
     # ---- the applicant -------------------------------------------------------------------------
 
@@ -1160,7 +1171,7 @@ class DossierCore:
                          due=step.due)  # fmt: skip
         for procedure in {s.procedure for s in self.plan.steps}:
             state.procedure_outcomes.setdefault(procedure, "withdrawn")
-        self._cancel_unreachable()
+        self._cancel_unreachable(now)
         state.status = DossierStatus.WITHDRAWN
         self._advance(now)
         return self._drain()
@@ -1217,7 +1228,9 @@ class DossierCore:
         delivery = state.deliveries.setdefault(planned.key, DeliveryState(step=planned.key))
         reason = self._delivery_pause(planned.key)
         if not any(p.reason == reason and p.end is None for p in state.pauses):
-            self._open_pause(Pause(start=now, reason=reason, procedure=planned.procedure))
+            self._open_pause(
+                Pause(start=now, reason=reason, procedure=planned.procedure, step=planned.key)
+            )
         if delivery.tracking_number is None:
             delivery.status = "dispatching"
             delivery.busy = True

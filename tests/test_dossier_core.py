@@ -749,3 +749,29 @@ def test_a_late_permit_is_apologised_for_while_the_certificate_is_in_the_mail() 
     assert appointment is not None
     world.wait(appointment - world.now + timedelta(hours=1))
     assert [a.agency for a in world.core.state.apologies] == ["commune-economic"]
+
+
+def test_a_step_sent_back_while_its_pause_runs_does_not_stop_the_clock_for_ever() -> None:
+    # The tax payment waits for the applicant (an uncounted pause) while the appraisal runs
+    # beside it; the appraiser sends the file back, which takes the payment back too.
+    world = received("land-first-certificate")
+    for _ in range(100):
+        open_keys = [p.key for p, _ in world.core.open_steps()]
+        if {"land-first-certificate:pay", "land-first-certificate:appraise"} <= set(open_keys):
+            break
+        officer_steps = [k for k in open_keys if world.core.planned(k).kind in OFFICER_KINDS]
+        if officer_steps:
+            world.officer(officer_steps[0])
+        else:
+            world.wait(timedelta(days=1))
+    world.officer(
+        "land-first-certificate:appraise",
+        DecisionAction.SEND_BACK,
+        reason="hồ sơ địa chính chưa đúng",
+        send_back_to="land-first-certificate:prepare-file",
+    )
+    state = world.core.state
+    assert [p.reason for p in state.pauses if p.end is None] == []
+    prepare = state.steps["land-first-certificate:prepare-file"]
+    assert prepare.status is StepStatus.OPEN and prepare.due is not None
+    assert world.core.awaiting_result()
