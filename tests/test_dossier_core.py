@@ -495,7 +495,11 @@ class DossierMachine(RuleBasedStateMachine):
             return
         key = steps[pick % len(steps)]
         planned = self.world.core.planned(key)
-        upstream = [d for d in planned.depends_on if self.state.steps[d].status is StepStatus.DONE]
+        upstream = sorted(
+            other
+            for other, step in self.state.steps.items()
+            if step.status is StepStatus.DONE and self.world.core._is_upstream(other, key)
+        )
         decision = DecisionInput(
             step=key,
             agency=planned.agency,
@@ -503,7 +507,7 @@ class DossierMachine(RuleBasedStateMachine):
             action=action,
             reason="lý do",
             missing_documents=["Giấy tờ"] if action is DecisionAction.REQUEST_SUPPLEMENT else [],
-            send_back_to=upstream[0] if upstream else None,
+            send_back_to=upstream[pick % len(upstream)] if upstream else None,
         )
         try:
             self.world.core.check_decision(decision, self.world.now)
@@ -590,6 +594,16 @@ class DossierMachine(RuleBasedStateMachine):
         assert paused == self.world.core.supplement_open()
         if paused:
             assert all(step.due is None for p, step in self.world.core.open_steps() if p.counted)
+
+    @invariant()
+    def every_open_pause_belongs_to_what_still_waits(self) -> None:
+        for pause in self.state.pauses:
+            if pause.end is not None:
+                continue
+            if pause.step is not None:  # a notice, a payment, the post: its step is still open
+                assert self.state.steps[pause.step].status is StepStatus.OPEN, pause
+            else:  # the whole dossier's: a supplement still outstanding
+                assert self.world.core.supplement_open(), pause
 
     @invariant()
     def every_finished_step_has_one_form_05_row(self) -> None:
