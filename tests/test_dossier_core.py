@@ -596,6 +596,25 @@ class DossierMachine(RuleBasedStateMachine):
             assert all(step.due is None for p, step in self.world.core.open_steps() if p.counted)
 
     @invariant()
+    def an_open_counted_step_is_due_exactly_while_its_clock_runs(self) -> None:
+        for planned, step in self.world.core.open_steps():
+            if not planned.counted:
+                continue
+            paused = any(
+                p.end is None and p.procedure in (None, planned.procedure)
+                for p in self.state.pauses
+            )
+            assert (step.due is None) == paused, (planned.key, step.due, paused)
+
+    @invariant()
+    def every_view_builds(self) -> None:
+        core = self.world.core
+        views.tracking(core)
+        views.details(core)
+        views.visibility(core)
+        views.registry_rows(core)
+
+    @invariant()
     def every_open_pause_belongs_to_what_still_waits(self) -> None:
         for pause in self.state.pauses:
             if pause.end is not None:
