@@ -307,12 +307,15 @@ class DriverActivities:
 async def _timer_due_within(
     handle: WorkflowHandle[Any, Any], now: datetime, guard: timedelta
 ) -> datetime | None:
-    """When the dossier's earliest timer still pending fires, if that is before ``now + guard``.
+    """When the dossier's last timer due before ``now + guard`` fires, if there is one.
 
     Read from the history's raw events (no payload is decoded): timers started and neither
-    fired nor cancelled yet.
+    fired nor cancelled yet, and timers that fired at this very moment. Whether a timer due
+    *now* has fired by the time the history is read is a race; counting both alike makes the
+    driver act at the same simulated moment in every run.
     """
     pending: dict[int, datetime] = {}
+    soon: list[datetime] = []
     async for event in handle.fetch_history_events():
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_TIMER_STARTED:
@@ -322,8 +325,10 @@ async def _timer_due_within(
                 + started.start_to_fire_timeout.ToTimedelta()
             )
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
-            pending.pop(event.timer_fired_event_attributes.started_event_id, None)
+            fired = pending.pop(event.timer_fired_event_attributes.started_event_id, None)
+            if fired is not None and fired >= now:
+                soon.append(fired)
         elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
             pending.pop(event.timer_canceled_event_attributes.started_event_id, None)
-    soon = [fires for fires in pending.values() if fires <= now + guard]
+    soon += [fires for fires in pending.values() if fires <= now + guard]
     return max(soon) if soon else None
