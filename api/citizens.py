@@ -36,7 +36,7 @@ from api.errors import FieldError
 from api.payments import PaymentCallback, PaymentRequest, signature_matches
 from api.workflow import NOT_FOUND, handle_of, rpc_error, tracking
 from api.workflow import update as run_update
-from domain.catalog import CatalogEntry, NotInForce, UnknownProcedure
+from domain.catalog import CatalogEntry, DossierFact, NotInForce, UnknownProcedure
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
 from engine.dossiers import start_dossier, wait_for_receipt
@@ -44,7 +44,7 @@ from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
 from forms.render import FontNotFound, find_font
 from store.forms_data import receipt_form
-from store.letters import contact_phone_ends_with, save_contact
+from store.letters import contact_phone_ends_with, save_contact, subject_ref
 from store.models import (
     DeliveryAttemptRecord,
     DeliveryRecord,
@@ -308,11 +308,17 @@ async def submit(
     """Receive a dossier, start its workflow and answer with the receipt's essentials."""
     received_day = ctx.now().astimezone(VN_TZ).date()
     catalog_entry(ctx, body.procedure, received_day)
+    needed = ctx.catalog.facts_needed_on(body.procedure, received_day)
     async with ctx.sessions() as session:
         documents = await _uploads(session, list(body.documents), "documents")
     facts = DossierFacts(
         parcel=body.parcel,
         documents=documents,
+        # The applicant as the person an agency looks up, only where a step does (the subject
+        # of a birth registration is the child): a keyed pseudonym, never the ID number.
+        subject_ref=(
+            subject_ref(body.applicant.national_id) if DossierFact.SUBJECT in needed else None
+        ),
         home_delivery=isinstance(body.delivery, s.HomeDelivery),
     )
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)

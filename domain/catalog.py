@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "ACTIVITY_FACTS",
     "STANDARD_WORKING_DAY",
     "TWO_TIER_REFORM",
     "Agency",
@@ -52,6 +53,7 @@ __all__ = [
     "CrossDependency",
     "Document",
     "DocumentForm",
+    "DossierFact",
     "Fee",
     "Level",
     "NotInForce",
@@ -63,6 +65,7 @@ __all__ = [
     "UnknownProcedure",
     "UnknownStep",
     "default_catalog",
+    "facts_needed",
     "load_catalog",
 ]
 
@@ -343,6 +346,38 @@ class Step(_Frozen):
         if self.kind is not StepKind.AUTOMATED_CHECK and self.activity is not None:
             raise _rule("activity", f"only automated_check steps have an activity, not {self.kind}")
         return self
+
+
+class DossierFact(StrEnum):
+    """A fact of the dossier (`domain.dossier.DossierFacts`) an automated step cannot do without.
+
+    A channel that takes dossiers (the API) asks for the facts its procedure's steps need, so
+    that a dossier is refused at submission rather than by an agency days later.
+    """
+
+    PARCEL = "parcel"  # ``facts.parcel``: the land parcel
+    SUBJECT = "subject"  # ``facts.subject_ref``: the applicant, as the person an agency looks up
+
+
+# The facts each automated step's activity reads and fails without (see `activities/`). An
+# activity not listed needs none beyond the documents (the one-stop checks read those, and
+# ``one-stop.check-identity`` takes an identity paper as well as a subject).
+ACTIVITY_FACTS: Mapping[str, frozenset[DossierFact]] = {
+    "land.check-parcel": frozenset({DossierFact.PARCEL}),
+    "tax.compute-obligation": frozenset({DossierFact.PARCEL}),
+    "justice.check-marital-status": frozenset({DossierFact.SUBJECT}),
+}
+
+
+def facts_needed(versions: Iterable[ProcedureVersion]) -> frozenset[DossierFact]:
+    """The facts the automated steps of these procedure versions (a bundle's components) need."""
+    return frozenset(
+        fact
+        for version in versions
+        for step in version.steps
+        if step.activity is not None
+        for fact in ACTIVITY_FACTS.get(step.activity, ())
+    )
 
 
 class Document(_Frozen):
@@ -865,6 +900,17 @@ class Catalog:
         """
         bundle = self.combined_on(code, day)
         return tuple(self.version_on(component, day) for component in bundle.components)
+
+    def facts_needed_on(self, code: str, day: date) -> frozenset[DossierFact]:
+        """The facts a dossier of ``code`` (a procedure or a bundle) received on ``day`` needs.
+
+        Raises:
+            UnknownProcedure: No procedure of either kind has this code.
+            NotInForce: No version is in force on ``day``.
+        """
+        if self.is_combined(code):
+            return facts_needed(self.components_on(code, day))
+        return facts_needed((self.version_on(code, day),))
 
     def combined_critical_path(
         self, code: str, day: date, hours_per_day: timedelta = STANDARD_WORKING_DAY

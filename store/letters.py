@@ -31,6 +31,9 @@ from store.models import ApologyLetterRecord, ApplicantContact, NotificationReco
 # Purposes of the blind indexes: the same digits index differently as an ID and as a phone.
 NATIONAL_ID = "national_id"
 PHONE_LAST4 = "phone_last4"
+# The person an agency register names (``subject_ref``): indexed apart from the contacts'
+# national ID index, so a reference seen in a workflow history cannot be matched to a contact.
+SUBJECT = "subject"
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -48,6 +51,17 @@ def phone_last4(phone: str) -> str | None:
     """The last 4 digits of a phone number, or None when it has fewer than 4."""
     digits = re.sub(r"\D", "", phone)
     return digits[-4:] if len(digits) >= 4 else None
+
+
+def subject_ref(national_id: str) -> str:
+    """The opaque reference of the person with this national ID number (``subject_ref``).
+
+    A blind index under the active key (``<kid>:<base64url(mac)>``, at most 60 characters): the
+    same person gets the same reference in every dossier, so the agency registers, which name
+    persons by it, find them; without the key it reveals nothing of the number. After a key
+    rotation new dossiers get a new reference (docs/personal-data.md).
+    """
+    return get_key_ring().blind_index(normalise_national_id(national_id), SUBJECT)
 
 
 async def save_contact(

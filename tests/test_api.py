@@ -10,7 +10,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +28,25 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.auth import issue_token, tracking_secret
 from api.payments import DECLINED_METHOD, FakePaymentProvider, sign
+from domain.catalog import default_catalog
+from domain.dossier import DossierStatus
 from engine.crypto import KeyRing
 from engine.settings import Settings
 from engine.temporal import data_converter
 from engine.temporal import test_server_path as server_binary
 from store.db import async_engine, session_factory
-from store.letters import get_contact
+from store.letters import get_contact, subject_ref
 from store.models import (
+    CivilRegistration,
+    CivilRegistrationKind,
     DeliveryAttemptRecord,
     DeliveryRecord,
     DossierCodeCounter,
     OnlineSubmission,
     UploadRecord,
 )
-from tests.harness import running_engine
+from tests.harness import officers_until, running_engine
+from workflows.dossier import TERMINAL, DossierWorkflow, TrackingState
 
 pytestmark = pytest.mark.postgres
 
@@ -705,6 +710,110 @@ async def test_a_land_dossier_filed_online_runs_to_its_return_through_the_api(
     assert forged.status_code == 401
     after = (await stack.client.get(f"/api/v1/dossiers/{code}", headers=headers)).json()
     assert after["amount_paid_vnd"] == final["amount_paid_vnd"]
+
+
+# -- every procedure offered online, filed as a citizen would --------------------------------
+
+NATIONAL_ID = "001190012345"
+# The steps that read the parcel, as the test knows them (the API derives it on its own).
+LAND_ACTIVITIES = frozenset({"land.check-parcel", "tax.compute-obligation"})
+
+
+def _offered_today() -> list[str]:
+    return [entry.code for entry in default_catalog().list_in_force(date.today())]
+
+
+def _reads_the_parcel(code: str) -> bool:
+    catalog, day = default_catalog(), date.today()
+    versions = (
+        catalog.components_on(code, day)
+        if catalog.is_combined(code)
+        else (catalog.version_on(code, day),)
+    )
+    return any(step.activity in LAND_ACTIVITIES for version in versions for step in version.steps)
+
+
+async def file_as_a_citizen(stack: Stack, code: str, national_id: str = NATIONAL_ID) -> str:
+    """Submit ``code`` through the API: the documents its form asks for, a parcel if needed."""
+    detail = (await stack.client.get(f"/api/v1/procedures/{code}")).json()
+    uploads = [
+        await stack.upload(doc["name_vi"])
+        for doc in detail["required_documents"]
+        if not doc["optional"]
+    ]
+    body = submission(code, uploads)
+    body["applicant"]["national_id"] = national_id
+    if _reads_the_parcel(code):
+        body["parcel"] = PARCEL
+    created = await stack.submit(body)
+    assert created.status_code == 201, created.text
+    dossier_code: str = created.json()["dossier_code"]
+    return dossier_code
+
+
+async def drive_to_the_end(stack: Stack, dossier_code: str) -> TrackingState:
+    """The scripted officers approve and the payment side pays until the dossier ends."""
+    handle = stack.env.client.get_workflow_handle_for(DossierWorkflow.run, dossier_code)
+    return await officers_until(
+        stack.env, handle, lambda state: state.status in TERMINAL, within=180
+    )
+
+
+async def started_with(stack: Stack, dossier_code: str) -> str:
+    """The facts (JSON) the dossier's workflow was started with, as the submission kept them."""
+    async with stack.sessions() as session:
+        facts: str = (
+            await session.execute(
+                select(OnlineSubmission.facts).where(OnlineSubmission.dossier_code == dossier_code)
+            )
+        ).scalar_one()
+    return facts
+
+
+def _ledger(state: TrackingState) -> str:
+    return "\n".join(f"{row.procedure}:{row.step} {row.result}" for row in state.ledger)
+
+
+@pytest.mark.parametrize("code", _offered_today())
+async def test_every_procedure_offered_online_is_filed_and_returned_through_the_api(
+    stack: Stack, code: str
+) -> None:
+    listed = {entry["code"] for entry in (await stack.client.get("/api/v1/procedures")).json()}
+    assert code in listed
+    dossier_code = await file_as_a_citizen(stack, code)
+    final = await drive_to_the_end(stack, dossier_code)
+    # Refused for want of a fact the form never asked for would end "refused" here.
+    assert final.status == DossierStatus.RETURNED, _ledger(final)
+    facts = await started_with(stack, dossier_code)
+    assert NATIONAL_ID not in facts and NATIONAL_ID not in _ledger(final)
+
+
+async def test_marital_status_filed_online_looks_the_applicant_up_by_an_opaque_reference(
+    stack: Stack,
+) -> None:
+    # A person the civil-status register knows as married, under the reference the API derives
+    # from the CCCD (a keyed blind index, as the register would name persons).
+    married = "001085054321"
+    reference = subject_ref(married)
+    assert married not in reference
+    async with stack.sessions() as session:
+        session.add(
+            CivilRegistration(
+                kind=CivilRegistrationKind.MARRIAGE.value,
+                number=f"KH-API-{uuid.uuid4().hex[:8]}",
+                subject_ref=reference,
+                partner_ref=f"partner-{uuid.uuid4().hex[:8]}",
+                registered_on=date(2016, 3, 12),
+            )
+        )
+        await session.commit()
+    dossier_code = await file_as_a_citizen(stack, "marital-status-confirmation", married)
+    final = await drive_to_the_end(stack, dossier_code)
+    assert final.status == DossierStatus.RETURNED, _ledger(final)
+    check = next(row for row in final.ledger if row.step == "check-civil-status")
+    assert "Đã đăng ký kết hôn từ ngày 12/03/2016" in check.result
+    facts = await started_with(stack, dossier_code)
+    assert reference in facts and married not in facts
 
 
 # -- fuzzing the OpenAPI document -------------------------------------------------------------
