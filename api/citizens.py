@@ -309,10 +309,18 @@ async def submit(
     received_day = ctx.now().astimezone(VN_TZ).date()
     catalog_entry(ctx, body.procedure, received_day)
     needed = ctx.catalog.facts_needed_on(body.procedure, received_day)
+    if DossierFact.PARCEL in needed and body.parcel is None:
+        # Refused now rather than by the land office's check, days after the receipt.
+        raise FieldError(
+            "parcel",
+            "parcel_required",
+            "this procedure checks a land parcel: give its commune, map sheet and parcel number",
+        )
     async with ctx.sessions() as session:
         documents = await _uploads(session, list(body.documents), "documents")
     facts = DossierFacts(
-        parcel=body.parcel,
+        # A parcel identifies a person's land: it enters the workflow only where a step reads it.
+        parcel=body.parcel if DossierFact.PARCEL in needed else None,
         documents=documents,
         # The applicant as the person an agency looks up, only where a step does (the subject
         # of a birth registration is the child): a keyed pseudonym, never the ID number.

@@ -46,6 +46,7 @@ _VI: dict[str, str] = {
     "email": "Địa chỉ thư điện tử không hợp lệ",
     "unknown_upload": "Không tìm thấy tệp đã tải lên với mã này",
     "not_in_force": "Thủ tục không có hiệu lực vào ngày nộp hồ sơ",
+    "parcel_required": "Thủ tục này cần thông tin thửa đất (xã/phường, tờ bản đồ số, thửa đất số)",
     "length_required": "Yêu cầu phải có độ dài nội dung (Content-Length)",
     "too_large": "Tệp quá lớn",
     "file_type": "Loại tệp không được chấp nhận (chỉ nhận PDF, JPEG, PNG)",

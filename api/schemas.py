@@ -128,7 +128,10 @@ class SubmissionRequest(_In):
 
     procedure: str = Field(min_length=1, max_length=80, description="a code of /api/v1/procedures")
     applicant: Applicant
-    parcel: ParcelRef | None = None
+    parcel: ParcelRef | None = Field(
+        default=None,
+        description="the land parcel; required when a step of the procedure checks one (land)",
+    )
     documents: list[UploadId] = Field(
         default=[], max_length=50, description="ids returned by POST /api/v1/uploads"
     )

@@ -788,6 +788,30 @@ async def test_every_procedure_offered_online_is_filed_and_returned_through_the_
     assert NATIONAL_ID not in facts and NATIONAL_ID not in _ledger(final)
 
 
+@pytest.mark.parametrize("code", ["land-first-certificate", "land-and-permit"])
+async def test_a_land_procedure_without_a_parcel_is_a_422_naming_the_parcel(
+    bare: Stack, code: str
+) -> None:
+    before = await count(bare.sessions, OnlineSubmission)
+    response = await bare.submit(submission(code, []))
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "parcel"
+    assert "thửa đất" in error["message_vi"] and "parcel" in error["message_en"]
+    assert await count(bare.sessions, OnlineSubmission) == before  # no code was allocated
+
+
+async def test_a_certified_copy_without_a_parcel_is_accepted(stack: Stack) -> None:
+    document = await stack.upload(CERTIFIED_ORIGINAL)
+    created = await stack.submit(submission("certified-copy", [document]))
+    assert created.status_code == 201, created.text
+    assert '"parcel":null' in await started_with(stack, created.json()["dossier_code"])
+    # A parcel given anyway is accepted, and kept out of a workflow that reads none.
+    given = await stack.submit(submission("certified-copy", [document], parcel=PARCEL))
+    assert given.status_code == 201, given.text
+    assert '"parcel":null' in await started_with(stack, given.json()["dossier_code"])
+
+
 async def test_marital_status_filed_online_looks_the_applicant_up_by_an_opaque_reference(
     stack: Stack,
 ) -> None:
