@@ -10,6 +10,7 @@ unknown code gets, so a stranger who guesses codes learns nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -25,7 +26,8 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -128,6 +130,54 @@ async def _uploads(session: AsyncSession, ids: list[str], field: str) -> list[Su
 # -- uploads -----------------------------------------------------------------------------------
 
 
+class _TextPartTooLarge(MultiPartException):
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(f"the field {field!r} exceeds {limit} bytes")
+        self.field = field
+
+
+class _FieldNamingParser(MultiPartParser):
+    """Starlette's multipart parser, except that a text part over the limit names its field
+    (Starlette's own message, "Part exceeded maximum size", names none)."""
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is None and len(part.data) + (end - start) > self.max_part_size:
+            raise _TextPartTooLarge(part.field_name, self.max_part_size)
+        super().on_part_data(data, start, end)
+
+
+async def _read_form(request: Request, *, max_files: int, max_fields: int) -> FormData:
+    """The multipart form, or the API's error naming what is wrong with it.
+
+    Text parts are held in memory, so each is limited to ``_MULTIPART_OVERHEAD`` (the room the
+    size check on Content-Length leaves beside the file); files keep their own limit.
+
+    Raises:
+        FieldError: 413 naming a text field over the limit; 400 on ``body`` for a malformed
+            form or too many parts.
+    """
+    try:
+        async with contextlib.aclosing(request.stream()) as stream:
+            parser = _FieldNamingParser(
+                request.headers,
+                stream,
+                max_files=max_files,
+                max_fields=max_fields,
+                max_part_size=_MULTIPART_OVERHEAD,
+            )
+            return await parser.parse()
+    except _TextPartTooLarge as exc:
+        raise FieldError(
+            exc.field[:100] or "body",
+            "text_too_large",
+            f"the field exceeds {_MULTIPART_OVERHEAD} bytes",
+            413,
+        ) from None
+    except MultiPartException as exc:
+        raise FieldError("body", "invalid_multipart", exc.message, 400) from None
+
+
 def _sniff(head: bytes) -> str | None:
     return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
 
@@ -182,7 +232,7 @@ async def upload(
         raise FieldError("file", "too_large", f"the file exceeds {limit} bytes", 413)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise FieldError("file", "not_multipart", "send the file as multipart/form-data", 415)
-    form = await request.form(max_files=1, max_fields=4)
+    form = await _read_form(request, max_files=1, max_fields=4)
     try:
         file, name = form.get("file"), form.get("name")
         if not isinstance(file, UploadFile):

@@ -49,6 +49,8 @@ _VI: dict[str, str] = {
     "parcel_required": "Thủ tục này cần thông tin thửa đất (xã/phường, tờ bản đồ số, thửa đất số)",
     "length_required": "Yêu cầu phải có độ dài nội dung (Content-Length)",
     "too_large": "Tệp quá lớn",
+    "text_too_large": "Nội dung trường này quá dài",
+    "invalid_multipart": "Biểu mẫu multipart/form-data không hợp lệ",
     "file_type": "Loại tệp không được chấp nhận (chỉ nhận PDF, JPEG, PNG)",
     "not_multipart": "Tệp phải được gửi dạng multipart/form-data",
 }

@@ -315,6 +315,30 @@ async def test_oversize_and_wrong_type_uploads_are_refused_and_nothing_is_stored
     assert (store / row.sha256).read_bytes() == PNG
 
 
+@pytest.mark.parametrize("field", ["name", "comment"])
+async def test_an_oversized_text_field_in_an_upload_form_is_an_error_naming_it(
+    bare: Stack, field: str
+) -> None:
+    before = await count(bare.sessions, UploadRecord)
+    data = {"name": CERTIFIED_ORIGINAL, field: "x" * 10_000_000}
+    response = await bare.client.post(
+        "/api/v1/uploads", files={"file": ("a.pdf", PDF, "application/pdf")}, data=data
+    )
+    assert response.status_code == 413, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == field
+    assert error["message_vi"] == "Nội dung trường này quá dài" and error["message_en"]
+    assert await count(bare.sessions, UploadRecord) == before
+    # A malformed form is a 400 in the same shape, not Starlette's {"detail": ...}.
+    broken = await bare.client.post(
+        "/api/v1/uploads",
+        content=b"--x\r\nnot a part",
+        headers={"Content-Type": "multipart/form-data"},  # no boundary
+    )
+    assert broken.status_code == 400, broken.text
+    assert broken.json()["errors"][0]["field"] == "body"
+
+
 async def test_every_agency_route_answers_401_without_valid_credentials(bare: Stack) -> None:
     schema = (await bare.client.get("/openapi.json")).json()
     routes = [
