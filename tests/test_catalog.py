@@ -16,11 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.catalog import (
+    ACTIVITY_FACTS,
     DEFAULT_ROOT,
     Budget,
     Catalog,
     CatalogError,
     CombinedProcedure,
+    DossierFact,
     NotInForce,
     ProcedureVersion,
     StepKind,
@@ -784,3 +786,25 @@ def test_topological_order_and_critical_path_agree_with_brute_force(
     assert sum(weight[step.id] for step in path) == heaviest("return")
     for before, after in itertools.pairwise(path):
         assert before.id in after.depends_on
+
+
+def test_the_facts_a_dossier_needs_come_from_its_steps_activities() -> None:
+    catalog, day = default_catalog(), date(2025, 8, 1)
+    assert catalog.facts_needed_on("land-first-certificate", day) == {DossierFact.PARCEL}
+    assert catalog.facts_needed_on("land-and-permit", day) == {DossierFact.PARCEL}
+    assert catalog.facts_needed_on("marital-status-confirmation", day) == {DossierFact.SUBJECT}
+    for code in (
+        "certified-copy",
+        "signature-certification",
+        "house-building-permit",
+        "birth-residence-insurance",
+    ):
+        assert catalog.facts_needed_on(code, day) == frozenset(), code
+    used = {
+        step.activity
+        for code in catalog.codes()
+        if not catalog.is_combined(code)
+        for version in catalog.versions(code)
+        for step in version.steps
+    }
+    assert set(ACTIVITY_FACTS) <= used  # no stale activity name
