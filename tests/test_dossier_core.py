@@ -724,15 +724,13 @@ def test_an_amendment_that_arrives_before_the_plan_applies_once_the_dossier_is_r
     assert any(isinstance(e, NotifyAppointmentMoved) for e in effects)
 
 
-def test_an_answer_from_the_post_after_a_withdrawal_changes_nothing() -> None:
-    # The land result is with the post while the permit is still being decided; the applicant
-    # withdraws; then the post answers.
-    world = received("land-and-permit", home_delivery=True)
-    land_return = "land-first-certificate:return"
+def until_certificate_is_returned(world: World) -> None:
+    """Officers approve and the applicant pays until the land certificate's return step opens;
+    the permit's decision is left untaken."""
     for _ in range(100):
         open_keys = [p.key for p, _ in world.core.open_steps()]
-        if land_return in open_keys:
-            break
+        if "land-first-certificate:return" in open_keys:
+            return
         if world.core.state.status is DossierStatus.FINANCIAL_OBLIGATION:
             world.pay_due()
         officer_steps = [
@@ -743,6 +741,15 @@ def test_an_answer_from_the_post_after_a_withdrawal_changes_nothing() -> None:
             world.officer(officer_steps[0])
         else:
             world.wait(timedelta(days=1))
+    raise AssertionError("the land certificate's return step never opened")
+
+
+def test_an_answer_from_the_post_after_a_withdrawal_changes_nothing() -> None:
+    # The land result is with the post while the permit is still being decided; the applicant
+    # withdraws; then the post answers.
+    world = received("land-and-permit", home_delivery=True)
+    land_return = "land-first-certificate:return"
+    until_certificate_is_returned(world)
     world.hold_post = True
     world.officer(land_return)
     assert [type(e).__name__ for e in world.held_post] == ["Dispatch"]
@@ -762,20 +769,7 @@ def test_a_late_permit_is_apologised_for_while_the_certificate_is_in_the_mail() 
     # still holds the other procedure.
     world = received("land-and-permit", home_delivery=True)
     land_return = "land-first-certificate:return"
-    for _ in range(100):
-        open_keys = [p.key for p, _ in world.core.open_steps()]
-        if land_return in open_keys:
-            break
-        if world.core.state.status is DossierStatus.FINANCIAL_OBLIGATION:
-            world.pay_due()
-        officer_steps = [
-            k for k in open_keys
-            if world.core.planned(k).kind in OFFICER_KINDS and not k.endswith(":decision")
-        ]  # fmt: skip
-        if officer_steps:
-            world.officer(officer_steps[0])
-        else:
-            world.wait(timedelta(days=1))
+    until_certificate_is_returned(world)
     world.hold_post = True
     world.officer(land_return)  # with the post from now on; the permit's decision is not taken
     appointment = world.core.state.appointment
