@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from domain.calendar import CalendarOverride
 from domain.catalog import StepKind
 from domain.clock import VN_TZ, LegalClock
 from domain.deadlines import (
@@ -1354,7 +1353,6 @@ __all__ = [
     "CALENDAR_HORIZON",
     "OFFICER_KINDS",
     "AttemptDelivery",
-    "CalendarOverride",
     "CancelCheck",
     "Dispatch",
     "DossierCore",
