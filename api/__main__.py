@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -63,6 +64,18 @@ def issue_token_command(agency: str, officer: str, days: float) -> int:
     return 0
 
 
+class PathOnlyAccessLog(logging.Filter):
+    """Uvicorn's access log with the path only: a query string may hold something secret (a
+    link's token, a factor someone put in the URL against the API's advice)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the query string from the logged path; never drop the record."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
+
+
 async def serve(host: str, port: int, temporal_address: str | None) -> int:
     """Run the API until interrupted."""
     import uvicorn
@@ -82,6 +95,7 @@ async def serve(host: str, port: int, temporal_address: str | None) -> int:
         if not getattr(settings, name).get_secret_value():
             return _fail(f"LIENTHONG_{name.upper()} is not set; the API needs it")
     configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("uvicorn.access").addFilter(PathOnlyAccessLog())
     client = await connect(temporal_address)
     engine = async_engine(settings.database_url)
     payments = FakePaymentProvider(

@@ -1,9 +1,11 @@
 """Citizens' routes: uploads, submission (idempotent), receipt, QR, tracking, supplements,
 withdrawal, payment and rating.
 
-Every route under ``/dossiers/{code}`` needs a second factor besides the code: the receipt's
-tracking secret (header ``X-Tracking-Secret`` or query ``secret``) or the last 4 digits of the
-applicant's phone (query ``phone_last4``). A wrong or missing one gets exactly the answer an
+Every route under ``/dossiers/{code}`` needs a second factor besides the code, in a header (never
+the URL): the receipt's tracking secret (``X-Tracking-Secret``), a one-time code sent to the
+applicant (``X-One-Time-Code``) or the last 4 digits of the applicant's phone
+(``X-Phone-Last4``, enough to read, not to change). Attempts are limited (`api.limits`). A
+wrong or missing factor gets exactly the answer an
 unknown code gets, so a stranger who guesses codes learns nothing.
 """
 
@@ -12,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
@@ -23,18 +28,19 @@ import structlog
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.notify import OutgoingMessage, channel_from_settings, mask_address, message_id
 from api import schemas as s
 from api.auth import tracking_secret, tracking_secret_matches
 from api.context import ApiContext, context
 from api.errors import FieldError
+from api.limits import begin_factor, client_key, end_factor, lift_dossier_lock, take_write
 from api.payments import PaymentCallback, PaymentRequest, signature_matches
 from api.workflow import NOT_FOUND, handle_of, rpc_error, tracking
 from api.workflow import update as run_update
@@ -45,11 +51,13 @@ from engine.dossiers import start_dossier, wait_for_receipt
 from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
 from forms.render import FontNotFound, find_font
+from store.db import dialect_insert
 from store.forms_data import receipt_form
-from store.letters import contact_phone_ends_with, save_contact, subject_ref
+from store.letters import contact_phone_ends_with, get_contact, save_contact, subject_ref
 from store.models import (
     DeliveryAttemptRecord,
     DeliveryRecord,
+    OneTimeCode,
     OnlineSubmission,
     PaymentRecord,
     PaymentStatus,
@@ -75,11 +83,6 @@ _SIGNATURES = {
     b"\xff\xd8\xff": "image/jpeg",
 }
 _MULTIPART_OVERHEAD = 64 * 1024  # headers and the name field around the file
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -125,6 +128,153 @@ async def _uploads(session: AsyncSession, ids: list[str], field: str) -> list[Su
             raise FieldError(f"{field}.{index}", "unknown_upload", "no upload has this id")
         documents.append(SubmittedDocument(name_vi=row.name_vi, sha256=row.sha256))
     return documents
+
+
+# -- the second factor ------------------------------------------------------------------------
+
+# What opened the dossier: the receipt's secret and a one-time code sent to the applicant are
+# strong enough to change it; the phone's last 4 digits only to read it.
+Factor = Literal["secret", "one_time_code", "phone"]
+STRONG_FACTORS: frozenset[str] = frozenset({"secret", "one_time_code"})
+# Secrets travel in headers, never in a URL (URLs end up in access logs, histories, referrers).
+_FACTOR_HEADERS = {
+    "secret": "X-Tracking-Secret",
+    "phone_last4": "X-Phone-Last4",
+    "one_time_code": "X-One-Time-Code",
+}
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a caller shows to open a dossier, and from where (a digest of its address).
+
+    Built by the `proof` dependency from the request's headers; pages that call the shared
+    functions below (`authorise`, `supplement_dossier`, `withdraw_dossier`, `pay_dossier`,
+    `send_one_time_code`) build one the same way, and get the same checks and limits.
+    """
+
+    client: str
+    secret: str | None = None
+    phone_last4: str | None = None
+    one_time_code: str | None = None
+
+
+def proof(
+    request: Request,
+    ctx: Annotated[ApiContext, Depends(context)],
+    x_tracking_secret: Annotated[
+        str | None, Header(max_length=64, description="the receipt's tracking secret")
+    ] = None,
+    x_phone_last4: Annotated[
+        str | None, Header(max_length=8, description="last 4 digits of the applicant's phone")
+    ] = None,
+    x_one_time_code: Annotated[
+        str | None, Header(max_length=12, description="a one-time code sent to the applicant")
+    ] = None,
+) -> Proof:
+    """The caller's proof from its headers (a FastAPI dependency).
+
+    Raises:
+        FieldError: 400 when a factor is given in the URL's query instead of a header.
+    """
+    for name, header in _FACTOR_HEADERS.items():
+        if name in request.query_params:
+            raise FieldError(
+                name,
+                "secret_in_url",
+                f"send it in the {header} header: URLs are written to logs",
+                400,
+            )
+    address = request.client.host if request.client else None
+    return Proof(
+        client=client_key(ctx.token_secret, address),
+        secret=x_tracking_secret,
+        phone_last4=x_phone_last4,
+        one_time_code=x_one_time_code,
+    )
+
+
+ApplicantProof = Annotated[Proof, Depends(proof)]
+
+
+def _code_digest(ctx: ApiContext, code: str, one_time_code: str) -> str:
+    message = f"one-time-code:{code}:{one_time_code.strip()}".encode()
+    return hmac.new(ctx.token_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+async def _one_time_code_matches(ctx: ApiContext, code: str, given: str) -> bool:
+    async with ctx.sessions() as session:
+        row = await session.get(OneTimeCode, code)
+    if row is None or _utc(row.expires_at) <= datetime.now(UTC):
+        return False
+    return hmac.compare_digest(row.digest, _code_digest(ctx, code, given))
+
+
+async def authorise(ctx: ApiContext, code: str, given: Proof, *, change: bool = False) -> Factor:
+    """Check the proof for a dossier, within the limits; the factor that opened it.
+
+    The receipt's secret is checked first and always opens (80 bits cannot be guessed; it also
+    lifts a lock). Any other attempt is counted (`api.limits`) before it is checked.
+
+    Args:
+        change: the caller wants to change the dossier: only a strong factor will do.
+
+    Raises:
+        TooManyRequests: 429, too many failures on this dossier or from this client.
+        HTTPException: 404, the same as for an unknown code, when the proof fails.
+        FieldError: 403 when the phone's digits opened the dossier but ``change`` needs more.
+    """
+    if given.secret and tracking_secret_matches(ctx.token_secret, code, given.secret):
+        await lift_dossier_lock(ctx, code)
+        return "secret"
+    await begin_factor(ctx, code, given.client)
+    factor: Factor | None = None
+    try:
+        if given.one_time_code and await _one_time_code_matches(ctx, code, given.one_time_code):
+            factor = "one_time_code"
+        elif given.phone_last4 and given.phone_last4.isdigit() and len(given.phone_last4) == 4:
+            async with ctx.sessions() as session:
+                if await contact_phone_ends_with(session, code, given.phone_last4):
+                    factor = "phone"
+    finally:
+        await end_factor(ctx, code, given.client, passed=factor is not None)
+    if factor is None:
+        raise HTTPException(404, NOT_FOUND)
+    if change and factor not in STRONG_FACTORS:
+        raise FieldError(
+            "X-Tracking-Secret",
+            "change_needs_secret",
+            "changing a dossier needs the receipt's secret or a one-time code "
+            f"(POST /api/v1/dossiers/{code}/one-time-code sends one to the applicant)",
+            403,
+        )
+    if change and factor == "one_time_code":
+        async with ctx.sessions() as session:  # one act per code
+            await session.execute(delete(OneTimeCode).where(OneTimeCode.dossier_code == code))
+            await session.commit()
+    return factor
+
+
+async def applicant(
+    ctx: Annotated[ApiContext, Depends(context)],
+    code: Annotated[str, Path(max_length=40)],
+    given: ApplicantProof,
+) -> Factor:
+    """The factor that opens the dossier for reading (a FastAPI dependency, `authorise`)."""
+    return await authorise(ctx, code, given)
+
+
+Authorised = Annotated[Factor, Depends(applicant)]
+
+
+async def write_quota(
+    ctx: Annotated[ApiContext, Depends(context)], request: Request, given: ApplicantProof
+) -> None:
+    """Count a submission or upload against the client's quotas (a FastAPI dependency)."""
+    await take_write(ctx, given.client, None, submission=request.url.path.endswith("/dossiers"))
+
+
+WriteQuota = Depends(write_quota)
 
 
 # -- uploads -----------------------------------------------------------------------------------
@@ -195,6 +345,7 @@ def _store_file(directory: FsPath, digest: str, data: bytes) -> None:
 @router.post(
     "/uploads",
     status_code=201,
+    dependencies=[WriteQuota],
     response_model=s.UploadResponse,
     tags=["citizens"],
     summary="Upload a document (PDF, JPEG or PNG) before submitting",
@@ -305,7 +456,7 @@ async def _claim(
             }
             inserted = (
                 await session.execute(
-                    _insert(session, OnlineSubmission)
+                    dialect_insert(session, OnlineSubmission)
                     .values(**row)
                     .on_conflict_do_nothing(index_elements=[OnlineSubmission.idempotency_key])
                     .returning(OnlineSubmission.dossier_code)
@@ -336,6 +487,7 @@ async def _claim(
 @router.post(
     "/dossiers",
     status_code=201,
+    dependencies=[WriteQuota],
     response_model=s.SubmissionResponse,
     tags=["citizens"],
     summary="Submit a dossier online (idempotent by the Idempotency-Key header)",
@@ -415,38 +567,6 @@ async def submit(
         tracking_secret=tracking_secret(ctx.token_secret, code),
         links=_links(code),
     )
-
-
-# -- the second factor -------------------------------------------------------------------------
-
-Factor = Literal["secret", "phone"]
-
-
-async def applicant(
-    ctx: Annotated[ApiContext, Depends(context)],
-    code: Annotated[str, Path(max_length=40)],
-    x_tracking_secret: Annotated[
-        str | None, Header(max_length=64, description="the receipt's tracking secret")
-    ] = None,
-    secret: Annotated[
-        str | None, Query(max_length=64, description="the tracking secret, in a link")
-    ] = None,
-    phone_last4: Annotated[
-        str | None, Query(max_length=8, description="last 4 digits of the applicant's phone")
-    ] = None,
-) -> Factor:
-    """Check the second factor of a dossier route; 404, as for an unknown code, if it fails."""
-    given = x_tracking_secret or secret
-    if given and tracking_secret_matches(ctx.token_secret, code, given):
-        return "secret"
-    if phone_last4 and phone_last4.isdigit() and len(phone_last4) == 4:
-        async with ctx.sessions() as session:
-            if await contact_phone_ends_with(session, code, phone_last4):
-                return "phone"
-    raise HTTPException(404, NOT_FOUND)
-
-
-Authorised = Annotated[Factor, Depends(applicant)]
 
 
 # -- tracking ----------------------------------------------------------------------------------
@@ -662,24 +782,44 @@ async def qr(code: str, _: Authorised, ctx: Annotated[ApiContext, Depends(contex
 # -- acts of the applicant ---------------------------------------------------------------------
 
 
+async def supplement_dossier(
+    ctx: ApiContext, code: str, given: Proof, upload_ids: list[str]
+) -> DossierStatus:
+    """Hand in a supplement: needs a strong factor; counted against the write quotas."""
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code, submission=False)
+    async with ctx.sessions() as session:
+        documents = await _uploads(session, upload_ids, "documents")
+    status: DossierStatus = await run_update(
+        ctx, code, DossierWorkflow.provide_supplement, SupplementInput(documents=documents)
+    )
+    return status
+
+
+async def withdraw_dossier(ctx: ApiContext, code: str, given: Proof, reason: str) -> DossierStatus:
+    """Withdraw a dossier: needs a strong factor; counted against the write quotas."""
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code, submission=False)
+    status: DossierStatus = await run_update(
+        ctx, code, DossierWorkflow.withdraw, WithdrawInput(reason=reason)
+    )
+    return status
+
+
 @router.post(
     "/dossiers/{code}/supplements",
     response_model=s.StatusView,
     tags=["citizens"],
-    summary="Hand in the documents a supplement request asked for",
+    summary="Hand in the documents a supplement request asked for (receipt's secret or OTP)",
 )
 async def supplement(
-    code: str,
+    code: Annotated[str, Path(max_length=40)],
     body: s.SupplementRequestBody,
-    _: Authorised,
+    given: ApplicantProof,
     ctx: Annotated[ApiContext, Depends(context)],
 ) -> s.StatusView:
     """The uploads become the dossier's supplement; the clock runs again."""
-    async with ctx.sessions() as session:
-        documents = await _uploads(session, list(body.documents), "documents")
-    status = await run_update(
-        ctx, code, DossierWorkflow.provide_supplement, SupplementInput(documents=documents)
-    )
+    status = await supplement_dossier(ctx, code, given, list(body.documents))
     return s.StatusView(dossier_code=code, status=status)
 
 
@@ -687,36 +827,31 @@ async def supplement(
     "/dossiers/{code}/withdraw",
     response_model=s.StatusView,
     tags=["citizens"],
-    summary="Withdraw the dossier",
+    summary="Withdraw the dossier (receipt's secret or a one-time code)",
 )
 async def withdraw(
-    code: str,
+    code: Annotated[str, Path(max_length=40)],
     body: s.WithdrawRequestBody,
-    _: Authorised,
+    given: ApplicantProof,
     ctx: Annotated[ApiContext, Depends(context)],
 ) -> s.StatusView:
     """Every open step ends; nothing is left running."""
-    status = await run_update(
-        ctx, code, DossierWorkflow.withdraw, WithdrawInput(reason=body.reason)
-    )
+    status = await withdraw_dossier(ctx, code, given, body.reason)
     return s.StatusView(dossier_code=code, status=status)
 
 
-@router.post(
-    "/dossiers/{code}/payments",
-    status_code=202,
-    response_model=s.PaymentView,
-    tags=["citizens"],
-    summary="Pay the outstanding financial obligation through the payment provider",
-)
-async def start_payment(
-    code: str,
-    _: Authorised,
-    ctx: Annotated[ApiContext, Depends(context)],
-    body: s.PaymentStartBody | None = None,
+async def pay_dossier(
+    ctx: ApiContext, code: str, given: Proof, method: str | None = None
 ) -> s.PaymentView:
-    """Create a payment of what is due; the provider calls back with the outcome."""
-    body = body or s.PaymentStartBody()
+    """Start a payment of what is due: needs a strong factor; counted against the quotas.
+
+    Raises:
+        HTTPException: 409 when nothing is due or a payment is pending; 502 when the provider
+            is unavailable (the payment is then recorded as declined).
+    """
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code, submission=False)
+    body = s.PaymentStartBody() if method is None else s.PaymentStartBody(method=method)
     state = await tracking(ctx, code)
     outstanding = state.amount_due_vnd - state.amount_paid_vnd
     if state.status != DossierStatus.FINANCIAL_OBLIGATION or outstanding <= 0:
@@ -762,6 +897,84 @@ async def start_payment(
     return _payment_view(row, created.redirect_url)
 
 
+@router.post(
+    "/dossiers/{code}/payments",
+    status_code=202,
+    response_model=s.PaymentView,
+    tags=["citizens"],
+    summary="Pay the outstanding financial obligation (receipt's secret or a one-time code)",
+)
+async def start_payment(
+    code: Annotated[str, Path(max_length=40)],
+    given: ApplicantProof,
+    ctx: Annotated[ApiContext, Depends(context)],
+    body: s.PaymentStartBody | None = None,
+) -> s.PaymentView:
+    """Create a payment of what is due; the provider calls back with the outcome."""
+    return await pay_dossier(ctx, code, given, body.method if body is not None else None)
+
+
+async def send_one_time_code(ctx: ApiContext, code: str, given: Proof) -> s.OneTimeCodeSent:
+    """Send a fresh one-time code to the applicant's e-mail on file (any factor opens this).
+
+    The code replaces any earlier one; only its keyed digest is stored.
+
+    Raises:
+        FieldError: 409 when the applicant left no e-mail address.
+    """
+    await authorise(ctx, code, given)
+    await take_write(ctx, given.client, code, submission=False)
+    async with ctx.sessions() as session:
+        contact = await get_contact(session, code)
+    if contact is None or not contact.email:
+        raise FieldError(
+            "email", "no_email", "no e-mail address on file: use the receipt's secret", 409
+        )
+    one_time = f"{secrets.randbelow(10**6):06d}"
+    now = datetime.now(UTC)
+    expires = now + timedelta(minutes=ctx.settings.api_one_time_code_minutes)
+    async with ctx.sessions() as session:
+        await session.execute(delete(OneTimeCode).where(OneTimeCode.dossier_code == code))
+        session.add(
+            OneTimeCode(
+                dossier_code=code, digest=_code_digest(ctx, code, one_time), expires_at=expires
+            )
+        )
+        await session.commit()
+    minutes = ctx.settings.api_one_time_code_minutes
+    await channel_from_settings(ctx.settings).send(
+        OutgoingMessage(
+            message_id=message_id(f"{code}-otp-{uuid.uuid4().hex}", ctx.settings.desk_code),
+            sender=ctx.settings.sender_address,
+            to=contact.email,
+            subject=f"Mã xác nhận hồ sơ {code} / One-time code for dossier {code}",
+            text=(
+                f"Mã xác nhận dùng một lần cho hồ sơ {code}: {one_time}\n"
+                f"Mã có hiệu lực trong {minutes} phút. Không chia sẻ mã này với người khác.\n\n"
+                f"One-time code for dossier {code}: {one_time} (valid {minutes} minutes).\n"
+            ),
+            date=now,
+        )
+    )
+    return s.OneTimeCodeSent(sent_to=mask_address(contact.email), expires_at=expires)
+
+
+@router.post(
+    "/dossiers/{code}/one-time-code",
+    status_code=202,
+    response_model=s.OneTimeCodeSent,
+    tags=["citizens"],
+    summary="Send a one-time code to the applicant's e-mail (to act without the receipt)",
+)
+async def one_time_code(
+    code: Annotated[str, Path(max_length=40)],
+    given: ApplicantProof,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.OneTimeCodeSent:
+    """Send the code; it goes in the ``X-One-Time-Code`` header of the act that needs it."""
+    return await send_one_time_code(ctx, code, given)
+
+
 @router.get(
     "/dossiers/{code}/payments/{payment_id}",
     response_model=s.PaymentView,
@@ -799,7 +1012,7 @@ async def rate(
     async with ctx.sessions() as session:
         inserted = (
             await session.execute(
-                _insert(session, RatingRecord)
+                dialect_insert(session, RatingRecord)
                 .values(
                     dossier_code=code,
                     score=body.score,

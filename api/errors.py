@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.limits import TooManyRequests
+
 # Vietnamese messages by pydantic error type (and this API's own types, see api.schemas).
 _VI: dict[str, str] = {
     "missing": "Thiếu trường bắt buộc",
@@ -53,6 +55,19 @@ _VI: dict[str, str] = {
     "invalid_multipart": "Biểu mẫu multipart/form-data không hợp lệ",
     "file_type": "Loại tệp không được chấp nhận (chỉ nhận PDF, JPEG, PNG)",
     "not_multipart": "Tệp phải được gửi dạng multipart/form-data",
+    "too_many_attempts": "Nhập sai quá nhiều lần; vui lòng chờ rồi thử lại",
+    "dossier_locked": (
+        "Hồ sơ tạm khóa tra cứu bằng số điện thoại do nhập sai nhiều lần; dùng mã bí mật trên "
+        "giấy tiếp nhận để mở khóa"
+    ),
+    "client_locked": "Địa chỉ của bạn tạm bị chặn do nhập sai nhiều lần; vui lòng thử lại sau",
+    "rate_limited": "Quá nhiều yêu cầu; vui lòng chờ rồi thử lại",
+    "change_needs_secret": (
+        "Thao tác này cần mã bí mật trên giấy tiếp nhận hoặc mã dùng một lần gửi tới thư điện "
+        "tử của người nộp"
+    ),
+    "secret_in_url": "Không gửi mã bí mật trong địa chỉ (URL); hãy gửi trong tiêu đề (header)",
+    "no_email": "Hồ sơ không có địa chỉ thư điện tử để gửi mã dùng một lần",
 }
 _VI_FALLBACK = "Giá trị không hợp lệ"
 
@@ -121,7 +136,17 @@ async def _field_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _too_many(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TooManyRequests)
+    return JSONResponse(
+        status_code=429,
+        content={"errors": [error_entry(exc.field, exc.kind, exc.message_en)]},
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the error handlers on the app."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(FieldError, _field_error)
+    app.add_exception_handler(TooManyRequests, _too_many)

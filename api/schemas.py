@@ -295,6 +295,13 @@ class StatusView(BaseModel):
     status: DossierStatus
 
 
+class OneTimeCodeSent(BaseModel):
+    """Where a one-time code went (masked) and until when it opens the dossier."""
+
+    sent_to: str
+    expires_at: datetime
+
+
 class PaymentStartBody(_In):
     """Pay the outstanding financial obligation."""
 

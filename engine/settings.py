@@ -215,6 +215,24 @@ class Settings(BaseSettings):
     inbox_due_soon_hours: float = Field(
         default=24.0, gt=0, description="An inbox step due within this many hours is due soon."
     )
+    # Abuse limits of the API (api.limits), per dossier and per client address; counters in the
+    # registry, shared by every API process.
+    api_factor_free_attempts: int = Field(
+        default=3, ge=1, le=100, description="Failed second factors on a dossier before delays."
+    )
+    api_factor_base_delay_seconds: float = Field(
+        default=1.0, ge=0, le=3600, description="The first delay; it doubles after each failure."
+    )
+    api_factor_max_delay_seconds: float = Field(default=300.0, ge=0, le=86400)
+    api_factor_lock_after: int = Field(
+        default=10, ge=2, le=1000, description="Failures that lock a dossier's weak factor."
+    )
+    api_writes_per_minute: int = Field(default=60, ge=1, description="Writes per client.")
+    api_writes_per_dossier_hour: int = Field(default=30, ge=1, description="Acts per dossier.")
+    api_submissions_per_hour: int = Field(default=20, ge=1, description="Dossiers per client.")
+    api_one_time_code_minutes: int = Field(
+        default=10, ge=1, le=60, description="How long a one-time code sent to an applicant lasts."
+    )
 
     @field_validator("codec_token")
     @classmethod

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -47,6 +49,12 @@ def async_engine(url: str) -> AsyncEngine:
         # SQLite allows one writer; wait for the lock rather than failing at once.
         kwargs["connect_args"] = {"timeout": 30}
     return create_async_engine(async_url(url), **kwargs)
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT of the session's dialect, for ON CONFLICT (spelled alike, built per dialect)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -645,3 +645,41 @@ class RatingRecord(Base):
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Abuse limits (revision 0008): counters shared by every API process, and the one-time codes
+# sent to applicants so they can act on a dossier without the receipt's secret.
+# --------------------------------------------------------------------------------------------
+
+
+class AbuseCounter(Base):
+    """Attempts of one kind by one party in the current window (`api.limits`).
+
+    ``key`` names the kind and the party: ``factor:dossier:<code>``, ``factor:client:<hash of
+    the address>``, ``write:client:<hash>``, ``write:dossier:<code>``; never an address in
+    clear. Rows are locked while counted, so several API processes count together.
+    """
+
+    __tablename__ = "abuse_counters"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # Set when the count reached the lock threshold; lifted by time, or for a dossier by the
+    # receipt's secret.
+    locked_until: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+
+
+class OneTimeCode(Base):
+    """The latest one-time code sent to a dossier's applicant: its keyed digest, never the code."""
+
+    __tablename__ = "one_time_codes"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,294 @@
+"""Abuse limits that hold without a proxy: counters in the registry, shared by API processes.
+
+The wall clock counts here, never a test server's skipped time: ``Retry-After`` is real seconds.
+
+Two kinds of limit, each per dossier code and per client address (docs/security.md):
+
+- **second-factor attempts** (`begin_factor` / `end_factor`): every attempt is counted before
+  the factor is checked, in a transaction that locks the counter's row, so parallel requests
+  to several processes are counted one after the other. After ``free`` failures each further
+  attempt must wait a delay that doubles; at ``lock_after`` failures the counter locks. A
+  dossier's lock is lifted by the receipt's secret (or after a day); a client's by time only.
+  A success forgives its own attempt: the dossier's count starts again, the client's drops by
+  one (so a client cannot wash its failures with its own dossier's secret).
+- **writes** (`take_write`): submissions, uploads and the applicant's acts, at most ``limit``
+  per window and party.
+
+A refusal is `TooManyRequests`, answered as 429 with ``Retry-After`` in the API's error shape
+(`api.errors`). Each lock is written to the audit log. Client addresses are never stored: the
+counters name them by a keyed digest of the address (of its /64 for IPv6, which one
+subscriber usually holds whole).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.context import ApiContext
+from engine.settings import Settings
+from store.db import dialect_insert
+from store.models import AbuseCounter, AuditRecord
+
+log = structlog.get_logger(__name__)
+
+
+class TooManyRequests(Exception):
+    """Refused by a limit: 429 with ``Retry-After`` (seconds, rounded up)."""
+
+    def __init__(self, field: str, kind: str, message_en: str, retry_after: timedelta) -> None:
+        """A refusal on ``field`` of type ``kind`` (a key of `api.errors`' messages)."""
+        super().__init__(message_en)
+        self.field, self.kind, self.message_en = field, kind, message_en
+        self.retry_after = max(1, math.ceil(retry_after.total_seconds()))
+
+
+@dataclass(frozen=True)
+class AttemptPolicy:
+    """Growing delays, then a lock, on failed attempts within a window."""
+
+    window: timedelta
+    free: int
+    base_delay: float  # seconds to wait after the first failure past ``free``; doubles
+    max_delay: float
+    lock_after: int
+    lock_for: timedelta
+
+    def delay(self, failures: int) -> timedelta:
+        """How long after the last of ``failures`` failures the next attempt must wait."""
+        if failures < self.free or self.base_delay <= 0:
+            return timedelta(0)
+        exponent = min(failures - self.free, 40)
+        return timedelta(seconds=min(self.max_delay, self.base_delay * 2**exponent))
+
+
+@dataclass(frozen=True)
+class Quota:
+    """At most ``limit`` requests per ``window``."""
+
+    limit: int
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The API's limits (from `engine.settings.Settings`, ``LIENTHONG_API_*``)."""
+
+    factor_per_dossier: AttemptPolicy
+    factor_per_client: AttemptPolicy
+    writes_per_client: Quota
+    writes_per_dossier: Quota
+    submissions_per_client: Quota
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits an operator configured."""
+        base, cap = settings.api_factor_base_delay_seconds, settings.api_factor_max_delay_seconds
+        return cls(
+            factor_per_dossier=AttemptPolicy(
+                window=timedelta(days=1),
+                free=settings.api_factor_free_attempts,
+                base_delay=base,
+                max_delay=cap,
+                lock_after=settings.api_factor_lock_after,
+                lock_for=timedelta(days=1),
+            ),
+            factor_per_client=AttemptPolicy(
+                window=timedelta(hours=1),
+                free=settings.api_factor_free_attempts * 4,
+                base_delay=base,
+                max_delay=cap,
+                lock_after=settings.api_factor_lock_after * 5,
+                lock_for=timedelta(hours=1),
+            ),
+            writes_per_client=Quota(settings.api_writes_per_minute, timedelta(minutes=1)),
+            writes_per_dossier=Quota(settings.api_writes_per_dossier_hour, timedelta(hours=1)),
+            submissions_per_client=Quota(settings.api_submissions_per_hour, timedelta(hours=1)),
+        )
+
+
+def client_key(secret: str, address: str | None) -> str:
+    """A keyed digest naming a client address (IPv6: its /64) without storing it."""
+    network = address or "unknown"
+    try:
+        ip = ipaddress.ip_address(network)
+        if ip.version == 6:
+            network = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    except ValueError:
+        pass  # a test client's or a Unix socket's name: counted as it is
+    digest = hmac.new(secret.encode(), b"client:" + network.encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _counter(session: AsyncSession, key: str, now: datetime) -> AbuseCounter:
+    """The counter's row, created if new and locked until the transaction ends."""
+    await session.execute(
+        dialect_insert(session, AbuseCounter)
+        .values(key=key, count=0, window_start=now, last_at=now, locked_until=None)
+        .on_conflict_do_nothing(index_elements=[AbuseCounter.key])
+    )
+    return (
+        await session.execute(
+            select(AbuseCounter)
+            .where(AbuseCounter.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+
+
+def _restart_if_over(row: AbuseCounter, window: timedelta, now: datetime) -> None:
+    locked = row.locked_until is not None and _utc(row.locked_until) > now
+    if not locked and (row.locked_until is not None or now - _utc(row.window_start) >= window):
+        row.count, row.window_start, row.locked_until = 0, now, None
+
+
+def _dossier_key(code: str) -> str:
+    return f"factor:dossier:{code}"
+
+
+def _client_factor_key(client: str) -> str:
+    return f"factor:client:{client}"
+
+
+async def begin_factor(ctx: ApiContext, code: str, client: str) -> None:
+    """Count an attempt at a dossier's second factor, before it is checked.
+
+    Raises:
+        TooManyRequests: the dossier or the client is locked, or must still wait; nothing is
+            counted then.
+    """
+    limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
+    async with ctx.sessions() as session:
+        for key, policy, field in (
+            (_dossier_key(code), limits.factor_per_dossier, "dossier"),
+            (_client_factor_key(client), limits.factor_per_client, "client"),
+        ):
+            row = await _counter(session, key, now)
+            _restart_if_over(row, policy.window, now)
+            refused: TooManyRequests | None = None
+            if row.locked_until is not None:
+                lifted_by = " or the receipt's secret lifts it" if field == "dossier" else ""
+                refused = TooManyRequests(
+                    field,
+                    f"{field}_locked",
+                    f"locked after {row.count} failed attempts; try again later{lifted_by}",
+                    _utc(row.locked_until) - now,
+                )
+            elif (wait_until := _utc(row.last_at) + policy.delay(row.count)) > now:
+                refused = TooManyRequests(
+                    field,
+                    "too_many_attempts",
+                    f"{row.count} failed attempts: wait before the next one",
+                    wait_until - now,
+                )
+            if refused is not None:
+                await session.rollback()  # nothing counted
+                raise refused
+            row.count += 1
+            row.last_at = now
+        await session.commit()
+
+
+async def end_factor(ctx: ApiContext, code: str, client: str, *, passed: bool) -> None:
+    """Settle an attempt counted by `begin_factor`: forgive a success, lock on a failure.
+
+    A lock is written to the audit log once, when it is set.
+    """
+    limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
+    async with ctx.sessions() as session:
+        dossier = await _counter(session, _dossier_key(code), now)
+        client_row = await _counter(session, _client_factor_key(client), now)
+        if passed:
+            dossier.count = 0
+            client_row.count = max(0, client_row.count - 1)
+        else:
+            for row, policy, kind in (
+                (dossier, limits.factor_per_dossier, "dossier"),
+                (client_row, limits.factor_per_client, "client"),
+            ):
+                if row.locked_until is None and row.count >= policy.lock_after:
+                    row.locked_until = now + policy.lock_for
+                    _audit(session, code, now, f"{kind}_locked", row)
+        await session.commit()
+
+
+async def lift_dossier_lock(ctx: ApiContext, code: str) -> None:
+    """The receipt's secret was shown: the dossier's attempts start again, its lock (if any)
+    lifted and the lifting written to the audit log."""
+    now = datetime.now(UTC)
+    async with ctx.sessions() as session:
+        row = await session.get(AbuseCounter, _dossier_key(code))
+        if row is None or (row.count == 0 and row.locked_until is None):
+            return
+        if row.locked_until is not None and _utc(row.locked_until) > now:
+            _audit(session, code, now, "lock_lifted", row)
+        await session.execute(delete(AbuseCounter).where(AbuseCounter.key == row.key))
+        await session.commit()
+
+
+def _audit(session: AsyncSession, code: str, now: datetime, action: str, row: AbuseCounter) -> None:
+    session.add(
+        AuditRecord(
+            dossier_code=code,
+            update_id=f"limit-{uuid.uuid4().hex}",
+            at=now,
+            actor_kind="limiter",
+            actor_id=None,
+            agency=None,
+            action=action,
+            step=None,
+            reason="",
+            # The counter's key names the party (a digest for a client), and the count.
+            detail=f"{row.key} after {row.count} failed attempts",
+        )
+    )
+    log.warning("abuse_lock", action=action, dossier_code=code, counter=row.key)
+
+
+async def take_write(ctx: ApiContext, client: str, code: str | None, *, submission: bool) -> None:
+    """Count a write by a client (on a dossier, if ``code``); refuse it past a quota.
+
+    Raises:
+        TooManyRequests: a quota is used up for this window; nothing is counted then.
+    """
+    limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
+    quotas = [(f"write:client:{client}", limits.writes_per_client, "client")]
+    if submission:
+        quotas.append((f"submit:client:{client}", limits.submissions_per_client, "client"))
+    if code is not None:
+        quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
+    async with ctx.sessions() as session:
+        for key, quota, field in quotas:
+            row = await _counter(session, key, now)
+            _restart_if_over(row, quota.window, now)
+            if row.count >= quota.limit:
+                refused = TooManyRequests(
+                    field,
+                    "rate_limited",
+                    f"at most {quota.limit} such requests per {_span(quota.window)}",
+                    _utc(row.window_start) + quota.window - now,
+                )
+                await session.rollback()  # nothing counted
+                raise refused
+            row.count += 1
+            row.last_at = now
+        await session.commit()
+
+
+def _span(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds} s"
