@@ -1,5 +1,6 @@
 """``python -m api [--host 127.0.0.1] [--port 8080]`` serves the API with uvicorn;
-``python -m api issue-token --agency X --officer Y [--days N]`` prints an agency token.
+``python -m api issue-token --agency X --officer Y [--days N] [--role head]`` prints an agency
+token; ``python -m api revoke-token < token-file`` revokes one (read from stdin, never argv).
 
 Bad input or settings exit with status 2 and one line on stderr.
 """
@@ -12,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--agency", required=True, help="agency code of the catalog")
     token.add_argument("--officer", required=True, help="the officer's id")
     token.add_argument("--days", type=float, default=1.0, help="validity in days (default 1)")
+    token.add_argument("--role", choices=("officer", "head"), default="officer")
+    commands.add_parser("revoke-token", help="revoke the token given on stdin")
     return parser
 
 
@@ -40,7 +43,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def issue_token_command(agency: str, officer: str, days: float) -> int:
+def issue_token_command(agency: str, officer: str, days: float, role: str = "officer") -> int:
     """Print a token for an officer of an agency of the catalog."""
     from api.auth import issue_token
     from domain.catalog import UnknownAgency, default_catalog
@@ -57,7 +60,13 @@ def issue_token_command(agency: str, officer: str, days: float) -> int:
         return _fail("--days must be more than 0 and at most 366")
     try:
         default_catalog().agency(agency)
-        token = issue_token(secret, agency=agency, officer=officer, valid_for=timedelta(days=days))
+        token = issue_token(
+            secret,
+            agency=agency,
+            officer=officer,
+            valid_for=timedelta(days=days),
+            role="head" if role == "head" else "officer",
+        )
     except (UnknownAgency, ValueError) as exc:
         return _fail(str(exc))
     print(token)
@@ -74,6 +83,45 @@ class PathOnlyAccessLog(logging.Filter):
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
             record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
         return True
+
+
+async def revoke_token_command(token: str) -> int:
+    """Revoke one of our tokens (read from stdin) until it expires."""
+    from api.auth import InvalidToken, revoke, verify_token
+    from engine.settings import SettingsError, load_settings
+    from store.db import async_engine, session_factory
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc).replace("\n", " "))
+    try:
+        claims = verify_token(settings.api_token_secret.get_secret_value(), token)
+    except InvalidToken as exc:
+        return _fail(f"not a valid token: {exc}")
+    engine = async_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            revoked = await revoke(session, claims, "revoked by an operator")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"{'revoked' if revoked else 'already revoked'}: {claims.officer} of {claims.agency}")
+    return 0
+
+
+def verifier_from(settings: Any) -> Any:
+    """The officers' token verifier: the province's OIDC provider when configured, else ours."""
+    import json
+
+    from api.auth import OidcVerifier, SignedTokens
+
+    if not settings.oidc_issuer:
+        return SignedTokens(settings.api_token_secret.get_secret_value())
+    if not settings.oidc_audience or settings.oidc_jwks_file is None:
+        raise ValueError("LIENTHONG_OIDC_ISSUER needs LIENTHONG_OIDC_AUDIENCE and _JWKS_FILE")
+    jwks = json.loads(settings.oidc_jwks_file.read_text())
+    return OidcVerifier(jwks, issuer=settings.oidc_issuer, audience=settings.oidc_audience)
 
 
 async def serve(host: str, port: int, temporal_address: str | None) -> int:
@@ -102,8 +150,16 @@ async def serve(host: str, port: int, temporal_address: str | None) -> int:
         secret=settings.payment_webhook_secret.get_secret_value(),
         callback_url=f"http://{host}:{port}/api/v1/payments/callback",
     )
+    try:
+        verifier = verifier_from(settings)
+    except (OSError, ValueError) as exc:
+        return _fail(f"single sign-on: {exc}")
     app = create_app(
-        temporal=client, sessions=session_factory(engine), settings=settings, payments=payments
+        temporal=client,
+        sessions=session_factory(engine),
+        settings=settings,
+        payments=payments,
+        verifier=verifier,
     )
     try:
         await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None)).serve()
@@ -116,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
     if args.command == "issue-token":
-        return issue_token_command(args.agency, args.officer, args.days)
+        return issue_token_command(args.agency, args.officer, args.days, args.role)
+    if args.command == "revoke-token":
+        return asyncio.run(revoke_token_command(sys.stdin.read().strip()))
     if not 0 < args.port < 65536:
         return _fail("--port must be 1-65535")
     return asyncio.run(serve(args.host, args.port, args.temporal))

@@ -4,22 +4,30 @@ Every route under ``/api/v1/agencies/`` needs a bearer token (`api.auth`); the m
 `api.app` answers 401 before anything else runs when it is missing or invalid. The token's
 agency must be the path's, and the step's: an officer of agency A acting on agency B's path or
 on B's step gets 403 and nothing reaches the dossier.
+
+Roles (`api.auth.AgencyClaims.role`): the head of an agency also sees its escalations (overdue
+steps) and may assign an open step to one officer; a step so assigned is decided by that
+officer or the head, and every decision records the officer who took it (the workflow's
+ledger, the registry's ``dossier_steps.officer_id`` and ``audit_log``). An officer signs out
+by revoking the token the request carries.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 
 from api import schemas as s
-from api.auth import AgencyClaims
+from api.auth import AgencyClaims, revoke
 from api.context import ApiContext, context
 from api.workflow import update as run_update
-from store.models import StepRecord
+from store.db import dialect_insert
+from store.models import AuditRecord, StepAssignment, StepRecord
 from workflows.dossier import OFFICER_KINDS, DecisionInput, DecisionResult, DossierWorkflow
 
 router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])
@@ -43,6 +51,16 @@ def officer(
 Officer = Annotated[AgencyClaims, Depends(officer)]
 
 
+def head(claims: Officer) -> AgencyClaims:
+    """The claims of the agency's head; 403 for an officer."""
+    if not claims.is_head:
+        raise HTTPException(403, f"only the head of {claims.agency} may do this")
+    return claims
+
+
+Head = Annotated[AgencyClaims, Depends(head)]
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
@@ -62,15 +80,45 @@ async def inbox(
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> s.InboxPage:
     """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
-    open_steps = (StepRecord.agency == agency, StepRecord.status == "open")
+    return await _page(ctx, agency, page, page_size, overdue_only=False)
+
+
+@router.get(
+    "/{agency}/escalations",
+    response_model=s.InboxPage,
+    summary="The head's view: open steps of my agency that are overdue, the most overdue first",
+)
+async def escalations(
+    agency: str,
+    claims: Head,
+    ctx: Annotated[ApiContext, Depends(context)],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> s.InboxPage:
+    """What the workflow escalated to the head: steps past their due moment."""
+    return await _page(ctx, agency, page, page_size, overdue_only=True)
+
+
+async def _page(
+    ctx: ApiContext, agency: str, page: int, page_size: int, *, overdue_only: bool
+) -> s.InboxPage:
+    now = ctx.now()
+    where: list[Any] = [StepRecord.agency == agency, StepRecord.status == "open"]
+    if overdue_only:
+        where.append(StepRecord.overdue.is_(True) | (StepRecord.due_at <= now))
     async with ctx.sessions() as session:
         total = (
-            await session.execute(select(func.count()).select_from(StepRecord).where(*open_steps))
+            await session.execute(select(func.count()).select_from(StepRecord).where(*where))
         ).scalar_one()
         rows = (
             await session.execute(
-                select(StepRecord)
-                .where(*open_steps)
+                select(StepRecord, StepAssignment.officer_id)
+                .outerjoin(
+                    StepAssignment,
+                    (StepAssignment.dossier_code == StepRecord.dossier_code)
+                    & (StepAssignment.step_key == StepRecord.step_key),
+                )
+                .where(*where)
                 .order_by(
                     StepRecord.due_at.is_(None),
                     StepRecord.due_at,
@@ -81,11 +129,10 @@ async def inbox(
                 .offset((page - 1) * page_size)
                 .limit(page_size)
             )
-        ).scalars()
-        now = ctx.now()
+        ).all()
         soon = now + timedelta(hours=ctx.settings.inbox_due_soon_hours)
         items = []
-        for row in rows:
+        for row, assigned_to in rows:
             due = _aware(row.due_at)
             overdue = row.overdue or (due is not None and due <= now)
             items.append(
@@ -99,9 +146,83 @@ async def inbox(
                     overdue=overdue,
                     due_soon=not overdue and due is not None and due <= soon,
                     officer_action=row.kind in OFFICER_KINDS,
+                    assigned_to=assigned_to,
                 )
             )
     return s.InboxPage(agency=agency, page=page, page_size=page_size, total=total, items=items)
+
+
+@router.put(
+    "/{agency}/steps/{code}/{step_key}/assignment",
+    response_model=s.AssignmentView,
+    summary="The head assigns an open step to one officer of the agency",
+)
+async def assign(
+    agency: str,
+    code: Annotated[str, Path(max_length=40)],
+    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
+    body: s.AssignmentBody,
+    claims: Head,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.AssignmentView:
+    """Only that officer (or the head) decides the step from now on; recorded in the audit log."""
+    now = datetime.now(UTC)
+    async with ctx.sessions() as session:
+        step = await session.get(StepRecord, (code, step_key))
+        if step is None or step.agency != agency:
+            raise HTTPException(404, f"{agency} holds no step {step_key} of {code}")
+        if step.status != "open":
+            raise HTTPException(409, f"step {step_key} is {step.status}, not open")
+        values = {
+            "agency": agency,
+            "officer_id": body.officer,
+            "assigned_by": claims.officer,
+            "assigned_at": now,
+        }
+        await session.execute(
+            dialect_insert(session, StepAssignment)
+            .values(dossier_code=code, step_key=step_key, **values)
+            .on_conflict_do_update(
+                index_elements=[StepAssignment.dossier_code, StepAssignment.step_key], set_=values
+            )
+        )
+        session.add(
+            AuditRecord(
+                dossier_code=code,
+                update_id=f"assign-{uuid.uuid4().hex}",
+                at=now,
+                actor_kind="officer",
+                actor_id=claims.officer,
+                agency=agency,
+                action="reassigned",
+                step=step_key,
+                reason=body.reason,
+                detail=f"to {body.officer}",
+            )
+        )
+        await session.commit()
+    return s.AssignmentView(
+        dossier_code=code,
+        step_key=step_key,
+        officer=body.officer,
+        assigned_by=claims.officer,
+        assigned_at=now,
+    )
+
+
+@router.post(
+    "/{agency}/sign-out",
+    response_model=s.SignedOut,
+    summary="Sign out: revoke the token this request carries",
+)
+async def sign_out(
+    agency: str, claims: Officer, ctx: Annotated[ApiContext, Depends(context)]
+) -> s.SignedOut:
+    """The token is refused (401) from now on, by every API process."""
+    async with ctx.sessions() as session:
+        revoked = await revoke(session, claims, "signed out")
+        await session.commit()
+    return s.SignedOut(revoked=revoked)
 
 
 @router.post(
@@ -120,9 +241,12 @@ async def decide(
     """Send the decision to the dossier; the workflow's validator has the last word."""
     async with ctx.sessions() as session:
         step = await session.get(StepRecord, (code, step_key))
+        assigned = await session.get(StepAssignment, (code, step_key))
     if step is not None and step.agency != claims.agency:
         # Refused here, before the workflow is asked: nothing is written anywhere.
         raise HTTPException(403, f"step {step_key} is held by {step.agency}, not {claims.agency}")
+    if assigned is not None and assigned.officer_id != claims.officer and not claims.is_head:
+        raise HTTPException(403, f"step {step_key} is assigned to {assigned.officer_id}")
     result: DecisionResult = await run_update(
         ctx,
         code,

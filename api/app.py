@@ -23,7 +23,7 @@ from temporalio.client import Client
 
 from api import agencies, citizens, errors
 from api import schemas as s
-from api.auth import InvalidToken, verify_token
+from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
 from api.context import ApiContext, context
 from api.payments import PaymentProvider
 from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, default_catalog
@@ -138,20 +138,21 @@ async def plain_parameters(request: Request) -> None:
 
 
 def _agency_auth(
-    secret: str,
+    verifier: TokenVerifier, sessions: async_sessionmaker[AsyncSession]
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     async def middleware(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         # Before routing and body parsing: no agency route answers anything but 401 to a
-        # caller without a valid token, whatever the path, parameters or body.
+        # caller without a valid, unrevoked token, whatever the path, parameters or body.
         path = request.url.path
         if path == AGENCY_PREFIX or path.startswith(AGENCY_PREFIX + "/"):
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             reason = "a bearer token is required"
             if scheme.lower() == "bearer" and token.strip():
                 try:
-                    request.state.claims = verify_token(secret, token)
+                    request.state.claims = await authenticate(verifier, sessions, token)
+                    request.state.token = token.strip()
                     return await call_next(request)
                 except InvalidToken as exc:
                     reason = str(exc)
@@ -173,6 +174,7 @@ def create_app(
     task_queue: str = ORCHESTRATION_TASK_QUEUE,
     now: Callable[[], datetime] | None = None,
     receipt_wait_seconds: float = 20.0,
+    verifier: TokenVerifier | None = None,
 ) -> FastAPI:
     """The API with its dependencies.
 
@@ -185,6 +187,8 @@ def create_app(
         task_queue: where dossier workflows are started.
         now: the current moment; the wall clock by default.
         receipt_wait_seconds: how long a submission waits for the appointment.
+        verifier: who checks officers' tokens: ours (`api.auth.SignedTokens`) by default, or a
+            province's single sign-on (`api.auth.OidcVerifier`, docs/security.md).
 
     Raises:
         ValueError: a secret is missing.
@@ -216,7 +220,8 @@ def create_app(
         receipt_wait_seconds=receipt_wait_seconds,
     )
     errors.install(app)
-    app.middleware("http")(_agency_auth(settings.api_token_secret.get_secret_value()))
+    verifier = verifier or SignedTokens(settings.api_token_secret.get_secret_value())
+    app.middleware("http")(_agency_auth(verifier, sessions))
     app.include_router(catalog_router)
     app.include_router(citizens.router)
     app.include_router(agencies.router)

@@ -337,6 +337,29 @@ class DecisionBody(_In):
     send_back_to: str | None = Field(default=None, max_length=160)
 
 
+class AssignmentBody(_In):
+    """The head of an agency hands an open step to one of its officers."""
+
+    officer: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]{0,79}$", description="the officer's id")
+    reason: Text = Field(default="", max_length=2000)
+
+
+class AssignmentView(BaseModel):
+    """Who holds a step now."""
+
+    dossier_code: str
+    step_key: str
+    officer: str
+    assigned_by: str
+    assigned_at: datetime
+
+
+class SignedOut(BaseModel):
+    """The token used for this request no longer opens anything."""
+
+    revoked: bool
+
+
 class DecisionView(BaseModel):
     """The dossier after the decision."""
 
@@ -358,6 +381,9 @@ class InboxItem(BaseModel):
     overdue: bool
     due_soon: bool
     officer_action: bool = Field(description="an officer decides it (others finish by themselves)")
+    assigned_to: str | None = Field(
+        default=None, description="the officer the head assigned it to; anyone's if null"
+    )
 
 
 class InboxPage(BaseModel):

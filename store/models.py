@@ -648,8 +648,8 @@ class RatingRecord(Base):
 
 
 # --------------------------------------------------------------------------------------------
-# Abuse limits (revision 0008): counters shared by every API process, and the one-time codes
-# sent to applicants so they can act on a dossier without the receipt's secret.
+# Abuse limits and officer sessions (revision 0008): counters shared by every API process, the
+# one-time codes sent to applicants, revoked officer tokens and steps assigned by a head.
 # --------------------------------------------------------------------------------------------
 
 
@@ -683,3 +683,29 @@ class OneTimeCode(Base):
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )
+
+
+class RevokedToken(Base):
+    """An officer's token revoked before it expires (sign-out, a lost device, a departure)."""
+
+    __tablename__ = "revoked_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(80), primary_key=True)  # the token's jti
+    agency: Mapped[str] = mapped_column(String(40))
+    officer: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    revoked_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class StepAssignment(Base):
+    """The officer the head of an agency assigned an open step to (absent: anyone's)."""
+
+    __tablename__ = "step_assignments"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    step_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(40), index=True)
+    officer_id: Mapped[str] = mapped_column(String(80))
+    assigned_by: Mapped[str] = mapped_column(String(80))
+    assigned_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
