@@ -172,35 +172,51 @@ async def begin_factor(ctx: ApiContext, code: str, client: str) -> None:
             counted then.
     """
     limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
+    counters = (
+        (_dossier_key(code), limits.factor_per_dossier, "dossier"),
+        (_client_factor_key(client), limits.factor_per_client, "client"),
+    )
     async with ctx.sessions() as session:
-        for key, policy, field in (
-            (_dossier_key(code), limits.factor_per_dossier, "dossier"),
-            (_client_factor_key(client), limits.factor_per_client, "client"),
-        ):
+        # A refusal costs one read and no write: an attacker's refused requests are cheap.
+        for key, policy, field in counters:
+            seen = await session.get(AbuseCounter, key)
+            if seen is not None:
+                _refuse_if_held(seen, policy, field, now)
+        await session.rollback()
+        for key, policy, field in counters:
             row = await _counter(session, key, now)
-            _restart_if_over(row, policy.window, now)
-            refused: TooManyRequests | None = None
-            if row.locked_until is not None:
-                lifted_by = " or the receipt's secret lifts it" if field == "dossier" else ""
-                refused = TooManyRequests(
-                    field,
-                    f"{field}_locked",
-                    f"locked after {row.count} failed attempts; try again later{lifted_by}",
-                    _utc(row.locked_until) - now,
-                )
-            elif (wait_until := _utc(row.last_at) + policy.delay(row.count)) > now:
-                refused = TooManyRequests(
-                    field,
-                    "too_many_attempts",
-                    f"{row.count} failed attempts: wait before the next one",
-                    wait_until - now,
-                )
-            if refused is not None:
+            try:
+                _refuse_if_held(row, policy, field, now)
+            except TooManyRequests:
                 await session.rollback()  # nothing counted
-                raise refused
+                raise
+            _restart_if_over(row, policy.window, now)
             row.count += 1
             row.last_at = now
         await session.commit()
+
+
+def _refuse_if_held(row: AbuseCounter, policy: AttemptPolicy, field: str, now: datetime) -> None:
+    """Raise if the counter holds the next attempt back; the row is left as it is."""
+    locked_until = _utc(row.locked_until) if row.locked_until is not None else None
+    if locked_until is not None and locked_until > now:
+        lifted_by = " or the receipt's secret lifts it" if field == "dossier" else ""
+        raise TooManyRequests(
+            field,
+            f"{field}_locked",
+            f"locked after {row.count} failed attempts; try again later{lifted_by}",
+            locked_until - now,
+        )
+    if locked_until is not None or now - _utc(row.window_start) >= policy.window:
+        return  # the lock or the window is over: the count starts again
+    wait_until = _utc(row.last_at) + policy.delay(row.count)
+    if wait_until > now:
+        raise TooManyRequests(
+            field,
+            "too_many_attempts",
+            f"{row.count} failed attempts: wait before the next one",
+            wait_until - now,
+        )
 
 
 async def end_factor(ctx: ApiContext, code: str, client: str, *, passed: bool) -> None:
@@ -272,21 +288,32 @@ async def take_write(ctx: ApiContext, client: str, code: str | None, *, submissi
     if code is not None:
         quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
     async with ctx.sessions() as session:
+        for key, quota, field in quotas:  # a refusal costs reads only
+            seen = await session.get(AbuseCounter, key)
+            if seen is not None:
+                _refuse_if_used_up(seen, quota, field, now)
+        await session.rollback()
         for key, quota, field in quotas:
             row = await _counter(session, key, now)
-            _restart_if_over(row, quota.window, now)
-            if row.count >= quota.limit:
-                refused = TooManyRequests(
-                    field,
-                    "rate_limited",
-                    f"at most {quota.limit} such requests per {_span(quota.window)}",
-                    _utc(row.window_start) + quota.window - now,
-                )
+            try:
+                _refuse_if_used_up(row, quota, field, now)
+            except TooManyRequests:
                 await session.rollback()  # nothing counted
-                raise refused
+                raise
+            _restart_if_over(row, quota.window, now)
             row.count += 1
             row.last_at = now
         await session.commit()
+
+
+def _refuse_if_used_up(row: AbuseCounter, quota: Quota, field: str, now: datetime) -> None:
+    if now - _utc(row.window_start) < quota.window and row.count >= quota.limit:
+        raise TooManyRequests(
+            field,
+            "rate_limited",
+            f"at most {quota.limit} such requests per {_span(quota.window)}",
+            _utc(row.window_start) + quota.window - now,
+        )
 
 
 def _span(window: timedelta) -> str:
