@@ -185,12 +185,29 @@ def proof(
                 f"send it in the {header} header: URLs are written to logs",
                 400,
             )
-    address = request.client.host if request.client else None
-    return Proof(
-        client=client_key(ctx.token_secret, address),
+    return proof_for(
+        ctx,
+        request,
         secret=x_tracking_secret,
         phone_last4=x_phone_last4,
         one_time_code=x_one_time_code,
+    )
+
+
+def proof_for(
+    ctx: ApiContext,
+    request: Request,
+    *,
+    secret: str | None = None,
+    phone_last4: str | None = None,
+    one_time_code: str | None = None,
+) -> Proof:
+    """A `Proof` of factors a page received (in a form's body, say) from this request's client."""
+    return Proof(
+        client=client_of(request, ctx),
+        secret=secret,
+        phone_last4=phone_last4,
+        one_time_code=one_time_code,
     )
 
 
@@ -267,11 +284,18 @@ async def applicant(
 Authorised = Annotated[Factor, Depends(applicant)]
 
 
-async def write_quota(
-    ctx: Annotated[ApiContext, Depends(context)], request: Request, given: ApplicantProof
-) -> None:
-    """Count a submission or upload against the client's quotas (a FastAPI dependency)."""
-    await take_write(ctx, given.client, None, submission=request.url.path.endswith("/dossiers"))
+def client_of(request: Request, ctx: Annotated[ApiContext, Depends(context)]) -> str:
+    """The keyed digest naming the request's client address (`api.limits.client_key`)."""
+    return client_key(ctx.token_secret, request.client.host if request.client else None)
+
+
+Client = Annotated[str, Depends(client_of)]
+
+
+async def write_quota(ctx: Annotated[ApiContext, Depends(context)], client: Client) -> None:
+    """Count a submission or upload against the client's quota of writes (a FastAPI
+    dependency); a submission's own quotas count new dossiers only (`_claim`)."""
+    await take_write(ctx, client, None, submission=False)
 
 
 WriteQuota = Depends(write_quota)
@@ -431,9 +455,17 @@ def _links(code: str) -> s.Links:
 
 
 async def _claim(
-    ctx: ApiContext, key: str, digest: str, body: s.SubmissionRequest, facts: DossierFacts
+    ctx: ApiContext,
+    key: str,
+    digest: str,
+    body: s.SubmissionRequest,
+    facts: DossierFacts,
+    client: str,
 ) -> tuple[OnlineSubmission, bool]:
     """The submission row of this key: created now (True) or by an earlier request (False).
+
+    Only a new dossier counts against the client's submission quotas (a retry with the same key
+    does not); past them nothing is kept, not even the code's number (429).
 
     The dossier code is allocated, the key recorded and the applicant's contact saved in one
     transaction; a concurrent request with the same key waits on the key's row and then finds
@@ -463,6 +495,7 @@ async def _claim(
                 )
             ).scalar_one_or_none()
             if inserted is not None:
+                await take_write(ctx, client, None, submission=True, write=False)
                 applicant = body.applicant
                 home = body.delivery.address if isinstance(body.delivery, s.HomeDelivery) else None
                 await save_contact(
@@ -496,6 +529,7 @@ async def submit(
     body: s.SubmissionRequest,
     response: Response,
     ctx: Annotated[ApiContext, Depends(context)],
+    client: Client,
     idempotency_key: Annotated[
         str,
         Header(
@@ -533,7 +567,7 @@ async def submit(
     )
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    row, created = await _claim(ctx, idempotency_key, digest, body, facts)
+    row, created = await _claim(ctx, idempotency_key, digest, body, facts, client)
     code = row.dossier_code
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

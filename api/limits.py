@@ -88,6 +88,7 @@ class Limits:
     writes_per_client: Quota
     writes_per_dossier: Quota
     submissions_per_client: Quota
+    submission_bursts_per_client: Quota
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -113,6 +114,9 @@ class Limits:
             writes_per_client=Quota(settings.api_writes_per_minute, timedelta(minutes=1)),
             writes_per_dossier=Quota(settings.api_writes_per_dossier_hour, timedelta(hours=1)),
             submissions_per_client=Quota(settings.api_submissions_per_hour, timedelta(hours=1)),
+            submission_bursts_per_client=Quota(
+                settings.api_submissions_per_minute, timedelta(minutes=1)
+            ),
         )
 
 
@@ -275,16 +279,23 @@ def _audit(session: AsyncSession, code: str, now: datetime, action: str, row: Ab
     log.warning("abuse_lock", action=action, dossier_code=code, counter=row.key)
 
 
-async def take_write(ctx: ApiContext, client: str, code: str | None, *, submission: bool) -> None:
+async def take_write(
+    ctx: ApiContext, client: str, code: str | None, *, submission: bool, write: bool = True
+) -> None:
     """Count a write by a client (on a dossier, if ``code``); refuse it past a quota.
+
+    Args:
+        submission: a new dossier: counted against the submission quotas too.
+        write: counted against the client's quota of writes (False: already counted).
 
     Raises:
         TooManyRequests: a quota is used up for this window; nothing is counted then.
     """
     limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
-    quotas = [(f"write:client:{client}", limits.writes_per_client, "client")]
+    quotas = [(f"write:client:{client}", limits.writes_per_client, "client")] if write else []
     if submission:
         quotas.append((f"submit:client:{client}", limits.submissions_per_client, "client"))
+        quotas.append((f"burst:client:{client}", limits.submission_bursts_per_client, "client"))
     if code is not None:
         quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
     async with ctx.sessions() as session:

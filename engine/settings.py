@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     api_writes_per_minute: int = Field(default=60, ge=1, description="Writes per client.")
     api_writes_per_dossier_hour: int = Field(default=30, ge=1, description="Acts per dossier.")
     api_submissions_per_hour: int = Field(default=20, ge=1, description="Dossiers per client.")
+    api_submissions_per_minute: int = Field(
+        default=3, ge=1, description="Dossiers per client in a burst (one minute)."
+    )
     # A province's single sign-on for officers instead of our tokens (api.auth.OidcVerifier).
     oidc_issuer: str = Field(default="", description="The identity provider's issuer (iss).")
     oidc_audience: str = Field(default="", description="This API's client id (aud).")

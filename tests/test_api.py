@@ -987,7 +987,9 @@ def test_fuzzing_the_openapi_document_finds_no_server_error(
         env.client, session_factory(engine), make_settings(tmp_path), provider,
         receipt_wait_seconds=0.5,
     )  # fmt: skip
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=a_client_address()), base_url=BASE
+    )
     try:
         spec = loop.run_until_complete(client.get("/openapi.json")).json()
         seen: dict[int, int] = {}

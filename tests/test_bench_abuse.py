@@ -1,6 +1,6 @@
 """The abuse bench (bench/abuse.py), tiny: it runs each phase for a few seconds and the output has
 its shape. Nothing here asserts a time; what it checks is what the limits must make true under
-attack: the brute force opened nothing and was refused, the flood was cut at the quota."""
+attack: the brute force opened nothing and was refused, the flood was cut at the burst quota."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_the_abuse_bench_runs_every_attack_and_reports_refusals_and_ratios() -> 
     brute = phases["brute-force"]["attack"]
     assert brute["dossiers_opened"] == 0 and brute["refused_429"] > 0
     flood = phases["flood"]["attack"]
-    assert flood["accepted"] <= 20 and flood["refused_429"] + flood["accepted"] == flood["requests"]
+    assert flood["accepted"] <= 3 and flood["refused_429"] + flood["accepted"] == flood["requests"]
     assert phases["slowloris"]["attack"]["opened"] == 10
     for name in ("brute-force", "flood", "slowloris"):
         assert set(phases[name]["ratio_to_baseline"]) == {

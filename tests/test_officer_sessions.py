@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,7 @@ from sqlalchemy import select
 from api.app import create_app
 from api.auth import _AGENCY as AGENCY_PURPOSE
 from api.auth import InvalidToken, OidcVerifier, _sign, issue_token, verify_token
+from engine.settings import REPO_ROOT
 from store.db import async_engine, session_factory
 from store.models import AuditRecord, StepRecord
 from tests.test_api import (
@@ -35,6 +39,7 @@ from tests.test_api import (
     stack,  # noqa: F401  (the fixture, requested by name below)
     submission,
 )
+from tests.test_processes import project_env
 
 pytestmark = pytest.mark.postgres
 
@@ -303,3 +308,31 @@ async def test_a_province_plugs_its_sso_into_the_api_and_revocation_still_holds(
             assert (await client.get(inbox, headers=sso)).status_code == 401
     finally:
         await engine.dispose()
+
+
+def test_python_m_api_revokes_a_token_read_from_stdin(pg_url: str, tmp_path: Path) -> None:
+    token = bearer().split()[1]
+    env = project_env(tmp_path, DATABASE_URL=pg_url, LIENTHONG_API_TOKEN_SECRET=TOKEN_SECRET)
+    env["LIENTHONG_DATA_KEYS"] = os.environ["LIENTHONG_DATA_KEYS"]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "api", "revoke-token"],
+            input=token,
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout.startswith("revoked: can-bo-a of land-registration")
+    assert runs[1].stdout.startswith("already revoked")
+    assert token not in runs[0].stdout + runs[0].stderr
+    forged = subprocess.run(
+        [sys.executable, "-m", "api", "revoke-token"],
+        input=token[:-2] + "xx", cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert forged.returncode == 2 and "not a valid token" in forged.stderr
