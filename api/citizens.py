@@ -40,7 +40,15 @@ from api import schemas as s
 from api.auth import tracking_secret, tracking_secret_matches
 from api.context import ApiContext, context
 from api.errors import FieldError
-from api.limits import begin_factor, client_key, end_factor, lift_dossier_lock, take_write
+from api.limits import (
+    TooManyRequests,
+    begin_factor,
+    client_key,
+    end_factor,
+    lift_dossier_lock,
+    take_submission,
+    take_write,
+)
 from api.payments import PaymentCallback, PaymentRequest, signature_matches
 from api.workflow import NOT_FOUND, handle_of, rpc_error, tracking
 from api.workflow import update as run_update
@@ -55,6 +63,7 @@ from store.db import dialect_insert
 from store.forms_data import receipt_form
 from store.letters import contact_phone_ends_with, get_contact, save_contact, subject_ref
 from store.models import (
+    AuditRecord,
     DeliveryAttemptRecord,
     DeliveryRecord,
     OneTimeCode,
@@ -295,7 +304,7 @@ Client = Annotated[str, Depends(client_of)]
 async def write_quota(ctx: Annotated[ApiContext, Depends(context)], client: Client) -> None:
     """Count a submission or upload against the client's quota of writes (a FastAPI
     dependency); a submission's own quotas count new dossiers only (`_claim`)."""
-    await take_write(ctx, client, None, submission=False)
+    await take_write(ctx, client, None)
 
 
 WriteQuota = Depends(write_quota)
@@ -495,7 +504,11 @@ async def _claim(
                 )
             ).scalar_one_or_none()
             if inserted is not None:
-                await take_write(ctx, client, None, submission=True, write=False)
+                try:
+                    await take_submission(session, ctx, client)
+                except TooManyRequests:
+                    await session.rollback()  # no number taken, nothing counted
+                    raise
                 applicant = body.applicant
                 home = body.delivery.address if isinstance(body.delivery, s.HomeDelivery) else None
                 await save_contact(
@@ -821,7 +834,7 @@ async def supplement_dossier(
 ) -> DossierStatus:
     """Hand in a supplement: needs a strong factor; counted against the write quotas."""
     await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code, submission=False)
+    await take_write(ctx, given.client, code)
     async with ctx.sessions() as session:
         documents = await _uploads(session, upload_ids, "documents")
     status: DossierStatus = await run_update(
@@ -833,7 +846,7 @@ async def supplement_dossier(
 async def withdraw_dossier(ctx: ApiContext, code: str, given: Proof, reason: str) -> DossierStatus:
     """Withdraw a dossier: needs a strong factor; counted against the write quotas."""
     await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code, submission=False)
+    await take_write(ctx, given.client, code)
     status: DossierStatus = await run_update(
         ctx, code, DossierWorkflow.withdraw, WithdrawInput(reason=reason)
     )
@@ -884,7 +897,7 @@ async def pay_dossier(
             is unavailable (the payment is then recorded as declined).
     """
     await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code, submission=False)
+    await take_write(ctx, given.client, code)
     body = s.PaymentStartBody() if method is None else s.PaymentStartBody(method=method)
     state = await tracking(ctx, code)
     outstanding = state.amount_due_vnd - state.amount_paid_vnd
@@ -948,6 +961,71 @@ async def start_payment(
     return await pay_dossier(ctx, code, given, body.method if body is not None else None)
 
 
+async def change_delivery_address(
+    ctx: ApiContext, code: str, given: Proof, address: str
+) -> s.DeliveryAddressChanged:
+    """Post the result elsewhere: needs a strong factor; counted against the write quotas.
+
+    The post office reads the address when it dispatches, so a change holds until then.
+
+    Raises:
+        HTTPException: 409 for a result collected at the desk, or already with the post.
+    """
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code)
+    async with ctx.sessions() as session:
+        facts = (
+            await session.execute(
+                select(OnlineSubmission.facts).where(OnlineSubmission.dossier_code == code)
+            )
+        ).scalar_one_or_none()
+        if facts is None or not DossierFacts.model_validate_json(facts).home_delivery:
+            raise HTTPException(409, "the result is collected at the desk, not posted")
+        posted = (
+            await session.execute(
+                select(DeliveryRecord.step).where(DeliveryRecord.dossier_code == code)
+            )
+        ).first()
+        if posted is not None:
+            raise HTTPException(409, "the result is already with the post office")
+        contact = await get_contact(session, code)
+        if contact is None:
+            raise HTTPException(404, NOT_FOUND)
+        contact.address = address
+        session.add(
+            AuditRecord(
+                dossier_code=code,
+                update_id=f"address-{uuid.uuid4().hex}",
+                at=datetime.now(UTC),
+                actor_kind="applicant",
+                actor_id=None,
+                agency=None,
+                action="address_changed",
+                step=None,
+                reason="",
+                detail="",  # never the address itself: the audit log is not encrypted
+            )
+        )
+        await session.commit()
+    return s.DeliveryAddressChanged(dossier_code=code, changed=True)
+
+
+@router.put(
+    "/dossiers/{code}/delivery-address",
+    response_model=s.DeliveryAddressChanged,
+    tags=["citizens"],
+    summary="Change where the result is posted (receipt's secret or a one-time code)",
+)
+async def delivery_address(
+    code: Annotated[str, Path(max_length=40)],
+    body: s.DeliveryAddressBody,
+    given: ApplicantProof,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.DeliveryAddressChanged:
+    """Until the post office has it, the result goes to the new address."""
+    return await change_delivery_address(ctx, code, given, body.address)
+
+
 async def send_one_time_code(ctx: ApiContext, code: str, given: Proof) -> s.OneTimeCodeSent:
     """Send a fresh one-time code to the applicant's e-mail on file (any factor opens this).
 
@@ -957,7 +1035,7 @@ async def send_one_time_code(ctx: ApiContext, code: str, given: Proof) -> s.OneT
         FieldError: 409 when the applicant left no e-mail address.
     """
     await authorise(ctx, code, given)
-    await take_write(ctx, given.client, code, submission=False)
+    await take_write(ctx, given.client, code)
     async with ctx.sessions() as session:
         contact = await get_contact(session, code)
     if contact is None or not contact.email:

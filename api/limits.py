@@ -11,8 +11,8 @@ Two kinds of limit, each per dossier code and per client address (docs/security.
   dossier's lock is lifted by the receipt's secret (or after a day); a client's by time only.
   A success forgives its own attempt: the dossier's count starts again, the client's drops by
   one (so a client cannot wash its failures with its own dossier's secret).
-- **writes** (`take_write`): submissions, uploads and the applicant's acts, at most ``limit``
-  per window and party.
+- **writes** (`take_write`, `take_submission`): uploads, submissions and the applicant's acts,
+  at most ``limit`` per window and party; new dossiers also per hour and per minute.
 
 A refusal is `TooManyRequests`, answered as 429 with ``Retry-After`` in the API's error shape
 (`api.errors`). Each lock is written to the audit log. Client addresses are never stored: the
@@ -27,6 +27,7 @@ import hmac
 import ipaddress
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -279,23 +280,14 @@ def _audit(session: AsyncSession, code: str, now: datetime, action: str, row: Ab
     log.warning("abuse_lock", action=action, dossier_code=code, counter=row.key)
 
 
-async def take_write(
-    ctx: ApiContext, client: str, code: str | None, *, submission: bool, write: bool = True
-) -> None:
+async def take_write(ctx: ApiContext, client: str, code: str | None) -> None:
     """Count a write by a client (on a dossier, if ``code``); refuse it past a quota.
-
-    Args:
-        submission: a new dossier: counted against the submission quotas too.
-        write: counted against the client's quota of writes (False: already counted).
 
     Raises:
         TooManyRequests: a quota is used up for this window; nothing is counted then.
     """
     limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
-    quotas = [(f"write:client:{client}", limits.writes_per_client, "client")] if write else []
-    if submission:
-        quotas.append((f"submit:client:{client}", limits.submissions_per_client, "client"))
-        quotas.append((f"burst:client:{client}", limits.submission_bursts_per_client, "client"))
+    quotas = [(f"write:client:{client}", limits.writes_per_client, "client")]
     if code is not None:
         quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
     async with ctx.sessions() as session:
@@ -304,17 +296,42 @@ async def take_write(
             if seen is not None:
                 _refuse_if_used_up(seen, quota, field, now)
         await session.rollback()
-        for key, quota, field in quotas:
-            row = await _counter(session, key, now)
-            try:
-                _refuse_if_used_up(row, quota, field, now)
-            except TooManyRequests:
-                await session.rollback()  # nothing counted
-                raise
-            _restart_if_over(row, quota.window, now)
-            row.count += 1
-            row.last_at = now
+        try:
+            await _count(session, quotas, now)
+        except TooManyRequests:
+            await session.rollback()  # nothing counted
+            raise
         await session.commit()
+
+
+async def take_submission(session: AsyncSession, ctx: ApiContext, client: str) -> None:
+    """Count a new dossier against the client's submission quotas, in the caller's transaction
+    (the one that claims the dossier's number: SQLite has one writer, so a second transaction
+    would wait for this one). The caller commits, or rolls back on the refusal.
+
+    Raises:
+        TooManyRequests: a submission quota is used up.
+    """
+    limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
+    await _count(
+        session,
+        [
+            (f"submit:client:{client}", limits.submissions_per_client, "client"),
+            (f"burst:client:{client}", limits.submission_bursts_per_client, "client"),
+        ],
+        now,
+    )
+
+
+async def _count(
+    session: AsyncSession, quotas: Sequence[tuple[str, Quota, str]], now: datetime
+) -> None:
+    for key, quota, field in quotas:
+        row = await _counter(session, key, now)
+        _refuse_if_used_up(row, quota, field, now)
+        _restart_if_over(row, quota.window, now)
+        row.count += 1
+        row.last_at = now
 
 
 def _refuse_if_used_up(row: AbuseCounter, quota: Quota, field: str, now: datetime) -> None:

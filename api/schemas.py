@@ -295,6 +295,19 @@ class StatusView(BaseModel):
     status: DossierStatus
 
 
+class DeliveryAddressBody(_In):
+    """Where the result of a home-delivery dossier is to be posted from now on."""
+
+    address: Text = Field(min_length=5, max_length=500)
+
+
+class DeliveryAddressChanged(BaseModel):
+    """The address is changed (it is not repeated in the answer)."""
+
+    dossier_code: str
+    changed: bool
+
+
 class OneTimeCodeSent(BaseModel):
     """Where a one-time code went (masked) and until when it opens the dossier."""
 

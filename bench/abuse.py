@@ -332,10 +332,12 @@ class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
         self.api_port = free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None) -> None:
+        self.names.append(name)
         with (self.root / f"{name}.log").open("ab") as log:
             self.processes.append(
                 subprocess.Popen(
@@ -365,8 +367,10 @@ class Stack:
         deadline = time.monotonic() + 90
         async with httpx.AsyncClient(timeout=5) as client:
             while time.monotonic() < deadline:
-                if any(process.poll() is not None for process in self.processes):
-                    raise BenchError(f"a process exited; see the logs in {self.root}")
+                for name, process in zip(self.names, self.processes, strict=True):
+                    if process.poll() is not None:
+                        tail = (self.root / f"{name}.log").read_text(errors="replace")
+                        raise BenchError(f"{name} exited:\n{tail[-2000:]}")
                 try:
                     if (await client.get(f"{self.api}/api/v1/procedures")).status_code == 200:
                         return

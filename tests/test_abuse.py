@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.auth import tracking_secret
 from engine.settings import REPO_ROOT, Settings
 from store.db import async_engine, session_factory
-from store.letters import save_contact
+from store.letters import get_contact, save_contact
 from store.migrate import upgrade
 from store.models import AuditRecord, OnlineSubmission, PaymentRecord, UploadRecord
 from tests.test_api import (
@@ -367,3 +367,30 @@ async def test_a_burst_of_new_dossiers_is_cut_but_a_retry_of_one_is_not(
     retried = await stack.submit(body, keys[0])
     assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
     assert retried.json()["dossier_code"] == accepted[0].json()["dossier_code"]
+
+
+async def test_the_delivery_address_changes_with_the_secret_only_and_is_audited(
+    stack: Stack,  # noqa: F811
+) -> None:
+    document = await stack.upload(CERTIFIED_ORIGINAL)
+    home = {"method": "home", "address": "Số 7 Đào Duy Anh, Đống Đa"}
+    created = (await stack.submit(submission("certified-copy", [document], delivery=home))).json()
+    code, secret = created["dossier_code"], created["tracking_secret"]
+    url = f"/api/v1/dossiers/{code}/delivery-address"
+    moved = {"address": "Số 9 Phạm Ngọc Thạch, Đống Đa"}
+    by_phone = await stack.client.put(url, json=moved, headers={"X-Phone-Last4": "5678"})
+    assert by_phone.status_code == 403
+    changed = await stack.client.put(url, json=moved, headers={"X-Tracking-Secret": secret})
+    assert changed.status_code == 200, changed.text
+    async with stack.sessions() as session:
+        contact = await get_contact(session, code)
+    assert contact is not None and contact.address == moved["address"]
+    assert await audit_actions(stack.sessions, code) == ["address_changed"]
+    # A result collected at the desk has no address to change.
+    desk = (await stack.submit(submission("certified-copy", [document]))).json()
+    at_desk = await stack.client.put(
+        f"/api/v1/dossiers/{desk['dossier_code']}/delivery-address",
+        json=moved,
+        headers={"X-Tracking-Secret": desk["tracking_secret"]},
+    )
+    assert at_desk.status_code == 409
