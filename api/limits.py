@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +51,41 @@ class TooManyRequests(Exception):
         """A refusal on ``field`` of type ``kind`` (a key of `api.errors`' messages)."""
         super().__init__(message_en)
         self.field, self.kind, self.message_en = field, kind, message_en
+        self.retry = retry_after
         self.retry_after = max(1, math.ceil(retry_after.total_seconds()))
+
+
+# What this process last learnt of a counter that holds a party back, so that a flood of
+# refused requests is refused without reading the registry each time. Only for what nothing
+# but time ends early (a client's delays and locks, quotas, a dossier's delays: a dossier's
+# lock, which the receipt's secret lifts, is always read), and for 5 s at most.
+HELD_CACHE_SECONDS = 5.0
+_HELD_CACHE_SIZE = 10_000
+_held: dict[str, tuple[float, float, TooManyRequests]] = {}  # key -> (cache end, deadline, why)
+
+
+def _remember(key: str, refusal: TooManyRequests, retry: timedelta) -> None:
+    if refusal.kind == "dossier_locked":
+        return
+    if len(_held) >= _HELD_CACHE_SIZE:
+        _held.clear()
+    now, seconds = time.monotonic(), retry.total_seconds()
+    _held[key] = (now + min(seconds, HELD_CACHE_SECONDS), now + seconds, refusal)
+
+
+def _refuse_if_remembered(keys: Sequence[str]) -> None:
+    now = time.monotonic()
+    for key in keys:
+        entry = _held.get(key)
+        if entry is None:
+            continue
+        cache_end, deadline, refusal = entry
+        if cache_end <= now:
+            _held.pop(key, None)
+            continue
+        raise TooManyRequests(
+            refusal.field, refusal.kind, refusal.message_en, timedelta(seconds=deadline - now)
+        )
 
 
 @dataclass(frozen=True)
@@ -181,12 +216,17 @@ async def begin_factor(ctx: ApiContext, code: str, client: str) -> None:
         (_dossier_key(code), limits.factor_per_dossier, "dossier"),
         (_client_factor_key(client), limits.factor_per_client, "client"),
     )
+    _refuse_if_remembered([key for key, _, _ in counters])
     async with ctx.sessions() as session:
         # A refusal costs one read and no write: an attacker's refused requests are cheap.
         for key, policy, field in counters:
             seen = await session.get(AbuseCounter, key)
             if seen is not None:
-                _refuse_if_held(seen, policy, field, now)
+                try:
+                    _refuse_if_held(seen, policy, field, now)
+                except TooManyRequests as refusal:
+                    _remember(key, refusal, refusal.retry)
+                    raise
         await session.rollback()
         for key, policy, field in counters:
             row = await _counter(session, key, now)
@@ -251,6 +291,7 @@ async def lift_dossier_lock(ctx: ApiContext, code: str) -> None:
     """The receipt's secret was shown: the dossier's attempts start again, its lock (if any)
     lifted and the lifting written to the audit log."""
     now = datetime.now(UTC)
+    _held.pop(_dossier_key(code), None)
     async with ctx.sessions() as session:
         row = await session.get(AbuseCounter, _dossier_key(code))
         if row is None or (row.count == 0 and row.locked_until is None):
@@ -290,11 +331,16 @@ async def take_write(ctx: ApiContext, client: str, code: str | None) -> None:
     quotas = [(f"write:client:{client}", limits.writes_per_client, "client")]
     if code is not None:
         quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
+    _refuse_if_remembered([key for key, _, _ in quotas])
     async with ctx.sessions() as session:
         for key, quota, field in quotas:  # a refusal costs reads only
             seen = await session.get(AbuseCounter, key)
             if seen is not None:
-                _refuse_if_used_up(seen, quota, field, now)
+                try:
+                    _refuse_if_used_up(seen, quota, field, now)
+                except TooManyRequests as refusal:
+                    _remember(key, refusal, refusal.retry)
+                    raise
         await session.rollback()
         try:
             await _count(session, quotas, now)
