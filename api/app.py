@@ -26,7 +26,7 @@ from api import schemas as s
 from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
 from api.context import ApiContext, context
 from api.payments import PaymentProvider
-from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, default_catalog
+from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, DossierFact, default_catalog
 from domain.clock import VN_TZ
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from engine.settings import Settings
@@ -75,8 +75,12 @@ async def procedure(
     versions = (
         ctx.catalog.components_on(code, day) if isinstance(entry, CombinedProcedure) else (entry,)
     )
+    # The submission form follows from the steps: a fact a step reads is a field to fill in
+    # (the applicant's identity is always asked for, so SUBJECT adds no field).
+    needed = ctx.catalog.facts_needed_on(code, day)
     return s.ProcedureDetail(
         **_summary(ctx, entry).model_dump(),
+        required_fields=["parcel"] if DossierFact.PARCEL in needed else [],
         components=[version.code for version in versions] if len(versions) > 1 else [],
         required_documents=[
             s.RequiredDocument(

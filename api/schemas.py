@@ -438,3 +438,10 @@ class ProcedureDetail(ProcedureSummary):
     required_documents: list[RequiredDocument]
     fees: list[dict[str, Any]]
     steps: list[dict[str, Any]]
+    required_fields: list[str] = Field(
+        default=[],
+        description=(
+            "fields of the submission this procedure's steps cannot do without, beyond the "
+            "applicant, documents and delivery (e.g. parcel for a land procedure)"
+        ),
+    )
