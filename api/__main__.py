@@ -130,6 +130,7 @@ async def serve(host: str, port: int, temporal_address: str | None) -> int:
 
     from api.app import create_app
     from api.payments import FakePaymentProvider
+    from api.protocol import header_deadline_protocol
     from engine.logs import configure_logging
     from engine.settings import SettingsError, load_settings
     from engine.temporal import connect
@@ -162,7 +163,14 @@ async def serve(host: str, port: int, temporal_address: str | None) -> int:
         verifier=verifier,
     )
     try:
-        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None)).serve()
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            http=header_deadline_protocol(settings.api_header_timeout_seconds),
+        )
+        await uvicorn.Server(config).serve()
     finally:
         await engine.dispose()
     return 0

@@ -28,7 +28,7 @@ opened a dossier.
   codes are sequential, so an attacker knows them) and on the codes next to them;
 - flood: 16 concurrent submitters post valid dossiers as fast as they are answered;
 - slowloris: ``--connections`` sockets each send a request line and then one header line every
-  2 s, never finishing; counted are those the server closed.
+  2 s, never finishing; counted are those the server closed (`api.protocol`: after 10 s).
 
 Nothing here asserts a time: figures are ratios to the baseline of the same run.
 """

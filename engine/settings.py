@@ -239,6 +239,9 @@ class Settings(BaseSettings):
     oidc_jwks_file: Path | None = Field(
         default=None, description="The provider's JSON Web Key Set, as fetched by the operator."
     )
+    api_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="A request's head must arrive within this."
+    )
     api_one_time_code_minutes: int = Field(
         default=10, ge=1, le=60, description="How long a one-time code sent to an applicant lasts."
     )

@@ -272,6 +272,7 @@ def two_apis(
         LIENTHONG_PAYMENT_WEBHOOK_SECRET=WEBHOOK_SECRET,
         LIENTHONG_API_FACTOR_BASE_DELAY_SECONDS="1",
         LIENTHONG_API_FACTOR_LOCK_AFTER="5",
+        LIENTHONG_API_HEADER_TIMEOUT_SECONDS="2",
     )
     ports = [free_port(), free_port()]
     processes = [
@@ -394,3 +395,35 @@ async def test_the_delivery_address_changes_with_the_secret_only_and_is_audited(
         headers={"X-Tracking-Secret": desk["tracking_secret"]},
     )
     assert at_desk.status_code == 409
+
+
+@pytest.mark.devserver
+async def test_a_client_that_never_finishes_its_request_head_is_cut_off(
+    two_apis: tuple[list[str], str],
+) -> None:
+    urls, _ = two_apis
+    port = int(urls[0].rpartition(":")[2])
+    slow: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /api/v1/procedures HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        await writer.drain()
+        slow.append((reader, writer))
+    silent = await asyncio.open_connection("127.0.0.1", port)  # sends nothing at all
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=10) as client:  # others are served meanwhile
+        assert (await client.get(f"{urls[0]}/api/v1/procedures")).status_code == 200
+    for reader, writer in [*slow, silent]:
+        # A header line every half second keeps the client busy, not the server: closed at 2 s.
+        for n in range(8 if writer is not silent[1] else 0):
+            if reader.at_eof():
+                break
+            try:
+                writer.write(f"X-Slow-{n}: 1\r\n".encode())
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.5)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
+        writer.close()
+    assert time.monotonic() - started < 8
