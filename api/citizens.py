@@ -1115,9 +1115,15 @@ async def payment_status(
     summary="Rate the service (1-5), once, after the dossier has ended",
 )
 async def rate(
-    code: str, body: s.RatingBody, _: Authorised, ctx: Annotated[ApiContext, Depends(context)]
+    code: str,
+    body: s.RatingBody,
+    _: Authorised,
+    client: Client,
+    ctx: Annotated[ApiContext, Depends(context)],
 ) -> s.RatingView:
-    """Record the rating; a second one is refused."""
+    """Record the rating; a second one is refused. The phone's digits are enough (a rating
+    changes nothing of the dossier), and it counts against the write quotas."""
+    await take_write(ctx, client, code)
     state = await tracking(ctx, code)
     if state.status not in TERMINAL:
         raise HTTPException(409, f"the dossier is {state.status}; rate it once it has ended")
