@@ -384,6 +384,113 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- portal ----------------------------------------------------------------------------------
+
+
+async def _portal_sessions(args: argparse.Namespace) -> Any:
+    from engine.settings import get_settings, normalise_database_url
+    from store.db import async_engine, check_connection
+
+    url = normalise_database_url(args.database_url or get_settings().database_url)
+    check_connection(url)
+    return async_engine(url)
+
+
+async def _portal_status(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from store import portal
+    from store.db import session_factory
+
+    engine = await _portal_sessions(args)
+    try:
+        async with session_factory(engine)() as session:
+            backlog = await portal.backlog(session)
+    finally:
+        await engine.dispose()
+    age = backlog.oldest_age(datetime.now(UTC))
+    if args.json:
+        _print_json(
+            {
+                "waiting": backlog.waiting,
+                "oldest_since": backlog.oldest_since.isoformat() if backlog.oldest_since else None,
+                "oldest_age_seconds": age.total_seconds() if age else None,
+                "last_error": backlog.last_error,
+            }
+        )
+        return 0
+    print(f"waiting for the portal: {backlog.waiting} status reports")
+    if backlog.oldest_since is not None:
+        print(f"  oldest change: {backlog.oldest_since:%Y-%m-%d %H:%M} UTC ({age} ago)")
+    if backlog.last_error:
+        print(f"  last error: {backlog.last_error}")
+    return 0
+
+
+def cmd_portal_status(args: argparse.Namespace) -> int:
+    """How many status reports still wait for the national portal, and why."""
+    return asyncio.run(_portal_status(args))
+
+
+async def _portal_reconcile(args: argparse.Namespace) -> int:
+    from activities.portal import SimulatedPortal, reconcile
+    from store.db import session_factory
+
+    engine = await _portal_sessions(args)
+    try:
+        sessions = session_factory(engine)
+        # The simulated portal is the only adapter so far; a real one is chosen here.
+        report = await reconcile(sessions, SimulatedPortal(sessions), args.date)
+    finally:
+        await engine.dispose()
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        print(
+            f"{report.day}: {report.compared} dossiers compared, "
+            f"{len(report.mismatches)} differ from the portal"
+        )
+        for m in report.mismatches:
+            theirs = "unknown to the portal" if m.portal_code is None else f"portal {m.portal_code}"
+            action = "re-send queued" if m.queued else "a report is already waiting"
+            print(f"  {m.dossier_code:<28} registry {m.registry_code:>2}  {theirs:<22} {action}")
+    if any(m.queued for m in report.mismatches) and not args.no_nudge:
+        await _nudge_relay(args.address)
+    return 0
+
+
+async def _nudge_relay(address: str | None) -> None:
+    from engine.temporal import connect
+    from workflows.portal import RELAY_ID, PortalRelayWorkflow
+
+    try:
+        client = await connect(address)
+        await client.get_workflow_handle(RELAY_ID).signal(PortalRelayWorkflow.nudge)
+        print("the portal relay was asked to send them now")
+    except Exception as exc:
+        print(f"the relay could not be reached ({exc}); it sends them at its next round")
+
+
+def cmd_portal_reconcile(args: argparse.Namespace) -> int:
+    """Compare the registry with what the portal acknowledged on a day; re-send the difference."""
+    return asyncio.run(_portal_reconcile(args))
+
+
+async def _portal_relay(args: argparse.Namespace) -> int:
+    from engine.dossiers import ensure_portal_relay
+    from engine.temporal import connect
+
+    client = await connect(args.address)
+    run_id = await ensure_portal_relay(client)
+    print(f"portal relay running (workflow portal-relay, run {run_id})")
+    return 0
+
+
+def cmd_portal_relay(args: argparse.Namespace) -> int:
+    """Start the portal relay unless it runs already."""
+    return asyncio.run(_portal_relay(args))
+
+
 # ---- simulate ------------------------------------------------------------------------------------
 
 
@@ -670,6 +777,34 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: table")
     report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     report.set_defaults(handler=cmd_report)
+
+    portal = commands.add_parser(
+        "portal",
+        help="the national public-service portal: status sync backlog, reconciliation, relay",
+        description="Status reports to the national portal (docs/integrations.md).",
+    )
+    portal_commands = portal.add_subparsers(dest="portal_command", required=True)
+    portal_status = portal_commands.add_parser("status", help="reports still waiting, and why")
+    portal_status.add_argument("--json", action="store_true")
+    portal_status.set_defaults(handler=cmd_portal_status)
+    reconcile = portal_commands.add_parser(
+        "reconcile",
+        help="compare the registry with the portal for a day; re-send the difference",
+    )
+    reconcile.add_argument(
+        "--date", required=True, type=_day, metavar="YYYY-MM-DD", help="Vietnam calendar day"
+    )
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.add_argument(
+        "--no-nudge", action="store_true", help="do not ask the relay to send at once"
+    )
+    reconcile.set_defaults(handler=cmd_portal_reconcile)
+    relay = portal_commands.add_parser("relay", help="start the relay unless it runs already")
+    relay.set_defaults(handler=cmd_portal_relay)
+    for command in (portal_status, reconcile):
+        command.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    for command in (reconcile, relay):
+        command.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
 
     from sim.cli import add_arguments as add_simulate_arguments
 

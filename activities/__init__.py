@@ -25,6 +25,11 @@ The registry's read model (steps, form 05 ledger, documents, audit log; the repo
 Home delivery (the post office behind `activities.post.PostalService`; simulated here):
 
 - `activities.post`: ``post.dispatch``, ``post.attempt-delivery``, ``post.return-to-desk``
+
+Outside systems, each on its own queue (`engine.names.PORTAL_TASK_QUEUE`):
+
+- `activities.portal`: ``portal.push-pending`` (status reports to the national portal, from the
+  outbox the registry writes; behind `activities.portal.NationalPortal`, simulated here)
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from activities.land import LandActivities
 from activities.letters import LetterActivities
 from activities.notify import NotifyActivities, channel_from_settings
 from activities.one_stop import OneStopActivities
+from activities.portal import NationalPortal, PortalActivities, SimulatedPortal
 from activities.post import PostActivities, PostalService, SimulatedPostOffice
 from activities.reception import ReceptionActivities
 from activities.registry import RegistryActivities
@@ -57,6 +63,7 @@ def build_activities(
     clock: LegalClock | None = None,
     settings: Settings | None = None,
     post: PostalService | None = None,
+    portal: NationalPortal | None = None,
 ) -> list[Callable[..., Any]]:
     """All activity callables, bound to their dependencies.
 
@@ -67,6 +74,7 @@ def build_activities(
             re-read when its file changes.
         settings: Where letters go and how mail is sent; the process's settings by default.
         post: The postal operator; the simulated post office (rates from settings) by default.
+        portal: The national portal; the simulated one (failure rate from settings) by default.
     """
     catalog = catalog or default_catalog()
     reception = ReceptionActivities(catalog, clock)
@@ -84,6 +92,8 @@ def build_activities(
     registry = RegistryActivities(sessions)
     post = post or SimulatedPostOffice(settings.post_absent_rate, settings.post_not_found_rate)
     delivery = PostActivities(sessions, post, settings, channel)
+    portal = portal or SimulatedPortal(sessions, failure_rate=settings.portal_failure_rate)
+    portal_sync = PortalActivities(sessions, portal)
     return [
         reception.plan_dossier,
         reception.calendar,
@@ -102,4 +112,5 @@ def build_activities(
         delivery.dispatch,
         delivery.attempt_delivery,
         delivery.return_to_desk,
+        portal_sync.push_pending,
     ]

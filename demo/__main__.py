@@ -276,6 +276,39 @@ async def submit_and_follow(
         say(f"{state.dossier_code} ended the demo run as {state.status}")
 
 
+async def start_portal_relay(address: str) -> None:
+    """The national portal's status sync runs for as long as the engine does."""
+    from engine.dossiers import ensure_portal_relay
+
+    await ensure_portal_relay(await connect(address))
+    say("national portal relay running (workflow portal-relay in the Web UI)")
+
+
+async def print_portal_sync(address: str, database_url: str) -> None:
+    """Ask the relay to send what waits, then say what the (simulated) portal holds."""
+    from store import portal
+    from store.db import async_engine, session_factory
+    from workflows.portal import RELAY_ID, PortalRelayWorkflow
+
+    relay = (await connect(address)).get_workflow_handle(RELAY_ID)
+    await relay.signal(PortalRelayWorkflow.nudge)
+    engine = async_engine(database_url)
+    try:
+        for _ in range(40):
+            async with session_factory(engine)() as session:
+                backlog = await portal.backlog(session)
+            if backlog.waiting == 0:
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await engine.dispose()
+    status = await relay.query(PortalRelayWorkflow.status)
+    say(
+        f"national portal: {status.pushed_total} status reports delivered, "
+        f"{backlog.waiting} waiting (starter.py portal status)"
+    )
+
+
 # The dossier workflow's data version (docs/versioning.md): a .data/ of another major version
 # holds Temporal histories this build cannot replay.
 DATA_VERSION = "1.0"
@@ -396,6 +429,7 @@ async def run(args: argparse.Namespace) -> None:
         env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
         say(f"workers started (log: {worker_log})")
+        await start_portal_relay(address)
         api_secret, api_secret_source = demo_secret(settings, "api_token_secret", "api-secret")
         webhook_secret, _ = demo_secret(settings, "payment_webhook_secret", "payment-secret")
         api_log = data_dir / "api.log"
@@ -420,6 +454,7 @@ async def run(args: argparse.Namespace) -> None:
         await submit_and_follow(
             address, settings.desk_code, settings.database_url, worker, worker_log
         )
+        await print_portal_sync(address, settings.database_url)
         print_todays_report(settings.database_url)
         if not args.once:
             say(f"browse the dossiers at {ui_url} — Ctrl-C stops everything")

@@ -38,6 +38,12 @@ class DossierStatus(StrEnum):
     RETURNED = "returned"  # 10
 
 
+# The national portal's status code of each status (what the portal sync reports).
+PORTAL_STATUS_CODE: dict[DossierStatus, int] = {
+    status: code for code, status in enumerate(DossierStatus, start=1)
+}
+
+
 class ParcelRef(BaseModel):
     """A land parcel as the land register names it: map sheet and parcel number in a commune."""
 

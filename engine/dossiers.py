@@ -105,3 +105,19 @@ async def update_dossier(
                 raise
         await asyncio.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+async def ensure_portal_relay(client: Client, task_queue: str = ORCHESTRATION_TASK_QUEUE) -> str:
+    """Start the national portal's relay unless it runs already; its run id."""
+    from domain.portal import RelayInput
+    from workflows.portal import RELAY_ID, PortalRelayWorkflow
+
+    handle = await client.start_workflow(
+        PortalRelayWorkflow.run,
+        RelayInput(),
+        id=RELAY_ID,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="Đồng bộ trạng thái hồ sơ lên Cổng dịch vụ công quốc gia",
+    )
+    return handle.result_run_id or ""

@@ -12,6 +12,10 @@ from temporalio.common import SearchAttributeKey
 ORCHESTRATION_TASK_QUEUE = "dossiers"
 
 
+# The outside systems' queues: the national portal's relay pushes from here (`activities.portal`).
+PORTAL_TASK_QUEUE = "ext-portal"
+
+
 def agency_task_queue(agency_code: str) -> str:
     """The task queue an agency's workers poll, e.g. ``agency-land-registration``."""
     return f"agency-{agency_code}"

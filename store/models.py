@@ -645,3 +645,58 @@ class RatingRecord(Base):
     created_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now()
     )
+
+
+class PortalOutboxRecord(Base):
+    """A status change owed to the national public-service portal (revision 0008).
+
+    Written by `store.registry.apply_snapshot` in the transaction that records the change, so
+    the registry never holds a status the outbox lacks; the portal relay pushes rows in ``id``
+    order and marks them. ``(dossier_code, sequence)`` is the idempotency key the portal sees.
+    """
+
+    __tablename__ = "portal_outbox"
+    __table_args__ = (UniqueConstraint("dossier_code", "sequence"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per dossier
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    desk_code: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(32))  # a `DossierStatus`
+    status_code: Mapped[int] = mapped_column(Integer)  # the portal's code, 1-10
+    changed_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    appointment_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    agencies: Mapped[str] = mapped_column(String(500), default="")  # holding it, comma-separated
+    resend: Mapped[bool] = mapped_column(Boolean, default=False)  # queued by a reconciliation
+    enqueued_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+    pushed_at: Mapped[datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True), nullable=True, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SimulatedPortalReceipt(Base):
+    """What the simulated national portal accepted, by idempotency key (revision 0008).
+
+    Not ours in production: the portal keeps its own. The simulated portal (`activities.portal`)
+    keeps it here so tests and the reconciliation can compare the two sides; ``deliveries``
+    counts how often the same key arrived (a retry after a lost acknowledgement).
+    """
+
+    __tablename__ = "sim_portal_receipts"
+
+    idempotency_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    arrival: Mapped[int] = mapped_column(Integer)  # order of first arrival, 1, 2, ...
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,7 +1,8 @@
-"""Record the dossier workflow's histories for the replay tests.
+"""Record the workflows' histories for the replay tests.
 
     python -m tests.record_history            # every path of the 1.0 baseline
     python -m tests.record_history refused    # one of them
+    python -m tests.record_history portal-relay   # the portal relay through an outage
 
 Each path runs a real dossier to its end with scripted people, on the time-skipping server
 (continue-as-new on a dev server with a tiny history threshold) and a throwaway SQLite registry,
@@ -25,6 +26,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.portal import SimulatedPortal
 from activities.post import SimulatedPostOffice
 from domain.calendar import CalendarOverride, default_calendar
 from domain.clock import VN_TZ
@@ -40,6 +42,7 @@ from domain.dossier import (
     TrackingState,
     WithdrawInput,
 )
+from domain.portal import RelayConfig, RelayInput
 from engine.crypto import KeyRing, use_key_ring
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import dev_server_path, register_search_attributes, test_server_path
@@ -50,6 +53,7 @@ from store.models import DeliveryOutcome
 from store.seed import DEMO_PARCEL
 from tests.harness import all_documents, officers_at_pace, officers_until, running_engine, submit
 from workflows.dossier import DossierWorkflow
+from workflows.portal import PortalRelayWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "1.0"
@@ -257,8 +261,46 @@ async def record(name: str) -> list[Path]:
     return written
 
 
+async def record_portal_relay() -> Path:
+    """The portal relay's first run: the portal down for its first minutes while a dossier is
+    reported (back-off rounds), then up (pushes, idle rounds), then continue-as-new."""
+    with tempfile.TemporaryDirectory() as scratch, use_key_ring(KeyRing.generate("record")):
+        url = f"sqlite:///{scratch}/registry.db"
+        upgrade(url)
+        async with _server(False) as env:
+            start = await env.get_current_time()
+            down = [(start, start + timedelta(minutes=2))]
+            async with running_engine(
+                env.client, "record", url,
+                portal=lambda sessions: SimulatedPortal(sessions, down=down),
+            ):  # fmt: skip
+                config = RelayConfig(
+                    idle_poll=timedelta(minutes=1), min_backoff=timedelta(seconds=30),
+                    rounds_per_run=8,
+                )  # fmt: skip
+                relay = await env.client.start_workflow(
+                    PortalRelayWorkflow.run, RelayInput(config=config),
+                    id="portal-relay", task_queue="record",
+                )  # fmt: skip
+                handle = await submit(env, "record", "certified-copy", code=CODE)
+                await to_the_end(env, handle)
+                await handle.result()
+                first_run = relay.result_run_id
+                await env.sleep(timedelta(minutes=15))  # the rounds, then continue-as-new
+                history = await env.client.get_workflow_handle(
+                    "portal-relay", run_id=first_run
+                ).fetch_history()
+                await relay.terminate("recorded")
+    file = HISTORIES / f"portal-{VERSION}-outage.json"
+    file.write_text(history.to_json())
+    return file
+
+
 async def main(names: list[str]) -> None:
-    for name in names or list(PATHS):
+    for name in names or [*PATHS, "portal-relay"]:
+        if name == "portal-relay":
+            print(await record_portal_relay())
+            continue
         for file in await record(name):
             print(file)
 

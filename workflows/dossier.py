@@ -226,6 +226,7 @@ class RegistryWriter:
         state = self._core.state
         state.registry_revision += 1
         snapshot.revision = state.registry_revision
+        snapshot.synced_at = workflow.now()
         await self._run(
             "registry.sync",
             snapshot,
