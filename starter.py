@@ -396,40 +396,50 @@ async def _portal_sessions(args: argparse.Namespace) -> Any:
     return async_engine(url)
 
 
-async def _portal_status(args: argparse.Namespace) -> int:
+async def _outside_status(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from store import portal
+    from store import outbox
     from store.db import session_factory
 
     engine = await _portal_sessions(args)
     try:
         async with session_factory(engine)() as session:
-            backlog = await portal.backlog(session)
+            backlogs = {
+                system: await outbox.backlog(session, model)
+                for system, model in outbox.OUTBOXES.items()
+            }
     finally:
         await engine.dispose()
-    age = backlog.oldest_age(datetime.now(UTC))
+    now = datetime.now(UTC)
     if args.json:
         _print_json(
             {
-                "waiting": backlog.waiting,
-                "oldest_since": backlog.oldest_since.isoformat() if backlog.oldest_since else None,
-                "oldest_age_seconds": age.total_seconds() if age else None,
-                "last_error": backlog.last_error,
+                system: {
+                    "waiting": b.waiting,
+                    "oldest_since": b.oldest_since.isoformat() if b.oldest_since else None,
+                    "oldest_age_seconds": age.total_seconds()
+                    if (age := b.oldest_age(now))
+                    else None,
+                    "last_error": b.last_error,
+                }
+                for system, b in backlogs.items()
             }
         )
         return 0
-    print(f"waiting for the portal: {backlog.waiting} status reports")
-    if backlog.oldest_since is not None:
-        print(f"  oldest change: {backlog.oldest_since:%Y-%m-%d %H:%M} UTC ({age} ago)")
-    if backlog.last_error:
-        print(f"  last error: {backlog.last_error}")
+    for system, b in backlogs.items():
+        line = f"{system:<8} waiting {b.waiting:>6}"
+        if b.oldest_since is not None:
+            line += f"  oldest {b.oldest_since:%Y-%m-%d %H:%M} UTC ({b.oldest_age(now)} ago)"
+        print(line)
+        if b.last_error:
+            print(f"         last error: {b.last_error}")
     return 0
 
 
-def cmd_portal_status(args: argparse.Namespace) -> int:
-    """How many status reports still wait for the national portal, and why."""
-    return asyncio.run(_portal_status(args))
+def cmd_outside_status(args: argparse.Namespace) -> int:
+    """How many messages still wait for each outside system, and why."""
+    return asyncio.run(_outside_status(args))
 
 
 async def _portal_reconcile(args: argparse.Namespace) -> int:
@@ -461,11 +471,11 @@ async def _portal_reconcile(args: argparse.Namespace) -> int:
 
 async def _nudge_relay(address: str | None) -> None:
     from engine.temporal import connect
-    from workflows.portal import RELAY_ID, PortalRelayWorkflow
+    from workflows.relay import OutboxRelayWorkflow, relay_id
 
     try:
         client = await connect(address)
-        await client.get_workflow_handle(RELAY_ID).signal(PortalRelayWorkflow.nudge)
+        await client.get_workflow_handle(relay_id("portal")).signal(OutboxRelayWorkflow.nudge)
         print("the portal relay was asked to send them now")
     except Exception as exc:
         print(f"the relay could not be reached ({exc}); it sends them at its next round")
@@ -476,19 +486,21 @@ def cmd_portal_reconcile(args: argparse.Namespace) -> int:
     return asyncio.run(_portal_reconcile(args))
 
 
-async def _portal_relay(args: argparse.Namespace) -> int:
-    from engine.dossiers import ensure_portal_relay
+async def _outside_relays(args: argparse.Namespace) -> int:
+    from engine.dossiers import ensure_relay
+    from engine.names import OUTSIDE_SYSTEMS
     from engine.temporal import connect
 
     client = await connect(args.address)
-    run_id = await ensure_portal_relay(client)
-    print(f"portal relay running (workflow portal-relay, run {run_id})")
+    for system in OUTSIDE_SYSTEMS:
+        run_id = await ensure_relay(client, system)
+        print(f"{system}-relay running (run {run_id})")
     return 0
 
 
-def cmd_portal_relay(args: argparse.Namespace) -> int:
-    """Start the portal relay unless it runs already."""
-    return asyncio.run(_portal_relay(args))
+def cmd_outside_relays(args: argparse.Namespace) -> int:
+    """Start each outside system's relay unless it runs already."""
+    return asyncio.run(_outside_relays(args))
 
 
 # ---- simulate ------------------------------------------------------------------------------------
@@ -778,15 +790,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     report.set_defaults(handler=cmd_report)
 
+    outside = commands.add_parser(
+        "outside",
+        help="outside systems (national portal, SMS): backlogs and their relays",
+        description="Messages owed to outside systems (docs/integrations.md).",
+    )
+    outside_commands = outside.add_subparsers(dest="outside_command", required=True)
+    outside_status = outside_commands.add_parser("status", help="what still waits, and why")
+    outside_status.add_argument("--json", action="store_true")
+    outside_status.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    outside_status.set_defaults(handler=cmd_outside_status)
+    relays = outside_commands.add_parser("relays", help="start the relays unless they run")
+    relays.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
+    relays.set_defaults(handler=cmd_outside_relays)
+
     portal = commands.add_parser(
         "portal",
-        help="the national public-service portal: status sync backlog, reconciliation, relay",
+        help="the national public-service portal: compare a day with it, re-send the difference",
         description="Status reports to the national portal (docs/integrations.md).",
     )
     portal_commands = portal.add_subparsers(dest="portal_command", required=True)
-    portal_status = portal_commands.add_parser("status", help="reports still waiting, and why")
-    portal_status.add_argument("--json", action="store_true")
-    portal_status.set_defaults(handler=cmd_portal_status)
     reconcile = portal_commands.add_parser(
         "reconcile",
         help="compare the registry with the portal for a day; re-send the difference",
@@ -798,13 +821,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument(
         "--no-nudge", action="store_true", help="do not ask the relay to send at once"
     )
+    reconcile.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    reconcile.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
     reconcile.set_defaults(handler=cmd_portal_reconcile)
-    relay = portal_commands.add_parser("relay", help="start the relay unless it runs already")
-    relay.set_defaults(handler=cmd_portal_relay)
-    for command in (portal_status, reconcile):
-        command.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
-    for command in (reconcile, relay):
-        command.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
 
     from sim.cli import add_arguments as add_simulate_arguments
 

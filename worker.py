@@ -28,19 +28,22 @@ from temporalio.worker import Worker
 from activities import build_activities
 from activities.portal import NationalPortal
 from activities.post import PostalService
+from activities.sms import SmsGateway
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from engine.logs import configure_logging, get_logger
-from engine.names import ORCHESTRATION_TASK_QUEUE, PORTAL_TASK_QUEUE, agency_task_queue
+from engine.names import (
+    ORCHESTRATION_TASK_QUEUE,
+    OUTSIDE_SYSTEMS,
+    agency_task_queue,
+    outside_task_queue,
+)
 from engine.settings import Settings, SettingsError, get_settings
 from engine.temporal import connect, exit_process
 from store.db import StoreUnavailable, async_engine, check_connection, session_factory
 from workflows import WORKFLOWS
 
 log = get_logger("worker")
-
-# Outside systems served by their own workers, as agencies are: name -> task queue.
-OUTSIDE_QUEUES = {"portal": PORTAL_TASK_QUEUE}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,9 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--outside",
         action="append",
-        choices=sorted(OUTSIDE_QUEUES),
+        choices=OUTSIDE_SYSTEMS,
         metavar="SYSTEM",
-        help="serve an outside system's queue (repeatable): " + ", ".join(sorted(OUTSIDE_QUEUES)),
+        help="serve an outside system's queue (repeatable): " + ", ".join(OUTSIDE_SYSTEMS),
     )
     parser.add_argument("--address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)")
     parser.add_argument(
@@ -79,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.agency and not args.orchestration and not args.outside:
         args.agency = agencies
-        args.outside = sorted(OUTSIDE_QUEUES)
+        args.outside = list(OUTSIDE_SYSTEMS)
         args.orchestration = True
     return args
 
@@ -95,7 +98,7 @@ def build_workers(
     outside: Sequence[str] = (),
 ) -> list[Worker]:
     """One worker per task queue: agency activities on theirs, an outside system's on its own
-    (``outside``: names of `OUTSIDE_QUEUES`), workflows on orchestration's.
+    (``outside``: names of `OUTSIDE_SYSTEMS`), workflows on orchestration's.
 
     ``max_cached_workflows``: open workflows kept in memory (the SDK's default, 1000); one
     evicted must replay its whole history on its next task.
@@ -111,7 +114,7 @@ def build_workers(
     ] + [
         Worker(
             client,
-            task_queue=OUTSIDE_QUEUES[name],
+            task_queue=outside_task_queue(name),
             activities=activities,
             graceful_shutdown_timeout=grace,
         )
@@ -141,13 +144,20 @@ def in_process_workers(
     settings: Settings | None = None,
     post: PostalService | None = None,
     portal: NationalPortal | None = None,
+    sms: SmsGateway | None = None,
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
     """Every agency's worker, the outside systems' and the orchestration worker, all in this
     process over one registry, stopping within a second: the layout of the tests and the
     simulation."""
     activities = build_activities(
-        sessions, catalog=catalog, clock=clock, settings=settings, post=post, portal=portal
+        sessions,
+        catalog=catalog,
+        clock=clock,
+        settings=settings,
+        post=post,
+        portal=portal,
+        sms=sms,
     )
     return build_workers(
         client,
@@ -157,7 +167,7 @@ def in_process_workers(
         activities,
         orchestration_queue=orchestration_queue,
         max_cached_workflows=max_cached_workflows,
-        outside=sorted(OUTSIDE_QUEUES),
+        outside=OUTSIDE_SYSTEMS,
     )
 
 

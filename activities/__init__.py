@@ -26,10 +26,12 @@ Home delivery (the post office behind `activities.post.PostalService`; simulated
 
 - `activities.post`: ``post.dispatch``, ``post.attempt-delivery``, ``post.return-to-desk``
 
-Outside systems, each on its own queue (`engine.names.PORTAL_TASK_QUEUE`):
+Outside systems, each on its own queue (`engine.names.outside_task_queue`):
 
 - `activities.portal`: ``portal.push-pending`` (status reports to the national portal, from the
   outbox the registry writes; behind `activities.portal.NationalPortal`, simulated here)
+- `activities.sms`: ``sms.push-pending`` (text messages to applicants, from the SMS outbox;
+  behind `activities.sms.SmsGateway`, simulated here)
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from activities.post import PostActivities, PostalService, SimulatedPostOffice
 from activities.reception import ReceptionActivities
 from activities.registry import RegistryActivities
 from activities.residence import ResidenceActivities
+from activities.sms import SimulatedSmsGateway, SmsActivities, SmsGateway
 from activities.tax import TaxActivities
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
@@ -64,6 +67,7 @@ def build_activities(
     settings: Settings | None = None,
     post: PostalService | None = None,
     portal: NationalPortal | None = None,
+    sms: SmsGateway | None = None,
 ) -> list[Callable[..., Any]]:
     """All activity callables, bound to their dependencies.
 
@@ -75,6 +79,7 @@ def build_activities(
         settings: Where letters go and how mail is sent; the process's settings by default.
         post: The postal operator; the simulated post office (rates from settings) by default.
         portal: The national portal; the simulated one (failure rate from settings) by default.
+        sms: The SMS gateway; the simulated one (failure rate from settings) by default.
     """
     catalog = catalog or default_catalog()
     reception = ReceptionActivities(catalog, clock)
@@ -94,6 +99,8 @@ def build_activities(
     delivery = PostActivities(sessions, post, settings, channel)
     portal = portal or SimulatedPortal(sessions, failure_rate=settings.portal_failure_rate)
     portal_sync = PortalActivities(sessions, portal)
+    sms = sms or SimulatedSmsGateway(sessions, failure_rate=settings.sms_failure_rate)
+    texts = SmsActivities(sessions, sms, settings)
     return [
         reception.plan_dossier,
         reception.calendar,
@@ -113,4 +120,5 @@ def build_activities(
         delivery.attempt_delivery,
         delivery.return_to_desk,
         portal_sync.push_pending,
+        texts.push_pending,
     ]

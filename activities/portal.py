@@ -21,25 +21,41 @@ import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.outbox import MessageRefused, SystemUnavailable, push_round
 from domain.dossier import PORTAL_STATUS_CODE, DossierStatus
-from domain.portal import PortalUpdate, PushRequest, PushResult
+from domain.outbox import PushRequest, PushResult
 from store import portal as outbox
 from store.models import PortalOutboxRecord, SimulatedPortalReceipt
+from store.outbox import as_utc
+
+# What the portal's answers mean to the relay (`activities.outbox`).
+PortalUnavailable = SystemUnavailable
+PortalRejected = MessageRefused
 
 
-class PortalUnavailable(Exception):
-    """The portal did not answer, or answered that it cannot take reports now: try later."""
+class PortalUpdate(BaseModel):
+    """One status report, as the portal receives it (codes, dates and agencies; no names)."""
 
-
-class PortalRejected(Exception):
-    """The portal refused this report for what it says (a wrong code, a missing field)."""
+    idempotency_key: str  # "{dossier code}:{sequence}"
+    dossier_code: str
+    sequence: int
+    procedure_code: str
+    desk_code: str
+    status: str
+    status_code: int
+    changed_at: datetime
+    received_at: datetime
+    appointment_at: datetime | None = None
+    finished_at: datetime | None = None
+    agencies: list[str] = []  # the agencies holding the dossier after the change
+    sent_at: datetime  # when the relay sends it (the relay workflow's time)
 
 
 class NationalPortal(Protocol):
@@ -157,10 +173,10 @@ def update_of(row: PortalOutboxRecord, sent_at: datetime) -> PortalUpdate:
         desk_code=row.desk_code,
         status=row.status,
         status_code=row.status_code,
-        changed_at=outbox.as_utc(row.changed_at) or sent_at,
-        received_at=outbox.as_utc(row.received_at) or sent_at,
-        appointment_at=outbox.as_utc(row.appointment_at),
-        finished_at=outbox.as_utc(row.finished_at),
+        changed_at=as_utc(row.changed_at) or sent_at,
+        received_at=as_utc(row.received_at) or sent_at,
+        appointment_at=as_utc(row.appointment_at),
+        finished_at=as_utc(row.finished_at),
         agencies=[a for a in row.agencies.split(",") if a],
         sent_at=sent_at,
     )
@@ -175,50 +191,13 @@ class PortalActivities:
 
     @activity.defn(name="portal.push-pending")
     async def push_pending(self, request: PushRequest) -> PushResult:
-        """Push the waiting reports in order; stop at the first sign the portal is down.
+        """Push the waiting reports in order (`activities.outbox.push_round`)."""
 
-        A report the portal refuses for its content holds back the later reports of the same
-        dossier (their order matters to the portal) but not other dossiers'. Each row is marked
-        in its own transaction, so a crash mid-round repeats at most one report, which the
-        portal recognises by its key.
-        """
-        result = PushResult()
-        held: set[str] = set()
-        async with self._sessions() as session:
-            rows = await outbox.pending(session, request.limit)
-        for row in rows:
-            activity.heartbeat(row.id)
-            if row.dossier_code in held:
-                continue
-            try:
-                await self._portal.report(update_of(row, request.now))
-            except PortalUnavailable as exc:
-                await self._mark(row.id, f"unavailable: {exc}")
-                result.unavailable, result.error = True, str(exc)
-                break
-            except PortalRejected as exc:
-                await self._mark(row.id, f"rejected: {exc}")
-                held.add(row.dossier_code)
-                result.rejected += 1
-                result.error = str(exc)
-                activity.logger.warning(
-                    "portal_rejected", extra={"dossier": row.dossier_code, "error": str(exc)}
-                )
-                continue
-            async with self._sessions() as session:
-                await outbox.mark_pushed(session, row.id, request.now)
-                await session.commit()
-            result.pushed += 1
-        async with self._sessions() as session:
-            backlog = await outbox.backlog(session)
-        result.waiting = backlog.waiting
-        result.oldest_waiting_since = backlog.oldest_since
-        return result
+        async def deliver(row: PortalOutboxRecord) -> dict[str, Any]:
+            await self._portal.report(update_of(row, request.now))
+            return {}
 
-    async def _mark(self, row_id: int, error: str) -> None:
-        async with self._sessions() as session:
-            await outbox.mark_failed(session, row_id, error)
-            await session.commit()
+        return await push_round(self._sessions, PortalOutboxRecord, request, deliver)
 
 
 class Mismatch(BaseModel):
@@ -265,10 +244,10 @@ async def reconcile(
                     procedure_code=dossier.procedure_code,
                     desk_code=dossier.desk_code,
                     status=dossier.status,
-                    changed_at=outbox.as_utc(last.changed_at if last else None)
-                    or outbox.as_utc(dossier.received_at)
+                    changed_at=as_utc(last.changed_at if last else None)
+                    or as_utc(dossier.received_at)
                     or datetime.now(UTC),
-                    received_at=outbox.as_utc(dossier.received_at) or datetime.now(UTC),
+                    received_at=as_utc(dossier.received_at) or datetime.now(UTC),
                     appointment_at=dossier.appointment_at,
                     finished_at=dossier.finished_at,
                     resend=True,

@@ -322,6 +322,7 @@ async def _claim(
                     phone=applicant.phone,
                     national_id=applicant.national_id,
                     address=home or applicant.address,
+                    sms_opt_in=applicant.notify_by_sms,
                 )
                 await session.commit()
                 return OnlineSubmission(**row), True

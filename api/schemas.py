@@ -81,6 +81,11 @@ class Applicant(_In):
     phone: str = Field(description="0 + 9 digits or +84 + 9 digits", examples=["0912345678"])
     email: Text | None = Field(default=None, max_length=320)
     address: Text = Field(min_length=5, max_length=500)
+    notify_by_sms: bool = Field(
+        default=True,
+        description="text messages to the phone (receipt, papers asked for, apology, result); "
+        "e-mail is used whenever an address is given",
+    )
 
     @field_validator("national_id", mode="before")
     @classmethod

@@ -276,33 +276,36 @@ async def submit_and_follow(
         say(f"{state.dossier_code} ended the demo run as {state.status}")
 
 
-async def start_portal_relay(address: str) -> None:
-    """The national portal's status sync runs for as long as the engine does."""
-    from engine.dossiers import ensure_portal_relay
+async def start_relays(address: str) -> None:
+    """The outside systems' relays run for as long as the engine does."""
+    from engine.dossiers import ensure_relay
+    from engine.names import OUTSIDE_SYSTEMS
 
-    await ensure_portal_relay(await connect(address))
-    say("national portal relay running (workflow portal-relay in the Web UI)")
+    client = await connect(address)
+    for system in OUTSIDE_SYSTEMS:
+        await ensure_relay(client, system)
+    say("outside systems' relays running: " + ", ".join(f"{s}-relay" for s in OUTSIDE_SYSTEMS))
 
 
 async def print_portal_sync(address: str, database_url: str) -> None:
     """Ask the relay to send what waits, then say what the (simulated) portal holds."""
-    from store import portal
+    from store import outbox
     from store.db import async_engine, session_factory
-    from workflows.portal import RELAY_ID, PortalRelayWorkflow
+    from workflows.relay import OutboxRelayWorkflow, relay_id
 
-    relay = (await connect(address)).get_workflow_handle(RELAY_ID)
-    await relay.signal(PortalRelayWorkflow.nudge)
+    relay = (await connect(address)).get_workflow_handle(relay_id("portal"))
+    await relay.signal(OutboxRelayWorkflow.nudge)
     engine = async_engine(database_url)
     try:
         for _ in range(40):
             async with session_factory(engine)() as session:
-                backlog = await portal.backlog(session)
+                backlog = await outbox.backlog(session, outbox.OUTBOXES["portal"])
             if backlog.waiting == 0:
                 break
             await asyncio.sleep(0.25)
     finally:
         await engine.dispose()
-    status = await relay.query(PortalRelayWorkflow.status)
+    status = await relay.query(OutboxRelayWorkflow.status)
     say(
         f"national portal: {status.pushed_total} status reports delivered, "
         f"{backlog.waiting} waiting (starter.py portal status)"
@@ -429,7 +432,7 @@ async def run(args: argparse.Namespace) -> None:
         env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
         say(f"workers started (log: {worker_log})")
-        await start_portal_relay(address)
+        await start_relays(address)
         api_secret, api_secret_source = demo_secret(settings, "api_token_secret", "api-secret")
         webhook_secret, _ = demo_secret(settings, "payment_webhook_secret", "payment-secret")
         api_log = data_dir / "api.log"

@@ -107,17 +107,19 @@ async def update_dossier(
     raise AssertionError("unreachable")
 
 
-async def ensure_portal_relay(client: Client, task_queue: str = ORCHESTRATION_TASK_QUEUE) -> str:
-    """Start the national portal's relay unless it runs already; its run id."""
-    from domain.portal import RelayInput
-    from workflows.portal import RELAY_ID, PortalRelayWorkflow
+async def ensure_relay(
+    client: Client, system: str, task_queue: str = ORCHESTRATION_TASK_QUEUE
+) -> str:
+    """Start an outside system's outbox relay unless it runs already; its run id."""
+    from domain.outbox import RelayInput
+    from workflows.relay import SYSTEM_NAMES_VI, OutboxRelayWorkflow, relay_id
 
     handle = await client.start_workflow(
-        PortalRelayWorkflow.run,
-        RelayInput(),
-        id=RELAY_ID,
+        OutboxRelayWorkflow.run,
+        RelayInput(system=system),
+        id=relay_id(system),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary="Đồng bộ trạng thái hồ sơ lên Cổng dịch vụ công quốc gia",
+        static_summary=f"Hàng chờ gửi tới {SYSTEM_NAMES_VI.get(system, system)}",
     )
     return handle.result_run_id or ""

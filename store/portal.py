@@ -1,4 +1,5 @@
-"""The national portal's outbox: status changes owed to the portal, in the order they happened.
+"""The national portal's outbox: status changes owed to the portal, in the order they happened
+(the rows' common handling is `store.outbox`).
 
 `record_status_change` is called by `store.registry.apply_snapshot` inside the transaction that
 writes the new status, so a status the registry holds is never missing from the outbox (the
@@ -11,26 +12,19 @@ lost acknowledgement is recognised, not recorded twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clock import VN_TZ
 from domain.dossier import PORTAL_STATUS_CODE, DossierStatus, StepStatus
 from store.models import DossierRecord, PortalOutboxRecord, StepRecord
+from store.outbox import as_utc
 
 if TYPE_CHECKING:
     from domain.registry import RegistrySnapshot
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A stored moment with its zone (SQLite hands back naive UTC)."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def holding_agencies(session: AsyncSession, dossier_code: str) -> list[str]:
@@ -109,70 +103,6 @@ async def record_status_change(
         appointment_at=snapshot.appointment,
         finished_at=snapshot.finished_at,
     )
-
-
-async def pending(session: AsyncSession, limit: int) -> list[PortalOutboxRecord]:
-    """The oldest reports not yet acknowledged by the portal, in the order they were queued."""
-    result = await session.execute(
-        select(PortalOutboxRecord)
-        .where(PortalOutboxRecord.pushed_at.is_(None))
-        .order_by(PortalOutboxRecord.id)
-        .limit(limit)
-    )
-    return list(result.scalars())
-
-
-async def mark_pushed(session: AsyncSession, row_id: int, at: datetime) -> None:
-    """The portal acknowledged the report."""
-    await session.execute(
-        update(PortalOutboxRecord)
-        .where(PortalOutboxRecord.id == row_id)
-        .values(
-            pushed_at=at.astimezone(UTC),
-            attempts=PortalOutboxRecord.attempts + 1,
-            last_error=None,
-        )
-    )
-
-
-async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
-    """The portal did not take the report this time; it stays queued."""
-    await session.execute(
-        update(PortalOutboxRecord)
-        .where(PortalOutboxRecord.id == row_id)
-        .values(attempts=PortalOutboxRecord.attempts + 1, last_error=error[:2000])
-    )
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """How far the portal is behind: what the on-call operator looks at first."""
-
-    waiting: int
-    oldest_since: datetime | None  # when the oldest waiting change happened
-    last_error: str | None
-
-    def oldest_age(self, now: datetime) -> timedelta | None:
-        """How long the oldest waiting report has waited."""
-        return None if self.oldest_since is None else now - self.oldest_since
-
-
-async def backlog(session: AsyncSession) -> Backlog:
-    """The reports still owed to the portal."""
-    waiting, oldest = (
-        await session.execute(
-            select(func.count(), func.min(PortalOutboxRecord.changed_at)).where(
-                PortalOutboxRecord.pushed_at.is_(None)
-            )
-        )
-    ).one()
-    last_error = await session.scalar(
-        select(PortalOutboxRecord.last_error)
-        .where(PortalOutboxRecord.pushed_at.is_(None), PortalOutboxRecord.last_error.is_not(None))
-        .order_by(PortalOutboxRecord.id)
-        .limit(1)
-    )
-    return Backlog(waiting=waiting, oldest_since=as_utc(oldest), last_error=last_error)
 
 
 def vn_day_bounds(day: date) -> tuple[datetime, datetime]:

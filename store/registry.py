@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import portal
+from store import portal, sms
 from store.models import (
     AuditRecord,
     DeliveryAttemptRecord,
@@ -204,6 +204,7 @@ async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> b
     if applied:
         # In this transaction: the portal's outbox never lacks a status the registry holds.
         await portal.record_status_change(session, snapshot, previous)
+        await sms.record_from_snapshot(session, snapshot)
     return applied
 
 

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.portal import NationalPortal
 from activities.post import PostalService
+from activities.sms import SmsGateway
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
@@ -46,10 +47,12 @@ async def running_engine(
     post: PostalService | None = None,
     settings: Settings | None = None,
     portal: Callable[[Any], NationalPortal] | None = None,
+    sms: Callable[[Any], SmsGateway] | None = None,
 ) -> AsyncIterator[None]:
     """Every agency's worker and the orchestration worker (on ``task_queue``), seeded data.
 
-    ``portal``: builds the national portal from the registry's sessions (default: simulated).
+    ``portal``, ``sms``: build the national portal, the SMS gateway, from the registry's sessions
+    (default: simulated).
     """
     engine = async_engine(database_url)
     sessions = session_factory(engine)
@@ -67,6 +70,7 @@ async def running_engine(
         settings=settings,
         post=post,
         portal=portal(sessions) if portal is not None else None,
+        sms=sms(sessions) if sms is not None else None,
     )
     try:
         async with contextlib.AsyncExitStack() as stack:

@@ -42,7 +42,7 @@ from domain.dossier import (
     TrackingState,
     WithdrawInput,
 )
-from domain.portal import RelayConfig, RelayInput
+from domain.outbox import RelayConfig, RelayInput
 from engine.crypto import KeyRing, use_key_ring
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import dev_server_path, register_search_attributes, test_server_path
@@ -53,7 +53,7 @@ from store.models import DeliveryOutcome
 from store.seed import DEMO_PARCEL
 from tests.harness import all_documents, officers_at_pace, officers_until, running_engine, submit
 from workflows.dossier import DossierWorkflow
-from workflows.portal import PortalRelayWorkflow
+from workflows.relay import OutboxRelayWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "1.0"
@@ -279,7 +279,7 @@ async def record_portal_relay() -> Path:
                     rounds_per_run=8,
                 )  # fmt: skip
                 relay = await env.client.start_workflow(
-                    PortalRelayWorkflow.run, RelayInput(config=config),
+                    OutboxRelayWorkflow.run, RelayInput(system="portal", config=config),
                     id="portal-relay", task_queue="record",
                 )  # fmt: skip
                 handle = await submit(env, "record", "certified-copy", code=CODE)
@@ -291,7 +291,7 @@ async def record_portal_relay() -> Path:
                     "portal-relay", run_id=first_run
                 ).fetch_history()
                 await relay.terminate("recorded")
-    file = HISTORIES / f"portal-{VERSION}-outage.json"
+    file = HISTORIES / f"relay-{VERSION}-portal-outage.json"
     file.write_text(history.to_json())
     return file
 

@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.portal import PortalActivities, SimulatedPortal, reconcile
 from activities.registry import RegistryActivities
 from domain.dossier import PORTAL_STATUS_CODE, DossierStatus
-from domain.portal import PushRequest, PushResult, RelayConfig, RelayInput, RelayStatus
+from domain.outbox import PushRequest, PushResult, RelayConfig, RelayInput, RelayStatus
 from store import portal as outbox
 from store.db import async_engine, session_factory
 from store.migrate import upgrade
@@ -33,7 +33,7 @@ from store.models import PortalOutboxRecord, SimulatedPortalReceipt
 from tests.harness import officers_until, running_engine, submit
 from tests.test_registry import snapshot
 from tests.test_starter import run
-from workflows.portal import PortalRelayWorkflow
+from workflows.relay import OutboxRelayWorkflow
 
 pytestmark = pytest.mark.postgres
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -202,7 +202,7 @@ async def test_a_reconciliation_resends_what_the_portal_lost(
 
 async def relay_status(env: WorkflowEnvironment, relay_id: str) -> RelayStatus:
     status: RelayStatus = await env.client.get_workflow_handle(relay_id).query(
-        PortalRelayWorkflow.status
+        OutboxRelayWorkflow.status
     )
     return status
 
@@ -229,8 +229,8 @@ async def test_the_portal_down_for_a_day_loses_nothing_and_keeps_the_order(
     try:
         async with running_engine(env.client, task_queue, pg_url, portal=build):
             relay = await env.client.start_workflow(
-                PortalRelayWorkflow.run,
-                RelayInput(config=RelayConfig(idle_poll=timedelta(minutes=1))),
+                OutboxRelayWorkflow.run,
+                RelayInput(system="portal", config=RelayConfig(idle_poll=timedelta(minutes=1))),
                 id=relay_id,
                 task_queue=task_queue,
             )
@@ -246,7 +246,7 @@ async def test_the_portal_down_for_a_day_loses_nothing_and_keeps_the_order(
             await env.sleep(timedelta(minutes=3))  # a round or two of the relay
             assert await env.get_current_time() < down[0][1]
             status = await relay_status(env, relay_id)
-            assert status.portal_down_since is not None and status.waiting > 0
+            assert status.down_since is not None and status.waiting > 0
             assert status.last_error and "bảo trì" in status.last_error
             assert not await all_pushed(codes)
 
@@ -255,7 +255,7 @@ async def test_the_portal_down_for_a_day_loses_nothing_and_keeps_the_order(
                 if await all_pushed(codes):
                     break
                 await env.sleep(timedelta(minutes=5))
-            assert (await relay_status(env, relay_id)).portal_down_since is None
+            assert (await relay_status(env, relay_id)).down_since is None
             await relay.terminate("test over")
 
         for code in codes:
@@ -282,8 +282,8 @@ async def test_the_relay_pushes_within_a_round_when_nudged(
     relay_id = f"portal-relay-{uuid.uuid4().hex[:8]}"
     async with running_engine(env.client, task_queue, pg_url):
         relay = await env.client.start_workflow(
-            PortalRelayWorkflow.run,
-            RelayInput(config=RelayConfig(idle_poll=timedelta(hours=6))),
+            OutboxRelayWorkflow.run,
+            RelayInput(system="portal", config=RelayConfig(idle_poll=timedelta(hours=6))),
             id=relay_id,
             task_queue=task_queue,
         )
@@ -296,7 +296,7 @@ async def test_the_relay_pushes_within_a_round_when_nudged(
                     break
                 await asyncio.sleep(0.05)
             await RegistryActivities(sessions).sync(snapshot(code, 1, status="accepted"))
-            await relay.signal(PortalRelayWorkflow.nudge)
+            await relay.signal(OutboxRelayWorkflow.nudge)
             for _ in range(100):
                 if await received(sessions, code):
                     break
@@ -325,10 +325,10 @@ def test_the_operator_sees_the_backlog_and_reconciles_a_day_on_sqlite(
 
     asyncio.run(on_registry(lambda f: RegistryActivities(f).sync(snapshot(code, 1, "accepted"))))
 
-    status, out, _ = run(capsys, "portal", "status", "--database-url", url)
-    assert status == 0 and out.startswith("waiting for the portal: 1 status reports\n")
-    status, out, _ = run(capsys, "portal", "status", "--database-url", url, "--json")
-    assert status == 0 and json.loads(out)["waiting"] == 1
+    status, out, _ = run(capsys, "outside", "status", "--database-url", url)
+    assert status == 0 and out.startswith("portal   waiting      1  oldest ")
+    status, out, _ = run(capsys, "outside", "status", "--database-url", url, "--json")
+    assert status == 0 and json.loads(out)["portal"]["waiting"] == 1
 
     argv = ["portal", "reconcile", "--date", "2026-03-02", "--database-url", url, "--no-nudge"]
     status, out, _ = run(capsys, *argv)
@@ -337,8 +337,8 @@ def test_the_operator_sees_the_backlog_and_reconciles_a_day_on_sqlite(
     assert code in out and "unknown to the portal" in out and "already waiting" in out
 
     asyncio.run(on_registry(lambda f: pusher(f, SimulatedPortal(f))(PushRequest(now=T0))))
-    status, out, _ = run(capsys, "portal", "status", "--database-url", url)
-    assert out.startswith("waiting for the portal: 0 status reports")
+    status, out, _ = run(capsys, "outside", "status", "--database-url", url)
+    assert out.startswith("portal   waiting      0\n")
     status, out, _ = run(capsys, *argv)
     assert "1 dossiers compared, 0 differ from the portal" in out
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from workflows.dossier import DossierWorkflow
-from workflows.portal import PortalRelayWorkflow
+from workflows.relay import OutboxRelayWorkflow
 
-WORKFLOWS: list[type] = [DossierWorkflow, PortalRelayWorkflow]
+WORKFLOWS: list[type] = [DossierWorkflow, OutboxRelayWorkflow]

@@ -1,7 +1,9 @@
-"""The portal sync's contract: a status report, one relay round, and how the relay stands.
+"""The outbox relays' contract: one round of pushing an outbox, and how a relay stands.
 
-Shared by the relay workflow (`workflows.portal`) and its activity (`activities.portal`), so
-neither imports the other.
+Each outside system (the national portal, the SMS gateway) has an outbox written with the
+registry and a relay (`workflows.relay`) that pushes it through the system's
+``{system}.push-pending`` activity on the system's own queue. Shared by the workflow and the
+activities, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -9,24 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-
-
-class PortalUpdate(BaseModel):
-    """One status report, as the portal receives it (codes, dates and agencies; no names)."""
-
-    idempotency_key: str  # "{dossier code}:{sequence}"
-    dossier_code: str
-    sequence: int
-    procedure_code: str
-    desk_code: str
-    status: str
-    status_code: int
-    changed_at: datetime
-    received_at: datetime
-    appointment_at: datetime | None = None
-    finished_at: datetime | None = None
-    agencies: list[str] = []  # the agencies holding the dossier after the change
-    sent_at: datetime  # when the relay sends it (the relay workflow's time)
 
 
 class PushRequest(BaseModel):
@@ -43,7 +27,7 @@ class PushResult(BaseModel):
     rejected: int = 0  # reports the portal refused for their content (they stay queued)
     unavailable: bool = False  # the portal stopped answering: back off
     error: str | None = None
-    waiting: int = 0  # reports still queued after this round
+    waiting: int = 0  # messages still queued after this round
     oldest_waiting_since: datetime | None = None
 
 
@@ -62,14 +46,15 @@ class RelayStatus(BaseModel):
 
     waiting: int = 0
     oldest_waiting_since: datetime | None = None
-    portal_down_since: datetime | None = None
+    down_since: datetime | None = None
     last_error: str | None = None
     pushed_total: int = 0
     last_round_at: datetime | None = None
 
 
 class RelayInput(BaseModel):
-    """The relay's start: its pacing, and what it knew before it continued as new."""
+    """A relay's start: its system, its pacing, and what it knew before it continued as new."""
 
+    system: str  # one of `engine.names.OUTSIDE_SYSTEMS`
     config: RelayConfig = RelayConfig()
     status: RelayStatus = RelayStatus()

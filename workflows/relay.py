@@ -1,12 +1,13 @@
-"""The portal relay: pushes the portal's outbox to the national portal, for as long as it runs.
+"""An outbox relay: pushes one outside system's outbox, round after round, for as long as it runs.
 
-One relay per deployment (workflow id ``portal-relay``), on the orchestration queue; its one
-activity, ``portal.push-pending``, runs on the portal's own queue. A round pushes what waits in
-the outbox, in order. When the portal stops answering the relay waits, doubling the wait up to
-`RelayConfig.max_backoff`, and tries again; nothing is lost meanwhile, because the outbox is
-written with the registry (`store.portal`). The relay's details in the Web UI say how many
-reports wait and since when, so an outage is visible before citizens call; ``status`` answers
-the same as a query. ``nudge`` starts a round at once (after a reconciliation queued re-sends).
+One relay per outside system (`engine.names.OUTSIDE_SYSTEMS`; workflow id ``{system}-relay``),
+on the orchestration queue; its one activity, ``{system}.push-pending``, runs on the system's
+own queue (``ext-{system}``), so the system's worker runs where its connection is. A round
+pushes what waits in the outbox, in order. When the system stops answering the relay waits,
+doubling the wait up to `RelayConfig.max_backoff`, and tries again; nothing is lost meanwhile,
+because the outbox is written with the registry. The relay's details in the Web UI say how many
+messages wait and since when the system has not answered, so an outage is visible before
+citizens call; ``status`` answers the same as a query. ``nudge`` starts a round at once.
 """
 
 from __future__ import annotations
@@ -18,15 +19,24 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.portal import PushRequest, PushResult, RelayInput, RelayStatus
-    from engine.names import PORTAL_TASK_QUEUE
+    from domain.outbox import PushRequest, PushResult, RelayInput, RelayStatus
+    from engine.names import outside_task_queue
 
-RELAY_ID = "portal-relay"
+# What each system's relay says in the Web UI.
+SYSTEM_NAMES_VI = {
+    "portal": "Cổng dịch vụ công quốc gia",
+    "sms": "tổng đài SMS",
+}
+
+
+def relay_id(system: str) -> str:
+    """The relay's workflow id: ``portal-relay``, ``sms-relay``."""
+    return f"{system}-relay"
 
 
 @workflow.defn
-class PortalRelayWorkflow:
-    """Pushes the portal's outbox round after round; continues as new now and then."""
+class OutboxRelayWorkflow:
+    """Pushes an outside system's outbox round after round; continues as new now and then."""
 
     @workflow.init
     def __init__(self, request: RelayInput) -> None:
@@ -36,22 +46,23 @@ class PortalRelayWorkflow:
     @workflow.run
     async def run(self, request: RelayInput) -> None:
         """Round after round; the wait between them depends on what the last one found."""
-        config = request.config
+        config, system = request.config, request.system
+        name = SYSTEM_NAMES_VI.get(system, system)
         backoff = config.min_backoff
         for _ in range(config.rounds_per_run):
             result = await workflow.execute_activity(
-                "portal.push-pending",
+                f"{system}.push-pending",
                 PushRequest(now=workflow.now(), limit=config.batch),
                 result_type=PushResult,
-                task_queue=PORTAL_TASK_QUEUE,
+                task_queue=outside_task_queue(system),
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=timedelta(minutes=1),
-                # The activity itself reports an unreachable portal; a retry here is for a
+                # The activity itself reports an unreachable system; a retry here is for a
                 # lost worker or database.
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
-                summary="Đồng bộ trạng thái lên Cổng dịch vụ công",
+                summary=f"Gửi hàng chờ tới {name}",
             )
-            self._record(result)
+            self._record(result, name)
             if result.unavailable:
                 wait = backoff
                 backoff = min(backoff * 2, config.max_backoff)
@@ -63,9 +74,9 @@ class PortalRelayWorkflow:
             with suppress(TimeoutError):  # the wait is over: the next round
                 await workflow.wait_condition(lambda: self._nudged, timeout=wait)
             self._nudged = False
-        workflow.continue_as_new(RelayInput(config=config, status=self._status))
+        workflow.continue_as_new(RelayInput(system=system, config=config, status=self._status))
 
-    def _record(self, result: PushResult) -> None:
+    def _record(self, result: PushResult, name: str) -> None:
         status = self._status
         now = workflow.now()
         status.waiting = result.waiting
@@ -74,16 +85,16 @@ class PortalRelayWorkflow:
         status.last_round_at = now
         status.last_error = result.error
         if result.unavailable:
-            status.portal_down_since = status.portal_down_since or now
+            status.down_since = status.down_since or now
         else:
-            status.portal_down_since = None
+            status.down_since = None
         state = (
-            f"cổng không trả lời từ {status.portal_down_since:%d/%m %H:%M} UTC"
-            if status.portal_down_since
-            else "cổng hoạt động"
+            f"{name} không trả lời từ {status.down_since:%d/%m %H:%M} UTC"
+            if status.down_since
+            else f"{name} hoạt động"
         )
         workflow.set_current_details(
-            f"Chờ gửi: {status.waiting} trạng thái · {state} · đã gửi {status.pushed_total}"
+            f"Chờ gửi: {status.waiting} · {state} · đã gửi {status.pushed_total}"
             + (f" · lỗi gần nhất: {status.last_error}" if status.last_error else "")
         )
 
@@ -94,5 +105,5 @@ class PortalRelayWorkflow:
 
     @workflow.query
     def status(self) -> RelayStatus:
-        """How the portal sync stands."""
+        """How the relay stands."""
         return self._status
