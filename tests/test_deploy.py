@@ -8,8 +8,9 @@ No Docker engine and no Kubernetes here, so:
   TLS: a TLS terminator in this test plays the frontend's ``requireClientAuth`` (the frontend's
   own TLS settings in the temporalio/server image are not run here) in front of the dev server,
   and the land office's worker runs with the environment of deploy/agency/docker-compose.yml;
-- the manifests are validated against the Kubernetes schemas offline (deploy/check) and their
-  wiring is compared with the code (task queues, ports, images, secrets).
+- the manifests and the compose files are validated offline against the Kubernetes schemas and
+  the Compose specification (deploy/check), and their wiring is compared with the code (task
+  queues, ports, images, secrets).
 """
 
 from __future__ import annotations
@@ -521,6 +522,7 @@ def test_deploy_check_validates_the_manifests_offline_and_rejects_a_bad_one(tmp_
         [str(ROOT / "deploy" / "check")], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 compose file(s) valid against the Compose specification" in result.stdout
     assert "valid against Kubernetes" in result.stdout
     broken = tmp_path / "broken.yaml"
     worker_doc = of_kind("Deployment")[f"worker-{LAND}"]
@@ -531,6 +533,18 @@ def test_deploy_check_validates_the_manifests_offline_and_rejects_a_bad_one(tmp_
     )
     assert result.returncode != 0
     assert "imagePullPolcy" in result.stdout + result.stderr
+
+
+def test_deploy_check_validates_the_compose_files_against_the_compose_spec(tmp_path: Path) -> None:
+    env = clean_environ(PYTHON=sys.executable)
+    broken = tmp_path / "docker-compose.yml"
+    text = AGENCY_COMPOSE.read_text(encoding="utf-8")
+    broken.write_text(text.replace("stop_grace_period:", "stop_grace_priod:"), encoding="utf-8")
+    result = subprocess.run(
+        [str(ROOT / "deploy" / "check"), str(broken)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "stop_grace_priod" in result.stdout + result.stderr
 
 
 def test_generated_manifests_are_up_to_date() -> None:
