@@ -498,6 +498,19 @@ async def test_land_office_worker_polls_its_queue_with_only_its_own_certificate(
     assert "worker_started" in output and agency_task_queue(LAND) in output
 
 
+def test_land_office_compose_names_no_province_service_and_inlines_no_secret() -> None:
+    spec = load_yaml(AGENCY_COMPOSE)["services"][f"worker-{LAND}"]
+    assert "depends_on" not in spec and "ports" not in spec, "nothing of the province runs here"
+    env = {str(key): str(value) for key, value in spec["environment"].items()}
+    for key, value in env.items():
+        if secret_like(key) or key in ("TEMPORAL_ADDRESS", "DATABASE_URL"):
+            assert re.fullmatch(r"\$\{([A-Z_]+):\?[^}]*\}", value), f"{key}: {value!r}"
+            with pytest.raises(LookupError, match=key):
+                interpolate(value, env={})
+    args = worker.parse_args([str(part) for part in spec["command"][2:]])
+    assert args.agency == [LAND] and not args.orchestration
+
+
 # ---- Kubernetes --------------------------------------------------------------------------------
 
 
