@@ -24,6 +24,7 @@ import worker
 from api import __main__ as api_main
 from domain.catalog import default_catalog
 from engine import codec_server
+from engine.names import OUTSIDE_SYSTEMS
 from engine.settings import ENV_PREFIX, Settings, normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ FAKE_ENV = {
 }
 
 INFRASTRUCTURE = {"postgresql", "temporal-schema", "temporal", "temporal-setup", "temporal-ui"}
-ONE_SHOTS = {"temporal-schema", "temporal-setup", "migrate"}
+ONE_SHOTS = {"temporal-schema", "temporal-setup", "migrate", "outside-relays"}
 # Every process that dials Temporal, and the name of the client certificate it presents.
 TEMPORAL_CLIENTS = {"temporal-setup": "admin", "temporal-ui": "ui", "api": "api"}
 # Variable names that hold a secret (a password, token, key or key list, not a path or an id).
@@ -199,7 +200,8 @@ def test_every_service_exists() -> None:
 
 def test_one_worker_service_per_agency_of_the_catalog() -> None:
     codes = agency_codes()
-    wanted = {worker_service_name(code) for code in codes} | {ORCHESTRATION_WORKER}
+    outside = {f"worker-outside-{system}" for system in OUTSIDE_SYSTEMS}
+    wanted = {worker_service_name(code) for code in codes} | {ORCHESTRATION_WORKER} | outside
     present = set(worker_services())
     missing = sorted(wanted - present)
     stale = sorted(present - wanted)
@@ -223,12 +225,26 @@ def test_agency_worker_serves_its_agency(code: str) -> None:
     assert not args.orchestration
 
 
+@pytest.mark.parametrize("system", OUTSIDE_SYSTEMS)
+def test_outside_system_worker_serves_only_its_queue(system: str) -> None:
+    argv = command(service(f"worker-outside-{system}"))
+    args = worker.parse_args(argv[2:])
+    assert argv[:2] == ["python", "worker.py"] and args.outside == [system]
+    assert not args.agency and not args.orchestration
+
+
 def test_orchestration_worker_serves_only_the_workflows() -> None:
     argv = command(service(ORCHESTRATION_WORKER))
     assert argv[:2] == ["python", "worker.py"], argv
     args = worker.parse_args(argv[2:])
     assert args.orchestration
     assert not args.agency
+
+
+def test_the_relays_job_starts_every_outside_systems_relay() -> None:
+    argv = command(service("outside-relays"))
+    assert argv[:2] == ["python", "starter.py"], argv
+    assert starter.build_parser().parse_args(argv[2:]).handler is starter.cmd_outside_relays
 
 
 def test_migrate_applies_the_migrations() -> None:
@@ -275,7 +291,7 @@ def test_temporal_images_are_of_one_release_and_none_is_deprecated() -> None:
 
 
 def test_project_services_build_the_project_image() -> None:
-    expected = {"migrate", CODEC_SERVER, API} | set(worker_services())
+    expected = {"migrate", "outside-relays", CODEC_SERVER, API} | set(worker_services())
     assert set(project_services()) == expected
     for name, spec in project_services().items():
         assert spec["build"] in (".", {"context": "."}), f"service {name} builds {spec['build']}"

@@ -51,7 +51,13 @@ import worker
 from api import __main__ as api_main
 from domain.catalog import default_catalog
 from engine import codec_server
-from engine.names import ORCHESTRATION_TASK_QUEUE, SEARCH_ATTRIBUTES, agency_task_queue
+from engine.names import (
+    ORCHESTRATION_TASK_QUEUE,
+    OUTSIDE_SYSTEMS,
+    SEARCH_ATTRIBUTES,
+    agency_task_queue,
+    outside_task_queue,
+)
 from engine.temporal import connect_config, dev_server_path
 from tests.test_compose import interpolate, secret_like
 
@@ -100,6 +106,7 @@ def test_every_certificate_chains_to_the_ca_and_the_frontend_has_its_names(certs
         f"client-{name}.pem"
         for name in (
             *(f"worker-{code}" for code in agency_codes()),
+            *(f"worker-outside-{system}" for system in OUTSIDE_SYSTEMS),
             "worker-orchestration",
             "api",
             "ui",
@@ -581,15 +588,18 @@ def test_generated_manifests_are_up_to_date() -> None:
 def test_one_worker_deployment_per_task_queue_each_with_its_certificate_and_scaler() -> None:
     deployments = of_kind("Deployment")
     scalers = of_kind("ScaledObject")
-    queues = {"worker-orchestration": ORCHESTRATION_TASK_QUEUE} | {
-        f"worker-{code}": agency_task_queue(code) for code in agency_codes()
-    }
+    queues = (
+        {"worker-orchestration": ORCHESTRATION_TASK_QUEUE}
+        | {f"worker-{code}": agency_task_queue(code) for code in agency_codes()}
+        | {f"worker-outside-{system}": outside_task_queue(system) for system in OUTSIDE_SYSTEMS}
+    )
     workers = {name: doc for name, doc in deployments.items() if name.startswith("worker-")}
     assert set(workers) == set(queues)
     for name, doc in workers.items():
         (container,) = containers(doc)
         args = worker.parse_args(container["command"][2:])
         served = [agency_task_queue(code) for code in args.agency or []]
+        served += [outside_task_queue(system) for system in args.outside or []]
         if args.orchestration:
             served.append(ORCHESTRATION_TASK_QUEUE)
         assert served == [queues[name]], f"{name} serves {served}"

@@ -2,8 +2,9 @@
 
     python deploy/k8s/render.py          # rewrites deploy/k8s/workers.yaml, keda.yaml, setup.yaml
 
-- ``workers.yaml``: one Deployment per task queue of engine/names.py (``dossiers`` and every
-  agency of catalog/agencies.yaml), each with its own client certificate Secret;
+- ``workers.yaml``: one Deployment per task queue of engine/names.py (``dossiers``, every
+  agency of catalog/agencies.yaml, every outside system), each with its own client certificate
+  Secret;
 - ``keda.yaml``: a KEDA ScaledObject per worker Deployment on its task queue's backlog;
 - ``setup.yaml``: the Job that runs deploy/temporal/setup-namespace.sh (the very script of the
   compose job, copied into a ConfigMap).
@@ -23,7 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from domain.catalog import default_catalog  # noqa: E402
-from engine.names import ORCHESTRATION_TASK_QUEUE, agency_task_queue  # noqa: E402
+from engine.names import (  # noqa: E402
+    ORCHESTRATION_TASK_QUEUE,
+    OUTSIDE_SYSTEMS,
+    agency_task_queue,
+    outside_task_queue,
+)
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "lienthong"
@@ -231,6 +237,12 @@ def documents() -> dict[str, tuple[str, list[dict[str, Any]]]]:
         queue = agency_task_queue(agency.code)
         workers.append(worker(name, ["--agency", agency.code], queue))
         scalers.append(scaled_object(name, queue, "activity", 5))
+    # The outside systems' relays (national portal, SMS gateway): one worker each on its queue.
+    for system in OUTSIDE_SYSTEMS:
+        name = f"worker-outside-{system}"
+        queue = outside_task_queue(system)
+        workers.append(worker(name, ["--outside", system], queue))
+        scalers.append(scaled_object(name, queue, "activity", 2))
     return {
         "workers.yaml": ("catalog/agencies.yaml and engine/names.py", workers),
         "keda.yaml": ("the worker Deployments", [trigger_authentication(), *scalers]),
