@@ -39,8 +39,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.clock import DEFAULT_OFFICE_HOURS
+
 __all__ = [
     "ACTIVITY_FACTS",
+    "CLOSING_OF_WORKING_DAY",
     "STANDARD_WORKING_DAY",
     "TWO_TIER_REFORM",
     "Agency",
@@ -242,11 +245,33 @@ class DocumentForm(StrEnum):
 # --------------------------------------------------------------------------------------------
 
 
+CLOSING_OF_WORKING_DAY = "closing_of_working_day"
+"""A limit unit: done by the closing time of the n-th working day the clock runs on (1: the same
+day). Decree 23/2015 art. 21's "trong ngày ... hoặc trong ngày làm việc tiếp theo nếu tiếp nhận
+yêu cầu sau 15 giờ" is ``{amount: 1, unit: closing_of_working_day}`` with a 15:00 cut-off."""
+
+
 class Budget(_Frozen):
-    """An amount of working time: a statutory limit or a step's share of it."""
+    """An amount of working time: a statutory limit or a step's share of it.
+
+    A limit may also be ``closing_of_working_day``: not an amount of working time but "by the
+    closing of the n-th working day"; how much working time that leaves depends on when the
+    clock starts (`plan.limit_working_time`).
+    """
 
     amount: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
-    unit: Literal["working_days", "working_hours"]
+    unit: Literal["working_days", "working_hours", "closing_of_working_day"]
+
+    @model_validator(mode="after")
+    def _whole_days_to_a_closing(self) -> Budget:
+        if self.unit == CLOSING_OF_WORKING_DAY and self.amount != int(self.amount):
+            raise _rule("amount", "a closing_of_working_day limit counts whole working days")
+        return self
+
+    @property
+    def to_closing(self) -> bool:
+        """Whether this is a "by the closing of the n-th working day" limit."""
+        return self.unit == CLOSING_OF_WORKING_DAY
 
     def working_time(self, hours_per_day: timedelta = STANDARD_WORKING_DAY) -> timedelta:
         """Convert the budget to working time.
@@ -255,13 +280,20 @@ class Budget(_Frozen):
             hours_per_day: Length of one working day (office hours, lunch excluded).
 
         Returns:
-            The budget as working time; a calendar converts it to an appointment date.
+            The budget as working time; a calendar converts it to an appointment date. For a
+            ``closing_of_working_day`` limit, the most it can be (a clock started at opening).
         """
         if self.unit == "working_hours":
             return timedelta(hours=self.amount)
         return hours_per_day * self.amount
 
     def __str__(self) -> str:
+        if self.to_closing:
+            return (
+                "same working day"
+                if self.amount == 1
+                else f"by closing of working day {self.amount:g}"
+            )
         return f"{self.amount:g} {self.unit.replace('_', ' ')}"
 
 
@@ -325,6 +357,8 @@ class Step(_Frozen):
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Step:
+        if self.budget.to_closing:
+            raise _rule("budget.unit", "only a limit may run to a closing time; give working time")
         if self.kind is StepKind.PUBLIC_NOTICE:
             if self.counts_toward_limit:
                 raise _rule(
@@ -416,6 +450,10 @@ class SupplementPolicy(_Frozen):
 
     @model_validator(mode="after")
     def _within_needs_requests(self) -> SupplementPolicy:
+        for field in ("within", "applicant_time"):
+            budget = getattr(self, field)
+            if budget is not None and budget.to_closing:
+                raise _rule(f"{field}.unit", "only a limit may run to a closing time")
         if self.within is not None and self.max_requests == 0:
             raise _rule("within", "no supplement request is allowed, so 'within' means nothing")
         if self.applicant_time is not None and self.max_requests == 0:
@@ -445,6 +483,9 @@ class ProcedureVersion(_Frozen):
     effective_to: date | None = None  # inclusive; None: still in force
     limit: Budget
     receipt_cutoff: time | None = None  # received after this, the clock starts next working day
+    # The desk's own service target (e.g. 2 working hours for a certified copy), stricter than
+    # the law; shown on the receipt as a target, never used for on-time verdicts.
+    service_target: Budget | None = None
     required_documents: tuple[Document, ...] = Field(min_length=1)
     fees: tuple[Fee, ...] = ()
     result_document_vi: Text
@@ -489,14 +530,47 @@ class ProcedureVersion(_Frozen):
             raise _rule("level", f"the {self.level} tier starts on {TWO_TIER_REFORM}")
         _check_steps(self.steps)
         path, needed = self.critical_path(STANDARD_WORKING_DAY)
-        allowed = self.limit.working_time(STANDARD_WORKING_DAY)
+        allowed = self.guaranteed_time()
         if needed > allowed:
+            shown = str(self.limit)
+            if self.limit.to_closing:
+                shown += f" (at least {_in_days(allowed)}, received just before the cut-off)"
             raise _rule(
                 "limit",
-                f"{self.limit} is less than the critical path of counted steps, "
+                f"{shown} is less than the critical path of counted steps, "
                 f"{_in_days(needed)} ({' -> '.join(step.id for step in path)})",
             )
+        if self.service_target is not None:
+            if self.service_target.to_closing:
+                raise _rule("service_target.unit", "give the desk's target as working time")
+            if self.service_target.working_time() > allowed:
+                raise _rule(
+                    "service_target",
+                    f"the desk's target {self.service_target} is longer than the legal limit "
+                    f"{self.limit}: a target may only be stricter",
+                )
         return self
+
+    def guaranteed_time(self) -> timedelta:
+        """The least working time the limit leaves, on the standard office hours.
+
+        A working-time limit is itself. A ``closing_of_working_day`` limit leaves, at worst,
+        the time from the receipt cut-off to the closing (a receipt just before the cut-off)
+        plus the later whole days; without a cut-off nothing is guaranteed (a receipt a minute
+        before closing), so such a limit needs ``receipt_cutoff``.
+
+        A validated version always has it; the rule is checked here, during validation.
+        """
+        if not self.limit.to_closing:
+            return self.limit.working_time(STANDARD_WORKING_DAY)
+        if self.receipt_cutoff is None:
+            raise _rule(
+                "receipt_cutoff",
+                "a closing_of_working_day limit needs a receipt cut-off (e.g. '15:00'): "
+                "otherwise a receipt just before closing leaves no time at all",
+            )
+        first_day = DEFAULT_OFFICE_HOURS.time_after(self.receipt_cutoff)
+        return first_day + DEFAULT_OFFICE_HOURS.hours_per_day * (self.limit.amount - 1)
 
     @property
     def label(self) -> str:
@@ -603,6 +677,8 @@ class CombinedProcedure(_Frozen):
                 "effective_to",
                 f"{self.effective_to} is before effective_from {self.effective_from}",
             )
+        if self.limit.to_closing:
+            raise _rule("limit.unit", "a combined procedure's limit is working time")
         seen: set[str] = set()
         for index, component in enumerate(self.components):
             if component in seen:

@@ -186,12 +186,17 @@ def test_birth_bundle_registers_birth_before_residence_and_card_in_parallel(
     assert version.step("register-birth").activity == "justice.register-birth"
 
 
-def test_certified_copy_has_a_quoted_afternoon_cutoff_and_an_hours_limit(
-    catalog: Catalog,
-) -> None:
-    version = catalog.version_on("certified-copy", date(2026, 1, 5))
-    assert version.receipt_cutoff == time(15, 0)
-    assert version.limit.working_time() == timedelta(hours=2)
+def test_certifications_are_due_the_same_working_day_with_a_15h_cutoff(catalog: Catalog) -> None:
+    # Decree 23/2015: the same working day, or the next one when received after 15:00. The
+    # 2 working hours the catalog used to give are now only the desk's own target.
+    for code in ("certified-copy", "signature-certification"):
+        for day in (date(2025, 6, 30), date(2025, 7, 1)):
+            version = catalog.version_on(code, day)
+            assert version.receipt_cutoff == time(15, 0)
+            assert version.limit == Budget(amount=1, unit="closing_of_working_day")
+            assert version.guaranteed_time() == timedelta(hours=2)
+    target = catalog.version_on("certified-copy", date(2026, 1, 5)).service_target
+    assert target == Budget(amount=2, unit="working_hours")
 
 
 def test_land_and_permit_bundle_waits_for_the_land_signature(catalog: Catalog) -> None:
@@ -559,6 +564,32 @@ PROCEDURE_CASES: dict[str, tuple[Callable[[Data], None], str, str]] = {
         "exists only",
     ),
     "step leading nowhere": (add_dangling_step, f"{DEMO}: steps[2]: ", "nothing depends on"),
+    "same-day limit without a cut-off": (
+        set_version(limit={"amount": 8, "unit": "closing_of_working_day"}),
+        f"{DEMO}: receipt_cutoff: ",
+        "needs a receipt cut-off",
+    ),
+    "same-day limit too short for the steps": (
+        set_version(limit={"amount": 7, "unit": "closing_of_working_day"}, receipt_cutoff="15:00"),
+        f"{DEMO}: limit: ",
+        "by closing of working day 7 (at least 6.25 working days, received just before the "
+        "cut-off) is less than the critical path",
+    ),
+    "closing limit in part days": (
+        set_version(limit={"amount": 1.5, "unit": "closing_of_working_day"}),
+        f"{DEMO}: limit.amount: ",
+        "whole working days",
+    ),
+    "a step budget to a closing time": (
+        set_step(1, budget={"amount": 1, "unit": "closing_of_working_day"}),
+        f"{DEMO}: steps[1].budget.unit: ",
+        "only a limit",
+    ),
+    "a desk target laxer than the law": (
+        set_version(service_target=days(11)),
+        f"{DEMO}: service_target: ",
+        "only be stricter",
+    ),
     "fee with neither amount nor computed": (
         set_version(fees=[{"name_vi": "Lệ phí"}]),
         f"{DEMO}: fees[0].amount_vnd: ",

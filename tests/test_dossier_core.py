@@ -250,7 +250,8 @@ def test_land_and_permit_runs_both_procedures_through_notice_and_payment() -> No
 
 def test_a_late_step_is_escalated_once_and_one_apology_names_its_agency() -> None:
     world = received("certified-copy")
-    world.wait(timedelta(hours=4))  # nobody certifies: the step is late, the appointment lost
+    # Nobody certifies: the step is late and, by the evening, the same-day appointment is lost.
+    world.wait(timedelta(hours=9))
     state = world.core.state
     certify = state.steps["certified-copy:certify"]
     assert certify.overdue

@@ -488,7 +488,7 @@ async def test_a_receipt_without_a_contact_says_so(
     html = render_html(form)
     assert "tiếp nhận hồ sơ của: <b>(không có thông tin)</b>" in html
     assert form.component_procedures_vi == ()  # a single procedure lists no components
-    assert "2 giờ làm việc" in html
+    assert "1 ngày làm việc (trả trong ngày làm việc;" in html  # Decree 23/2015: the same day
     assert "Trực tiếp tại Bộ phận Một cửa" in html
     assert "(không có giấy tờ nào được ghi nhận)" in html
     # No form 01 record: the dossier's appointment, not said to be moved.

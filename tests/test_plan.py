@@ -84,3 +84,28 @@ def test_unknown_or_not_yet_in_force_procedures_are_lookup_errors() -> None:
 def test_a_naive_receipt_moment_is_refused() -> None:
     with pytest.raises(ValueError, match="time-zone offset"):
         plan("certified-copy", datetime(2026, 3, 2, 8))
+
+
+def test_a_certification_is_due_at_closing_the_same_day_or_the_next_after_15h() -> None:
+    for code in ("certified-copy", "signature-certification"):
+        # Both sides of the 2025-07 version's start, and after it: the same legal rule.
+        for received, due in (
+            (at(2025, 6, 30, 14, 59), at(2025, 6, 30, 17)),
+            (at(2025, 6, 30, 15, 0), at(2025, 7, 1, 17)),
+            (at(2025, 7, 1, 9), at(2025, 7, 1, 17)),
+            (at(2026, 3, 6, 16, 30), at(2026, 3, 9, 17)),  # Friday afternoon: Monday
+            (at(2026, 3, 7, 10), at(2026, 3, 9, 17)),  # a Saturday: the next working day
+        ):
+            result = plan(code, received)
+            assert result.appointment == due, (code, received)
+            assert result.limit_working_hours == (
+                CLOCK.working_time_between(result.clock_starts, due).total_seconds() / 3600
+            )
+            assert all(s.due <= result.appointment for s in result.steps if s.counted)
+
+
+def test_the_desk_target_is_shown_apart_from_the_legal_appointment() -> None:
+    result = plan("certified-copy", at(2026, 3, 6, 9))
+    assert result.service_target == at(2026, 3, 6, 11)
+    assert result.appointment == at(2026, 3, 6, 17)
+    assert plan("land-first-certificate", at(2026, 3, 6, 9)).service_target is None
