@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from domain.calendar import ProvisionalPeriod, provisional_between
 from domain.catalog import Budget, Catalog, ProcedureVersion, Step, StepKind
 from domain.clock import VN_TZ, LegalClock
 
@@ -90,6 +91,9 @@ class DossierPlan(BaseModel):
     policies: list[ProcedurePolicy] = []
     # The result may be sent home by post (the bundle's rule for a combined dossier).
     home_delivery: bool = False
+    # One note per provisional calendar period (an unannounced year, an unconfirmed day off)
+    # between the receipt and the appointment: the appointment may move (form 01 says so).
+    calendar_notes_vi: list[str] = []
 
 
 def _step_length(step: Step, hours_per_day: timedelta) -> timedelta:
@@ -115,6 +119,7 @@ def plan_dossier(
     code: str,
     received_at: datetime,
     pauses: Sequence[tuple[datetime, datetime]] = (),
+    provisional: Sequence[ProvisionalPeriod] = (),
 ) -> DossierPlan:
     """Plan a dossier received at ``received_at`` for a procedure or combined bundle ``code``.
 
@@ -124,6 +129,8 @@ def plan_dossier(
         code: a procedure code or a combined (liên thông) code.
         received_at: the receipt moment, with a time-zone offset.
         pauses: periods during which the clock stopped (supplement requests).
+        provisional: the calendar's provisional periods (``default_provisional()``); those the
+            count from receipt to appointment touches become ``calendar_notes_vi``.
 
     Raises:
         UnknownProcedure, NotInForce: ``code`` is not catalogued, or not in force that day.
@@ -228,6 +235,12 @@ def plan_dossier(
         service_target=service_target,
         steps=planned,
         home_delivery=home_delivery,
+        calendar_notes_vi=[
+            period.reason
+            for period in provisional_between(
+                provisional, received_at.date(), appointment.astimezone(VN_TZ).date()
+            )
+        ],
         policies=[
             ProcedurePolicy(
                 code=v.code,

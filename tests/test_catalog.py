@@ -19,6 +19,7 @@ from domain.catalog import (
     ACTIVITY_FACTS,
     DEFAULT_ROOT,
     Budget,
+    BuildingCase,
     Catalog,
     CatalogError,
     CombinedProcedure,
@@ -101,15 +102,91 @@ def test_land_certificate_received_on_reform_day_uses_decree_151_commune_version
     assert catalog.agency("commune-committee").head_title_vi == "Chủ tịch"
 
 
-def test_land_certificate_before_decree_101_is_not_in_force_and_says_which_ranges_exist(
+def test_land_certificate_after_decree_151_ends_is_refused_naming_the_gap(
     catalog: Catalog,
 ) -> None:
+    assert catalog.version_on("land-first-certificate", date(2027, 2, 28)).version == "2025-08"
     with pytest.raises(NotInForce) as info:
-        catalog.version_on("land-first-certificate", date(2024, 7, 31))
+        catalog.version_on("land-first-certificate", date(2027, 3, 1))
     message = str(info.value)
-    assert "2024-07-31" in message
-    assert "2024-08 (2024-08-01 to 2025-06-30)" in message
-    assert "2025-07 (2025-07-01 to open)" in message
+    assert "không tiếp nhận được ngày 01/03/2027" in message
+    assert "hết hiệu lực sau ngày 28/02/2027" in message
+    assert "after the last version, 2025-08, ended on 2027-02-28" in message
+    assert "2025-07 (2025-07-01 to 2025-08-14)" in message
+    with pytest.raises(NotInForce, match="28/02/2027"):
+        catalog.combined_on("land-and-permit", date(2027, 3, 1))
+
+
+def test_a_gap_between_two_versions_names_both(tmp_path: Path) -> None:
+    data = base_data()
+    later = copy.deepcopy(demo_version())
+    later.update(version="2025-03", effective_from=date(2025, 3, 1), effective_to=date(2025, 6, 30))
+    data["procedures"]["demo"].append(later)
+    data["procedures"]["demo"][0]["effective_to"] = date(2025, 1, 31)
+    data["combined"] = {}
+    catalog = load_catalog(write_catalog(tmp_path, data))
+    with pytest.raises(NotInForce) as info:
+        catalog.version_on("demo", date(2025, 2, 10))
+    assert "khoảng trống giữa phiên bản 2024-08 (hết hiệu lực 31/01/2025)" in str(info.value)
+    assert "in the gap between 2024-08 (ended 2025-01-31) and 2025-03" in str(info.value)
+    with pytest.raises(NotInForce, match="phiên bản đầu tiên \\(2024-08\\)"):
+        catalog.version_on("demo", date(2024, 7, 1))
+
+
+def test_a_procedure_ending_with_no_successor_is_warned_30_days_ahead(catalog: Catalog) -> None:
+    assert catalog.ending_soon(date(2027, 1, 28)) == []
+    warned = catalog.ending_soon(date(2027, 1, 29))
+    assert [(w.code, w.version, w.last_day, w.days_left) for w in warned] == [
+        ("land-and-permit", "2026-07", date(2027, 2, 28), 30),
+        ("land-first-certificate", "2025-08", date(2027, 2, 28), 30),
+    ]
+    assert "28/02/2027" in str(warned[1]) and "chưa có phiên bản thay thế" in str(warned[1])
+    assert catalog.ending_soon(date(2027, 3, 1)) == []  # ended: refused, no longer "ending"
+    # A version followed by a successor is not warned about (2025-07 → 2025-08).
+    assert catalog.ending_soon(date(2025, 8, 1)) == []
+
+
+def test_each_new_version_pins_its_limit_on_both_sides_of_its_start(catalog: Catalog) -> None:
+    for code, last_day, before, after, limit in (
+        ("land-first-certificate", date(2025, 8, 14), "2025-07", "2025-08", days_budget(20)),
+        ("house-building-permit", date(2026, 6, 30), "2025-07", "2026-07", days_budget(15)),
+    ):
+        old, new = catalog.version_on(code, last_day), catalog.version_on(code, last_day + ONE)
+        assert (old.version, old.limit, new.version, new.limit) == (before, limit, after, limit)
+    bundle_old = catalog.combined_on("land-and-permit", date(2026, 6, 30))
+    bundle_new = catalog.combined_on("land-and-permit", date(2026, 7, 1))
+    assert (bundle_old.version, bundle_new.version) == ("2025-07", "2026-07")
+    assert bundle_old.limit == bundle_new.limit == days_budget(24)
+    assert "Luật Xây dựng năm 2025" in bundle_new.legal_basis[-1]
+
+
+def test_under_decree_151_the_tax_authority_s_time_is_not_counted(catalog: Catalog) -> None:
+    assert (
+        catalog.version_on("land-first-certificate", date(2025, 6, 30))
+        .step("compute-obligation")
+        .counts_toward_limit
+    )
+    for day in (date(2025, 7, 1), date(2025, 8, 15)):
+        version = catalog.version_on("land-first-certificate", day)
+        assert not version.step("compute-obligation").counts_toward_limit
+        assert version.critical_path_time() == version.limit.working_time()
+
+
+def test_a_small_house_outside_urban_plans_needs_no_permit_from_july_2026(
+    catalog: Catalog,
+) -> None:
+    def case(floors: int, area: float, urban: bool = False) -> BuildingCase:
+        return BuildingCase(floors=floors, floor_area_m2=area, in_planned_urban_area=urban)
+
+    on = date(2026, 7, 1)
+    found = catalog.exemption_on("house-building-permit", on, case(6, 499.9))
+    assert found is not None and found[1].id == "small-house-outside-urban-plan"
+    for needs_permit in (case(7, 200), case(3, 500), case(3, 200, urban=True)):
+        assert catalog.exemption_on("house-building-permit", on, needs_permit) is None
+    assert catalog.exemption_on("house-building-permit", on - ONE, case(2, 100)) is None
+    bundle = catalog.exemption_on("land-and-permit", on, case(2, 100))
+    assert bundle is not None and bundle[0].code == "house-building-permit"
+    assert catalog.exemption_on("certified-copy", on, case(2, 100)) is None
 
 
 def test_unknown_code_lists_known_codes(catalog: Catalog) -> None:
@@ -217,7 +294,8 @@ def test_land_and_permit_bundle_waits_for_the_land_signature(catalog: Catalog) -
 def test_list_in_force_gives_one_version_per_code(catalog: Catalog) -> None:
     entries = catalog.list_in_force(date(2026, 11, 30))
     assert [entry.code for entry in entries] == list(catalog.codes())
-    assert all(entry.version == "2025-07" for entry in entries)
+    assert all(entry.in_force_on(date(2026, 11, 30)) for entry in entries)
+    assert all(entry.effective_from >= date(2025, 7, 1) for entry in entries)
 
 
 def test_agencies_have_their_own_task_queue_and_signing_title(catalog: Catalog) -> None:
@@ -267,6 +345,13 @@ AGENCIES: list[dict[str, Any]] = [
         "active_to": date(2025, 6, 30),
     },
 ]
+
+
+ONE = timedelta(days=1)
+
+
+def days_budget(amount: float) -> Budget:
+    return Budget(amount=amount, unit="working_days")
 
 
 def days(amount: float) -> dict[str, Any]:

@@ -458,6 +458,11 @@ async def test_the_receipt_lists_procedures_documents_appointment_and_tracking_q
     )
     # The bundle's order (land first), not the alphabetical order of the rows.
     assert html.index(LAND_VI) < html.index(PERMIT_VI)
+    # December 2025 is not a provisional period; an appointment in one says it may move.
+    assert form.calendar_notes_vi == () and "Lưu ý" not in html
+    noted = render_html(form.model_copy(update={"calendar_notes_vi": ("Lịch năm 2027 ...",)}))
+    assert "Lưu ý: ngày hẹn được tính theo lịch làm việc tạm thời" in noted
+    assert "Lịch năm 2027 ..." in noted
     assert [(d.name_vi, d.count) for d in form.documents] == [(APPLICATION_VI, 1), (ID_COPY_VI, 2)]
     assert DRAWING_VI not in html  # handed in later, as a supplement
     match = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
