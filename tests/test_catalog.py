@@ -117,6 +117,26 @@ def test_land_certificate_after_decree_151_ends_is_refused_naming_the_gap(
         catalog.combined_on("land-and-permit", date(2027, 3, 1))
 
 
+def test_the_article_s_year_has_its_own_land_and_bundle_versions(catalog: Catalog) -> None:
+    with pytest.raises(NotInForce, match="phiên bản đầu tiên \\(2021-02\\)"):
+        catalog.version_on("land-first-certificate", date(2021, 2, 7))
+    first = catalog.version_on("land-first-certificate", date(2021, 2, 8))
+    assert (first.version, first.limit, first.level) == ("2021-02", days_budget(20), "district")
+    assert "Luật Đất đai số 45/2013/QH13" in first.legal_basis
+    last, after = (catalog.version_on("land-first-certificate", d) for d in (AUG_1 - ONE, AUG_1))
+    assert (last.version, last.limit) == ("2021-02", days_budget(20))
+    assert (after.version, after.limit) == ("2024-08", days_budget(23))
+    with pytest.raises(NotInForce):
+        catalog.combined_on("land-and-permit", date(2022, 12, 31))
+    pilot = catalog.combined_on("land-and-permit", date(2023, 1, 1))
+    assert (pilot.version, pilot.limit) == ("2023-01", days_budget(24))
+    assert catalog.combined_on("land-and-permit", AUG_1 - ONE).version == "2023-01"
+    assert catalog.combined_on("land-and-permit", AUG_1).limit == days_budget(27)
+    path, total = catalog.combined_critical_path("land-and-permit", date(2023, 6, 1))
+    assert total <= pilot.limit.working_time()
+    assert path[-1] == ("house-building-permit", "return")
+
+
 def test_a_gap_between_two_versions_names_both(tmp_path: Path) -> None:
     data = base_data()
     later = copy.deepcopy(demo_version())
@@ -348,6 +368,7 @@ AGENCIES: list[dict[str, Any]] = [
 
 
 ONE = timedelta(days=1)
+AUG_1 = date(2024, 8, 1)  # the Land Law 2024 and Decree 101/2024
 
 
 def days_budget(amount: float) -> Budget:

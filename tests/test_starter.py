@@ -75,9 +75,16 @@ def test_bad_due_date_arguments_exit_2_with_one_line(
 def test_catalog_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "catalog", "list", "--on", "2023-10-01", "--json")
     assert code == 0
-    codes = {row["code"] for row in json.loads(out)}
-    assert "certified-copy" in codes
-    assert "land-first-certificate" not in codes  # no version of it is catalogued for 2023
+    rows = {row["code"]: row for row in json.loads(out)}
+    # The article's year under its own law: every procedure it names has a 2023 version.
+    assert {code: rows[code]["version"] for code in rows} == {
+        "certified-copy": "2015-04",
+        "signature-certification": "2015-04",
+        "marital-status-confirmation": "2016-01",
+        "house-building-permit": "2021-01",
+        "land-first-certificate": "2021-02",
+        "land-and-permit": "2023-01",
+    }
     code, out, _ = run(capsys, "catalog", "show", "land-first-certificate", "--on", "2025-01-01")
     assert code == 0
     assert "land-first-certificate@2024-08" in out
@@ -171,3 +178,18 @@ def test_due_date_says_when_the_calendar_is_provisional_or_the_rules_end(
         "--received", "2027-03-01T09:00+07:00",
     )  # fmt: skip
     assert code == 2 and "hết hiệu lực sau ngày 28/02/2027" in err
+
+
+def test_due_date_answers_for_a_2023_receipt_across_tet(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "due-date", "--procedure", "land-and-permit",
+        "--received", "2023-01-19T09:00+07:00", "--json",
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert (result["version"], result["limit_working_hours"]) == ("2023-01", 24 * 8)
+    assert [c["version"] for c in result["components"]] == ["2021-02", "2021-01"]
+    assert result["calendar_notes_vi"] == [] and result["warnings"] == []
+    # Tết 2023 (20-26 January) and the 15-day notice are not counted.
+    assert result["appointment"].startswith("2023-03-")
