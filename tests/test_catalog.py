@@ -945,3 +945,64 @@ def test_the_facts_a_dossier_needs_come_from_its_steps_activities() -> None:
         for step in version.steps
     }
     assert set(ACTIVITY_FACTS) <= used  # no stale activity name
+
+
+# The 30 most-filed commune procedures (issue 18): each one's limit, pinned on both sides of
+# its start (nothing before the two-tier reform catalogued for them; the limit from 2025-07-01).
+SAME_DAY = Budget(amount=1, unit="closing_of_working_day")
+COMMUNE_PROCEDURES: dict[str, tuple[str, Budget]] = {
+    # civil status (hộ tịch)
+    "birth-registration": ("justice", SAME_DAY),
+    "marriage-registration": ("justice", SAME_DAY),
+    "death-registration": ("justice", SAME_DAY),
+    "birth-re-registration": ("justice", days_budget(5)),
+    "civil-status-change": ("justice", days_budget(3)),
+    "parent-child-recognition": ("justice", days_budget(3)),
+    "birth-and-recognition": ("justice", days_budget(3)),
+    "guardianship-registration": ("justice", days_budget(3)),
+    "guardianship-end": ("justice", days_budget(2)),
+    "marriage-re-registration": ("justice", days_budget(5)),
+    "death-re-registration": ("justice", days_budget(5)),
+    "civil-status-extract": ("justice", SAME_DAY),
+    # certification (chứng thực)
+    "contract-certification": ("justice", days_budget(2)),
+    "contract-amendment-certification": ("justice", days_budget(2)),
+    "contract-error-correction": ("justice", SAME_DAY),
+    "inheritance-agreement-certification": ("justice", days_budget(2)),
+    "will-certification": ("justice", days_budget(2)),
+    "copy-from-master-register": ("justice", SAME_DAY),
+    # residence (cư trú)
+    "permanent-residence-registration": ("police", days_budget(7)),
+    "temporary-residence-registration": ("police", days_budget(3)),
+    "temporary-residence-extension": ("police", days_budget(3)),
+    "permanent-residence-deletion": ("police", days_budget(1)),
+    "temporary-absence-declaration": ("police", days_budget(1)),
+    "residence-confirmation": ("police", days_budget(1)),
+    "residence-data-adjustment": ("police", days_budget(3)),
+    "household-separation": ("police", days_budget(3)),
+    "stay-notification": ("police", SAME_DAY),
+    # social protection (bảo trợ xã hội)
+    "monthly-social-allowance": ("commune-committee", days_budget(15)),
+    "funeral-allowance": ("commune-committee", days_budget(3)),
+    "disability-certification": ("commune-committee", days_budget(25)),
+}
+
+
+@pytest.mark.parametrize("code", COMMUNE_PROCEDURES)
+def test_a_commune_procedure_has_its_limit_from_the_reform_on(catalog: Catalog, code: str) -> None:
+    agency, limit = COMMUNE_PROCEDURES[code]
+    with pytest.raises(NotInForce, match="phiên bản đầu tiên \\(2025-07\\)"):
+        catalog.version_on(code, date(2025, 6, 30))
+    version = catalog.version_on(code, date(2025, 7, 1))
+    assert (version.level, version.limit) == ("commune", limit)
+    assert version.step("process").agency == agency
+    assert version.step("process").kind is StepKind.OFFICER_DECISION
+    # Only activities the agencies' workers run: the one-stop desk's completeness check.
+    assert {s.activity for s in version.steps if s.activity} == {"one-stop.check-completeness"}
+    if limit.to_closing:
+        assert version.receipt_cutoff == time(15, 0)
+
+
+def test_thirty_commune_procedures_are_catalogued(catalog: Catalog) -> None:
+    assert len(COMMUNE_PROCEDURES) == 30
+    assert set(COMMUNE_PROCEDURES) <= set(catalog.codes())
