@@ -133,30 +133,93 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_check(args: argparse.Namespace) -> int:
+    """Validate every catalog file, print the coverage table and every [unverified] fact."""
+    from domain.catalog_check import check_catalog
+
+    report = check_catalog(on=args.on or date.today())
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        print(report.text())
+    return 0 if report.ok else 1
+
+
+def cmd_exemption(args: argparse.Namespace) -> int:
+    """Tell an applicant whether a planned house needs the procedure at all."""
+    from domain.catalog import BuildingCase, default_catalog, exemption_answer_vi
+
+    catalog = default_catalog()
+    day = args.on or date.today()
+    case = BuildingCase(
+        floors=args.floors,
+        floor_area_m2=args.floor_area,
+        in_planned_urban_area=args.planned_urban_area,
+    )
+    found = catalog.exemption_on(args.procedure, day, case)
+    if found is None:
+        version = (
+            catalog.components_on(args.procedure, day)[0]
+            if catalog.is_combined(args.procedure)
+            else catalog.version_on(args.procedure, day)
+        )
+        answer = {"exempt": False, "answer_vi": exemption_answer_vi(version, None)}
+    else:
+        version, rule = found
+        answer = {
+            "exempt": True,
+            "answer_vi": exemption_answer_vi(version, rule),
+            "exemption": rule.id,
+            "legal_basis": rule.legal_basis,
+        }
+    answer = {"procedure": version.code, "version": version.version, **answer}
+    if args.json:
+        _print_json(answer)
+    else:
+        print(answer["answer_vi"])
+    return 0
+
+
 # ---- due-date --------------------------------------------------------------------------------
 
 
 def cmd_due_date(args: argparse.Namespace) -> int:
     """Compute the appointment and every step's due moment."""
-    from domain.calendar import default_calendar
+    from domain.calendar import default_calendar, default_provisional
     from domain.catalog import default_catalog
     from domain.clock import LegalClock
     from domain.plan import plan_dossier
 
+    def codes(plan: Any) -> set[str]:
+        return {component.code for component in plan.components}
+
+    catalog = default_catalog()
     plan = plan_dossier(
-        default_catalog(),
+        catalog,
         LegalClock(default_calendar()),
         args.procedure,
         args.received,
         pauses=args.pause or (),
+        provisional=default_provisional(),
     )
+    day = plan.received_at.date()
+    ending = [str(w) for w in catalog.ending_soon(day) if w.code in {plan.procedure, *codes(plan)}]
     if args.json:
-        _print_json(plan.model_dump(mode="json"))
+        _print_json({**plan.model_dump(mode="json"), "warnings": ending})
         return 0
     print(f"{plan.procedure}@{plan.version}  {plan.name_vi}")
     print(f"  received      {plan.received_at.isoformat()}")
     print(f"  clock starts  {plan.clock_starts.isoformat()}")
     print(f"  appointment   {plan.appointment.isoformat()}")
+    if plan.service_target is not None:
+        print(
+            f"  desk target   {plan.service_target.isoformat()}  (mục tiêu của Bộ phận Một cửa, "
+            "không phải thời hạn luật định / the desk's own target, not the legal limit)"
+        )
+    for note in plan.calendar_notes_vi:
+        print(f"  LỊCH TẠM THỜI / provisional calendar: {note}")
+    for warning in ending:
+        print(f"  {warning}")
     for step in plan.steps:
         counted = "" if step.counted else "  (not counted)"
         print(f"  - {step.key:<50} {step.agency:<20} due {step.due.isoformat()}{counted}")
@@ -644,6 +707,34 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--on", type=_day, help="the day whose version to show (default: today)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=cmd_catalog_show)
+    check = catalog_commands.add_parser(
+        "check",
+        help="validate every file; coverage table; every [unverified] fact",
+        description="Load and validate the whole catalog and the calendar overrides, print a "
+        "coverage table and list every fact marked [unverified] with its file and line. Exit 1 "
+        "when a file breaks a rule.",
+    )
+    check.add_argument("--on", type=_day, help="the day for coverage and warnings (default: today)")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(handler=cmd_catalog_check)
+
+    exempt = commands.add_parser(
+        "exemption",
+        help="does a planned house need a building permit at all?",
+        description="Answer from the catalog's exemptions (Construction Law 2025 from "
+        "2026-07-01) instead of opening a dossier.",
+    )
+    exempt.add_argument("--procedure", default="house-building-permit", help="procedure code")
+    exempt.add_argument("--floors", type=int, required=True, help="storeys above ground")
+    exempt.add_argument("--floor-area", type=float, required=True, help="total floor area, m²")
+    exempt.add_argument(
+        "--planned-urban-area",
+        action="store_true",
+        help="the plot lies in an area with an approved urban plan",
+    )
+    exempt.add_argument("--on", type=_day, help="the day (default: today)")
+    exempt.add_argument("--json", action="store_true", help="print JSON")
+    exempt.set_defaults(handler=cmd_exemption)
 
     due = commands.add_parser(
         "due-date",

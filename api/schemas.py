@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -379,6 +379,21 @@ class ProcedureSummary(BaseModel):
     online_only: bool
     home_delivery: bool
     limit: str
+    # The last day this version takes dossiers (None: open-ended), and, within 30 days of it
+    # with no successor published, a warning that dossiers will be refused after it.
+    in_force_until: date | None = None
+    warning: str | None = None
+
+
+class ExemptionAnswer(BaseModel):
+    """Whether a planned house needs the procedure at all (a building permit), and why not."""
+
+    procedure: str
+    version: str
+    exempt: bool
+    answer_vi: str
+    exemption: str | None = None  # the exemption's id in the catalog
+    legal_basis: str | None = None
 
 
 class RequiredDocument(BaseModel):

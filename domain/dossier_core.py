@@ -379,6 +379,19 @@ class DossierCore:
         if kind is StepKind.AUTOMATED_CHECK:
             step.runs += 1
             step.checking = True
+            if not planned.counted:
+                # An agency's time the law leaves out of the limit (the tax authority's under
+                # Decree 151/2025): the appointment moves by it; the other steps keep counting.
+                self._open_pause(
+                    Pause(
+                        start=now,
+                        reason=self._uncounted_pause(planned),
+                        procedure=planned.procedure,
+                        moves_appointment=True,
+                        step=planned.key,
+                        keeps_steps_running=True,
+                    )
+                )
             self._effects.append(RunCheck(key=planned.key, run=step.runs))
         elif kind is StepKind.PUBLIC_NOTICE:
             # A statutory posting period; its time is not counted.
@@ -408,6 +421,10 @@ class DossierCore:
             self._start_delivery(planned, self.state.decisions[planned.key], now)
 
     @staticmethod
+    def _uncounted_pause(planned: PlannedStep) -> str:
+        return f"không tính thời gian {planned.key}"
+
+    @staticmethod
     def _payment_pause(planned: PlannedStep) -> str:
         return f"nghĩa vụ tài chính {planned.key}"
 
@@ -420,9 +437,14 @@ class DossierCore:
 
     def _pauses(self, procedure: str) -> list[Pause]:
         """The pauses that stop this procedure's clock: its own and the whole dossier's."""
-        return [p for p in self.state.pauses if p.procedure in (None, procedure)]
+        return [
+            p
+            for p in self.state.pauses
+            if p.procedure in (None, procedure) and not p.keeps_steps_running
+        ]
 
     def _applicant_pauses(self) -> list[Pause]:
+        """The pauses that move the appointment: the applicant's time and uncounted agency time."""
         return [p for p in self.state.pauses if p.moves_appointment]
 
     def _set_due(self, planned: PlannedStep) -> None:
@@ -562,6 +584,8 @@ class DossierCore:
     def _open_pause(self, pause: Pause) -> None:
         """Stop the clock of the pause's procedure (or the dossier's): no due moment meanwhile."""
         self.state.pauses.append(pause)
+        if pause.keeps_steps_running:
+            return
         for planned, step in self.open_steps():
             if planned.counted and pause.procedure in (None, planned.procedure):
                 step.due = None
@@ -886,6 +910,8 @@ class DossierCore:
             return self._drain()
         step.checking = False
         planned = self.planned(key)
+        if not planned.counted:
+            self._close_pause(self._uncounted_pause(planned), now)
         if result.amount_due_vnd is not None:
             state.amount_due_vnd += result.amount_due_vnd
         if result.reference or result.amount_due_vnd is not None:

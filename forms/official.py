@@ -141,6 +141,8 @@ class ReceiptForm(_OfficialForm):
         return_method_vi: Where the result is handed over.
         tracking_url: Where the applicant follows the dossier (also as a QR code).
         place_vi: The place printed before the date.
+        calendar_notes_vi: One note per provisional calendar period (an unannounced year, an
+            unconfirmed day off) between the receipt and the appointment.
     """
 
     number: ClassVar[str] = "01"
@@ -159,6 +161,8 @@ class ReceiptForm(_OfficialForm):
     return_method_vi: str
     tracking_url: str
     place_vi: str
+    # Why the appointment may move: the provisional calendar periods its count touches.
+    calendar_notes_vi: tuple[str, ...] = ()
 
     @property
     def reference(self) -> str:

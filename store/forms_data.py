@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.calendar import default_provisional, provisional_between
 from domain.catalog import Catalog, CombinedProcedure, ProcedureVersion
 from domain.clock import VN_TZ
 from engine.settings import Settings
@@ -277,6 +278,9 @@ async def receipt_form(
     current = _vn(dossier.appointment_at)
     given = await _receipt_appointment(session, code) or current
     words = labels()
+    provisional = provisional_between(
+        default_provisional(), _vn(dossier.received_at).date(), max(given, current).date()
+    )
     return ReceiptForm(
         dossier_code=dossier.code,
         desk_code=dossier.desk_code,
@@ -296,6 +300,7 @@ async def receipt_form(
         ],
         tracking_url=settings.tracking_url(dossier.code),
         place_vi=settings.letter_place_vi,
+        calendar_notes_vi=tuple(period.reason for period in provisional),
     )
 
 

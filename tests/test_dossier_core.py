@@ -155,6 +155,18 @@ class World:
             )
         )
 
+    def play_out_one(self, pause: timedelta = timedelta(hours=1)) -> None:
+        """One move of ``play_out``: an officer approves, or the payer pays, or time passes."""
+        if self.core.state.status is DossierStatus.FINANCIAL_OBLIGATION:
+            self.pay_due()
+        for planned, _ in self.core.open_steps():
+            if planned.kind in OFFICER_KINDS and planned.key not in self.core.state.decisions:
+                self.officer(planned.key)
+                self.wait(pause)
+                return
+        moment = self.core.next_wakeup()
+        self.wait((moment - self.now) if moment and moment > self.now else pause)
+
     def play_out(self, pause: timedelta = timedelta(hours=1), limit: int = 200) -> None:
         """Officers approve whatever is open, an hour apart; the payer pays what is due."""
         for _ in range(limit):
@@ -250,7 +262,8 @@ def test_land_and_permit_runs_both_procedures_through_notice_and_payment() -> No
 
 def test_a_late_step_is_escalated_once_and_one_apology_names_its_agency() -> None:
     world = received("certified-copy")
-    world.wait(timedelta(hours=4))  # nobody certifies: the step is late, the appointment lost
+    # Nobody certifies: the step is late and, by the evening, the same-day appointment is lost.
+    world.wait(timedelta(hours=9))
     state = world.core.state
     certify = state.steps["certified-copy:certify"]
     assert certify.overdue
@@ -802,3 +815,40 @@ def test_a_step_sent_back_while_its_pause_runs_does_not_stop_the_clock_for_ever(
     prepare = state.steps["land-first-certificate:prepare-file"]
     assert prepare.status is StepStatus.OPEN and prepare.due is not None
     assert world.core.awaiting_result()
+
+
+def test_the_tax_authority_s_time_moves_the_land_appointment_not_the_other_steps() -> None:
+    # Decree 151/2025: the tax authority's time to set the amount owed is not counted in the
+    # 20 working days. The planning opinion, which runs beside it, keeps counting meanwhile.
+    world = received("land-first-certificate")
+    tax = "land-first-certificate:compute-obligation"
+    for _ in range(40):
+        opened = {planned.key for planned, _ in world.core.open_steps()}
+        if "land-first-certificate:prepare-file" in opened:
+            break
+        world.play_out_one()
+    world.hold_checks = True
+    world.officer("land-first-certificate:prepare-file")
+    state = world.core.state
+    assert [c.key for c in world.pending_checks] == [tax]
+    before, legal_before = state.appointment, state.legal_appointment
+    assert before is not None and legal_before is not None
+    opinion = state.steps["land-first-certificate:planning-opinion"]
+    assert opinion.due is not None  # not stopped by the tax authority's pause
+    due_before = opinion.due
+    started = world.now
+    world.wait(timedelta(days=2))  # Monday..Wednesday: two working days at the tax office
+    assert opinion.due == due_before
+    check = world.pending_checks.pop()
+    world.run(world.core.check_done(check.key, check.run, passes(check.key), world.now))
+    taken = CLOCK.working_time_between(started, world.now)
+    assert taken == timedelta(hours=16)
+    assert state.appointment is not None and state.legal_appointment is not None
+    assert CLOCK.working_time_between(before, state.appointment) == taken
+    assert CLOCK.working_time_between(legal_before, state.legal_appointment) == taken
+    (pause,) = [p for p in state.pauses if p.step == tax]
+    assert (pause.start, pause.end, pause.keeps_steps_running) == (started, world.now, True)
+    world.hold_checks = False
+    finish(world)
+    assert state.status is DossierStatus.RETURNED
+    assert state.verdict in (Verdict.EARLY, Verdict.ON_TIME)

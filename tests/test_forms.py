@@ -458,6 +458,11 @@ async def test_the_receipt_lists_procedures_documents_appointment_and_tracking_q
     )
     # The bundle's order (land first), not the alphabetical order of the rows.
     assert html.index(LAND_VI) < html.index(PERMIT_VI)
+    # December 2025 is not a provisional period; an appointment in one says it may move.
+    assert form.calendar_notes_vi == () and "Lưu ý" not in html
+    noted = render_html(form.model_copy(update={"calendar_notes_vi": ("Lịch năm 2027 ...",)}))
+    assert "Lưu ý: ngày hẹn được tính theo lịch làm việc tạm thời" in noted
+    assert "Lịch năm 2027 ..." in noted
     assert [(d.name_vi, d.count) for d in form.documents] == [(APPLICATION_VI, 1), (ID_COPY_VI, 2)]
     assert DRAWING_VI not in html  # handed in later, as a supplement
     match = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
@@ -488,7 +493,7 @@ async def test_a_receipt_without_a_contact_says_so(
     html = render_html(form)
     assert "tiếp nhận hồ sơ của: <b>(không có thông tin)</b>" in html
     assert form.component_procedures_vi == ()  # a single procedure lists no components
-    assert "2 giờ làm việc" in html
+    assert "1 ngày làm việc (trả trong ngày làm việc;" in html  # Decree 23/2015: the same day
     assert "Trực tiếp tại Bộ phận Một cửa" in html
     assert "(không có giấy tờ nào được ghi nhận)" in html
     # No form 01 record: the dossier's appointment, not said to be moved.
