@@ -192,8 +192,8 @@ def _parcel(text: str) -> ParcelRef:
 
 async def _submit(args: argparse.Namespace) -> int:
     from domain.catalog import default_catalog
-    from domain.dossier import DossierFacts, SubmittedDocument
-    from engine.dossiers import allocate_code, start_dossier, wait_for_receipt
+    from domain.dossier import DossierFacts, SubmissionChannel, SubmittedDocument
+    from engine.dossiers import allocate_code, check_channel, start_dossier, wait_for_receipt
     from engine.settings import get_settings
     from engine.temporal import connect
 
@@ -212,7 +212,14 @@ async def _submit(args: argparse.Namespace) -> int:
     facts = DossierFacts(
         parcel=args.parcel,
         documents=[SubmittedDocument(name_vi=name) for name in dict.fromkeys(documents)],
+        # The desk's command line is the counter, unless an officer files online for the
+        # applicant (an online-only procedure), which the dossier records.
+        channel=SubmissionChannel.ONLINE
+        if args.online_for_applicant
+        else SubmissionChannel.COUNTER,
+        filed_online_by=args.online_for_applicant,
     )
+    check_channel(default_catalog(), args.procedure, received, facts)  # before a code is used
     client = await connect(args.address)
     code = await allocate_code(settings.database_url, settings.desk_code, received)
     handle = await start_dossier(
@@ -598,6 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument(
         "--all-documents", action="store_true", help="hand in every required document"
+    )
+    submit.add_argument(
+        "--online-for-applicant",
+        metavar="OFFICER",
+        help="file through the online channel on the applicant's behalf (required for an "
+        "online-only procedure; the officer's id is recorded in the audit log)",
     )
     submit.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
     submit.set_defaults(handler=cmd_submit)

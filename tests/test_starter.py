@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,18 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run(capsys, *argv)
         assert code == 0
         assert "usage:" in out
+
+
+def test_an_online_only_bundle_at_the_counter_exits_2_before_a_code_is_used(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "registry.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    code, out, err = run(
+        capsys, "submit", "--procedure", "land-and-permit", "--all-documents",
+        "--parcel", "phuong-lien/12/345", "--received", "2026-03-02T09:00+07:00",
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "land-and-permit" in err and "online only" in err and "--online-for-applicant" in err
+    assert err.count("\n") == 1
+    assert not database.exists()  # refused before the registry was asked for a code
