@@ -446,10 +446,7 @@ class LetterActivities:
             message_id=message_id(row.letter_id, self._settings.desk_code),
             sender=self._settings.sender_address,
             to=to,
-            subject=(
-                "Phiếu xin lỗi và hẹn lại ngày trả kết quả - hồ sơ "
-                f"{row.dossier_code} (lần {row.sequence})"
-            ),
+            subject=f"{letter.title_vi} - hồ sơ {row.dossier_code} (lần {row.sequence})",
             text=render_text("apology_04_email.txt.j2", letter=letter, via_desk=email is None),
             html=html,
             attachments=(Attachment(f"{row.letter_id}.pdf", pdf),),

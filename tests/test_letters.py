@@ -176,7 +176,7 @@ async def test_the_html_letter_has_every_field_of_form_04_in_vietnamese(
         "CHI NHÁNH VĂN PHÒNG ĐĂNG KÝ ĐẤT ĐAI",  # the agency, heading the letter
         "Số: 01/PXL",
         "Hà Nội, ngày ",
-        "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",  # Circular 03/2025, form 04
         f"Phiếu số 1 của hồ sơ {code}",
         f"Kính gửi: <b>Ông/Bà {APPLICANT}</b>",
         f"Mã hồ sơ: <b>{code}</b>",
@@ -217,7 +217,7 @@ async def test_the_pdf_is_form_04_with_extractable_vietnamese_text_and_the_qr_co
         "Chi nhánh Văn phòng đăng ký đất đai",
         "xin lỗi",
         "09/01/2026 16:30",
-        "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",  # Circular 03/2025, form 04
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         f"Kính gửi: Ông/Bà {APPLICANT}",
         "GIÁM ĐỐC CHI NHÁNH",
@@ -524,3 +524,16 @@ async def test_a_dossier_under_the_2018_forms_is_told_in_words_that_processing_s
     assert "Kính gửi: Bộ phận Một cửa" in text
     assert "mẫu số 05" not in text  # form 05 of 2018 is the control slip, not this notice
     assert "dừng giải quyết" in text
+
+
+@pytest.mark.postgres
+async def test_a_dossier_received_before_15_september_2025_gets_the_2018_form_04(
+    letters: LetterActivities, sessions: async_sessionmaker[AsyncSession], outbox: OutboxChannel
+) -> None:
+    code = new_dossier_code()
+    await with_contact(sessions, code, APPLICANT_EMAIL)
+    received = datetime(2025, 9, 12, 9, 15, tzinfo=VN_TZ)
+    result = await issue(letters, apology(code, received_at=received))
+    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in text_of(result.html_path)
+    [message] = outbox_messages(outbox)
+    assert str(message["Subject"]).startswith("Phiếu xin lỗi và hẹn lại ngày trả kết quả - hồ sơ")
