@@ -27,10 +27,14 @@ from PIL import Image
 from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.calendar import default_calendar
 from domain.catalog import default_catalog
-from domain.clock import VN_TZ
-from domain.deadlines import Verdict
-from domain.dossier import DossierStatus
+from domain.clock import VN_TZ, LegalClock
+from domain.deadlines import Verdict, snapshot_of
+from domain.dossier import AutomatedCheckResult, DossierInput, DossierStatus
+from domain.dossier_core import DossierCore, RunCheck, calendar_window
+from domain.dossier_views import registry_rows
+from domain.plan import plan_dossier
 from engine.settings import Settings, get_settings
 from forms import (
     ControlSlip,
@@ -55,6 +59,7 @@ from store.models import (
     ReceivedDocument,
     StepRecord,
 )
+from store.registry import apply_snapshot
 
 CATALOG = default_catalog()
 COMBINED = "DONGDA-251201-0001"  # land certificate + building permit, in progress
@@ -963,3 +968,37 @@ def test_form_05_of_a_dossier_that_did_not_stop_points_to_form_06(
     code, out, err = run(capsys, "form", "06", COMBINED, "--html", "slip.html")
     assert (code, out.split()) == (0, ["slip.html"])
     assert "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ" in (tmp_path / "slip.html").read_text()
+
+
+@pytest.mark.postgres
+async def test_form_05_is_loaded_from_a_lapsed_supplement_request(db_session: AsyncSession) -> None:
+    # A birth bundle whose completeness check asks for papers nobody brings: played in the
+    # dossier core, its registry rows written as registry.sync writes them.
+    at = vn(2026, 3, 2, 9, 0)
+    request = DossierInput(
+        dossier_code="DONGDA-260302-0042",
+        desk_code="DONGDA",
+        procedure_code="birth-residence-insurance",
+        received_at=at,
+    )
+    clock = LegalClock(default_calendar())
+    snapshot = snapshot_of(clock, *calendar_window(at))
+    core = DossierCore(request)
+    plan = plan_dossier(CATALOG, snapshot.clock(), "birth-residence-insurance", at)
+    [check] = [e for e in core.receive(plan, snapshot, at) if isinstance(e, RunCheck)]
+    missing = AutomatedCheckResult(
+        passed=False, summary_vi="Thiếu giấy chứng sinh", missing_documents=["Giấy chứng sinh"]
+    )
+    core.check_done(check.key, check.run, missing, at)
+    answer_by = core.state.supplements[0].answer_by
+    assert answer_by is not None
+    core.tick(answer_by)
+    assert core.state.status is DossierStatus.STOPPED
+    await apply_snapshot(db_session, registry_rows(core))
+
+    notice = await forms_data.stop_notice(db_session, request.dossier_code, None, CATALOG)
+    assert (notice.number, notice.sequence) == ("05", 1)
+    assert notice.missing_documents == ("Giấy chứng sinh",)
+    assert notice.answer_by == notice.stopped_at == answer_by
+    assert notice.agency_name_vi == "Bộ phận Một cửa"
+    assert "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ" in render_html(notice)
