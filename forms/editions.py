@@ -9,8 +9,8 @@ received.
   02 supplement request, 03 refusal, **04 apology and request for an extension**, **05 notice
   that processing stops (new)**, 06 process-control slip, 07 register. Source: the list of the
   circular's forms published by thuviennhadat.vn ("Tải file word biểu mẫu Thông tư
-  03/2025/TT-VPCP", read December 2026); the circular's own text was not read [unverified: that
-  it applies to dossiers received from its signing day, 15/9/2025, rather than a later date].
+  03/2025/TT-VPCP", read December 2026), which says Appendix I sets the forms "từ ngày
+  15/9/2025"; the circular's own text was not read [unverified: its article on entry into force].
 
 The engine names forms by `FormKind`; the numbers are what is printed, in file names and on the
 command line (which takes the 2025 numbers, see `kind_of`).
