@@ -1043,3 +1043,16 @@ def test_a_dossier_the_desk_filed_online_for_the_applicant_says_so_in_its_audit_
         "one-stop",
     )
     assert views.registry_rows(core).audit[0].action == "file_online_for_applicant"
+
+
+@pytest.mark.parametrize("code", CATALOG.codes())
+def test_no_procedure_is_apologised_for_at_receipt(code: str) -> None:
+    # The early rule checks the appointment after every transition, receipt included: the
+    # catalog's budgets must fit the limit it promises, whatever the hour of receipt.
+    for hours in (-2.0, 0.0, 6.0, 7.99, 11.0):  # 07:00, 09:00, 15:00, 16:59, 20:00
+        at = MONDAY_9 + timedelta(hours=hours)
+        try:
+            world = received(code, at=at)
+        except LookupError:
+            continue  # no version in force on that day
+        assert world.apologies_sent == [], (code, at)
