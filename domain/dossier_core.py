@@ -1212,9 +1212,12 @@ class DossierCore:
         answer_by = self.clock.add(now, timedelta(hours=hours)) if hours else None
         remind_at = None
         if state.applicant_notices and answer_by is not None:
-            # A working day before the time ends (at once if the time is shorter than that).
+            # A working day before the time ends; none when the time is shorter than that
+            # (the request itself says when it ends).
             lead = timedelta(hours=self.request.warning_lead_hours)
-            remind_at = max(self.clock.subtract(answer_by, lead), now)
+            remind_at = self.clock.subtract(answer_by, lead)
+            if remind_at <= now:
+                remind_at = None
         state.supplements.append(
             SupplementRequest(
                 procedure=planned.procedure,

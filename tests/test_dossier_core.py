@@ -1056,3 +1056,26 @@ def test_no_procedure_is_apologised_for_at_receipt(code: str) -> None:
         except LookupError:
             continue  # no version in force on that day
         assert world.apologies_sent == [], (code, at)
+
+
+def test_a_time_to_supplement_shorter_than_a_working_day_has_no_reminder() -> None:
+    world = received("birth-residence-insurance", hold_checks=True)
+    core = world.core
+    # Had the catalog given the applicant only four working hours to supplement:
+    core.state.plan = core.plan.model_copy(
+        update={
+            "policies": [
+                p.model_copy(update={"supplement_answer_hours": 4.0}) for p in core.plan.policies
+            ]
+        }
+    )
+    [check] = world.pending_checks
+    world.run(core.check_done(check.key, check.run, missing_birth_certificate(
+        "birth-residence-insurance:register-birth"), world.now))  # fmt: skip
+    assert core.state.supplements[0].remind_at is None  # the request says when it ends
+    world.wait(timedelta(days=1))
+    kinds = [n.kind for _, n in world.applicant_notices]
+    assert kinds == [
+        ApplicantNoticeKind.SUPPLEMENT_REQUESTED,
+        ApplicantNoticeKind.PROCESSING_STOPPED,
+    ]
