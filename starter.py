@@ -255,8 +255,8 @@ def _parcel(text: str) -> ParcelRef:
 
 async def _submit(args: argparse.Namespace) -> int:
     from domain.catalog import default_catalog
-    from domain.dossier import DossierFacts, SubmittedDocument
-    from engine.dossiers import allocate_code, start_dossier, wait_for_receipt
+    from domain.dossier import DossierFacts, SubmissionChannel, SubmittedDocument
+    from engine.dossiers import allocate_code, check_channel, start_dossier, wait_for_receipt
     from engine.settings import get_settings
     from engine.temporal import connect
 
@@ -275,7 +275,14 @@ async def _submit(args: argparse.Namespace) -> int:
     facts = DossierFacts(
         parcel=args.parcel,
         documents=[SubmittedDocument(name_vi=name) for name in dict.fromkeys(documents)],
+        # The desk's command line is the counter, unless an officer files online for the
+        # applicant (an online-only procedure), which the dossier records.
+        channel=SubmissionChannel.ONLINE
+        if args.online_for_applicant
+        else SubmissionChannel.COUNTER,
+        filed_online_by=args.online_for_applicant,
     )
+    check_channel(default_catalog(), args.procedure, received, facts)  # before a code is used
     client = await connect(args.address)
     code = await allocate_code(settings.database_url, settings.desk_code, received)
     handle = await start_dossier(
@@ -576,9 +583,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return run(args)
 
 
-# ---- official forms (01, 02, 03, 05, 06) ---------------------------------------------------------
+# ---- official forms (Circular 03/2025 numbers: 01, 02, 03, 05 stop notice, 06 slip, 07 register) -
 
-FORM_NUMBERS = ("01", "02", "03", "05")
+# The numbers the command line takes are those of Circular 03/2025/TT-VPCP (forms.editions); a
+# dossier received before 15/9/2025 prints its form with the 2018 number (its slip is "05").
+FORM_NUMBERS = ("01", "02", "03", "05", "06")
 
 
 async def _read_form(args: argparse.Namespace) -> Any:
@@ -608,6 +617,10 @@ async def _read_form(args: argparse.Namespace) -> Any:
                 return await forms_data.refusal_form(
                     session, args.code, args.sequence, catalog, place_vi=settings.letter_place_vi
                 )
+            if args.number == "05":
+                return await forms_data.stop_notice(
+                    session, args.code, args.sequence, catalog, place_vi=settings.letter_place_vi
+                )
             return await forms_data.control_slip(session, args.code, catalog)
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0]
@@ -627,13 +640,13 @@ def _pdf_font() -> Any:
 
 
 def cmd_form(args: argparse.Namespace) -> int:
-    """Write form 01, 02, 03 or 05 of a dossier as HTML and/or PDF; print the paths."""
+    """Write form 01, 02, 03, 05 or 06 of a dossier as HTML and/or PDF; print the paths."""
     from pathlib import Path
 
     from forms import FontNotFound, render_html, render_pdf
 
-    if args.sequence is not None and args.number not in ("02", "03"):
-        raise ValueError(f"--sequence is for forms 02 and 03, not form {args.number}")
+    if args.sequence is not None and args.number not in ("02", "03", "05"):
+        raise ValueError(f"--sequence is for forms 02, 03 and 05, not form {args.number}")
     form = asyncio.run(_read_form(args))
     wanted = [
         (path, kind)
@@ -641,7 +654,7 @@ def cmd_form(args: argparse.Namespace) -> int:
         if path is not None or (args.html is None and args.pdf is None)
     ]
     for path, kind in wanted:
-        target = Path(path or f"{args.code}-form-{args.number}.{kind}")
+        target = Path(path or f"{args.code}-form-{form.number}.{kind}")
         if kind == "html":
             target.write_text(render_html(form), encoding="utf-8")
         else:
@@ -655,7 +668,7 @@ def cmd_form(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    """Write the register (form 06) of a desk over a range of days as HTML, PDF or CSV."""
+    """Write the register (form 07; 06 before 15/9/2025) of a desk as HTML, PDF or CSV."""
     from pathlib import Path
 
     from forms import FontNotFound, render_html, render_pdf, render_register_csv
@@ -803,11 +816,17 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--all-documents", action="store_true", help="hand in every required document"
     )
+    submit.add_argument(
+        "--online-for-applicant",
+        metavar="OFFICER",
+        help="file through the online channel on the applicant's behalf (required for an "
+        "online-only procedure; the officer's id is recorded in the audit log)",
+    )
     submit.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
     submit.set_defaults(handler=cmd_submit)
 
     track = commands.add_parser(
-        "track", help="a dossier's status, open steps and hand-over ledger (form 05)"
+        "track", help="a dossier's status, open steps and hand-over ledger (form 06)"
     )
     track.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
     track.add_argument("--json", action="store_true", help="print JSON")
@@ -832,21 +851,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     form = commands.add_parser(
         "form",
-        help="a dossier's form 01, 02, 03 or 05 as HTML and PDF, from the registry",
-        description="Render an official form of a dossier from DATABASE_URL. Without --html "
-        "or --pdf, writes CODE-form-NN.html and CODE-form-NN.pdf here; prints the paths.",
+        help="a dossier's form 01, 02, 03, 05 or 06 as HTML and PDF, from the registry",
+        description="Render an official form of a dossier from DATABASE_URL, numbered as in "
+        "Circular 03/2025/TT-VPCP; a dossier received before 15/09/2025 gets the 2018 form "
+        "(its control slip is numbered 05 there). Without --html or --pdf, writes "
+        "CODE-form-NN.html and CODE-form-NN.pdf here; prints the paths.",
     )
-    form.add_argument("number", choices=FORM_NUMBERS, help="01 receipt, 02 supplement request, "
-                      "03 refusal, 05 process-control slip")  # fmt: skip
+    form.add_argument("number", choices=FORM_NUMBERS, help="01 receipt, 02 supplement "
+                      "request, 03 refusal, 05 notice that processing stops, "
+                      "06 process-control slip")  # fmt: skip
     form.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
-    form.add_argument("--sequence", type=int, help="which request/refusal (02, 03; default: last)")
+    form.add_argument("--sequence", type=int,
+                      help="which request/refusal (02, 03, 05; default: last)")  # fmt: skip
     form.add_argument("--html", metavar="FILE", help="write the HTML page to FILE")
     form.add_argument("--pdf", metavar="FILE", help="write the PDF to FILE")
     form.set_defaults(handler=cmd_form)
 
     register = commands.add_parser(
         "register",
-        help="the register of a desk (form 06) over a range of days, as HTML, PDF or CSV",
+        help="the register of a desk (form 07) over a range of days, as HTML, PDF or CSV",
         description="Every dossier the desk received from --from to --to (Vietnam days, "
         "inclusive); no personal data. Writes DESK-register-FROM-TO.FORMAT unless --output.",
     )

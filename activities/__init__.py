@@ -15,7 +15,8 @@ Agency systems (each activity named exactly as the catalog's ``Step.activity``):
 Letters and notifications (scheduled by the dossier workflow on the one-stop desk's queue):
 
 - `activities.letters`: ``letters.issue-apology`` (form 04, exactly once per missed appointment),
-  ``letters.appointment-moved`` (a calendar amendment moved the appointment)
+  ``letters.appointment-moved`` (a calendar amendment moved the appointment),
+  ``letters.applicant-notice`` (forms 02, 03 and 05 and the reminder to supplement, by e-mail)
 - `activities.notify`: ``notify.agency`` (warnings and escalations to an agency)
 
 The registry's read model (steps, form 05 ledger, documents, audit log; the reports read it):
@@ -114,6 +115,7 @@ def build_activities(
         health_insurance.issue_health_card,
         letters.issue_apology,
         letters.appointment_moved,
+        letters.applicant_notice,
         notify.notify_agency,
         registry.sync,
         delivery.dispatch,

@@ -40,7 +40,7 @@ from api.workflow import NOT_FOUND, handle_of, rpc_error, tracking
 from api.workflow import update as run_update
 from domain.catalog import CatalogEntry, DossierFact, NotInForce, UnknownProcedure
 from domain.clock import VN_TZ
-from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
+from domain.dossier import DossierFacts, DossierStatus, SubmissionChannel, SubmittedDocument
 from engine.dossiers import start_dossier, wait_for_receipt
 from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
@@ -379,6 +379,7 @@ async def submit(
             subject_ref(body.applicant.national_id) if DossierFact.SUBJECT in needed else None
         ),
         home_delivery=isinstance(body.delivery, s.HomeDelivery),
+        channel=SubmissionChannel.ONLINE,
     )
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()

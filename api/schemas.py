@@ -185,7 +185,7 @@ class OpenStepView(BaseModel):
 
 
 class HandoverView(BaseModel):
-    """A row of form 05."""
+    """A row of the control slip (form 06; form 05 before 15/9/2025)."""
 
     procedure: str
     step: str

@@ -1,12 +1,12 @@
 """Record the workflows' histories for the replay tests.
 
-    python -m tests.record_history            # every path of the 1.0 baseline
+    python -m tests.record_history            # every path (the 1.0 baseline and later ones)
     python -m tests.record_history refused    # one of them
     python -m tests.record_history portal-relay   # the portal relay through an outage
 
 Each path runs a real dossier to its end with scripted people, on the time-skipping server
 (continue-as-new on a dev server with a tiny history threshold) and a throwaway SQLite registry,
-and writes ``tests/histories/dossier-1.0-{path}.json``. Record a path again only when the
+and writes ``tests/histories/dossier-{version}-{path}.json``. Record a path again only when the
 baseline itself changes (never, once dossiers run in production): after 1.0, a change to the
 workflow's commands goes behind ``workflow.patched`` and *adds* a history (docs/versioning.md).
 """
@@ -71,6 +71,7 @@ class Path_:
     documents: bool = True  # hand in every required document
     post: tuple[DeliveryOutcome, ...] = ()
     continue_as_new: bool = False
+    version: str = VERSION  # the workflow version whose new path it records
 
 
 async def _decide(handle: Handle, state: TrackingState, key: str, **decision: object) -> None:
@@ -170,6 +171,33 @@ async def calendar_amended(env: WorkflowEnvironment, handle: Handle) -> None:
     await to_the_end(env, handle)
 
 
+async def supplement_reminded_stopped(env: WorkflowEnvironment, handle: Handle) -> None:
+    # 1.1: form 02 by e-mail, the reminder a working day before the seven days end, form 05.
+    await supplement_lapsed(env, handle)
+
+
+async def apology_when_known(env: WorkflowEnvironment, handle: Handle) -> None:
+    # 1.1: a supplement request and a refusal are e-mailed (forms 02, 03); a send-back after
+    # a week of consultation no longer fits the appointment: the apology goes at once.
+    key = "house-building-permit:appraise"
+    state = await _until_open(env, handle, key)
+    await _decide(handle, state, key, action=DecisionAction.REQUEST_SUPPLEMENT,
+                  reason="Thiếu bản vẽ", missing_documents=["Bản vẽ thiết kế"])  # fmt: skip
+    await handle.execute_update(
+        DossierWorkflow.provide_supplement,
+        SupplementInput(documents=[SubmittedDocument(name_vi="Bản vẽ thiết kế")]),
+    )
+    state = await _until_open(env, handle, "house-building-permit:consult")
+    await env.sleep(timedelta(days=7))
+    await _decide(handle, state, "house-building-permit:consult",
+                  action=DecisionAction.SEND_BACK, reason="Thiếu ý kiến thẩm định",
+                  send_back_to=key)  # fmt: skip
+    state = await _until_open(env, handle, key)
+    assert state.apologies, "the send-back should have been apologised for at once"
+    await _decide(handle, state, key, action=DecisionAction.REFUSE,
+                  reason="Không phù hợp quy hoạch")  # fmt: skip
+
+
 PATHS: dict[str, Path_] = {
     "approved-delivered": Path_(
         "land-and-permit", to_the_end, home_delivery=True, post=(DeliveryOutcome.RECIPIENT_ABSENT,)
@@ -189,6 +217,10 @@ PATHS: dict[str, Path_] = {
     "apology": Path_("certified-copy", apologised),
     "calendar-amended": Path_("house-building-permit", calendar_amended),
     "continue-as-new": Path_("house-building-permit", to_the_end, continue_as_new=True),
+    "supplement-reminded-stopped": Path_(
+        "birth-residence-insurance", supplement_reminded_stopped, documents=False, version="1.1"
+    ),
+    "apology-when-known": Path_("house-building-permit", apology_when_known, version="1.1"),
 }
 
 
@@ -255,7 +287,7 @@ async def record(name: str) -> list[Path]:
     written = []
     for number, history in enumerate(histories, start=1):
         suffix = f"-run{number}" if len(histories) > 1 else ""
-        file = HISTORIES / f"dossier-{VERSION}-{name}{suffix}.json"
+        file = HISTORIES / f"dossier-{path.version}-{name}{suffix}.json"
         file.write_text(history.to_json())
         written.append(file)
     return written

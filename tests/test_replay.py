@@ -32,8 +32,8 @@ def test_there_is_a_history_for_every_workflow_type_and_every_path() -> None:
     assert expected <= recorded
     assert len(WORKFLOWS) == len(expected)
     stems = {path.stem for path in HISTORIES}
-    for name in PATHS:
-        assert any(stem.startswith(f"dossier-{VERSION}-{name}") for stem in stems), name
+    for name, path in PATHS.items():
+        assert any(stem.startswith(f"dossier-{path.version}-{name}") for stem in stems), name
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

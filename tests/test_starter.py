@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +196,18 @@ def test_due_date_answers_for_a_2023_receipt_across_tet(capsys: pytest.CaptureFi
     assert result["calendar_notes_vi"] == [] and result["warnings"] == []
     # Tết 2023 (20-26 January) and the 15-day notice are not counted.
     assert result["appointment"].startswith("2023-03-")
+
+
+def test_an_online_only_bundle_at_the_counter_exits_2_before_a_code_is_used(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "registry.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    code, out, err = run(
+        capsys, "submit", "--procedure", "land-and-permit", "--all-documents",
+        "--parcel", "phuong-lien/12/345", "--received", "2026-03-02T09:00+07:00",
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "land-and-permit" in err and "online only" in err and "--online-for-applicant" in err
+    assert err.count("\n") == 1
+    assert not database.exists()  # refused before the registry was asked for a code
