@@ -1,5 +1,5 @@
 """Text messages to applicants, next to e-mail: receipt, papers asked for, refusal, apology with
-the new date, result ready, out for delivery.
+the new date, processing stopped, result ready, out for delivery.
 
 The messages are queued in the SMS outbox with what they tell of (`store.sms`) and sent by
 ``sms.push-pending`` on the SMS gateway's own queue (``ext-sms``) through `SmsGateway`; the relay
@@ -70,6 +70,8 @@ _TEMPLATES = {
     SmsKind.RESULT_READY: "{desk}: Ho so {code} da co ket qua. Cach nhan ket qua: {url}",
     SmsKind.OUT_FOR_DELIVERY: "{desk}: Ket qua ho so {code} da gui buu dien, so hieu "
     "{tracking_number}. Xem: {url}",
+    SmsKind.STOPPED: "{desk}: Ho so {code} da dung xu ly vi het thoi han bo sung giay to. "
+    "Xem: {url}",
 }
 
 

@@ -721,6 +721,7 @@ class SmsKind(StrEnum):
     APOLOGY = "apology"  # form 04: late, with the new appointment
     RESULT_READY = "result_ready"  # the result waits at the desk (its return step is open)
     OUT_FOR_DELIVERY = "out_for_delivery"  # handed to the post, with the tracking number
+    STOPPED = "stopped"  # form 05: the time to supplement ended, processing stopped
 
 
 class SmsOutboxRecord(OutboxRow):

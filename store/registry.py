@@ -204,7 +204,7 @@ async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> b
     if applied:
         # In this transaction: the portal's outbox never lacks a status the registry holds.
         await portal.record_status_change(session, snapshot, previous)
-        await sms.record_from_snapshot(session, snapshot)
+        await sms.record_from_snapshot(session, snapshot, previous)
     return applied
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import StepKind
-from domain.dossier import StepStatus
+from domain.dossier import DossierStatus, StepStatus
 from store.db import dialect_insert
 from store.models import SmsKind, SmsOutboxRecord
 
@@ -57,7 +57,9 @@ async def queue(
     await session.execute(stmt)
 
 
-async def record_from_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> None:
+async def record_from_snapshot(
+    session: AsyncSession, snapshot: RegistrySnapshot, previous_status: str | None
+) -> None:
     """Queue the messages the snapshot's new documents and decision call for."""
     code = snapshot.dossier_code
     for document in snapshot.issued:
@@ -76,6 +78,9 @@ async def record_from_snapshot(session: AsyncSession, snapshot: RegistrySnapshot
         if step.kind == StepKind.RETURN_RESULT and step.status == StepStatus.OPEN:
             at = step.opened_at or snapshot.synced_at or datetime.now(UTC)
             await queue(session, code, SmsKind.RESULT_READY, step.key, at, {})
+    if snapshot.status == DossierStatus.STOPPED and previous_status != DossierStatus.STOPPED:
+        at = snapshot.finished_at or snapshot.synced_at or datetime.now(UTC)
+        await queue(session, code, SmsKind.STOPPED, 1, at, {})
 
 
 async def queue_dispatch(

@@ -161,12 +161,15 @@ async def test_documents_and_the_decision_queue_their_messages_once(
     )
     await sync(waiting)
     await sync(waiting.model_copy(update={"revision": 4}))
+    await sync(with_documents(code, 5, "stopped"))
+    await sync(with_documents(code, 6, "stopped"))
 
     queued = await rows(sessions, SmsOutboxRecord, code)
     assert sorted(r.key for r in queued) == [
         f"{code}:apology:1",
         f"{code}:receipt:1",
         f"{code}:result_ready:certified-copy:return",
+        f"{code}:stopped:1",
     ]
     receipt = next(r for r in queued if r.kind == "receipt")
     assert json.loads(receipt.params) == {"appointment": "2026-03-02T15:00:00+07:00"}
