@@ -165,6 +165,7 @@ async def test_the_applicant_supplements_pays_withdraws_and_rates_through_the_pa
     # The API's own refusals reach the page: nothing is due, nothing is asked any more.
     nothing_due = await _page(stack, f"/track/{code}/pay", secret)
     assert "Không thực hiện được" in nothing_due.text and "nothing to pay" in nothing_due.text
+    assert "không có khoản nghĩa vụ tài chính phải nộp" in nothing_due.text
     again = await stack.client.post(
         f"/track/{code}/supplement",
         data={"secret": secret, "name_0": "Bản vẽ mặt cắt"},
@@ -182,7 +183,7 @@ async def test_the_applicant_supplements_pays_withdraws_and_rates_through_the_pa
     rated = await _page(stack, f"/track/{code}/rating", secret, score="4", comment="nhanh")
     assert "Đã ghi nhận." in rated.text
     twice = await _page(stack, f"/track/{code}/rating", secret, score="5")
-    assert "Không thực hiện được" in twice.text and "already been rated" in twice.text
+    assert "Chỉ đánh giá được một lần" in twice.text and "already been rated" in twice.text
     # The phone's last 4 digits open the page too.
     by_phone = await stack.client.post(f"/track/{code}", data={"phone_last4": "5678"})
     assert by_phone.status_code == 200 and code in by_phone.text

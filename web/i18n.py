@@ -160,6 +160,39 @@ STEP_KINDS: dict[str, tuple[str, str]] = {
     "return_result": ("Trả kết quả", "Return of the result"),
 }
 
+# The words for the codes the tracking page shows (store.models DeliveryStatus, PaymentStatus).
+STATES: dict[str, tuple[str, str]] = {
+    "dispatched": ("Đã giao cho bưu điện", "Handed to the post office"),
+    "delivered": ("Đã phát thành công", "Delivered"),
+    "returned_to_desk": (
+        "Phát không thành công, nhận tại Bộ phận Một cửa",
+        "Not delivered; collect it at the desk",
+    ),
+    "pending": ("Đang xử lý", "Pending"),
+    "succeeded": ("Thành công", "Succeeded"),
+    "declined": ("Bị từ chối", "Declined"),
+}
+
+# Why an act of the applicant was refused, by act, when the API says no (409/422).
+REFUSALS: dict[str, tuple[str, str]] = {
+    "pay": (
+        "Hồ sơ hiện không có khoản nghĩa vụ tài chính phải nộp, hoặc đang có giao dịch chưa xong",
+        "Nothing is due now, or a payment is still being processed",
+    ),
+    "supplement": (
+        "Hồ sơ không có yêu cầu bổ sung đang chờ, hoặc tài liệu gửi kèm không hợp lệ",
+        "No supplement is awaited, or the documents sent are not valid",
+    ),
+    "withdraw": (
+        "Hồ sơ đã kết thúc, không thể rút",
+        "The dossier has ended; it cannot be withdrawn",
+    ),
+    "rating": (
+        "Chỉ đánh giá được một lần, sau khi hồ sơ đã kết thúc",
+        "A dossier is rated once, after it has ended",
+    ),
+}
+
 DOCUMENT_FORMS: dict[str, tuple[str, str]] = {
     "original": ("bản chính", "original"),
     "copy": ("bản sao hoặc bản chụp", "copy"),

@@ -43,7 +43,7 @@ from forms.qr import png_data_uri, qr_png
 from forms.render import FontNotFound, find_font, vn_datetime
 from store.models import ApologyLetterRecord
 from web import poster
-from web.i18n import LANG_COOKIE, Lang, lang_of, translator
+from web.i18n import LANG_COOKIE, REFUSALS, STATES, Lang, lang_of, translator, word
 from web.views import procedure_page, timeline, versions_of, vnd
 from workflows.dossier import TERMINAL
 
@@ -373,6 +373,7 @@ async def _tracking_page(
         apology_sequences=[seq for seq, _ in letters if seq in downloadable],
         agency_vi=lambda code: _agency_vi(ctx, code),
         result_vi=labels().result,
+        state_word=lambda code: word(STATES, code, lang_of(request)),
         notice=notice,
         problem=problem,
     )
@@ -420,15 +421,19 @@ async def _act(
     code: str,
     checked: tuple[citizens.Factor, str, str],
     act: Any,
+    kind: str,
 ) -> HTMLResponse:
     """Run an act of the applicant through the API and show the page with its outcome."""
-    t = translator(lang_of(request))
+    lang = lang_of(request)
+    t = translator(lang)
     try:
         await act
     except HTTPException as exc:
-        return await _tracking_page(
-            request, ctx, code, *checked, problem=f"{t['refused_action']}: {_message(exc.detail)}"
-        )
+        if exc.status_code >= 500:
+            raise
+        # The API's reason, in English, after the Vietnamese one (the refusal's words are its own).
+        problem = f"{t['refused_action']}: {word(REFUSALS, kind, lang)} ({_message(exc.detail)})"
+        return await _tracking_page(request, ctx, code, *checked, problem=problem)
     except FieldError as exc:
         return await _tracking_page(
             request, ctx, code, *checked, problem=_field_error(exc, lang_of(request))
@@ -460,7 +465,7 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         body = s.SupplementRequestBody.model_validate({"documents": ids})
         await citizens.supplement(code, body, checked[0], ctx)
 
-    return await _act(request, ctx, code, checked, act())
+    return await _act(request, ctx, code, checked, act(), "supplement")
 
 
 @router.post("/track/{code}/pay", response_class=HTMLResponse)
@@ -470,7 +475,7 @@ async def pay(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     if isinstance(checked, HTMLResponse):
         return checked
     return await _act(
-        request, ctx, code, checked, citizens.start_payment(code, checked[0], ctx, None)
+        request, ctx, code, checked, citizens.start_payment(code, checked[0], ctx, None), "pay"
     )
 
 
@@ -490,7 +495,7 @@ async def withdraw(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         body = s.WithdrawRequestBody.model_validate({"reason": _text(form, "reason")})
         await citizens.withdraw(code, body, checked[0], ctx)
 
-    return await _act(request, ctx, code, checked, act())
+    return await _act(request, ctx, code, checked, act(), "withdraw")
 
 
 @router.post("/track/{code}/rating", response_class=HTMLResponse)
@@ -506,7 +511,7 @@ async def rating(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         )
         await citizens.rate(code, body, checked[0], ctx)
 
-    return await _act(request, ctx, code, checked, act())
+    return await _act(request, ctx, code, checked, act(), "rating")
 
 
 @router.post("/track/{code}/receipt.pdf")
