@@ -217,6 +217,7 @@ def test_the_posters_qr_codes_open_each_procedures_page(
     browser.driver.get(f"{live_stack.base_url}/procedures/{COMBINED}?lang=en")
     assert browser.driver.find_element(By.CSS_SELECTOR, "html").get_attribute("lang") == "en"
     assert "Papers to bring" in browser.driver.page_source
+    assert "24 working days" in browser.driver.page_source
     browser.shot("08-procedure-english-desktop")
     no_violations(browser, "English procedure page")
     browser.driver.get(f"{live_stack.base_url}/?lang=vi")

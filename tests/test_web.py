@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -187,3 +187,35 @@ async def test_the_applicant_supplements_pays_withdraws_and_rates_through_the_pa
     # The phone's last 4 digits open the page too.
     by_phone = await stack.client.post(f"/track/{code}", data={"phone_last4": "5678"})
     assert by_phone.status_code == 200 and code in by_phone.text
+
+
+async def test_an_apology_letter_is_shown_and_downloaded_from_the_tracking_page(
+    stack: Stack,
+) -> None:
+    code, secret = await _file(stack, "certified-copy")
+    headers = {"X-Tracking-Secret": secret}
+
+    async def planned() -> dict[str, Any] | None:
+        view: dict[str, Any] = (
+            await stack.client.get(f"/api/v1/dossiers/{code}", headers=headers)
+        ).json()
+        due = [step for step in view["open_steps"] if step["kind"] == "signature" and step["due"]]
+        return view if view["appointment"] and due else None
+
+    view = await eventually(planned, within=60)
+    appointment = datetime.fromisoformat(view["appointment"])
+    # Nobody signs: the appointment passes and the commune apologises (form 04).
+    await stack.env.sleep(appointment - await stack.env.get_current_time() + timedelta(minutes=1))
+
+    async def letter_ready() -> httpx.Response | None:
+        page = await _page(stack, f"/track/{code}", secret)
+        return page if f"/track/{code}/letters/1.pdf" in page.text else None
+
+    page = await eventually(letter_ready, within=60)
+    assert "Thư xin lỗi và hẹn lại" in page.text and "Ngày hẹn mới" in page.text
+    letter = await _page(stack, f"/track/{code}/letters/1.pdf", secret)
+    assert letter.status_code == 200 and letter.content.startswith(b"%PDF")
+    assert f"{code}-form-04-1.pdf" in letter.headers["content-disposition"]
+    stranger = await _page(stack, f"/track/{code}/letters/1.pdf", "A" * 16)
+    assert stranger.status_code == 404 and not stranger.content.startswith(b"%PDF")
+    await _page(stack, f"/track/{code}/withdraw", secret, confirm="yes")

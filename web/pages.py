@@ -44,7 +44,7 @@ from forms.render import FontNotFound, find_font, vn_datetime
 from store.models import ApologyLetterRecord
 from web import poster
 from web.i18n import LANG_COOKIE, REFUSALS, STATES, Lang, lang_of, translator, word
-from web.views import procedure_page, timeline, versions_of, vnd
+from web.views import procedure_page, time_limit, timeline, versions_of, vnd
 from workflows.dossier import TERMINAL
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -121,7 +121,7 @@ async def catalogue(request: Request, ctx: Ctx) -> HTMLResponse:
     entries = [
         {
             "entry": entry,
-            "limit_vi": labels().time_limit(entry.limit.amount, entry.limit.unit),
+            "limit_vi": time_limit(entry.limit.amount, entry.limit.unit, lang_of(request)),
         }
         for entry in ctx.catalog.list_in_force(_today(ctx))
     ]

@@ -73,6 +73,13 @@ class ProcedurePage:
     components: list[Component]
 
 
+def time_limit(amount: float, unit: str, lang: Lang) -> str:
+    """``23 ngày làm việc`` (the forms' words), or ``23 working days`` on an English page."""
+    if lang == "vi":
+        return labels().time_limit(amount, unit)
+    return f"{round(amount, 2):g} {unit.replace('_', ' ')}"
+
+
 def vnd(amount: int) -> str:
     """``1.500.000 đ``: an amount as Vietnamese write it."""
     return f"{amount:,}".replace(",", ".") + " đ"
@@ -120,7 +127,7 @@ def procedure_page(catalog: Catalog, entry: CatalogEntry, day: date, lang: Lang)
                         name_vi=step.name_vi,
                         agency_vi=catalog.agency(step.agency).name_vi,
                         kind=word(STEP_KINDS, str(step.kind), lang),
-                        budget=labels().time_limit(step.budget.amount, step.budget.unit),
+                        budget=time_limit(step.budget.amount, step.budget.unit, lang),
                     )
                     for step in version.topological_order()
                 ],
@@ -135,7 +142,7 @@ def procedure_page(catalog: Catalog, entry: CatalogEntry, day: date, lang: Lang)
         combined=isinstance(entry, CombinedProcedure),
         online_only=entry.online_only,
         home_delivery=entry.home_delivery,
-        limit=labels().time_limit(entry.limit.amount, entry.limit.unit),
+        limit=time_limit(entry.limit.amount, entry.limit.unit, lang),
         legal_basis=list(entry.legal_basis),
         effective_from=entry.effective_from,
         components=components,
