@@ -243,8 +243,8 @@ async def upload(
         await form.close()
 
 
-async def store_upload(ctx: ApiContext, name: str, data: bytes) -> s.UploadResponse:
-    """Check and store one uploaded document (the upload route's and the portal's way in).
+def check_upload(ctx: ApiContext, name: str, data: bytes) -> str:
+    """The type of an uploaded document, once its name, size and type pass.
 
     Raises:
         FieldError: on ``name`` for a name that is not plain text of 1-300 characters; on
@@ -261,6 +261,13 @@ async def store_upload(ctx: ApiContext, name: str, data: bytes) -> s.UploadRespo
     kind = _sniff(data[:8])
     if kind is None or kind not in allowed:
         raise FieldError("file", "file_type", f"accepted types: {', '.join(allowed)}", 415)
+    return kind
+
+
+async def store_upload(ctx: ApiContext, name: str, data: bytes) -> s.UploadResponse:
+    """Check (`check_upload`) and store one uploaded document: the upload route's and the
+    portal's way in."""
+    kind = check_upload(ctx, name, data)
     digest = hashlib.sha256(data).hexdigest()
     await asyncio.to_thread(_store_file, ctx.settings.data_dir / "uploads", digest, data)
     row = UploadRecord(

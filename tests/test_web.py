@@ -92,6 +92,16 @@ async def test_a_bad_form_is_answered_in_vietnamese_next_to_each_field_and_nothi
     )
     assert _text_of(english.text, "e-email") == "must be an e-mail address"
     assert _text_of(english.text, "e-doc_0") == "Attach this document"
+    # A file that is no PDF, JPEG or PNG is named next to its field; none of the good is kept.
+    files = _files("certified-copy")
+    files["doc_0"] = ("ghi-chu.txt", b"not a document", "text/plain")
+    wrong_type = await bare.client.post(
+        "/procedures/certified-copy/file?lang=vi", data={**APPLICANT}, files=files
+    )
+    assert wrong_type.status_code == 422
+    assert _text_of(wrong_type.text, "e-doc_0") == (
+        "Loại tệp không được chấp nhận (chỉ nhận PDF, JPEG, PNG)"
+    )
     assert await count(bare.sessions, UploadRecord) == uploads_before
     assert await count(bare.sessions, OnlineSubmission) == submissions_before
 

@@ -116,6 +116,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "amount_due": ("Số tiền phải nộp", "Amount due"),
     "amount_paid": ("Đã nộp", "Paid"),
     "pay_now": ("Thanh toán trực tuyến", "Pay online"),
+    "pay_continue": ("Tiếp tục thanh toán tại cổng thanh toán", "Continue at the payment page"),
     "payment_pending": ("Thanh toán đang được xử lý", "Payment being processed"),
     "delivery_title": ("Chuyển phát kết quả", "Delivery"),
     "tracking_number": ("Số vận đơn", "Tracking number"),

@@ -50,6 +50,8 @@ from workflows.dossier import TERMINAL
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The filing form: every document of a bundle, the applicant, the parcel, the delivery.
 _MAX_FILES = 60
+# A supplement hands in the few documents a request names.
+_MAX_SUPPLEMENT_FILES = 10
 _MAX_FIELDS = 120
 
 router = APIRouter(include_in_schema=False)
@@ -233,14 +235,16 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     entry = _entry(ctx, code)
     lang = lang_of(request)
     limit = ctx.settings.upload_max_bytes
+    documents = _form_documents(ctx, entry)
+    # Files are read into memory: no more than the procedure's documents at their size limit.
+    most = limit * len(documents) + 64 * 1024
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit * _MAX_FILES:
-        raise HTTPException(413, f"the form exceeds {limit * _MAX_FILES} bytes")
-    form = await request.form(max_files=_MAX_FILES, max_fields=_MAX_FIELDS)
+    if not length.isdigit() or int(length) > most:
+        raise HTTPException(413, f"the form must have a Content-Length of at most {most} bytes")
+    form = await request.form(max_files=len(documents), max_fields=_MAX_FIELDS)
     try:
         values = {name: _text(form, name) for name in form if name != "key"}
         values["key"] = _text(form, "key") or uuid.uuid4().hex
-        documents = _form_documents(ctx, entry)
         files: dict[str, tuple[str, bytes]] = {}
         errors: dict[str, str] = {}
         for doc in documents:
@@ -282,16 +286,16 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         request_body = s.SubmissionRequest.model_validate(body)
     except ValidationError as exc:
         errors = {**_messages(exc, lang), **errors}
-    if errors:
-        return _filing(request, ctx, entry, values=values, errors=errors, status=422)
-    upload_ids = []
     for field, (name_vi, data) in files.items():
         try:
-            upload_ids.append((await citizens.store_upload(ctx, name_vi, data)).id)
+            citizens.check_upload(ctx, name_vi, data)
         except FieldError as exc:
             errors[field] = _field_error(exc, lang)
-    if errors:
+    if errors:  # nothing is stored until the whole form passes
         return _filing(request, ctx, entry, values=values, errors=errors, status=422)
+    upload_ids = [
+        (await citizens.store_upload(ctx, name_vi, data)).id for name_vi, data in files.values()
+    ]
     request_body = request_body.model_copy(update={"documents": upload_ids})
     try:
         created = await citizens.submit(request_body, Response(), ctx, str(values["key"]))
@@ -342,6 +346,7 @@ async def _tracking_page(
     last4: str,
     *,
     notice: str = "",
+    pay_at: str | None = None,
     problem: str = "",
 ) -> HTMLResponse:
     view = await citizens.track(code, factor, ctx)
@@ -375,6 +380,7 @@ async def _tracking_page(
         result_vi=labels().result,
         state_word=lambda code: word(STATES, code, lang_of(request)),
         notice=notice,
+        pay_at=pay_at,
         problem=problem,
     )
 
@@ -427,7 +433,7 @@ async def _act(
     lang = lang_of(request)
     t = translator(lang)
     try:
-        await act
+        outcome = await act
     except HTTPException as exc:
         if exc.status_code >= 500:
             raise
@@ -441,12 +447,18 @@ async def _act(
     except ValidationError as exc:
         problem = "; ".join(_messages(exc, lang_of(request)).values())
         return await _tracking_page(request, ctx, code, *checked, problem=problem)
-    return await _tracking_page(request, ctx, code, *checked, notice=t["done_ok"])
+    # A payment continues at the provider's page (the demo's provider completes by itself).
+    pay_at = outcome.redirect_url if isinstance(outcome, s.PaymentView) else None
+    return await _tracking_page(request, ctx, code, *checked, notice=t["done_ok"], pay_at=pay_at)
 
 
 @router.post("/track/{code}/supplement", response_class=HTMLResponse)
 async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     """Hand in the documents the supplement request asked for."""
+    most = ctx.settings.upload_max_bytes * _MAX_SUPPLEMENT_FILES + 64 * 1024
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > most:
+        raise HTTPException(413, f"the form must have a Content-Length of at most {most} bytes")
     form, checked = await _authorised(request, ctx, code)
     if isinstance(checked, HTMLResponse):
         await form.close()
@@ -454,7 +466,7 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     try:
         files = [
             (_text(form, f"name_{index}"), await value.read(ctx.settings.upload_max_bytes + 1))
-            for index in range(_MAX_FILES)
+            for index in range(_MAX_SUPPLEMENT_FILES)
             if isinstance(value := form.get(f"file_{index}"), UploadFile)
         ]
     finally:
