@@ -235,6 +235,9 @@ def browser() -> Iterator[Browser]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_script_timeout(30)
+    # A click that submits a form returns before the next page is there: finding an element
+    # waits for it (up to 10 s) rather than failing on the page being left.
+    driver.implicitly_wait(10)
     try:
         yield Browser(driver)
     finally:
