@@ -86,6 +86,11 @@ async def test_a_bad_form_is_answered_in_vietnamese_next_to_each_field_and_nothi
     assert _text_of(answer.text, "e-parcel").startswith("Thủ tục này cần thông tin thửa đất")
     # What the citizen typed is kept for the correction.
     assert 'value="Nguyễn Thị Hồng Nhung"' in answer.text
+    empty_sheet = await bare.client.post(
+        "/procedures/land-first-certificate/file",
+        data={**APPLICANT, "parcel_commune": "phuong-lien", "map_sheet": "", "parcel_number": "7"},
+    )
+    assert _text_of(empty_sheet.text, "e-map_sheet") == "Vui lòng điền mục này"
     english = await bare.client.post(
         "/procedures/certified-copy/file?lang=en",
         data={**APPLICANT, "email": "not-an-address"},

@@ -66,6 +66,8 @@ TEXT: dict[str, tuple[str, str]] = {
         "The dossier was not filed. Please correct the marked fields.",
     ),
     "required_doc": ("Bắt buộc", "Required"),
+    "fill_in": ("Vui lòng điền mục này", "Please fill this in"),
+    "example": ("Ví dụ", "Example"),
     "doc_missing": ("Vui lòng đính kèm tài liệu này", "Attach this document"),
     "receipt": ("Giấy tiếp nhận hồ sơ", "Receipt"),
     "receipt_intro": (

@@ -218,6 +218,9 @@ def _messages(exc: ValidationError, lang: Lang) -> dict[str, str]:
     found: dict[str, str] = {}
     for error in exc.errors():
         field = _field_name(tuple(error["loc"]))
+        if error.get("input") == "":  # an empty box: "too short" would puzzle a citizen
+            found.setdefault(field, translator(lang)["fill_in"])
+            continue
         entry = error_entry(field, error["type"], str(error["msg"]).removeprefix("Value error, "))
         found.setdefault(field, entry["message_vi" if lang == "vi" else "message_en"])
     return found
