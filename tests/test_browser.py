@@ -121,12 +121,14 @@ def test_a_citizen_files_a_combined_dossier_on_a_phone_and_follows_it_by_its_qr_
     no_violations(browser, "procedure page")
     driver.find_elements(By.LINK_TEXT, "Nộp hồ sơ trực tuyến")[0].click()
 
-    # Sent empty: each error is in Vietnamese, next to its field.
+    # Sent with a short CCCD and nothing else: each error is in Vietnamese, next to its field.
+    driver.find_element(By.ID, "f-national_id").send_keys("00119")
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     assert "Hồ sơ chưa được nộp" in driver.find_element(By.CSS_SELECTOR, ".alert").text
     assert driver.find_element(By.ID, "e-national_id").text == (
         "Số căn cước công dân (CCCD) phải gồm đúng 12 chữ số"
     )
+    assert driver.find_element(By.ID, "e-full_name").text == "Vui lòng điền mục này"
     assert "thửa đất" in driver.find_element(By.ID, "e-parcel").text
     assert driver.find_element(By.ID, "f-national_id").get_attribute("aria-invalid") == "true"
     browser.shot("03-filing-errors-phone")
