@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from api import schemas as s
 from api.auth import tracking_secret
 from domain.catalog import default_catalog
+from domain.dossier import DossierStatus
 from store.models import OnlineSubmission, UploadRecord
 
 # The API tests' fixtures: ``stack`` (the app, the workers, the time-skipping server) and
 # ``bare`` (the app alone), re-exported so that pytest finds them here.
 from tests.test_api import PDF, TOKEN_SECRET, Stack, bare, count, eventually, stack, token
+from web.views import timeline
 
 pytestmark = pytest.mark.postgres
 
@@ -234,3 +237,28 @@ async def test_an_apology_letter_is_shown_and_downloaded_from_the_tracking_page(
     stranger = await _page(stack, f"/track/{code}/letters/1.pdf", "A" * 16)
     assert stranger.status_code == 404 and not stranger.content.startswith(b"%PDF")
     await _page(stack, f"/track/{code}/withdraw", secret, confirm="yes")
+
+
+def test_the_timeline_follows_the_version_in_force_on_the_receipt_day_in_viet_nam() -> None:
+    # 18:00 UTC on 30 June 2025 is 01:00 on 1 July in Viet Nam: the reformed procedure, signed
+    # by the commune, not the district office that ceased to exist that night.
+    view = s.TrackingView(
+        dossier_code="DONGDA-250701-0001",
+        procedure_code="land-first-certificate",
+        status=DossierStatus.IN_PROGRESS,
+        received_at=datetime(2025, 6, 30, 18, tzinfo=UTC),
+        appointment=None,
+        open_steps=[],
+        handovers=[],
+        documents=[],
+        supplements=[],
+        apologies=[],
+        amount_due_vnd=0,
+        amount_paid_vnd=0,
+        home_delivery=False,
+        deliveries=[],
+        payments=[],
+    )
+    agencies = {step.agency_vi for step in timeline(default_catalog(), view).steps}
+    assert "Ủy ban nhân dân cấp xã" in agencies
+    assert "Ủy ban nhân dân quận" not in agencies

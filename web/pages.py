@@ -44,14 +44,21 @@ from forms.render import FontNotFound, find_font, vn_datetime
 from store.models import ApologyLetterRecord
 from web import poster
 from web.i18n import LANG_COOKIE, REFUSALS, STATES, Lang, lang_of, translator, word
-from web.views import procedure_page, time_limit, timeline, versions_of, vnd
+from web.views import (
+    agency_vi,
+    filed_entry,
+    procedure_page,
+    time_limit,
+    timeline,
+    versions_of,
+    vnd,
+)
 from workflows.dossier import TERMINAL
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# The filing form: every document of a bundle, the applicant, the parcel, the delivery.
-_MAX_FILES = 60
 # A supplement hands in the few documents a request names.
 _MAX_SUPPLEMENT_FILES = 10
+# The filing form's text fields: the applicant, the parcel, the delivery, a name per document.
 _MAX_FIELDS = 120
 
 router = APIRouter(include_in_schema=False)
@@ -369,7 +376,7 @@ async def _tracking_page(
         "track.html.j2",
         view=view,
         steps=timeline(ctx.catalog, view).steps,
-        entry_name=_procedure_name(ctx, view),
+        entry_name=filed_entry(ctx.catalog, view).name_vi,
         secret=secret,
         last4=last4,
         pending_supplement=pending[-1] if pending else None,
@@ -379,7 +386,7 @@ async def _tracking_page(
         vnd=vnd,
         ended=view.status in TERMINAL,
         apology_sequences=[seq for seq, _ in letters if seq in downloadable],
-        agency_vi=lambda code: _agency_vi(ctx, code),
+        agency_vi=lambda code: agency_vi(ctx.catalog, code),
         result_vi=labels().result,
         state_word=lambda code: word(STATES, code, lang_of(request)),
         notice=notice,
@@ -388,25 +395,10 @@ async def _tracking_page(
     )
 
 
-def _procedure_name(ctx: ApiContext, view: s.TrackingView) -> str:
-    day = view.received_at.date()
-    code = view.procedure_code
-    if ctx.catalog.is_combined(code):
-        return ctx.catalog.combined_on(code, day).name_vi
-    return ctx.catalog.version_on(code, day).name_vi
-
-
-def _agency_vi(ctx: ApiContext, code: str) -> str:
-    try:
-        return ctx.catalog.agency(code).name_vi
-    except LookupError:
-        return labels().parties.get(code, code)
-
-
 async def _authorised(
-    request: Request, ctx: ApiContext, code: str
+    request: Request, ctx: ApiContext, code: str, max_files: int = 0
 ) -> tuple[FormData, tuple[citizens.Factor, str, str] | HTMLResponse]:
-    form = await request.form(max_files=_MAX_FILES, max_fields=_MAX_FIELDS)
+    form = await request.form(max_files=max_files, max_fields=_MAX_FIELDS)
     try:
         return form, await _factor(ctx, code, form)
     except HTTPException as exc:
@@ -462,7 +454,7 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     length = request.headers.get("content-length", "")
     if not length.isdigit() or int(length) > most:
         raise HTTPException(413, f"the form must have a Content-Length of at most {most} bytes")
-    form, checked = await _authorised(request, ctx, code)
+    form, checked = await _authorised(request, ctx, code, _MAX_SUPPLEMENT_FILES)
     if isinstance(checked, HTMLResponse):
         await form.close()
         return checked

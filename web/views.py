@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from api import schemas as s
 from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, ProcedureVersion
+from domain.clock import VN_TZ
 from forms.official import labels
 from web.i18n import DOCUMENT_FORMS, STEP_KINDS, TEXT, Lang, word
 
@@ -174,11 +175,21 @@ class Timeline:
     steps: list[TimelineStep] = field(default_factory=list)
 
 
-def _agency_vi(catalog: Catalog, code: str) -> str:
+def agency_vi(catalog: Catalog, code: str) -> str:
+    """An agency's Vietnamese name (or a party's, such as the applicant); the code if unknown."""
     try:
         return catalog.agency(code).name_vi
     except LookupError:
         return labels().parties.get(code, code)
+
+
+def filed_entry(catalog: Catalog, view: s.TrackingView) -> CatalogEntry:
+    """The procedure or bundle version the dossier was filed under (on its receipt day in Viet
+    Nam, as reception pinned it)."""
+    day = view.received_at.astimezone(VN_TZ).date()
+    if catalog.is_combined(view.procedure_code):
+        return catalog.combined_on(view.procedure_code, day)
+    return catalog.version_on(view.procedure_code, day)
 
 
 def timeline(catalog: Catalog, view: s.TrackingView) -> Timeline:
@@ -187,12 +198,8 @@ def timeline(catalog: Catalog, view: s.TrackingView) -> Timeline:
     A step is done when form 05 has a row for it (the last row wins: a step sent back and done
     again shows its last outcome), open when the dossier holds it now, else still to come.
     """
-    day = view.received_at.date()
-    entry: CatalogEntry = (
-        catalog.combined_on(view.procedure_code, day)
-        if catalog.is_combined(view.procedure_code)
-        else catalog.version_on(view.procedure_code, day)
-    )
+    day = view.received_at.astimezone(VN_TZ).date()
+    entry = filed_entry(catalog, view)
     done = {(row.procedure, row.step): row for row in view.handovers}
     opened = {step.key: step for step in view.open_steps}
     result = Timeline()
@@ -202,7 +209,7 @@ def timeline(catalog: Catalog, view: s.TrackingView) -> Timeline:
             line = TimelineStep(
                 procedure_vi=version.name_vi,
                 name_vi=step.name_vi,
-                agency_vi=_agency_vi(catalog, step.agency),
+                agency_vi=agency_vi(catalog, step.agency),
                 state="waiting",
             )
             if key in opened:
