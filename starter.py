@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -177,6 +178,28 @@ def cmd_exemption(args: argparse.Namespace) -> int:
         _print_json(answer)
     else:
         print(answer["answer_vi"])
+    return 0
+
+
+def cmd_catalog_poster(args: argparse.Namespace) -> int:
+    """Write the desk's A4 poster: its procedures, each with a QR code to its public page."""
+    from domain.catalog import default_catalog
+    from engine.settings import get_settings
+    from forms import FontNotFound
+    from web.poster import poster_pdf
+
+    if not re.fullmatch(r"[A-Z0-9.]{2,20}", args.desk):
+        raise ValueError(f"--desk {args.desk!r}: a desk code is 2-20 characters of A-Z, 0-9, '.'")
+    day = args.on or date.today()
+    target = Path(args.out or f"{args.desk}-poster.pdf")
+    try:
+        base_url = get_settings().public_base_url
+        pdf = poster_pdf(default_catalog(), day, args.desk, base_url, _pdf_font())
+    except FontNotFound as exc:
+        print(f"starter.py catalog poster: {exc}", file=sys.stderr)
+        return 1
+    target.write_bytes(pdf)
+    print(target)
     return 0
 
 
@@ -748,6 +771,14 @@ def build_parser() -> argparse.ArgumentParser:
     exempt.add_argument("--on", type=_day, help="the day (default: today)")
     exempt.add_argument("--json", action="store_true", help="print JSON")
     exempt.set_defaults(handler=cmd_exemption)
+
+    wall = catalog_commands.add_parser(
+        "poster", help="the desk's A4 poster: procedures with QR codes to their pages"
+    )
+    wall.add_argument("--desk", required=True, help="the desk's code, e.g. DONGDA")
+    wall.add_argument("--on", type=_day, help="the day whose procedures to list (default: today)")
+    wall.add_argument("--out", help="the PDF to write (default: DESK-poster.pdf)")
+    wall.set_defaults(handler=cmd_catalog_poster)
 
     due = commands.add_parser(
         "due-date",

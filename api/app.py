@@ -38,6 +38,7 @@ from domain.catalog import (
 from domain.clock import VN_TZ
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from engine.settings import Settings
+from web import pages
 
 AGENCY_PREFIX = "/api/v1/agencies"
 
@@ -277,6 +278,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(citizens.router)
     app.include_router(agencies.router)
+    pages.install(app)  # the pages for people (web/), on the same app
     return app
 
 

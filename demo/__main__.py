@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -226,9 +226,17 @@ async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: 
 
 
 async def submit_and_follow(
-    address: str, desk_code: str, database_url: str, worker: subprocess.Popen[bytes], log: Path
+    address: str,
+    desk_code: str,
+    database_url: str,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    tracking: Callable[[str], str] | None = None,
 ) -> None:
-    """Submit the sample dossiers, let the demo officers move them, print every hand-over."""
+    """Submit the sample dossiers, let the demo officers move them, print every hand-over.
+
+    ``tracking`` gives what to print for a dossier's tracking page (its link and secret).
+    """
     from demo.officers import follow_dossier
     from domain.catalog import default_catalog
     from domain.dossier import DossierFacts, SubmittedDocument
@@ -263,6 +271,8 @@ async def submit_and_follow(
         receipt = await wait_for_receipt(handle)
         assert receipt.appointment is not None
         say(f"received {code} ({procedure}); appointment {receipt.appointment:%Y-%m-%d %H:%M}")
+        if tracking is not None:
+            say(f"  its receipt's QR code: {tracking(code)}")
         codes.append(code)
     follow = asyncio.ensure_future(
         asyncio.gather(*(follow_dossier(client, code, say) for code in codes))
@@ -429,7 +439,17 @@ async def run(args: argparse.Namespace) -> None:
             f"{token_source}, then turn on 'Include cross-origin credentials' in the UI's "
             "Codec Server settings (README: Reading encrypted histories)"
         )
-        env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
+        # The QR codes on receipts and letters open the pages the API serves, unless the
+        # operator has set a public address of their own.
+        public_url = os.environ.get("LIENTHONG_PUBLIC_BASE_URL") or (
+            f"http://127.0.0.1:{args.api_port}"
+        )
+        env = dict(
+            os.environ,
+            TEMPORAL_ADDRESS=address,
+            LIENTHONG_LOG_FORMAT="json",
+            LIENTHONG_PUBLIC_BASE_URL=public_url,
+        )
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
         say(f"workers started (log: {worker_log})")
         await start_relays(address)
@@ -450,12 +470,26 @@ async def run(args: argparse.Namespace) -> None:
         )
         say(f"HTTP API: http://127.0.0.1:{args.api_port}/docs (log: {api_log})")
         say(
+            f"pages: {public_url}/ (procedures, filing online), the desk's QR poster: "
+            f"{public_url}/desks/{settings.desk_code}/poster"
+        )
+        say(
             "an officer's token: LIENTHONG_API_TOKEN_SECRET=<the secret in "
             f"{api_secret_source}> .venv/bin/python -m api issue-token --agency one-stop "
             "--officer demo"
         )
+        from api.auth import tracking_secret
+
         await submit_and_follow(
-            address, settings.desk_code, settings.database_url, worker, worker_log
+            address,
+            settings.desk_code,
+            settings.database_url,
+            worker,
+            worker_log,
+            lambda code: (
+                f"{public_url}/track/{code} (mã tra cứu / tracking secret: "
+                f"{tracking_secret(api_secret, code)})"
+            ),
         )
         await print_portal_sync(address, settings.database_url)
         print_todays_report(settings.database_url)
