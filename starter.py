@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -133,30 +134,115 @@ def cmd_catalog_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_check(args: argparse.Namespace) -> int:
+    """Validate every catalog file, print the coverage table and every [unverified] fact."""
+    from domain.catalog_check import check_catalog
+
+    report = check_catalog(on=args.on or date.today())
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        print(report.text())
+    return 0 if report.ok else 1
+
+
+def cmd_exemption(args: argparse.Namespace) -> int:
+    """Tell an applicant whether a planned house needs the procedure at all."""
+    from domain.catalog import BuildingCase, default_catalog, exemption_answer_vi
+
+    catalog = default_catalog()
+    day = args.on or date.today()
+    case = BuildingCase(
+        floors=args.floors,
+        floor_area_m2=args.floor_area,
+        in_planned_urban_area=args.planned_urban_area,
+    )
+    found = catalog.exemption_on(args.procedure, day, case)
+    if found is None:
+        version = (
+            catalog.components_on(args.procedure, day)[0]
+            if catalog.is_combined(args.procedure)
+            else catalog.version_on(args.procedure, day)
+        )
+        answer = {"exempt": False, "answer_vi": exemption_answer_vi(version, None)}
+    else:
+        version, rule = found
+        answer = {
+            "exempt": True,
+            "answer_vi": exemption_answer_vi(version, rule),
+            "exemption": rule.id,
+            "legal_basis": rule.legal_basis,
+        }
+    answer = {"procedure": version.code, "version": version.version, **answer}
+    if args.json:
+        _print_json(answer)
+    else:
+        print(answer["answer_vi"])
+    return 0
+
+
+def cmd_catalog_poster(args: argparse.Namespace) -> int:
+    """Write the desk's A4 poster: its procedures, each with a QR code to its public page."""
+    from domain.catalog import default_catalog
+    from engine.settings import get_settings
+    from forms import FontNotFound
+    from web.poster import poster_pdf
+
+    if not re.fullmatch(r"[A-Z0-9.]{2,20}", args.desk):
+        raise ValueError(f"--desk {args.desk!r}: a desk code is 2-20 characters of A-Z, 0-9, '.'")
+    day = args.on or date.today()
+    target = Path(args.out or f"{args.desk}-poster.pdf")
+    try:
+        base_url = get_settings().public_base_url
+        pdf = poster_pdf(default_catalog(), day, args.desk, base_url, _pdf_font())
+    except FontNotFound as exc:
+        print(f"starter.py catalog poster: {exc}", file=sys.stderr)
+        return 1
+    target.write_bytes(pdf)
+    print(target)
+    return 0
+
+
 # ---- due-date --------------------------------------------------------------------------------
 
 
 def cmd_due_date(args: argparse.Namespace) -> int:
     """Compute the appointment and every step's due moment."""
-    from domain.calendar import default_calendar
+    from domain.calendar import default_calendar, default_provisional
     from domain.catalog import default_catalog
     from domain.clock import LegalClock
     from domain.plan import plan_dossier
 
+    def codes(plan: Any) -> set[str]:
+        return {component.code for component in plan.components}
+
+    catalog = default_catalog()
     plan = plan_dossier(
-        default_catalog(),
+        catalog,
         LegalClock(default_calendar()),
         args.procedure,
         args.received,
         pauses=args.pause or (),
+        provisional=default_provisional(),
     )
+    day = plan.received_at.date()
+    ending = [str(w) for w in catalog.ending_soon(day) if w.code in {plan.procedure, *codes(plan)}]
     if args.json:
-        _print_json(plan.model_dump(mode="json"))
+        _print_json({**plan.model_dump(mode="json"), "warnings": ending})
         return 0
     print(f"{plan.procedure}@{plan.version}  {plan.name_vi}")
     print(f"  received      {plan.received_at.isoformat()}")
     print(f"  clock starts  {plan.clock_starts.isoformat()}")
     print(f"  appointment   {plan.appointment.isoformat()}")
+    if plan.service_target is not None:
+        print(
+            f"  desk target   {plan.service_target.isoformat()}  (mục tiêu của Bộ phận Một cửa, "
+            "không phải thời hạn luật định / the desk's own target, not the legal limit)"
+        )
+    for note in plan.calendar_notes_vi:
+        print(f"  LỊCH TẠM THỜI / provisional calendar: {note}")
+    for warning in ending:
+        print(f"  {warning}")
     for step in plan.steps:
         counted = "" if step.counted else "  (not counted)"
         print(f"  - {step.key:<50} {step.agency:<20} due {step.due.isoformat()}{counted}")
@@ -192,8 +278,8 @@ def _parcel(text: str) -> ParcelRef:
 
 async def _submit(args: argparse.Namespace) -> int:
     from domain.catalog import default_catalog
-    from domain.dossier import DossierFacts, SubmittedDocument
-    from engine.dossiers import allocate_code, start_dossier, wait_for_receipt
+    from domain.dossier import DossierFacts, SubmissionChannel, SubmittedDocument
+    from engine.dossiers import allocate_code, check_channel, start_dossier, wait_for_receipt
     from engine.settings import get_settings
     from engine.temporal import connect
 
@@ -212,7 +298,14 @@ async def _submit(args: argparse.Namespace) -> int:
     facts = DossierFacts(
         parcel=args.parcel,
         documents=[SubmittedDocument(name_vi=name) for name in dict.fromkeys(documents)],
+        # The desk's command line is the counter, unless an officer files online for the
+        # applicant (an online-only procedure), which the dossier records.
+        channel=SubmissionChannel.ONLINE
+        if args.online_for_applicant
+        else SubmissionChannel.COUNTER,
+        filed_online_by=args.online_for_applicant,
     )
+    check_channel(default_catalog(), args.procedure, received, facts)  # before a code is used
     client = await connect(args.address)
     code = await allocate_code(settings.database_url, settings.desk_code, received)
     handle = await start_dossier(
@@ -384,6 +477,125 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- portal ----------------------------------------------------------------------------------
+
+
+async def _portal_sessions(args: argparse.Namespace) -> Any:
+    from engine.settings import get_settings, normalise_database_url
+    from store.db import async_engine, check_connection
+
+    url = normalise_database_url(args.database_url or get_settings().database_url)
+    check_connection(url)
+    return async_engine(url)
+
+
+async def _outside_status(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from store import outbox
+    from store.db import session_factory
+
+    engine = await _portal_sessions(args)
+    try:
+        async with session_factory(engine)() as session:
+            backlogs = {
+                system: await outbox.backlog(session, model)
+                for system, model in outbox.OUTBOXES.items()
+            }
+    finally:
+        await engine.dispose()
+    now = datetime.now(UTC)
+    if args.json:
+        _print_json(
+            {
+                system: {
+                    "waiting": b.waiting,
+                    "oldest_since": b.oldest_since.isoformat() if b.oldest_since else None,
+                    "oldest_age_seconds": age.total_seconds()
+                    if (age := b.oldest_age(now))
+                    else None,
+                    "last_error": b.last_error,
+                }
+                for system, b in backlogs.items()
+            }
+        )
+        return 0
+    for system, b in backlogs.items():
+        line = f"{system:<8} waiting {b.waiting:>6}"
+        if b.oldest_since is not None:
+            line += f"  oldest {b.oldest_since:%Y-%m-%d %H:%M} UTC ({b.oldest_age(now)} ago)"
+        print(line)
+        if b.last_error:
+            print(f"         last error: {b.last_error}")
+    return 0
+
+
+def cmd_outside_status(args: argparse.Namespace) -> int:
+    """How many messages still wait for each outside system, and why."""
+    return asyncio.run(_outside_status(args))
+
+
+async def _portal_reconcile(args: argparse.Namespace) -> int:
+    from activities.portal import SimulatedPortal, reconcile
+    from store.db import session_factory
+
+    engine = await _portal_sessions(args)
+    try:
+        sessions = session_factory(engine)
+        # The simulated portal is the only adapter so far; a real one is chosen here.
+        report = await reconcile(sessions, SimulatedPortal(sessions), args.date)
+    finally:
+        await engine.dispose()
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        print(
+            f"{report.day}: {report.compared} dossiers compared, "
+            f"{len(report.mismatches)} differ from the portal"
+        )
+        for m in report.mismatches:
+            theirs = "unknown to the portal" if m.portal_code is None else f"portal {m.portal_code}"
+            action = "re-send queued" if m.queued else "a report is already waiting"
+            print(f"  {m.dossier_code:<28} registry {m.registry_code:>2}  {theirs:<22} {action}")
+    if any(m.queued for m in report.mismatches) and not args.no_nudge:
+        await _nudge_relay(args.address)
+    return 0
+
+
+async def _nudge_relay(address: str | None) -> None:
+    from engine.temporal import connect
+    from workflows.relay import OutboxRelayWorkflow, relay_id
+
+    try:
+        client = await connect(address)
+        await client.get_workflow_handle(relay_id("portal")).signal(OutboxRelayWorkflow.nudge)
+        print("the portal relay was asked to send them now")
+    except Exception as exc:
+        print(f"the relay could not be reached ({exc}); it sends them at its next round")
+
+
+def cmd_portal_reconcile(args: argparse.Namespace) -> int:
+    """Compare the registry with what the portal acknowledged on a day; re-send the difference."""
+    return asyncio.run(_portal_reconcile(args))
+
+
+async def _outside_relays(args: argparse.Namespace) -> int:
+    from engine.dossiers import ensure_relay
+    from engine.names import OUTSIDE_SYSTEMS
+    from engine.temporal import connect
+
+    client = await connect(args.address)
+    for system in OUTSIDE_SYSTEMS:
+        run_id = await ensure_relay(client, system)
+        print(f"{system}-relay running (run {run_id})")
+    return 0
+
+
+def cmd_outside_relays(args: argparse.Namespace) -> int:
+    """Start each outside system's relay unless it runs already."""
+    return asyncio.run(_outside_relays(args))
+
+
 # ---- simulate ------------------------------------------------------------------------------------
 
 
@@ -394,9 +606,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return run(args)
 
 
-# ---- official forms (01, 02, 03, 05, 06) ---------------------------------------------------------
+# ---- official forms (Circular 03/2025 numbers: 01, 02, 03, 05 stop notice, 06 slip, 07 register) -
 
-FORM_NUMBERS = ("01", "02", "03", "05")
+# The numbers the command line takes are those of Circular 03/2025/TT-VPCP (forms.editions); a
+# dossier received before 15/9/2025 prints its form with the 2018 number (its slip is "05").
+FORM_NUMBERS = ("01", "02", "03", "05", "06")
 
 
 async def _read_form(args: argparse.Namespace) -> Any:
@@ -426,6 +640,10 @@ async def _read_form(args: argparse.Namespace) -> Any:
                 return await forms_data.refusal_form(
                     session, args.code, args.sequence, catalog, place_vi=settings.letter_place_vi
                 )
+            if args.number == "05":
+                return await forms_data.stop_notice(
+                    session, args.code, args.sequence, catalog, place_vi=settings.letter_place_vi
+                )
             return await forms_data.control_slip(session, args.code, catalog)
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0]
@@ -445,13 +663,13 @@ def _pdf_font() -> Any:
 
 
 def cmd_form(args: argparse.Namespace) -> int:
-    """Write form 01, 02, 03 or 05 of a dossier as HTML and/or PDF; print the paths."""
+    """Write form 01, 02, 03, 05 or 06 of a dossier as HTML and/or PDF; print the paths."""
     from pathlib import Path
 
     from forms import FontNotFound, render_html, render_pdf
 
-    if args.sequence is not None and args.number not in ("02", "03"):
-        raise ValueError(f"--sequence is for forms 02 and 03, not form {args.number}")
+    if args.sequence is not None and args.number not in ("02", "03", "05"):
+        raise ValueError(f"--sequence is for forms 02, 03 and 05, not form {args.number}")
     form = asyncio.run(_read_form(args))
     wanted = [
         (path, kind)
@@ -459,7 +677,7 @@ def cmd_form(args: argparse.Namespace) -> int:
         if path is not None or (args.html is None and args.pdf is None)
     ]
     for path, kind in wanted:
-        target = Path(path or f"{args.code}-form-{args.number}.{kind}")
+        target = Path(path or f"{args.code}-form-{form.number}.{kind}")
         if kind == "html":
             target.write_text(render_html(form), encoding="utf-8")
         else:
@@ -473,7 +691,7 @@ def cmd_form(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    """Write the register (form 06) of a desk over a range of days as HTML, PDF or CSV."""
+    """Write the register (form 07; 06 before 15/9/2025) of a desk as HTML, PDF or CSV."""
     from pathlib import Path
 
     from forms import FontNotFound, render_html, render_pdf, render_register_csv
@@ -525,6 +743,42 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--on", type=_day, help="the day whose version to show (default: today)")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=cmd_catalog_show)
+    check = catalog_commands.add_parser(
+        "check",
+        help="validate every file; coverage table; every [unverified] fact",
+        description="Load and validate the whole catalog and the calendar overrides, print a "
+        "coverage table and list every fact marked [unverified] with its file and line. Exit 1 "
+        "when a file breaks a rule.",
+    )
+    check.add_argument("--on", type=_day, help="the day for coverage and warnings (default: today)")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(handler=cmd_catalog_check)
+
+    exempt = commands.add_parser(
+        "exemption",
+        help="does a planned house need a building permit at all?",
+        description="Answer from the catalog's exemptions (Construction Law 2025 from "
+        "2026-07-01) instead of opening a dossier.",
+    )
+    exempt.add_argument("--procedure", default="house-building-permit", help="procedure code")
+    exempt.add_argument("--floors", type=int, required=True, help="storeys above ground")
+    exempt.add_argument("--floor-area", type=float, required=True, help="total floor area, m²")
+    exempt.add_argument(
+        "--planned-urban-area",
+        action="store_true",
+        help="the plot lies in an area with an approved urban plan",
+    )
+    exempt.add_argument("--on", type=_day, help="the day (default: today)")
+    exempt.add_argument("--json", action="store_true", help="print JSON")
+    exempt.set_defaults(handler=cmd_exemption)
+
+    wall = catalog_commands.add_parser(
+        "poster", help="the desk's A4 poster: procedures with QR codes to their pages"
+    )
+    wall.add_argument("--desk", required=True, help="the desk's code, e.g. DONGDA")
+    wall.add_argument("--on", type=_day, help="the day whose procedures to list (default: today)")
+    wall.add_argument("--out", help="the PDF to write (default: DESK-poster.pdf)")
+    wall.set_defaults(handler=cmd_catalog_poster)
 
     due = commands.add_parser(
         "due-date",
@@ -593,11 +847,17 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--all-documents", action="store_true", help="hand in every required document"
     )
+    submit.add_argument(
+        "--online-for-applicant",
+        metavar="OFFICER",
+        help="file through the online channel on the applicant's behalf (required for an "
+        "online-only procedure; the officer's id is recorded in the audit log)",
+    )
     submit.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
     submit.set_defaults(handler=cmd_submit)
 
     track = commands.add_parser(
-        "track", help="a dossier's status, open steps and hand-over ledger (form 05)"
+        "track", help="a dossier's status, open steps and hand-over ledger (form 06)"
     )
     track.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
     track.add_argument("--json", action="store_true", help="print JSON")
@@ -622,21 +882,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     form = commands.add_parser(
         "form",
-        help="a dossier's form 01, 02, 03 or 05 as HTML and PDF, from the registry",
-        description="Render an official form of a dossier from DATABASE_URL. Without --html "
-        "or --pdf, writes CODE-form-NN.html and CODE-form-NN.pdf here; prints the paths.",
+        help="a dossier's form 01, 02, 03, 05 or 06 as HTML and PDF, from the registry",
+        description="Render an official form of a dossier from DATABASE_URL, numbered as in "
+        "Circular 03/2025/TT-VPCP; a dossier received before 15/09/2025 gets the 2018 form "
+        "(its control slip is numbered 05 there). Without --html or --pdf, writes "
+        "CODE-form-NN.html and CODE-form-NN.pdf here; prints the paths.",
     )
-    form.add_argument("number", choices=FORM_NUMBERS, help="01 receipt, 02 supplement request, "
-                      "03 refusal, 05 process-control slip")  # fmt: skip
+    form.add_argument("number", choices=FORM_NUMBERS, help="01 receipt, 02 supplement "
+                      "request, 03 refusal, 05 notice that processing stops, "
+                      "06 process-control slip")  # fmt: skip
     form.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
-    form.add_argument("--sequence", type=int, help="which request/refusal (02, 03; default: last)")
+    form.add_argument("--sequence", type=int,
+                      help="which request/refusal (02, 03, 05; default: last)")  # fmt: skip
     form.add_argument("--html", metavar="FILE", help="write the HTML page to FILE")
     form.add_argument("--pdf", metavar="FILE", help="write the PDF to FILE")
     form.set_defaults(handler=cmd_form)
 
     register = commands.add_parser(
         "register",
-        help="the register of a desk (form 06) over a range of days, as HTML, PDF or CSV",
+        help="the register of a desk (form 07) over a range of days, as HTML, PDF or CSV",
         description="Every dossier the desk received from --from to --to (Vietnam days, "
         "inclusive); no personal data. Writes DESK-register-FROM-TO.FORMAT unless --output.",
     )
@@ -670,6 +934,41 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: table")
     report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     report.set_defaults(handler=cmd_report)
+
+    outside = commands.add_parser(
+        "outside",
+        help="outside systems (national portal, SMS): backlogs and their relays",
+        description="Messages owed to outside systems (docs/integrations.md).",
+    )
+    outside_commands = outside.add_subparsers(dest="outside_command", required=True)
+    outside_status = outside_commands.add_parser("status", help="what still waits, and why")
+    outside_status.add_argument("--json", action="store_true")
+    outside_status.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    outside_status.set_defaults(handler=cmd_outside_status)
+    relays = outside_commands.add_parser("relays", help="start the relays unless they run")
+    relays.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
+    relays.set_defaults(handler=cmd_outside_relays)
+
+    portal = commands.add_parser(
+        "portal",
+        help="the national public-service portal: compare a day with it, re-send the difference",
+        description="Status reports to the national portal (docs/integrations.md).",
+    )
+    portal_commands = portal.add_subparsers(dest="portal_command", required=True)
+    reconcile = portal_commands.add_parser(
+        "reconcile",
+        help="compare the registry with the portal for a day; re-send the difference",
+    )
+    reconcile.add_argument(
+        "--date", required=True, type=_day, metavar="YYYY-MM-DD", help="Vietnam calendar day"
+    )
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.add_argument(
+        "--no-nudge", action="store_true", help="do not ask the relay to send at once"
+    )
+    reconcile.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    reconcile.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
+    reconcile.set_defaults(handler=cmd_portal_reconcile)
 
     from sim.cli import add_arguments as add_simulate_arguments
 

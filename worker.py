@@ -8,6 +8,7 @@ Examples:
     python worker.py                                 # everything
     python worker.py --agency tax                    # only the tax authority's queue
     python worker.py --orchestration --agency one-stop
+    python worker.py --outside portal                # only the national portal's relay queue
 """
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.portal import NationalPortal
 from activities.post import PostalService
+from activities.sms import SmsGateway
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from engine.logs import configure_logging, get_logger
-from engine.names import ORCHESTRATION_TASK_QUEUE, agency_task_queue
+from engine.names import (
+    ORCHESTRATION_TASK_QUEUE,
+    OUTSIDE_SYSTEMS,
+    agency_task_queue,
+    outside_task_queue,
+)
 from engine.settings import Settings, SettingsError, get_settings
 from engine.temporal import connect, exit_process
 from store.db import StoreUnavailable, async_engine, check_connection, session_factory
@@ -43,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     agencies = [agency.code for agency in default_catalog().agencies]
     parser = argparse.ArgumentParser(
         description="Run the dossier workflows and the agencies' activities.",
-        epilog="With neither --agency nor --orchestration, everything runs in this process.",
+        epilog="With none of --agency, --outside, --orchestration, everything runs here.",
     )
     parser.add_argument(
         "--agency",
@@ -57,6 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help=f"serve the dossier workflows (task queue {ORCHESTRATION_TASK_QUEUE!r})",
     )
+    parser.add_argument(
+        "--outside",
+        action="append",
+        choices=OUTSIDE_SYSTEMS,
+        metavar="SYSTEM",
+        help="serve an outside system's queue (repeatable): " + ", ".join(OUTSIDE_SYSTEMS),
+    )
     parser.add_argument("--address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)")
     parser.add_argument(
         "--grace",
@@ -65,8 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds in-flight activities get to finish after SIGINT/SIGTERM (default 30)",
     )
     args = parser.parse_args(argv)
-    if not args.agency and not args.orchestration:
+    if not args.agency and not args.orchestration and not args.outside:
         args.agency = agencies
+        args.outside = list(OUTSIDE_SYSTEMS)
         args.orchestration = True
     return args
 
@@ -79,8 +95,10 @@ def build_workers(
     activities: Sequence[Callable[..., Any]],
     orchestration_queue: str = ORCHESTRATION_TASK_QUEUE,
     max_cached_workflows: int = 1000,
+    outside: Sequence[str] = (),
 ) -> list[Worker]:
-    """One worker per task queue: agency activities on theirs, workflows on orchestration's.
+    """One worker per task queue: agency activities on theirs, an outside system's on its own
+    (``outside``: names of `OUTSIDE_SYSTEMS`), workflows on orchestration's.
 
     ``max_cached_workflows``: open workflows kept in memory (the SDK's default, 1000); one
     evicted must replay its whole history on its next task.
@@ -93,6 +111,14 @@ def build_workers(
             graceful_shutdown_timeout=grace,
         )
         for code in agencies
+    ] + [
+        Worker(
+            client,
+            task_queue=outside_task_queue(name),
+            activities=activities,
+            graceful_shutdown_timeout=grace,
+        )
+        for name in outside
     ]
     if orchestration:
         # Workflows only: the legal clock is computed in the workflow from its pinned calendar.
@@ -117,12 +143,21 @@ def in_process_workers(
     clock: LegalClock | None = None,
     settings: Settings | None = None,
     post: PostalService | None = None,
+    portal: NationalPortal | None = None,
+    sms: SmsGateway | None = None,
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
-    """Every agency's worker and the orchestration worker, all in this process over one
-    registry, stopping within a second: the layout of the tests and the simulation."""
+    """Every agency's worker, the outside systems' and the orchestration worker, all in this
+    process over one registry, stopping within a second: the layout of the tests and the
+    simulation."""
     activities = build_activities(
-        sessions, catalog=catalog, clock=clock, settings=settings, post=post
+        sessions,
+        catalog=catalog,
+        clock=clock,
+        settings=settings,
+        post=post,
+        portal=portal,
+        sms=sms,
     )
     return build_workers(
         client,
@@ -132,6 +167,7 @@ def in_process_workers(
         activities,
         orchestration_queue=orchestration_queue,
         max_cached_workflows=max_cached_workflows,
+        outside=OUTSIDE_SYSTEMS,
     )
 
 
@@ -143,7 +179,12 @@ async def run(args: argparse.Namespace) -> None:
     engine = async_engine(settings.database_url)
     activities = build_activities(session_factory(engine))
     workers = build_workers(
-        client, args.agency or [], args.orchestration, timedelta(seconds=args.grace), activities
+        client,
+        args.agency or [],
+        args.orchestration,
+        timedelta(seconds=args.grace),
+        activities,
+        outside=args.outside or [],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,7 +15,8 @@ Agency systems (each activity named exactly as the catalog's ``Step.activity``):
 Letters and notifications (scheduled by the dossier workflow on the one-stop desk's queue):
 
 - `activities.letters`: ``letters.issue-apology`` (form 04, exactly once per missed appointment),
-  ``letters.appointment-moved`` (a calendar amendment moved the appointment)
+  ``letters.appointment-moved`` (a calendar amendment moved the appointment),
+  ``letters.applicant-notice`` (forms 02, 03 and 05 and the reminder to supplement, by e-mail)
 - `activities.notify`: ``notify.agency`` (warnings and escalations to an agency)
 
 The registry's read model (steps, form 05 ledger, documents, audit log; the reports read it):
@@ -25,6 +26,13 @@ The registry's read model (steps, form 05 ledger, documents, audit log; the repo
 Home delivery (the post office behind `activities.post.PostalService`; simulated here):
 
 - `activities.post`: ``post.dispatch``, ``post.attempt-delivery``, ``post.return-to-desk``
+
+Outside systems, each on its own queue (`engine.names.outside_task_queue`):
+
+- `activities.portal`: ``portal.push-pending`` (status reports to the national portal, from the
+  outbox the registry writes; behind `activities.portal.NationalPortal`, simulated here)
+- `activities.sms`: ``sms.push-pending`` (text messages to applicants, from the SMS outbox;
+  behind `activities.sms.SmsGateway`, simulated here)
 """
 
 from __future__ import annotations
@@ -40,10 +48,12 @@ from activities.land import LandActivities
 from activities.letters import LetterActivities
 from activities.notify import NotifyActivities, channel_from_settings
 from activities.one_stop import OneStopActivities
+from activities.portal import NationalPortal, PortalActivities, SimulatedPortal
 from activities.post import PostActivities, PostalService, SimulatedPostOffice
 from activities.reception import ReceptionActivities
 from activities.registry import RegistryActivities
 from activities.residence import ResidenceActivities
+from activities.sms import SimulatedSmsGateway, SmsActivities, SmsGateway
 from activities.tax import TaxActivities
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
@@ -57,6 +67,8 @@ def build_activities(
     clock: LegalClock | None = None,
     settings: Settings | None = None,
     post: PostalService | None = None,
+    portal: NationalPortal | None = None,
+    sms: SmsGateway | None = None,
 ) -> list[Callable[..., Any]]:
     """All activity callables, bound to their dependencies.
 
@@ -67,6 +79,8 @@ def build_activities(
             re-read when its file changes.
         settings: Where letters go and how mail is sent; the process's settings by default.
         post: The postal operator; the simulated post office (rates from settings) by default.
+        portal: The national portal; the simulated one (failure rate from settings) by default.
+        sms: The SMS gateway; the simulated one (failure rate from settings) by default.
     """
     catalog = catalog or default_catalog()
     reception = ReceptionActivities(catalog, clock)
@@ -84,6 +98,10 @@ def build_activities(
     registry = RegistryActivities(sessions)
     post = post or SimulatedPostOffice(settings.post_absent_rate, settings.post_not_found_rate)
     delivery = PostActivities(sessions, post, settings, channel)
+    portal = portal or SimulatedPortal(sessions, failure_rate=settings.portal_failure_rate)
+    portal_sync = PortalActivities(sessions, portal)
+    sms = sms or SimulatedSmsGateway(sessions, failure_rate=settings.sms_failure_rate)
+    texts = SmsActivities(sessions, sms, settings)
     return [
         reception.plan_dossier,
         reception.calendar,
@@ -97,9 +115,12 @@ def build_activities(
         health_insurance.issue_health_card,
         letters.issue_apology,
         letters.appointment_moved,
+        letters.applicant_notice,
         notify.notify_agency,
         registry.sync,
         delivery.dispatch,
         delivery.attempt_delivery,
         delivery.return_to_desk,
+        portal_sync.push_pending,
+        texts.push_pending,
     ]

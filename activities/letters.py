@@ -49,6 +49,7 @@ from activities.notify import (
 )
 from domain.catalog import Catalog
 from domain.clock import VN_TZ
+from domain.dossier import ApplicantNoticeKind
 from engine.settings import Settings
 from forms import (
     ApologyLetter,
@@ -58,6 +59,7 @@ from forms import (
     render_apology_pdf,
     render_text,
 )
+from forms.editions import FormKind, edition_on, number_of, title_of
 from store import letters as store
 from store.models import ApologyLetterRecord
 
@@ -121,6 +123,50 @@ class NoticeSent(BaseModel):
     reference: str
     channel: str
     recipient: str
+
+
+class ApplicantNoticeInput(BaseModel):
+    """A letter to the applicant besides an apology: a supplement request (form 02), its
+    reminder, the notice that processing stops (form 05 of Circular 03/2025) or a refusal
+    (form 03). ``sequence`` numbers the supplement request or the refusal within the dossier.
+    No personal data: the addressee is read from the registry by the activity."""
+
+    dossier_code: str
+    kind: ApplicantNoticeKind
+    sequence: int
+    procedure_name_vi: str
+    received_at: datetime  # picks the forms' edition (2018 or 2025 numbers)
+    agency: str  # who asked, refused or stopped
+    reason_vi: str = ""
+    missing_documents: list[str] = []
+    answer_by: datetime | None = None  # the end of the applicant's time to supplement
+
+
+# The form each notice carries (the reminder points to the request's form 02).
+NOTICE_FORMS = {
+    ApplicantNoticeKind.SUPPLEMENT_REQUESTED: FormKind.SUPPLEMENT,
+    ApplicantNoticeKind.SUPPLEMENT_REMINDER: FormKind.SUPPLEMENT,
+    ApplicantNoticeKind.PROCESSING_STOPPED: FormKind.STOP_NOTICE,
+    ApplicantNoticeKind.REFUSED: FormKind.REFUSAL,
+}
+NOTICE_SUBJECTS = {
+    ApplicantNoticeKind.SUPPLEMENT_REQUESTED: "Yêu cầu bổ sung, hoàn thiện hồ sơ",
+    ApplicantNoticeKind.SUPPLEMENT_REMINDER: "Nhắc thời hạn bổ sung hồ sơ",
+    ApplicantNoticeKind.PROCESSING_STOPPED: "Thông báo dừng giải quyết hồ sơ",
+    ApplicantNoticeKind.REFUSED: "Từ chối giải quyết hồ sơ",
+}
+
+
+def notice_form_vi(kind: ApplicantNoticeKind, received_at: datetime) -> str:
+    """``Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ (mẫu số 02)``: the form a notice carries, by
+    the edition of the dossier's receipt. A dossier under the 2018 forms has no stop notice:
+    it is told in words that processing stopped."""
+    edition = edition_on(received_at)
+    form = NOTICE_FORMS[kind]
+    try:
+        return f"{title_of(form, edition)} (mẫu số {number_of(form, edition)})"
+    except ValueError:
+        return "Thông báo dừng giải quyết hồ sơ"
 
 
 def apology_letter_id(dossier_code: str, sequence: int) -> str:
@@ -302,6 +348,61 @@ class LetterActivities:
             reference=reference, channel=self._channel.name, recipient=mask_address(to)
         )
 
+    @activity.defn(name="letters.applicant-notice")
+    async def applicant_notice(self, request: ApplicantNoticeInput) -> NoticeSent:
+        """E-mail the applicant a supplement request, its reminder, the end of processing or a
+        refusal (the printable form: ``starter.py form NN CODE``).
+
+        Sent again on a retry with the same Message-ID (``{code}-{kind}-{n}``), which the
+        outbox overwrites and a receiving system deduplicates.
+
+        Raises:
+            ApplicationError: non-retryable, the agency is not in the catalog, or the dossier
+                code cannot name a file.
+        """
+        code = checked_dossier_code(request.dossier_code)
+        agency = catalog_agency(self._catalog, request.agency)
+        reference = f"{code}-{request.kind.value.replace('_', '-')}-{request.sequence}"
+        async with self._sessions() as session:
+            contact = await store.get_contact(session, code)
+        email = contact.email if contact is not None else None
+        to = email or self._settings.agency_address(DESK_AGENCY)
+        text = render_text(
+            "applicant_notice.txt.j2",
+            via_desk=email is None,
+            addressee_vi=f"Ông/Bà {contact.full_name}" if contact else GENERIC_ADDRESSEE_VI,
+            kind=request.kind.value,
+            form_vi=notice_form_vi(request.kind, request.received_at),
+            dossier_code=code,
+            agency_name_vi=agency.name_vi,
+            procedure_name_vi=request.procedure_name_vi,
+            reason_vi=request.reason_vi,
+            missing_documents=request.missing_documents,
+            answer_by=request.answer_by,
+            tracking_url=self._settings.tracking_url(code),
+            reference=reference,
+        )
+        await with_heartbeats(
+            self._channel.send(
+                OutgoingMessage(
+                    message_id=message_id(reference, self._settings.desk_code),
+                    sender=self._settings.sender_address,
+                    to=to,
+                    subject=f"{NOTICE_SUBJECTS[request.kind]} - hồ sơ {code}",
+                    text=text,
+                    date=_issue_moment(),
+                    headers={"X-Lienthong-Reference": reference},
+                )
+            )
+        )
+        activity.logger.info(
+            "applicant_notice_sent",
+            extra={"dossier": code, "notice": reference, "kind": request.kind.value},
+        )
+        return NoticeSent(
+            reference=reference, channel=self._channel.name, recipient=mask_address(to)
+        )
+
     def _paths(self, row: ApologyLetterRecord) -> tuple[Path, Path]:
         folder = self._settings.letters_path / row.dossier_code
         return folder / f"{row.letter_id}.html", folder / f"{row.letter_id}.pdf"
@@ -345,10 +446,7 @@ class LetterActivities:
             message_id=message_id(row.letter_id, self._settings.desk_code),
             sender=self._settings.sender_address,
             to=to,
-            subject=(
-                "Phiếu xin lỗi và hẹn lại ngày trả kết quả - hồ sơ "
-                f"{row.dossier_code} (lần {row.sequence})"
-            ),
+            subject=f"{letter.title_vi} - hồ sơ {row.dossier_code} (lần {row.sequence})",
             text=render_text("apology_04_email.txt.j2", letter=letter, via_desk=email is None),
             html=html,
             attachments=(Attachment(f"{row.letter_id}.pdf", pdf),),

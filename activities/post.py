@@ -39,6 +39,7 @@ from activities.notify import (
 )
 from engine.settings import Settings
 from forms.render import render_text
+from store import sms
 from store.letters import get_contact
 from store.models import (
     DeliveryAttemptRecord,
@@ -234,6 +235,7 @@ class PostActivities:
                     dispatched_at=request.at,
                 )
             )
+            await sms.queue_dispatch(session, code, request.step, tracking, request.at)
             await session.commit()
         activity.logger.info("result_dispatched", extra={"dossier": code, "tracking": tracking})
         return DispatchResult(tracking_number=tracking)

@@ -9,14 +9,21 @@ clock computes with from then on (unless the client pinned one in the workflow's
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.calendar import OVERRIDES_FILE, CalendarRangeError, WorkingCalendar, load_overrides
+from domain.calendar import (
+    OVERRIDES_FILE,
+    CalendarRangeError,
+    ProvisionalPeriod,
+    WorkingCalendar,
+    load_overrides,
+    load_provisional,
+)
 from domain.catalog import Catalog
 from domain.clock import LegalClock
 from domain.deadlines import ClockSnapshot, snapshot_of
@@ -74,6 +81,10 @@ class ReceptionActivities:
         self._clock: Callable[[], LegalClock] = (
             (lambda: clock) if clock is not None else _ShippedClock()
         )
+        # The shipped calendar's provisional periods, read with it; a fixed clock has none.
+        self._provisional: Callable[[], Sequence[ProvisionalPeriod]] = (
+            (lambda: ()) if clock is not None else (lambda: load_provisional(OVERRIDES_FILE))
+        )
 
     @activity.defn(name="reception.plan-dossier")
     async def plan_dossier(self, request: PlanDossierInput) -> PlanDossierResult:
@@ -88,7 +99,11 @@ class ReceptionActivities:
                 self._clock(), *calendar_window(request.received_at)
             )
             plan = plan_dossier(
-                self._catalog, snapshot.clock(), request.procedure_code, request.received_at
+                self._catalog,
+                snapshot.clock(),
+                request.procedure_code,
+                request.received_at,
+                provisional=self._provisional(),
             )
         except (LookupError, ValueError) as exc:  # CalendarRangeError is a ValueError
             raise ApplicationError(

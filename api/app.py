@@ -26,17 +26,28 @@ from api import schemas as s
 from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
 from api.context import ApiContext, context
 from api.payments import PaymentProvider
-from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, DossierFact, default_catalog
+from domain.catalog import (
+    BuildingCase,
+    Catalog,
+    CatalogEntry,
+    CombinedProcedure,
+    DossierFact,
+    ProcedureVersion,
+    default_catalog,
+    exemption_answer_vi,
+)
 from domain.clock import VN_TZ
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from engine.settings import Settings
+from web import pages
 
 AGENCY_PREFIX = "/api/v1/agencies"
 
 catalog_router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 
-def _summary(ctx: ApiContext, entry: CatalogEntry) -> s.ProcedureSummary:
+def _summary(ctx: ApiContext, entry: CatalogEntry, day: date) -> s.ProcedureSummary:
+    warning = next((w for w in ctx.catalog.ending_soon(day) if w.code == entry.code), None)
     return s.ProcedureSummary(
         code=entry.code,
         version=entry.version,
@@ -46,6 +57,8 @@ def _summary(ctx: ApiContext, entry: CatalogEntry) -> s.ProcedureSummary:
         online_only=entry.online_only,
         home_delivery=entry.home_delivery,
         limit=str(entry.limit),
+        in_force_until=entry.effective_to,
+        warning=str(warning) if warning else None,
     )
 
 
@@ -58,7 +71,7 @@ async def procedures(
 ) -> list[s.ProcedureSummary]:
     """Every procedure and combined bundle in force on the day."""
     day = on or ctx.now().astimezone(VN_TZ).date()
-    return [_summary(ctx, entry) for entry in ctx.catalog.list_in_force(day)]
+    return [_summary(ctx, entry, day) for entry in ctx.catalog.list_in_force(day)]
 
 
 @catalog_router.get(
@@ -79,7 +92,7 @@ async def procedure(
     # (the applicant's identity is always asked for, so SUBJECT adds no field).
     needed = ctx.catalog.facts_needed_on(code, day)
     return s.ProcedureDetail(
-        **_summary(ctx, entry).model_dump(),
+        **_summary(ctx, entry, day).model_dump(),
         required_fields=["parcel"] if DossierFact.PARCEL in needed else [],
         components=[version.code for version in versions] if len(versions) > 1 else [],
         required_documents=[
@@ -110,6 +123,52 @@ async def procedure(
             for version in versions
             for step in version.steps
         ],
+    )
+
+
+@catalog_router.get(
+    "/procedures/{code}/exemption",
+    response_model=s.ExemptionAnswer,
+    summary="Does this house need the procedure at all?",
+)
+async def exemption(
+    code: Annotated[str, Path(max_length=80)],
+    ctx: Annotated[ApiContext, Depends(context)],
+    floors: Annotated[int, Query(ge=1, le=200, description="storeys above ground")],
+    floor_area_m2: Annotated[float, Query(gt=0, le=1_000_000, description="total floor area")],
+    in_planned_urban_area: Annotated[
+        bool, Query(description="the plot lies in an area with an approved urban plan")
+    ],
+    on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
+) -> s.ExemptionAnswer:
+    """An exempt case (a small house outside planned urban areas from 2026-07-01) gets this
+    answer, with its legal basis, instead of filing a dossier."""
+    day = on or ctx.now().astimezone(VN_TZ).date()
+    entry = citizens.catalog_entry(ctx, code, day)
+    case = BuildingCase(
+        floors=floors, floor_area_m2=floor_area_m2, in_planned_urban_area=in_planned_urban_area
+    )
+    found = ctx.catalog.exemption_on(code, day, case)
+    if found is None:
+        version = (
+            entry
+            if isinstance(entry, ProcedureVersion)
+            else ctx.catalog.components_on(code, day)[0]
+        )
+        return s.ExemptionAnswer(
+            procedure=code,
+            version=entry.version,
+            exempt=False,
+            answer_vi=exemption_answer_vi(version, None),
+        )
+    version, rule = found
+    return s.ExemptionAnswer(
+        procedure=version.code,
+        version=version.version,
+        exempt=True,
+        answer_vi=exemption_answer_vi(version, rule),
+        exemption=rule.id,
+        legal_basis=rule.legal_basis,
     )
 
 
@@ -229,6 +288,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(citizens.router)
     app.include_router(agencies.router)
+    pages.install(app)  # the pages for people (web/), on the same app
     return app
 
 

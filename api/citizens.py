@@ -54,7 +54,7 @@ from api.workflow import NOT_FOUND, handle_of, rpc_error, tracking
 from api.workflow import update as run_update
 from domain.catalog import CatalogEntry, DossierFact, NotInForce, UnknownProcedure
 from domain.clock import VN_TZ
-from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
+from domain.dossier import DossierFacts, DossierStatus, SubmissionChannel, SubmittedDocument
 from engine.dossiers import start_dossier, wait_for_receipt
 from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
@@ -408,7 +408,6 @@ async def upload(
 ) -> s.UploadResponse:
     """Store an uploaded document; size and type are checked before anything is stored."""
     limit = ctx.settings.upload_max_bytes
-    allowed = ctx.settings.upload_types.split(",")
     length = request.headers.get("content-length", "")
     if not length.isdigit():
         raise FieldError("file", "length_required", "send the upload with a Content-Length", 411)
@@ -421,20 +420,40 @@ async def upload(
         file, name = form.get("file"), form.get("name")
         if not isinstance(file, UploadFile):
             raise FieldError("file", "missing", "Field required")
-        if not isinstance(name, str) or s.has_control_characters(name):
+        if not isinstance(name, str):
             raise FieldError("name", "control_character", "the document's name, in plain text")
-        if not 1 <= len(s.nfc(name)) <= 300:
-            raise FieldError("name", "string_too_short", "the document's name (1-300 characters)")
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise FieldError("file", "too_large", f"the file exceeds {limit} bytes", 413)
-        kind = _sniff(data[:8])
-        if kind is None or kind not in allowed:
-            raise FieldError("file", "file_type", f"accepted types: {', '.join(allowed)}", 415)
-        digest = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(_store_file, ctx.settings.data_dir / "uploads", digest, data)
+        return await store_upload(ctx, name, await file.read(limit + 1))
     finally:
         await form.close()
+
+
+def check_upload(ctx: ApiContext, name: str, data: bytes) -> str:
+    """The type of an uploaded document, once its name, size and type pass.
+
+    Raises:
+        FieldError: on ``name`` for a name that is not plain text of 1-300 characters; on
+            ``file`` for a file over the size limit (413) or of a type not accepted (415).
+    """
+    limit = ctx.settings.upload_max_bytes
+    allowed = ctx.settings.upload_types.split(",")
+    if s.has_control_characters(name):
+        raise FieldError("name", "control_character", "the document's name, in plain text")
+    if not 1 <= len(s.nfc(name)) <= 300:
+        raise FieldError("name", "string_too_short", "the document's name (1-300 characters)")
+    if len(data) > limit:
+        raise FieldError("file", "too_large", f"the file exceeds {limit} bytes", 413)
+    kind = _sniff(data[:8])
+    if kind is None or kind not in allowed:
+        raise FieldError("file", "file_type", f"accepted types: {', '.join(allowed)}", 415)
+    return kind
+
+
+async def store_upload(ctx: ApiContext, name: str, data: bytes) -> s.UploadResponse:
+    """Check (`check_upload`) and store one uploaded document: the upload route's and the
+    portal's way in."""
+    kind = check_upload(ctx, name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    await asyncio.to_thread(_store_file, ctx.settings.data_dir / "uploads", digest, data)
     row = UploadRecord(
         id=uuid.uuid4().hex,
         name_vi=s.nfc(name),
@@ -519,6 +538,7 @@ async def _claim(
                     phone=applicant.phone,
                     national_id=applicant.national_id,
                     address=home or applicant.address,
+                    sms_opt_in=applicant.notify_by_sms,
                 )
                 await session.commit()
                 return OnlineSubmission(**row), True
@@ -577,6 +597,7 @@ async def submit(
             subject_ref(body.applicant.national_id) if DossierFact.SUBJECT in needed else None
         ),
         home_delivery=isinstance(body.delivery, s.HomeDelivery),
+        channel=SubmissionChannel.ONLINE,
     )
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -81,6 +81,11 @@ class Applicant(_In):
     phone: str = Field(description="0 + 9 digits or +84 + 9 digits", examples=["0912345678"])
     email: Text | None = Field(default=None, max_length=320)
     address: Text = Field(min_length=5, max_length=500)
+    notify_by_sms: bool = Field(
+        default=True,
+        description="text messages to the phone (receipt, papers asked for, apology, result); "
+        "e-mail is used whenever an address is given",
+    )
 
     @field_validator("national_id", mode="before")
     @classmethod
@@ -180,7 +185,7 @@ class OpenStepView(BaseModel):
 
 
 class HandoverView(BaseModel):
-    """A row of form 05."""
+    """A row of the control slip (form 06; form 05 before 15/9/2025)."""
 
     procedure: str
     step: str
@@ -420,6 +425,21 @@ class ProcedureSummary(BaseModel):
     online_only: bool
     home_delivery: bool
     limit: str
+    # The last day this version takes dossiers (None: open-ended), and, within 30 days of it
+    # with no successor published, a warning that dossiers will be refused after it.
+    in_force_until: date | None = None
+    warning: str | None = None
+
+
+class ExemptionAnswer(BaseModel):
+    """Whether a planned house needs the procedure at all (a building permit), and why not."""
+
+    procedure: str
+    version: str
+    exempt: bool
+    answer_vi: str
+    exemption: str | None = None  # the exemption's id in the catalog
+    legal_basis: str | None = None
 
 
 class RequiredDocument(BaseModel):

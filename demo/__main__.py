@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -226,9 +226,17 @@ async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: 
 
 
 async def submit_and_follow(
-    address: str, desk_code: str, database_url: str, worker: subprocess.Popen[bytes], log: Path
+    address: str,
+    desk_code: str,
+    database_url: str,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    tracking: Callable[[str], str] | None = None,
 ) -> None:
-    """Submit the sample dossiers, let the demo officers move them, print every hand-over."""
+    """Submit the sample dossiers, let the demo officers move them, print every hand-over.
+
+    ``tracking`` gives what to print for a dossier's tracking page (its link and secret).
+    """
     from demo.officers import follow_dossier
     from domain.catalog import default_catalog
     from domain.dossier import DossierFacts, SubmittedDocument
@@ -263,6 +271,8 @@ async def submit_and_follow(
         receipt = await wait_for_receipt(handle)
         assert receipt.appointment is not None
         say(f"received {code} ({procedure}); appointment {receipt.appointment:%Y-%m-%d %H:%M}")
+        if tracking is not None:
+            say(f"  its receipt's QR code: {tracking(code)}")
         codes.append(code)
     follow = asyncio.ensure_future(
         asyncio.gather(*(follow_dossier(client, code, say) for code in codes))
@@ -274,6 +284,42 @@ async def submit_and_follow(
             raise DemoError(f"the worker exited (code {worker.returncode}); see {log}")
     for state in follow.result():
         say(f"{state.dossier_code} ended the demo run as {state.status}")
+
+
+async def start_relays(address: str) -> None:
+    """The outside systems' relays run for as long as the engine does."""
+    from engine.dossiers import ensure_relay
+    from engine.names import OUTSIDE_SYSTEMS
+
+    client = await connect(address)
+    for system in OUTSIDE_SYSTEMS:
+        await ensure_relay(client, system)
+    say("outside systems' relays running: " + ", ".join(f"{s}-relay" for s in OUTSIDE_SYSTEMS))
+
+
+async def print_portal_sync(address: str, database_url: str) -> None:
+    """Ask the relay to send what waits, then say what the (simulated) portal holds."""
+    from store import outbox
+    from store.db import async_engine, session_factory
+    from workflows.relay import OutboxRelayWorkflow, relay_id
+
+    relay = (await connect(address)).get_workflow_handle(relay_id("portal"))
+    await relay.signal(OutboxRelayWorkflow.nudge)
+    engine = async_engine(database_url)
+    try:
+        for _ in range(40):
+            async with session_factory(engine)() as session:
+                backlog = await outbox.backlog(session, outbox.OUTBOXES["portal"])
+            if backlog.waiting == 0:
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await engine.dispose()
+    status = await relay.query(OutboxRelayWorkflow.status)
+    say(
+        f"national portal: {status.pushed_total} status reports delivered, "
+        f"{backlog.waiting} waiting (starter.py portal status)"
+    )
 
 
 # The dossier workflow's data version (docs/versioning.md): a .data/ of another major version
@@ -393,9 +439,20 @@ async def run(args: argparse.Namespace) -> None:
             f"{token_source}, then turn on 'Include cross-origin credentials' in the UI's "
             "Codec Server settings (README: Reading encrypted histories)"
         )
-        env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
+        # The QR codes on receipts and letters open the pages the API serves, unless the
+        # operator has set a public address of their own.
+        public_url = os.environ.get("LIENTHONG_PUBLIC_BASE_URL") or (
+            f"http://127.0.0.1:{args.api_port}"
+        )
+        env = dict(
+            os.environ,
+            TEMPORAL_ADDRESS=address,
+            LIENTHONG_LOG_FORMAT="json",
+            LIENTHONG_PUBLIC_BASE_URL=public_url,
+        )
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
         say(f"workers started (log: {worker_log})")
+        await start_relays(address)
         api_secret, api_secret_source = demo_secret(settings, "api_token_secret", "api-secret")
         webhook_secret, _ = demo_secret(settings, "payment_webhook_secret", "payment-secret")
         api_log = data_dir / "api.log"
@@ -413,13 +470,28 @@ async def run(args: argparse.Namespace) -> None:
         )
         say(f"HTTP API: http://127.0.0.1:{args.api_port}/docs (log: {api_log})")
         say(
+            f"pages: {public_url}/ (procedures, filing online), the desk's QR poster: "
+            f"{public_url}/desks/{settings.desk_code}/poster"
+        )
+        say(
             "an officer's token: LIENTHONG_API_TOKEN_SECRET=<the secret in "
             f"{api_secret_source}> .venv/bin/python -m api issue-token --agency one-stop "
             "--officer demo"
         )
+        from api.auth import tracking_secret
+
         await submit_and_follow(
-            address, settings.desk_code, settings.database_url, worker, worker_log
+            address,
+            settings.desk_code,
+            settings.database_url,
+            worker,
+            worker_log,
+            lambda code: (
+                f"{public_url}/track/{code} (mã tra cứu / tracking secret: "
+                f"{tracking_secret(api_secret, code)})"
+            ),
         )
+        await print_portal_sync(address, settings.database_url)
         print_todays_report(settings.database_url)
         if not args.once:
             say(f"browse the dossiers at {ui_url} — Ctrl-C stops everything")

@@ -75,10 +75,14 @@ __all__ = [
     "CalendarOverride",
     "CalendarRangeError",
     "CalendarSnapshot",
+    "ProvisionalPeriod",
     "WorkingCalendar",
     "default_calendar",
+    "default_provisional",
     "load_amendment",
     "load_overrides",
+    "load_provisional",
+    "provisional_between",
     "record_amendment",
 ]
 
@@ -173,18 +177,23 @@ class CalendarOverride(BaseModel):
     @field_validator("day", mode="before")
     @classmethod
     def _iso_day_only(cls, value: object) -> object:
-        # pydantic's lax mode would read 20260102 as a Unix timestamp and "2026-01-02T00:00" as
-        # a date; an administrator's typo must fail instead of landing on another day.
-        if isinstance(value, datetime):
-            raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str) and _ISO_DAY.fullmatch(value.strip()):
-            try:
-                return date.fromisoformat(value.strip())
-            except ValueError as exc:
-                raise ValueError(f"{value!r} is not a valid calendar day ({exc})") from None
-        raise ValueError(f"must be a date written YYYY-MM-DD, got {value!r}")
+        return _iso_day(value)
+
+
+def _iso_day(value: object) -> object:
+    """A day written YYYY-MM-DD (or already a date), for a ``mode="before"`` validator."""
+    # pydantic's lax mode would read 20260102 as a Unix timestamp and "2026-01-02T00:00" as a
+    # date; an administrator's typo must fail instead of landing on another day.
+    if isinstance(value, datetime):
+        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid calendar day ({exc})") from None
+    raise ValueError(f"must be a date written YYYY-MM-DD, got {value!r}")
 
 
 class _DateAsTextLoader(yaml.SafeLoader):
@@ -292,10 +301,90 @@ def _validate_entries(path: Path, entries: Any) -> list[CalendarOverride]:
 
 def _overrides_in(path: Path, document: Any) -> list[CalendarOverride]:
     """The overrides of a parsed override file (see :func:`load_overrides`)."""
-    _check_top_level(path, document, ("overrides",), "a mapping with an 'overrides' list")
+    _check_top_level(
+        path, document, ("provisional", "overrides"), "a mapping with an 'overrides' list"
+    )
     if "overrides" not in document:
         raise CalendarError(f"{path}: expected a mapping with an 'overrides' list at the top level")
+    _provisional_in(path, document)  # a broken list fails at start-up, like a broken entry
     return _validate_entries(path, document["overrides"])
+
+
+class ProvisionalPeriod(BaseModel):
+    """Days whose working status is not settled by an official text yet (``provisional:``).
+
+    The calendar still answers for them (from the ``holidays`` package's rules and the
+    overrides), but an appointment that falls in, or counts across, such a period is printed
+    with a warning that it may move (``due-date``, form 01).
+
+    Attributes:
+        first: The first day concerned.
+        last: The last day concerned (inclusive).
+        reason: Why it is provisional and what would settle it, shown to people.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    first: date
+    last: date
+    reason: _Text
+
+    @field_validator("first", "last", mode="before")
+    @classmethod
+    def _iso_days_only(cls, value: object) -> object:
+        return _iso_day(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProvisionalPeriod:
+        if self.last < self.first:
+            raise ValueError(f"last ({self.last}) is before first ({self.first})")
+        return self
+
+    def overlaps(self, first: date, last: date) -> bool:
+        """Whether any day of ``[first, last]`` is in the period."""
+        return self.first <= last and first <= self.last
+
+
+def _provisional_in(path: Path, document: Any) -> list[ProvisionalPeriod]:
+    entries = document.get("provisional") or []
+    if not isinstance(entries, list):
+        raise CalendarError(f"{path}: 'provisional' must be a list of periods")
+    periods = []
+    for index, entry in enumerate(entries):
+        where = f"provisional[{index}]"
+        if not isinstance(entry, dict):
+            raise CalendarError(f"{path}: {where}: expected a mapping with first, last, reason")
+        try:
+            periods.append(ProvisionalPeriod.model_validate(entry))
+        except ValidationError as exc:
+            raise CalendarError(f"{path}: {_describe(where, exc)}") from None
+    return periods
+
+
+def load_provisional(path: Path) -> list[ProvisionalPeriod]:
+    """Read the ``provisional`` periods of an override file (none when it has no such key).
+
+    Raises:
+        CalendarError: The file is unreadable or invalid, or a period is.
+    """
+    _, document = _read_yaml(path, "calendar override file")
+    _check_top_level(
+        path, document, ("provisional", "overrides"), "a mapping with an 'overrides' list"
+    )
+    return _provisional_in(path, document)
+
+
+@cache
+def default_provisional() -> tuple[ProvisionalPeriod, ...]:
+    """The provisional periods of the shipped override file, read once per process."""
+    return tuple(load_provisional(OVERRIDES_FILE))
+
+
+def provisional_between(
+    periods: Iterable[ProvisionalPeriod], first: date, last: date
+) -> list[ProvisionalPeriod]:
+    """The periods that touch any day of ``[first, last]`` (a dossier's receipt to appointment)."""
+    return [period for period in periods if period.overlaps(first, last)]
 
 
 def load_overrides(path: Path) -> list[CalendarOverride]:

@@ -39,12 +39,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.clock import DEFAULT_OFFICE_HOURS
+
 __all__ = [
     "ACTIVITY_FACTS",
+    "CLOSING_OF_WORKING_DAY",
+    "ENDING_WARNING_DAYS",
     "STANDARD_WORKING_DAY",
     "TWO_TIER_REFORM",
     "Agency",
     "Budget",
+    "BuildingCase",
     "Catalog",
     "CatalogEntry",
     "CatalogError",
@@ -54,6 +59,8 @@ __all__ = [
     "Document",
     "DocumentForm",
     "DossierFact",
+    "EndingSoon",
+    "Exemption",
     "Fee",
     "Level",
     "NotInForce",
@@ -65,6 +72,7 @@ __all__ = [
     "UnknownProcedure",
     "UnknownStep",
     "default_catalog",
+    "exemption_answer_vi",
     "facts_needed",
     "load_catalog",
 ]
@@ -75,6 +83,9 @@ STANDARD_WORKING_DAY = timedelta(hours=8)
 
 # Two-tier local government: districts abolished, wards/communes merged into new communes.
 TWO_TIER_REFORM = date(2025, 7, 1)
+
+ENDING_WARNING_DAYS = 30
+"""How many calendar days before a procedure's last version ends, with no successor, to warn."""
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "catalog"
 
@@ -242,11 +253,33 @@ class DocumentForm(StrEnum):
 # --------------------------------------------------------------------------------------------
 
 
+CLOSING_OF_WORKING_DAY = "closing_of_working_day"
+"""A limit unit: done by the closing time of the n-th working day the clock runs on (1: the same
+day). Decree 23/2015 art. 21's "trong ngày ... hoặc trong ngày làm việc tiếp theo nếu tiếp nhận
+yêu cầu sau 15 giờ" is ``{amount: 1, unit: closing_of_working_day}`` with a 15:00 cut-off."""
+
+
 class Budget(_Frozen):
-    """An amount of working time: a statutory limit or a step's share of it."""
+    """An amount of working time: a statutory limit or a step's share of it.
+
+    A limit may also be ``closing_of_working_day``: not an amount of working time but "by the
+    closing of the n-th working day"; how much working time that leaves depends on when the
+    clock starts (`plan.limit_working_time`).
+    """
 
     amount: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
-    unit: Literal["working_days", "working_hours"]
+    unit: Literal["working_days", "working_hours", "closing_of_working_day"]
+
+    @model_validator(mode="after")
+    def _whole_days_to_a_closing(self) -> Budget:
+        if self.unit == CLOSING_OF_WORKING_DAY and self.amount != int(self.amount):
+            raise _rule("amount", "a closing_of_working_day limit counts whole working days")
+        return self
+
+    @property
+    def to_closing(self) -> bool:
+        """Whether this is a "by the closing of the n-th working day" limit."""
+        return self.unit == CLOSING_OF_WORKING_DAY
 
     def working_time(self, hours_per_day: timedelta = STANDARD_WORKING_DAY) -> timedelta:
         """Convert the budget to working time.
@@ -255,13 +288,20 @@ class Budget(_Frozen):
             hours_per_day: Length of one working day (office hours, lunch excluded).
 
         Returns:
-            The budget as working time; a calendar converts it to an appointment date.
+            The budget as working time; a calendar converts it to an appointment date. For a
+            ``closing_of_working_day`` limit, the most it can be (a clock started at opening).
         """
         if self.unit == "working_hours":
             return timedelta(hours=self.amount)
         return hours_per_day * self.amount
 
     def __str__(self) -> str:
+        if self.to_closing:
+            return (
+                "same working day"
+                if self.amount == 1
+                else f"by closing of working day {self.amount:g}"
+            )
         return f"{self.amount:g} {self.unit.replace('_', ' ')}"
 
 
@@ -325,6 +365,8 @@ class Step(_Frozen):
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Step:
+        if self.budget.to_closing:
+            raise _rule("budget.unit", "only a limit may run to a closing time; give working time")
         if self.kind is StepKind.PUBLIC_NOTICE:
             if self.counts_toward_limit:
                 raise _rule(
@@ -405,6 +447,60 @@ class Fee(_Frozen):
         return self
 
 
+class BuildingCase(_Frozen):
+    """What an applicant says about a planned house, enough to tell whether a permit is needed.
+
+    Attributes:
+        floors: Storeys above ground (tầng).
+        floor_area_m2: Total floor area (tổng diện tích sàn), square metres.
+        in_planned_urban_area: Whether the plot lies in an area with an approved urban plan
+            (khu vực đã có quy hoạch đô thị / quy hoạch chi tiết).
+    """
+
+    floors: Annotated[int, Field(strict=True, ge=1, le=200)]
+    floor_area_m2: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+    in_planned_urban_area: StrictBool
+
+
+class Exemption(_Frozen):
+    """A case the law exempts from a procedure (a house that needs no building permit).
+
+    Every condition given must hold; a condition left out holds for every case. An exempt
+    applicant gets this answer, with its legal basis, instead of a dossier.
+    """
+
+    id: Code
+    name_vi: Text
+    legal_basis: Text
+    floors_below: Annotated[int, Field(strict=True, ge=2)] | None = None
+    floor_area_below_m2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    in_planned_urban_area: StrictBool | None = None
+
+    def applies(self, case: BuildingCase) -> bool:
+        """Tell whether ``case`` meets every condition of the exemption."""
+        return (
+            (self.floors_below is None or case.floors < self.floors_below)
+            and (self.floor_area_below_m2 is None or case.floor_area_m2 < self.floor_area_below_m2)
+            and (
+                self.in_planned_urban_area is None
+                or case.in_planned_urban_area == self.in_planned_urban_area
+            )
+        )
+
+
+def exemption_answer_vi(version: ProcedureVersion, exemption: Exemption | None) -> str:
+    """The answer given to an applicant who asks whether a case needs ``version``'s procedure."""
+    if exemption is None:
+        return (
+            f"Trường hợp này phải làm thủ tục “{version.name_vi}” ({version.code}@"
+            f"{version.version}): nộp hồ sơ tại Bộ phận Một cửa."
+        )
+    return (
+        f"Không cần nộp hồ sơ “{version.name_vi}”: {exemption.name_vi}. "
+        f"Căn cứ: {exemption.legal_basis}."
+    )
+
+
 class SupplementPolicy(_Frozen):
     """How often, and how early, the agency may ask the applicant to supplement the dossier."""
 
@@ -416,6 +512,10 @@ class SupplementPolicy(_Frozen):
 
     @model_validator(mode="after")
     def _within_needs_requests(self) -> SupplementPolicy:
+        for field in ("within", "applicant_time"):
+            budget = getattr(self, field)
+            if budget is not None and budget.to_closing:
+                raise _rule(f"{field}.unit", "only a limit may run to a closing time")
         if self.within is not None and self.max_requests == 0:
             raise _rule("within", "no supplement request is allowed, so 'within' means nothing")
         if self.applicant_time is not None and self.max_requests == 0:
@@ -445,6 +545,9 @@ class ProcedureVersion(_Frozen):
     effective_to: date | None = None  # inclusive; None: still in force
     limit: Budget
     receipt_cutoff: time | None = None  # received after this, the clock starts next working day
+    # The desk's own service target (e.g. 2 working hours for a certified copy), stricter than
+    # the law; shown on the receipt as a target, never used for on-time verdicts.
+    service_target: Budget | None = None
     required_documents: tuple[Document, ...] = Field(min_length=1)
     fees: tuple[Fee, ...] = ()
     result_document_vi: Text
@@ -453,6 +556,11 @@ class ProcedureVersion(_Frozen):
     supplement_policy: SupplementPolicy
     refusal_ends_dossier: StrictBool = True
     steps: tuple[Step, ...] = Field(min_length=1)
+    exemptions: tuple[Exemption, ...] = ()  # cases that need no dossier at all
+
+    def exemption_for(self, case: BuildingCase) -> Exemption | None:
+        """The first exemption that covers ``case``, or None: a dossier is needed."""
+        return next((exemption for exemption in self.exemptions if exemption.applies(case)), None)
 
     @field_validator("receipt_cutoff", mode="before")
     @classmethod
@@ -489,14 +597,47 @@ class ProcedureVersion(_Frozen):
             raise _rule("level", f"the {self.level} tier starts on {TWO_TIER_REFORM}")
         _check_steps(self.steps)
         path, needed = self.critical_path(STANDARD_WORKING_DAY)
-        allowed = self.limit.working_time(STANDARD_WORKING_DAY)
+        allowed = self.guaranteed_time()
         if needed > allowed:
+            shown = str(self.limit)
+            if self.limit.to_closing:
+                shown += f" (at least {_in_days(allowed)}, received just before the cut-off)"
             raise _rule(
                 "limit",
-                f"{self.limit} is less than the critical path of counted steps, "
+                f"{shown} is less than the critical path of counted steps, "
                 f"{_in_days(needed)} ({' -> '.join(step.id for step in path)})",
             )
+        if self.service_target is not None:
+            if self.service_target.to_closing:
+                raise _rule("service_target.unit", "give the desk's target as working time")
+            if self.service_target.working_time() > allowed:
+                raise _rule(
+                    "service_target",
+                    f"the desk's target {self.service_target} is longer than the legal limit "
+                    f"{self.limit}: a target may only be stricter",
+                )
         return self
+
+    def guaranteed_time(self) -> timedelta:
+        """The least working time the limit leaves, on the standard office hours.
+
+        A working-time limit is itself. A ``closing_of_working_day`` limit leaves, at worst,
+        the time from the receipt cut-off to the closing (a receipt just before the cut-off)
+        plus the later whole days; without a cut-off nothing is guaranteed (a receipt a minute
+        before closing), so such a limit needs ``receipt_cutoff``.
+
+        A validated version always has it; the rule is checked here, during validation.
+        """
+        if not self.limit.to_closing:
+            return self.limit.working_time(STANDARD_WORKING_DAY)
+        if self.receipt_cutoff is None:
+            raise _rule(
+                "receipt_cutoff",
+                "a closing_of_working_day limit needs a receipt cut-off (e.g. '15:00'): "
+                "otherwise a receipt just before closing leaves no time at all",
+            )
+        first_day = DEFAULT_OFFICE_HOURS.time_after(self.receipt_cutoff)
+        return first_day + DEFAULT_OFFICE_HOURS.hours_per_day * (self.limit.amount - 1)
 
     @property
     def label(self) -> str:
@@ -603,6 +744,8 @@ class CombinedProcedure(_Frozen):
                 "effective_to",
                 f"{self.effective_to} is before effective_from {self.effective_from}",
             )
+        if self.limit.to_closing:
+            raise _rule("limit.unit", "a combined procedure's limit is working time")
         seen: set[str] = set()
         for index, component in enumerate(self.components):
             if component in seen:
@@ -912,6 +1055,29 @@ class Catalog:
             return facts_needed(self.components_on(code, day))
         return facts_needed((self.version_on(code, day),))
 
+    def exemption_on(
+        self, code: str, day: date, case: BuildingCase
+    ) -> tuple[ProcedureVersion, Exemption] | None:
+        """The exemption covering ``case`` for a dossier of ``code`` received on ``day``, if any.
+
+        For a combined procedure, the first component with an exemption that applies: the
+        applicant then files the other components on their own.
+
+        Raises:
+            UnknownProcedure: No procedure of either kind has this code.
+            NotInForce: No version is in force on ``day``.
+        """
+        versions = (
+            self.components_on(code, day)
+            if self.is_combined(code)
+            else (self.version_on(code, day),)
+        )
+        for version in versions:
+            exemption = version.exemption_for(case)
+            if exemption is not None:
+                return version, exemption
+        return None
+
     def combined_critical_path(
         self, code: str, day: date, hours_per_day: timedelta = STANDARD_WORKING_DAY
     ) -> tuple[tuple[tuple[str, str], ...], timedelta]:
@@ -933,6 +1099,28 @@ class Catalog:
             lambda node: _counted_time(graph.steps[node], hours_per_day),
         )
         return tuple(path), total
+
+    def ending_soon(self, day: date, within_days: int = ENDING_WARNING_DAYS) -> list[EndingSoon]:
+        """Procedures whose last version ends within ``within_days`` of ``day``, no successor.
+
+        A dossier received after that day would be refused (``NotInForce``): the desk and the
+        administrator are warned this many days ahead, until a successor version is added.
+
+        Returns:
+            One warning per code, sorted by code; empty when nothing ends soon.
+        """
+        warnings = []
+        for code in self.codes():
+            group: Sequence[CatalogEntry] = self._procedures.get(code) or self._combined[code]
+            last = group[-1]
+            if last.effective_to is None or not last.in_force_on(day):
+                continue
+            left = (last.effective_to - day).days
+            if left <= within_days:
+                warnings.append(
+                    EndingSoon(code, last.version, last.name_vi, last.effective_to, left)
+                )
+        return warnings
 
     def list_in_force(self, day: date) -> tuple[CatalogEntry, ...]:
         """Return every procedure and combined procedure a dossier can be filed under on ``day``.
@@ -974,7 +1162,89 @@ def _on(group: Sequence[_Versioned], code: str, day: date) -> _Versioned:
         f"{entry.version} ({_range_text(entry.effective_from, entry.effective_to)})"
         for entry in group
     )
-    raise NotInForce(f"no version of {code!r} is in force on {day}; versions: {ranges}")
+    raise NotInForce(
+        f"{_gap_text(group, code, day)}. No version of {code!r} is in force on {day}: "
+        f"{_gap_text_en(group, day)}; versions: {ranges}"
+    )
+
+
+def _neighbours(
+    group: Sequence[_Versioned], day: date
+) -> tuple[_Versioned | None, _Versioned | None]:
+    """The last version that ended before ``day`` and the first that starts after it."""
+    before = [e for e in group if e.effective_to is not None and e.effective_to < day]
+    after = [e for e in group if e.effective_from > day]
+    return (before[-1] if before else None), (after[0] if after else None)
+
+
+def _gap_text(group: Sequence[_Versioned], code: str, day: date) -> str:
+    """The gap ``day`` falls in, in Vietnamese, for the person at the desk or the applicant."""
+    previous, following = _neighbours(group, day)
+    name = (previous or following or group[0]).name_vi
+    when = f"ngày {day:%d/%m/%Y}"
+    if previous is None and following is not None:
+        return (
+            f"Thủ tục “{name}” chưa có quy định áp dụng cho hồ sơ tiếp nhận {when}: phiên bản "
+            f"đầu tiên ({following.version}) có hiệu lực từ {following.effective_from:%d/%m/%Y}"
+        )
+    if previous is not None and following is None:
+        return (
+            f"Thủ tục “{name}” không tiếp nhận được {when}: căn cứ pháp lý của phiên bản "
+            f"{previous.version} hết hiệu lực sau ngày {previous.effective_to:%d/%m/%Y} và chưa "
+            f"có quy định thay thế được công bố"
+        )
+    assert previous is not None and following is not None
+    return (
+        f"Thủ tục “{name}” không tiếp nhận được {when}: khoảng trống giữa phiên bản "
+        f"{previous.version} (hết hiệu lực {previous.effective_to:%d/%m/%Y}) và phiên bản "
+        f"{following.version} (hiệu lực từ {following.effective_from:%d/%m/%Y})"
+    )
+
+
+def _gap_text_en(group: Sequence[_Versioned], day: date) -> str:
+    previous, following = _neighbours(group, day)
+    if previous is None and following is not None:
+        return (
+            f"before the first version, {following.version}, takes effect on "
+            f"{following.effective_from}"
+        )
+    if previous is not None and following is None:
+        return (
+            f"after the last version, {previous.version}, ended on {previous.effective_to}, "
+            "with no successor published"
+        )
+    assert previous is not None and following is not None
+    return (
+        f"in the gap between {previous.version} (ended {previous.effective_to}) and "
+        f"{following.version} (from {following.effective_from})"
+    )
+
+
+@dataclass(frozen=True)
+class EndingSoon:
+    """A procedure whose last version ends soon with no successor: new dossiers will be refused.
+
+    Attributes:
+        code: The procedure or combined procedure code.
+        version: Its last version's label.
+        name_vi: Its Vietnamese name.
+        last_day: The last day a dossier can be received (the version's ``effective_to``).
+        days_left: Calendar days from the asked day to ``last_day``.
+    """
+
+    code: str
+    version: str
+    name_vi: str
+    last_day: date
+    days_left: int
+
+    def __str__(self) -> str:
+        return (
+            f"Cảnh báo: thủ tục “{self.name_vi}” ({self.code}@{self.version}) chỉ tiếp nhận hồ sơ "
+            f"đến hết ngày {self.last_day:%d/%m/%Y} (còn {self.days_left} ngày) và chưa có phiên "
+            f"bản thay thế / warning: {self.code} can be received until {self.last_day} "
+            f"({self.days_left} days left) and no later version is published"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1228,6 +1498,9 @@ def _mapping_without_duplicates(
 ) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            # `<<: *anchor` copies another version's fields; keys given here override them.
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(

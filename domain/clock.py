@@ -89,6 +89,24 @@ class OfficeHours(BaseModel):
             start=timedelta(0),
         )
 
+    def time_after(self, moment: time) -> timedelta:
+        """The working time of one working day from the wall-clock ``moment`` to the closing.
+
+        Args:
+            moment: A local time of day, e.g. a receipt cut-off of 15:00.
+
+        Returns:
+            The office time left in the day after ``moment`` (2 hours after 15:00 by default).
+        """
+        return sum(
+            (
+                _span(max(opening, moment), closing)
+                for opening, closing in self.sessions
+                if closing > moment
+            ),
+            start=timedelta(0),
+        )
+
     @property
     def opening(self) -> time:
         """The first opening of the day."""
@@ -310,6 +328,30 @@ class LegalClock:
                 day = self._calendar.next_working_day(local.date())
                 return _aware(datetime.combine(day, self._office_hours.opening))
         return _aware(self._next_segment(local)[0])
+
+    def closing_of_working_day(self, start: datetime, n: int = 1) -> datetime:
+        """The closing time of the ``n``-th working day the clock runs on from ``start``.
+
+        The day of the first office time at or after ``start`` is the first: a limit of "the
+        same working day" is ``n = 1``. Give ``start`` as ``clock_start(received, cutoff)`` so a
+        receipt after the cut-off counts from the next working day.
+
+        Args:
+            start: Where the clock starts; aware.
+            n: Which working day, 1 or more.
+
+        Returns:
+            That day's last closing time, in ``VN_TZ``.
+
+        Raises:
+            ValueError: A naive ``start`` or ``n`` below 1.
+        """
+        if n < 1:
+            raise ValueError(f"n counts working days from 1 (got {n})")
+        day = self._next_segment(_local(start, "start"))[0].date()
+        for _ in range(n - 1):
+            day = self._calendar.next_working_day(day)
+        return _aware(datetime.combine(day, self._office_hours.closing))
 
     def add(
         self,

@@ -44,6 +44,9 @@ class Pause(BaseModel):
     procedure: str | None = None  # whose clock stops; None: the whole dossier's
     moves_appointment: bool = False  # the applicant's time (supplement, paying) moves the date
     step: str | None = None  # the step whose own pause it is (a notice, a payment, the post)
+    # Time the law does not count but other steps still work through (the tax authority setting
+    # the amount owed under Decree 151/2025): it moves the appointment, not their due moments.
+    keeps_steps_running: bool = False
 
 
 class Verdict(StrEnum):

@@ -38,6 +38,12 @@ class DossierStatus(StrEnum):
     RETURNED = "returned"  # 10
 
 
+# The national portal's status code of each status (what the portal sync reports).
+PORTAL_STATUS_CODE: dict[DossierStatus, int] = {
+    status: code for code, status in enumerate(DossierStatus, start=1)
+}
+
+
 class ParcelRef(BaseModel):
     """A land parcel as the land register names it: map sheet and parcel number in a commune."""
 
@@ -58,6 +64,13 @@ class SubmittedDocument(BaseModel):
     sha256: str | None = None  # digest of the stored file, when uploaded
 
 
+class SubmissionChannel(StrEnum):
+    """How the dossier reached the desk; an online-only procedure refuses the counter."""
+
+    ONLINE = "online"  # the national portal, the API (or the desk filing there for the applicant)
+    COUNTER = "counter"  # paper handed in at the one-stop counter
+
+
 class DossierFacts(BaseModel):
     """The facts of a dossier that agencies' automated checks need."""
 
@@ -66,6 +79,9 @@ class DossierFacts(BaseModel):
     subject_ref: str | None = None  # opaque id of the person concerned (no personal data)
     # The applicant asked for the result by post (the address is in the registry, encrypted).
     home_delivery: bool = False
+    channel: SubmissionChannel | None = None  # None: a client that does not say
+    # The desk officer who filed an online-only dossier online on the applicant's behalf.
+    filed_online_by: str | None = None
 
 
 class AutomatedCheckInput(BaseModel):
@@ -247,6 +263,8 @@ class SupplementRequest(BaseModel):
     answered_at: datetime | None = None
     answer_by: datetime | None = None  # the applicant's time ends (None: no limit)
     lapsed_at: datetime | None = None  # it ended unanswered: processing stopped
+    remind_at: datetime | None = None  # the applicant is reminded a working day before
+    reminded: bool = False
 
 
 class ApologyRecord(BaseModel):
@@ -260,9 +278,22 @@ class ApologyRecord(BaseModel):
     letter_id: str | None = None
     sent: bool = False
     issued_at: datetime | None = None
+    # Working time from the letter to the appointment it apologises for: under a working day
+    # when the lateness became visible only on the last day (0 when the appointment was missed).
+    lead_working_hours: float | None = None
 
 
 DeliveryStatus = Literal["dispatching", "dispatched", "delivered", "returned_to_desk", "no_address"]
+
+
+class ApplicantNoticeKind(StrEnum):
+    """What the applicant is told by e-mail besides an apology (form numbers of Circular
+    03/2025/TT-VPCP; a dossier received before 15/9/2025 prints the 2018 numbers)."""
+
+    SUPPLEMENT_REQUESTED = "supplement_requested"  # form 02
+    SUPPLEMENT_REMINDER = "supplement_reminder"  # a working day before the applicant's time ends
+    PROCESSING_STOPPED = "processing_stopped"  # form 05 (2025): the applicant's time ran out
+    REFUSED = "refused"  # form 03
 
 
 class DeliveryState(BaseModel):
@@ -369,6 +400,12 @@ class DossierState(BaseModel):
     registry_revision: int = 0  # syncs sent to the registry
     decisions: dict[str, DecisionInput] = {}  # approvals of steps still finishing (delivery)
     deliveries: dict[str, DeliveryState] = {}  # by return step
+    # Behaviour added in dossier 1.1 (docs/versioning.md): the applicant is e-mailed forms 02,
+    # 03 and 05 and reminded before their time to supplement ends; an apology goes out as soon
+    # as the appointment can no longer be met. The workflow turns both off for a dossier whose
+    # history began before the patch; the core alone (tests, simulation) has them on.
+    applicant_notices: bool = True
+    apology_when_known: bool = True
 
 
 class DossierInput(BaseModel):

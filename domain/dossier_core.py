@@ -18,6 +18,19 @@ Deadlines: each open step is due its budget of working time after it opened; an 
 ``warning_lead_hours`` before, escalated at the due moment. The appointment is checked
 ``apology_lead_hours`` before it and when any step is overdue: if it can no longer be met, or was
 missed, an apology (form 04) with a new appointment goes out, once per appointment.
+
+Since dossier 1.1 (``DossierState.apology_when_known``) the apology goes out as soon as the
+appointment can no longer be met, and at the latest ``apology_lead_hours`` before it: after
+every transition (a step sent back, a late answer: the remaining budgets no longer fit) and at
+each open step's *latest finish* (the appointment less the longest chain of budgets after it:
+past that moment the step holds the dossier beyond its appointment). Local rules under Decree
+61/2018 art. 19 ask the agency at fault to send it at the latest one working day before the
+appointment (e.g. Lâm Hà district, baolamdong.vn 12/7/2018; Quảng Bình Decision 15/2018/QĐ-UBND);
+whether Decree 118/2025 keeps that day is [unverified], so the lead stays a policy value.
+
+The applicant is told by e-mail (``DossierState.applicant_notices``, 1.1) when a supplement is
+requested (form 02), a working day before their time to supplement ends, when it has ended and
+processing stops (form 05 of Circular 03/2025/TT-VPCP) and when a procedure is refused (form 03).
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from typing import Literal
 from domain.catalog import StepKind
 from domain.clock import VN_TZ, LegalClock
 from domain.deadlines import (
+    LATE_AFTER,
     ClockSnapshot,
     Pause,
     StepBudget,
@@ -41,6 +55,7 @@ from domain.deadlines import (
 from domain.dossier import (
     TERMINAL,
     ApologyRecord,
+    ApplicantNoticeKind,
     AutomatedCheckInput,
     AutomatedCheckResult,
     CalendarAmendmentInput,
@@ -123,6 +138,15 @@ class NotifyAppointmentMoved:
 
 
 @dataclass(frozen=True)
+class NotifyApplicant:
+    """Tell the applicant by e-mail: a supplement request, its reminder, that processing stopped
+    (``sequence``: the supplement request, from 1), or a refusal (``sequence``: its ledger row)."""
+
+    kind: ApplicantNoticeKind
+    sequence: int
+
+
+@dataclass(frozen=True)
 class Dispatch:
     """Hand the result of return step ``step`` to the post."""
 
@@ -158,6 +182,7 @@ Effect = (
     | SendApology
     | NotifyAgency
     | NotifyAppointmentMoved
+    | NotifyApplicant
     | Dispatch
     | AttemptDelivery
     | ReturnToDesk
@@ -262,6 +287,18 @@ class DossierCore:
         state.steps = {step.key: StepState(key=step.key) for step in plan.steps}
         state.status = DossierStatus.ACCEPTED
         state.appointment = state.legal_appointment = plan.appointment
+        if state.facts.filed_online_by is not None:
+            # The desk filed it online for the applicant (an online-only procedure): on record.
+            self._audit(
+                AuditEntry(
+                    update_id="receipt:filed-online-for-applicant",
+                    at=now,
+                    actor_kind="officer",
+                    actor_id=state.facts.filed_online_by,
+                    agency="one-stop",
+                    action="file_online_for_applicant",
+                )
+            )
         self._plan_forecast()
         self._advance(now)
         for amendment in state.early_amendments:
@@ -333,6 +370,9 @@ class DossierCore:
         self._refresh_status()
         if self.finished and self.state.finished_at is None:
             self._judge(now)  # now, so the registry's next write already carries the verdict
+        if self.state.apology_when_known and self.awaiting_result():
+            # A step sent back, a check answered late: the budgets may no longer fit.
+            self._check_appointment(missed=False, now=now)
         self._maybe_extend_calendar(now)
 
     def _passed(self, key: str) -> bool:
@@ -379,6 +419,19 @@ class DossierCore:
         if kind is StepKind.AUTOMATED_CHECK:
             step.runs += 1
             step.checking = True
+            if not planned.counted:
+                # An agency's time the law leaves out of the limit (the tax authority's under
+                # Decree 151/2025): the appointment moves by it; the other steps keep counting.
+                self._open_pause(
+                    Pause(
+                        start=now,
+                        reason=self._uncounted_pause(planned),
+                        procedure=planned.procedure,
+                        moves_appointment=True,
+                        step=planned.key,
+                        keeps_steps_running=True,
+                    )
+                )
             self._effects.append(RunCheck(key=planned.key, run=step.runs))
         elif kind is StepKind.PUBLIC_NOTICE:
             # A statutory posting period; its time is not counted.
@@ -408,6 +461,10 @@ class DossierCore:
             self._start_delivery(planned, self.state.decisions[planned.key], now)
 
     @staticmethod
+    def _uncounted_pause(planned: PlannedStep) -> str:
+        return f"không tính thời gian {planned.key}"
+
+    @staticmethod
     def _payment_pause(planned: PlannedStep) -> str:
         return f"nghĩa vụ tài chính {planned.key}"
 
@@ -420,9 +477,14 @@ class DossierCore:
 
     def _pauses(self, procedure: str) -> list[Pause]:
         """The pauses that stop this procedure's clock: its own and the whole dossier's."""
-        return [p for p in self.state.pauses if p.procedure in (None, procedure)]
+        return [
+            p
+            for p in self.state.pauses
+            if p.procedure in (None, procedure) and not p.keeps_steps_running
+        ]
 
     def _applicant_pauses(self) -> list[Pause]:
+        """The pauses that move the appointment: the applicant's time and uncounted agency time."""
         return [p for p in self.state.pauses if p.moves_appointment]
 
     def _set_due(self, planned: PlannedStep) -> None:
@@ -513,6 +575,9 @@ class DossierCore:
         step.checking = False
         self._ledger(planned, ["applicant"], Outcome.REFUSED, step.outcome, officer_id, now,
                      due=step.due)  # fmt: skip
+        if self.state.applicant_notices:
+            refusals = sum(1 for row in state.ledger if row.kind is Outcome.REFUSED)
+            self._effects.append(NotifyApplicant(ApplicantNoticeKind.REFUSED, refusals))
         policy = self.policy(planned.procedure)
         if policy is None or policy.refusal_ends_dossier:
             for procedure in {s.procedure for s in self.plan.steps}:
@@ -562,6 +627,8 @@ class DossierCore:
     def _open_pause(self, pause: Pause) -> None:
         """Stop the clock of the pause's procedure (or the dossier's): no due moment meanwhile."""
         self.state.pauses.append(pause)
+        if pause.keeps_steps_running:
+            return
         for planned, step in self.open_steps():
             if planned.counted and pause.procedure in (None, planned.procedure):
                 step.due = None
@@ -598,10 +665,21 @@ class DossierCore:
         """Whether a supplement request waits for the applicant (the clock is stopped)."""
         return any(s.answered_at is None and s.lapsed_at is None for s in self.state.supplements)
 
+    def _remind_supplements(self, now: datetime) -> None:
+        """A working day before the applicant's time to supplement ends, remind them (once)."""
+        for number, request in enumerate(self.state.supplements, start=1):
+            if request.answered_at or request.lapsed_at or request.reminded:
+                continue
+            if request.remind_at is not None and request.remind_at <= now:
+                request.reminded = True
+                self._effects.append(
+                    NotifyApplicant(ApplicantNoticeKind.SUPPLEMENT_REMINDER, number)
+                )
+
     def _lapse_supplements(self, now: datetime) -> None:
         """The applicant's time to supplement ran out: processing stops (the whole dossier)."""
         state = self.state
-        for request in state.supplements:
+        for number, request in enumerate(state.supplements, start=1):
             if request.answered_at or request.lapsed_at or not request.answer_by:
                 continue
             if request.answer_by > now:
@@ -612,6 +690,11 @@ class DossierCore:
             deadline = f"{request.answer_by.astimezone(VN_TZ):%H:%M %d/%m/%Y}"
             text = f"supplement not received by {deadline}"
             self._ledger(planned, ["applicant"], Outcome.SUPPLEMENT_LAPSED, text, None, now)
+            if state.applicant_notices:
+                # Form 05 of Circular 03/2025/TT-VPCP: the notice that processing stops.
+                self._effects.append(
+                    NotifyApplicant(ApplicantNoticeKind.PROCESSING_STOPPED, number)
+                )
             for procedure in {s.procedure for s in self.plan.steps}:
                 state.procedure_outcomes.setdefault(procedure, "stopped")
             self._cancel_unreachable(now)
@@ -666,9 +749,10 @@ class DossierCore:
             self._applicant_pauses(),
             self.request.apology_grace_hours,
         )
-        if not missed and finish <= appointment:
+        if not missed and finish <= appointment and not self._past_latest_finish(now):
             return
         agency, reason = self._fault()
+        lead = self.clock.working_time_between(now, appointment) if now < appointment else None
         record = ApologyRecord(
             sequence=len(state.apologies) + 1,
             agency=agency,
@@ -676,11 +760,51 @@ class DossierCore:
             original_appointment=appointment,
             new_appointment=max(new_appointment, now),
             issued_at=now,
+            lead_working_hours=round(lead.total_seconds() / 3600, 4) if lead else 0.0,
         )
         state.apologies.append(record)
         state.appointment = record.new_appointment
         self._plan_forecast()
         self._effects.append(SendApology(sequence=record.sequence))
+
+    def _latest_finishes(self) -> list[datetime]:
+        """For each open step, the moment it is late for the appointment: the appointment less
+        the longest chain of (counted) budgets of the steps still after it, plus the minute of
+        tolerance lateness is counted with (a step done at that very moment keeps it)."""
+        state = self.state
+        appointment = state.appointment
+        if appointment is None:
+            return []
+        following: dict[str, list[PlannedStep]] = {}
+        for planned in self.plan.steps:
+            for before in planned.depends_on:
+                following.setdefault(before, []).append(planned)
+        ended = (StepStatus.DONE, StepStatus.CANCELLED)
+        memo: dict[str, float] = {}
+
+        def after(key: str) -> float:
+            if key not in memo:
+                memo[key] = max(
+                    (
+                        (step.budget_hours if step.counted else 0.0) + after(step.key)
+                        for step in following.get(key, [])
+                        if state.steps[step.key].status not in ended
+                    ),
+                    default=0.0,
+                )
+            return memo[key]
+
+        return [
+            self.clock.subtract(appointment, timedelta(hours=after(planned.key))) + LATE_AFTER
+            for planned, _ in self.open_steps()
+        ]
+
+    def _past_latest_finish(self, now: datetime) -> bool:
+        """Whether an open step is still open at or after its latest finish (1.1 only): the
+        appointment can no longer be met if the agencies after it take their budgets."""
+        if not self.state.apology_when_known:
+            return False
+        return any(moment <= now for moment in self._latest_finishes())
 
     def _fault(self) -> tuple[str, str]:
         """The agency whose step made the dossier late, and why (from the ledger)."""
@@ -753,9 +877,20 @@ class DossierCore:
             for s in state.supplements
             if s.answer_by is not None and s.answered_at is None and s.lapsed_at is None
         ]
+        if state.applicant_notices:
+            moments += [
+                s.remind_at
+                for s in state.supplements
+                if s.remind_at is not None
+                and not s.reminded
+                and s.answered_at is None
+                and s.lapsed_at is None
+            ]
         if self.awaiting_result() and state.appointment is not None:
             if not self._apologised_for(state.appointment):
                 moments.append(state.appointment)
+                if state.apology_when_known:
+                    moments += self._latest_finishes()
             if state.forecast_at is not None and state.forecast_at < state.appointment:
                 moments.append(state.forecast_at)
         return min(moments, default=None)
@@ -765,6 +900,8 @@ class DossierCore:
         state = self.state
         if state.plan is None or self.finished:
             return self._drain()
+        if state.applicant_notices:
+            self._remind_supplements(now)
         self._lapse_supplements(now)
         for planned, step in self.open_steps():
             if step.due is not None and step.due <= now and not step.overdue:
@@ -796,7 +933,9 @@ class DossierCore:
             elif state.forecast_at is not None and state.forecast_at <= now:
                 state.forecast_at = state.appointment  # checked; next: the appointment itself
                 self._check_appointment(missed=False, now=now)
-            elif any(step.overdue for _, step in self.open_steps()):
+            elif any(step.overdue for _, step in self.open_steps()) or self._past_latest_finish(
+                now
+            ):
                 self._check_appointment(missed=False, now=now)
         self._advance(now)
         return self._drain()
@@ -886,6 +1025,8 @@ class DossierCore:
             return self._drain()
         step.checking = False
         planned = self.planned(key)
+        if not planned.counted:
+            self._close_pause(self._uncounted_pause(planned), now)
         if result.amount_due_vnd is not None:
             state.amount_due_vnd += result.amount_due_vnd
         if result.reference or result.amount_due_vnd is not None:
@@ -1091,9 +1232,19 @@ class DossierCore:
     def _request_supplement(
         self, planned: PlannedStep, agency: str, missing: list[str], reason: str, now: datetime
     ) -> None:
+        state = self.state
         policy = self.policy(planned.procedure)
         hours = policy.supplement_answer_hours if policy is not None else None
-        self.state.supplements.append(
+        answer_by = self.clock.add(now, timedelta(hours=hours)) if hours else None
+        remind_at = None
+        if state.applicant_notices and answer_by is not None:
+            # A working day before the time ends; none when the time is shorter than that
+            # (the request itself says when it ends).
+            lead = timedelta(hours=self.request.warning_lead_hours)
+            remind_at = self.clock.subtract(answer_by, lead)
+            if remind_at <= now:
+                remind_at = None
+        state.supplements.append(
             SupplementRequest(
                 procedure=planned.procedure,
                 step=planned.step,
@@ -1101,10 +1252,15 @@ class DossierCore:
                 missing_documents=missing,
                 reason=reason,
                 at=now,
-                answer_by=self.clock.add(now, timedelta(hours=hours)) if hours else None,
+                answer_by=answer_by,
+                remind_at=remind_at,
             )
         )
         self._open_pause(Pause(start=now, reason=SUPPLEMENT_PAUSE, moves_appointment=True))
+        if state.applicant_notices:
+            self._effects.append(
+                NotifyApplicant(ApplicantNoticeKind.SUPPLEMENT_REQUESTED, len(state.supplements))
+            )
 
     def check_supplement(self, documents: list[SubmittedDocument]) -> None:
         """Raise `Refusal` unless a supplement is awaited and some document is handed in."""
@@ -1359,6 +1515,7 @@ __all__ = [
     "Effect",
     "ExtendCalendar",
     "NotifyAgency",
+    "NotifyApplicant",
     "NotifyAppointmentMoved",
     "ReturnToDesk",
     "RunCheck",

@@ -198,6 +198,8 @@ def _issued(core: DossierCore) -> Iterator[IssuedSnapshot]:
                 "missing_documents": request.missing_documents,
                 "requested_by": request.requested_by,
                 "answered_at": request.answered_at.isoformat() if request.answered_at else None,
+                "answer_by": request.answer_by.isoformat() if request.answer_by else None,
+                "lapsed_at": request.lapsed_at.isoformat() if request.lapsed_at else None,
             },
             issued_at=request.at,
         )

@@ -25,7 +25,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from domain.catalog import Catalog, ProcedureVersion, Step, StepKind
+from domain.calendar import ProvisionalPeriod, provisional_between
+from domain.catalog import Budget, Catalog, ProcedureVersion, Step, StepKind
 from domain.clock import VN_TZ, LegalClock
 
 
@@ -83,14 +84,33 @@ class DossierPlan(BaseModel):
     clock_starts: datetime
     limit_working_hours: float
     appointment: datetime
+    # The desk's own service target (catalog ``service_target``), if any: stricter than the law,
+    # shown to the applicant as a target; on-time verdicts use only the appointment.
+    service_target: datetime | None = None
     steps: list[PlannedStep]
     policies: list[ProcedurePolicy] = []
     # The result may be sent home by post (the bundle's rule for a combined dossier).
     home_delivery: bool = False
+    # One note per provisional calendar period (an unannounced year, an unconfirmed day off)
+    # between the receipt and the appointment: the appointment may move (form 01 says so).
+    calendar_notes_vi: list[str] = []
 
 
 def _step_length(step: Step, hours_per_day: timedelta) -> timedelta:
     return step.budget.working_time(hours_per_day)
+
+
+def limit_working_time(clock: LegalClock, clock_starts: datetime, limit: Budget) -> timedelta:
+    """The working time a statutory limit gives a dossier whose clock starts at ``clock_starts``.
+
+    A working-time limit is the same for every dossier; "by the closing of the n-th working
+    day" (a certified copy: the same day) is the office time from the clock's start to that
+    closing, so the appointment is exactly the closing time.
+    """
+    if limit.to_closing:
+        closing = clock.closing_of_working_day(clock_starts, int(limit.amount))
+        return clock.working_time_between(clock_starts, closing)
+    return limit.working_time(clock.office_hours.hours_per_day)
 
 
 def plan_dossier(
@@ -99,6 +119,7 @@ def plan_dossier(
     code: str,
     received_at: datetime,
     pauses: Sequence[tuple[datetime, datetime]] = (),
+    provisional: Sequence[ProvisionalPeriod] = (),
 ) -> DossierPlan:
     """Plan a dossier received at ``received_at`` for a procedure or combined bundle ``code``.
 
@@ -108,6 +129,8 @@ def plan_dossier(
         code: a procedure code or a combined (liên thông) code.
         received_at: the receipt moment, with a time-zone offset.
         pauses: periods during which the clock stopped (supplement requests).
+        provisional: the calendar's provisional periods (``default_provisional()``); those the
+            count from receipt to appointment touches become ``calendar_notes_vi``.
 
     Raises:
         UnknownProcedure, NotInForce: ``code`` is not catalogued, or not in force that day.
@@ -125,7 +148,8 @@ def plan_dossier(
     hours_per_day = clock.office_hours.hours_per_day
 
     cross: dict[str, list[str]] = {}
-    if catalog.is_combined(code):
+    combined = catalog.is_combined(code)
+    if combined:
         bundle = catalog.combined_on(code, day)
         versions: tuple[ProcedureVersion, ...] = catalog.components_on(code, day)
         for dependency in bundle.cross_dependencies:
@@ -192,19 +216,31 @@ def plan_dossier(
             )
         pending = [key for key in pending if key not in due]
 
-    appointment = clock.add(clock_starts, limit.working_time(hours_per_day), [*pauses, *uncounted])
+    limit_time = limit_working_time(clock, clock_starts, limit)
+    appointment = clock.add(clock_starts, limit_time, [*pauses, *uncounted])
+    target = None if combined or versions[0].service_target is None else versions[0].service_target
+    service_target = (
+        clock.add(clock_starts, target.working_time(hours_per_day), pauses) if target else None
+    )
     return DossierPlan(
         procedure=code,
         version=version_label,
         name_vi=name_vi,
-        combined=catalog.is_combined(code),
+        combined=combined,
         components=[ComponentVersion(code=v.code, version=v.version) for v in versions],
         received_at=received_at,
         clock_starts=clock_starts,
-        limit_working_hours=limit.working_time(hours_per_day).total_seconds() / 3600,
+        limit_working_hours=limit_time.total_seconds() / 3600,
         appointment=appointment,
+        service_target=service_target,
         steps=planned,
         home_delivery=home_delivery,
+        calendar_notes_vi=[
+            period.reason
+            for period in provisional_between(
+                provisional, received_at.date(), appointment.astimezone(VN_TZ).date()
+            )
+        ],
         policies=[
             ProcedurePolicy(
                 code=v.code,

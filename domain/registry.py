@@ -103,6 +103,8 @@ class RegistrySnapshot(BaseModel):
 
     dossier_code: str
     revision: int
+    # The workflow's time of this sync: when the registry learns a status, the portal is told.
+    synced_at: datetime | None = None
     desk_code: str
     procedure_code: str
     procedure_version: str

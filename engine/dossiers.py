@@ -16,8 +16,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.catalog import Catalog, default_catalog
 from domain.clock import VN_TZ
-from domain.dossier import DossierFacts
+from domain.dossier import DossierFacts, SubmissionChannel
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from store.db import async_engine, session_factory
 from store.repositories import allocate_dossier_code
@@ -38,6 +39,48 @@ async def allocate_code(database_url: str, desk_code: str, received: datetime) -
         await engine.dispose()
 
 
+class OnlineOnly(ValueError):
+    """An online-only procedure handed in at the counter."""
+
+
+def check_channel(
+    catalog: Catalog, procedure_code: str, received_at: datetime, facts: DossierFacts
+) -> None:
+    """Refuse a dossier of an online-only procedure (or bundle) handed in at the counter.
+
+    The desk may still file it through the online channel on the applicant's behalf: the
+    facts then say ``channel=online`` and name the officer (``filed_online_by``), which the
+    dossier's audit log records.
+
+    Raises:
+        OnlineOnly: the procedure in force on the receipt day is online only and the channel
+            is the counter.
+        UnknownProcedure, NotInForce: from the catalog.
+    """
+    if facts.filed_online_by is not None and facts.channel is not SubmissionChannel.ONLINE:
+        raise OnlineOnly(
+            "a dossier filed for the applicant by the desk goes through the online channel"
+        )
+    if facts.channel is not SubmissionChannel.COUNTER:
+        return
+    day = received_at.astimezone(VN_TZ).date()
+    if catalog.is_combined(procedure_code):
+        bundle = catalog.combined_on(procedure_code, day)
+        online_only = bundle.online_only or any(
+            v.online_only for v in catalog.components_on(procedure_code, day)
+        )
+        name_vi = bundle.name_vi
+    else:
+        version = catalog.version_on(procedure_code, day)
+        online_only, name_vi = version.online_only, version.name_vi
+    if online_only:
+        raise OnlineOnly(
+            f"{procedure_code} ({name_vi}) is filed online only (catalog: online_only); at the "
+            "counter, the desk files it through the online channel on the applicant's behalf "
+            "(starter.py submit --online-for-applicant OFFICER), which is recorded"
+        )
+
+
 async def start_dossier(
     client: Client,
     *,
@@ -47,8 +90,11 @@ async def start_dossier(
     received_at: datetime,
     facts: DossierFacts,
     task_queue: str = ORCHESTRATION_TASK_QUEUE,
+    catalog: Catalog | None = None,
 ) -> WorkflowHandle[DossierWorkflow, object]:
-    """Start the dossier's workflow; raises WorkflowAlreadyStartedError for a used code."""
+    """Start the dossier's workflow; raises WorkflowAlreadyStartedError for a used code, and
+    `OnlineOnly` (before anything starts) for an online-only procedure at the counter."""
+    check_channel(catalog or default_catalog(), procedure_code, received_at, facts)
     return await client.start_workflow(
         DossierWorkflow.run,
         DossierInput(
@@ -105,3 +151,21 @@ async def update_dossier(
                 raise
         await asyncio.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+async def ensure_relay(
+    client: Client, system: str, task_queue: str = ORCHESTRATION_TASK_QUEUE
+) -> str:
+    """Start an outside system's outbox relay unless it runs already; its run id."""
+    from domain.outbox import RelayInput
+    from workflows.relay import SYSTEM_NAMES_VI, OutboxRelayWorkflow, relay_id
+
+    handle = await client.start_workflow(
+        OutboxRelayWorkflow.run,
+        RelayInput(system=system),
+        id=relay_id(system),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"Hàng chờ gửi tới {SYSTEM_NAMES_VI.get(system, system)}",
+    )
+    return handle.result_run_id or ""

@@ -12,6 +12,16 @@ from temporalio.common import SearchAttributeKey
 ORCHESTRATION_TASK_QUEUE = "dossiers"
 
 
+# Outside systems, each served from its own queue as an agency is (`workflows.relay`): the
+# national public-service portal (status reports) and the SMS gateway (citizens' text messages).
+OUTSIDE_SYSTEMS = ("portal", "sms")
+
+
+def outside_task_queue(system: str) -> str:
+    """The task queue an outside system's workers poll, e.g. ``ext-portal``."""
+    return f"ext-{system}"
+
+
 def agency_task_queue(agency_code: str) -> str:
     """The task queue an agency's workers poll, e.g. ``agency-land-registration``."""
     return f"agency-{agency_code}"

@@ -53,6 +53,8 @@ _EXAMPLES = {
     "delivery_attempts": "LIENTHONG_DELIVERY_ATTEMPTS=3",
     "post_absent_rate": "LIENTHONG_POST_ABSENT_RATE=0.1",
     "post_not_found_rate": "LIENTHONG_POST_NOT_FOUND_RATE=0.02",
+    "portal_failure_rate": "LIENTHONG_PORTAL_FAILURE_RATE=0.05",
+    "sms_failure_rate": "LIENTHONG_SMS_FAILURE_RATE=0.02",
     "data_keys": (
         "LIENTHONG_DATA_KEYS=k2026a:<base64 of 32 random bytes>,k2025b:<...>; "
         "make one with: python -m engine.crypto new-key"
@@ -167,6 +169,13 @@ class Settings(BaseSettings):
     )
     post_not_found_rate: float = Field(
         default=0.02, ge=0, le=1, description="Simulated post: chance the address is not found."
+    )
+    # The national portal's status sync (activities.portal): the simulated portal's behaviour.
+    portal_failure_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Simulated portal: chance a report is refused."
+    )
+    sms_failure_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Simulated SMS gateway: chance a send fails."
     )
 
     # -- personal data at rest (engine.crypto) ----------------------------------------------------

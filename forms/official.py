@@ -1,9 +1,15 @@
-"""The one-stop forms 01, 02, 03, 05 and 06 (Circular 01/2018/TT-VPCP, now 03/2025/TT-VPCP).
+"""The one-stop forms other than the apology: receipt, supplement request, refusal, the notice
+that processing stops, the control slip and the register.
+
+Each form carries the edition of the dossier's receipt day (`forms.editions`): its number and
+title are those of Circular 01/2018/TT-VPCP (01, 02, 03, 05 slip, 06 register) or of Circular
+03/2025/TT-VPCP (01, 02, 03, 05 stop notice, 06 slip, 07 register).
 
 One pydantic model per form holds exactly what the form prints, already in Vietnamese (the
 loaders of `store.forms_data` build them from the registry); `render_html` and `render_pdf` fill
-the form's templates ``forms/templates/form_NN*.j2`` in, and `render_register_csv` exports the
-register (form 06) for a spreadsheet. Like form 04 (`forms.render`), rendering is a pure function
+the form's templates ``forms/templates/form_NN*.j2`` in (named by the 2018 numbers; the stop
+notice's are ``form_stop*.j2``), and `render_register_csv` exports the register for a
+spreadsheet. Like form 04 (`forms.render`), rendering is a pure function
 of the model: the same form gives the same HTML and the same PDF bytes.
 
 The Vietnamese words printed for the engine's codes (verdicts, statuses, hand-over results, the
@@ -23,6 +29,7 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain.clock import VN_TZ
+from forms.editions import FormEdition, FormKind, number_of, title_of
 from forms.qr import png_data_uri, qr_png
 from forms.render import TEMPLATES_DIR, PdfFont, html_to_pdf, render_text, vn_hours
 
@@ -37,7 +44,6 @@ class FormLabels(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    titles: dict[str, str]
     verdicts: dict[str, str]
     statuses: dict[str, str]
     parties: dict[str, str]
@@ -88,18 +94,27 @@ def labels() -> FormLabels:
 
 
 class _OfficialForm(BaseModel):
-    """What every form shares: its number, title and the metadata of its PDF."""
+    """What every form shares: its kind, edition, number, title and the metadata of its PDF."""
 
     model_config = ConfigDict(frozen=True)
 
-    number: ClassVar[str]
-    landscape: ClassVar[bool] = False  # A4 landscape for the wide tables of forms 05 and 06
-    motto: ClassVar[bool] = True  # the national motto; not on the desk's own records (05, 06)
+    kind: ClassVar[FormKind]
+    template: ClassVar[str]  # forms/templates/form_{template}*.j2
+    landscape: ClassVar[bool] = False  # A4 landscape for the wide tables of slip and register
+    motto: ClassVar[bool] = True  # the national motto; not on the desk's own records
+
+    # The circular in force on the dossier's receipt day (the register's: its last day).
+    edition: FormEdition = FormEdition.CIRCULAR_03_2025
+
+    @property
+    def number(self) -> str:
+        """The form's number in its edition (``05`` or ``06`` for the control slip)."""
+        return number_of(self.kind, self.edition)
 
     @property
     def title_vi(self) -> str:
-        """The form's title, from the labels file."""
-        return labels().titles[self.number]
+        """The form's title in its edition."""
+        return title_of(self.kind, self.edition)
 
     @property
     def reference(self) -> str:
@@ -141,9 +156,12 @@ class ReceiptForm(_OfficialForm):
         return_method_vi: Where the result is handed over.
         tracking_url: Where the applicant follows the dossier (also as a QR code).
         place_vi: The place printed before the date.
+        calendar_notes_vi: One note per provisional calendar period (an unannounced year, an
+            unconfirmed day off) between the receipt and the appointment.
     """
 
-    number: ClassVar[str] = "01"
+    kind: ClassVar[FormKind] = FormKind.RECEIPT
+    template: ClassVar[str] = "01"
 
     dossier_code: str
     desk_code: str
@@ -159,6 +177,8 @@ class ReceiptForm(_OfficialForm):
     return_method_vi: str
     tracking_url: str
     place_vi: str
+    # Why the appointment may move: the provisional calendar periods its count touches.
+    calendar_notes_vi: tuple[str, ...] = ()
 
     @property
     def reference(self) -> str:
@@ -185,7 +205,8 @@ class SupplementForm(_OfficialForm):
         place_vi: The place printed before the date; empty prints the date alone.
     """
 
-    number: ClassVar[str] = "02"
+    kind: ClassVar[FormKind] = FormKind.SUPPLEMENT
+    template: ClassVar[str] = "02"
 
     dossier_code: str
     sequence: int = Field(ge=1)
@@ -221,7 +242,8 @@ class RefusalForm(_OfficialForm):
         reasons_vi: The reasons, one per line of the refusal.
     """
 
-    number: ClassVar[str] = "03"
+    kind: ClassVar[FormKind] = FormKind.REFUSAL
+    template: ClassVar[str] = "03"
 
     dossier_code: str
     sequence: int = Field(ge=1)
@@ -273,9 +295,11 @@ class ControlRow(BaseModel):
 
 
 class ControlSlip(_OfficialForm):
-    """Form 05, phiếu kiểm soát quá trình giải quyết hồ sơ: every hand-over and its verdict."""
+    """Phiếu kiểm soát quá trình giải quyết hồ sơ (form 06; 05 under the 2018 forms): every
+    hand-over and its verdict."""
 
-    number: ClassVar[str] = "05"
+    kind: ClassVar[FormKind] = FormKind.CONTROL_SLIP
+    template: ClassVar[str] = "05"
     landscape: ClassVar[bool] = True
     motto: ClassVar[bool] = False
 
@@ -289,8 +313,8 @@ class ControlSlip(_OfficialForm):
 
     @property
     def reference(self) -> str:
-        """``{code}-form-05``."""
-        return f"{self.dossier_code}-form-05"
+        """``{code}-form-06`` (``-form-05`` under the 2018 forms)."""
+        return f"{self.dossier_code}-form-{self.number}"
 
     @property
     def issuer_vi(self) -> str:
@@ -301,6 +325,51 @@ class ControlSlip(_OfficialForm):
     def dated(self) -> datetime:
         """The last hand-over (or the receipt, before the first)."""
         return self.rows[-1].at if self.rows else self.received_at
+
+
+class StopNotice(_OfficialForm):
+    """Form 05 of Circular 03/2025/TT-VPCP, thông báo dừng giải quyết hồ sơ: the applicant did
+    not supplement within their time, so processing stopped (no such form in 2018).
+
+    Attributes:
+        sequence: The supplement request (form 02) that was not answered.
+        agency_name_vi: The agency that asked for the supplement and now stops.
+        requested_at: When form 02 was issued; ``answer_by``: the end of the applicant's time.
+    """
+
+    kind: ClassVar[FormKind] = FormKind.STOP_NOTICE
+    template: ClassVar[str] = "stop"
+
+    dossier_code: str
+    sequence: int = Field(ge=1)
+    procedure_name_vi: str
+    applicant_name_vi: str
+    agency_name_vi: str
+    missing_documents: tuple[str, ...]
+    requested_at: AwareDatetime
+    answer_by: AwareDatetime
+    stopped_at: AwareDatetime
+    place_vi: str = ""
+
+    @model_validator(mode="after")
+    def _only_2025(self) -> StopNotice:
+        number_of(self.kind, self.edition)  # the 2018 forms have none: ValueError
+        return self
+
+    @property
+    def reference(self) -> str:
+        """``{code}-form-05-{sequence}``."""
+        return f"{self.dossier_code}-form-05-{self.sequence}"
+
+    @property
+    def issuer_vi(self) -> str:
+        """The agency that asked for the supplement."""
+        return self.agency_name_vi
+
+    @property
+    def dated(self) -> datetime:
+        """When processing stopped."""
+        return self.stopped_at
 
 
 class RegisterRow(BaseModel):
@@ -319,13 +388,15 @@ class RegisterRow(BaseModel):
 
 
 class RegisterForm(_OfficialForm):
-    """Form 06, sổ theo dõi hồ sơ: the dossiers a desk received between two days (inclusive).
+    """Sổ theo dõi hồ sơ (form 07; 06 under the 2018 forms): the dossiers a desk received
+    between two days (inclusive).
 
     The register never names the applicant: it is read by officers and auditors who have no
     need for it (Decree 13/2023 on personal data).
     """
 
-    number: ClassVar[str] = "06"
+    kind: ClassVar[FormKind] = FormKind.REGISTER
+    template: ClassVar[str] = "06"
     landscape: ClassVar[bool] = True
     motto: ClassVar[bool] = False
 
@@ -359,7 +430,7 @@ class RegisterForm(_OfficialForm):
         return datetime.combine(self.day_to + timedelta(days=1), time(0), VN_TZ)
 
 
-OfficialForm = ReceiptForm | SupplementForm | RefusalForm | ControlSlip | RegisterForm
+OfficialForm = ReceiptForm | SupplementForm | RefusalForm | StopNotice | ControlSlip | RegisterForm
 """Any of the forms this module renders."""
 
 
@@ -378,13 +449,13 @@ def _context(form: OfficialForm) -> dict[str, Any]:
 
 def render_html(form: OfficialForm) -> str:
     """The form as a self-contained HTML page (form 01's QR code is an embedded PNG)."""
-    return render_text(f"form_{form.number}.html.j2", **_context(form))
+    return render_text(f"form_{form.template}.html.j2", **_context(form))
 
 
 def render_pdf(form: OfficialForm, font: PdfFont) -> bytes:
     """The form as an A4 PDF (landscape for 05 and 06) with extractable Vietnamese text."""
     return html_to_pdf(
-        render_text(f"form_{form.number}.pdf.html.j2", **_context(form)),
+        render_text(f"form_{form.template}.pdf.html.j2", **_context(form)),
         font,
         created=form.dated,
         title=f"{form.title_vi} - {form.reference}",

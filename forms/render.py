@@ -29,6 +29,7 @@ from fpdf import FPDF
 from pydantic import BaseModel, ConfigDict
 
 from domain.clock import VN_TZ
+from forms.editions import FormKind, edition_on, title_of
 from forms.qr import png_data_uri, qr_png
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -189,6 +190,12 @@ class ApologyLetter(BaseModel):
     tracking_url: str
 
     @property
+    def title_vi(self) -> str:
+        """Form 04's title in the forms of the receipt day: "Phiếu xin lỗi và hẹn lại ngày trả
+        kết quả" (2018), "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết" (2025)."""
+        return title_of(FormKind.APOLOGY, edition_on(self.received_at))
+
+    @property
     def number_vi(self) -> str:
         """The letter's number as printed after ``Số:``."""
         return f"{self.sequence:02d}/PXL"
@@ -325,7 +332,7 @@ def render_apology_pdf(letter: ApologyLetter, font: PdfFont) -> bytes:
         render_text("apology_04.pdf.html.j2", **_apology_context(letter, qr)),
         font,
         created=letter.issued_at,
-        title=f"Phiếu xin lỗi và hẹn lại ngày trả kết quả - {letter.dossier_code}",
+        title=f"{letter.title_vi} - {letter.dossier_code}",
         author=letter.agency_name_vi,
         subject=letter.letter_id,
     )

@@ -51,15 +51,16 @@ def async_engine(url: str) -> AsyncEngine:
     return create_async_engine(async_url(url), **kwargs)
 
 
-def dialect_insert(session: AsyncSession, table: Any) -> Any:
-    """An INSERT of the session's dialect, for ON CONFLICT (spelled alike, built per dialect)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (they are converted to models)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT: spelled the same on PostgreSQL and SQLite, but
+    SQLAlchemy builds it per dialect."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def check_connection(url: str) -> None:

@@ -1,4 +1,4 @@
-"""The official forms 01, 02, 03, 05 and 06 built from the registry's read model.
+"""The official forms (all but the apology) built from the registry's read model.
 
 Each loader reads the tables the dossier workflow keeps up to date (``dossiers``,
 ``procedure_runs``, ``dossier_steps``, ``handovers``, ``documents_issued``,
@@ -6,8 +6,10 @@ Each loader reads the tables the dossier workflow keeps up to date (``dossiers``
 in Vietnamese: agencies by their catalog names, verdicts and statuses by the labels of
 ``forms/templates/form_labels_vi.yaml``, moments in Viet Nam's time zone.
 
-Only forms addressed to the applicant (01, 02, 03) read the applicant's name
-(``applicant_contacts``); the control slip (05) and the register (06) name nobody.
+Each form carries the edition of the dossier's receipt day (`forms.editions`: the 2018 or the
+2025 numbers). Only forms addressed to the applicant (receipt, supplement request, refusal, stop
+notice) read the applicant's name (``applicant_contacts``); the control slip and the register
+name nobody.
 
 Read-only: callers own the session. A dossier or a form that is not in the registry raises
 `LookupError` naming it.
@@ -23,9 +25,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.calendar import default_provisional, provisional_between
 from domain.catalog import Catalog, CombinedProcedure, ProcedureVersion
 from domain.clock import VN_TZ
 from engine.settings import Settings
+from forms.editions import FormEdition, edition_on
 from forms.official import (
     ControlRow,
     ControlSlip,
@@ -34,6 +38,7 @@ from forms.official import (
     RefusalForm,
     RegisterForm,
     RegisterRow,
+    StopNotice,
     SupplementForm,
     labels,
 )
@@ -277,7 +282,11 @@ async def receipt_form(
     current = _vn(dossier.appointment_at)
     given = await _receipt_appointment(session, code) or current
     words = labels()
+    provisional = provisional_between(
+        default_provisional(), _vn(dossier.received_at).date(), max(given, current).date()
+    )
     return ReceiptForm(
+        edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
         desk_code=dossier.desk_code,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
@@ -296,6 +305,7 @@ async def receipt_form(
         ],
         tracking_url=settings.tracking_url(dossier.code),
         place_vi=settings.letter_place_vi,
+        calendar_notes_vi=tuple(period.reason for period in provisional),
     )
 
 
@@ -320,6 +330,7 @@ async def supplement_form(
     detail = _detail(row)
     requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
     return SupplementForm(
+        edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
         sequence=row.sequence,
         procedure_name_vi=_procedure_name(
@@ -359,6 +370,7 @@ async def refusal_form(
         )
     reasons = tuple(line.strip() for line in row.summary_vi.splitlines() if line.strip())
     return RefusalForm(
+        edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
         sequence=row.sequence,
         procedure_name_vi=_procedure_name(dossier, runs, row.procedure_code, catalog),
@@ -371,8 +383,62 @@ async def refusal_form(
     )
 
 
+async def stop_notice(
+    session: AsyncSession,
+    code: str,
+    sequence: int | None,
+    catalog: Catalog,
+    *,
+    place_vi: str = "",
+) -> StopNotice:
+    """Form 05 (Circular 03/2025): processing stopped because supplement request ``sequence``
+    (None: the latest) was not answered in time.
+
+    Raises:
+        LookupError: no such dossier or request, or the request did not lapse.
+        ValueError: the dossier was received under the 2018 forms, which have no such notice
+            (their form 05 is the control slip).
+    """
+    dossier = await _dossier(session, code)
+    edition = edition_on(_vn(dossier.received_at))
+    if edition is not FormEdition.CIRCULAR_03_2025:
+        raise ValueError(
+            f"dossier {code} was received on {_vn(dossier.received_at):%d/%m/%Y}, under the "
+            f"forms of Circular {edition}: they have no notice that processing stops (that "
+            "is form 05 from 15/09/2025); its control slip is printed with form 06"
+        )
+    row = await _document(
+        session, code, DocumentKind.SUPPLEMENT_REQUEST, sequence, "supplement request (form 02)"
+    )
+    detail = _detail(row)
+    lapsed, answer_by = detail.get("lapsed_at"), detail.get("answer_by")
+    if not isinstance(lapsed, str) or not isinstance(answer_by, str):
+        raise LookupError(
+            f"dossier {code}: supplement request {row.sequence} did not lapse, so processing "
+            "was not stopped (form 05 is the notice that processing stops; the control slip "
+            "is form 06)"
+        )
+    requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
+    return StopNotice(
+        edition=edition,
+        dossier_code=dossier.code,
+        sequence=row.sequence,
+        procedure_name_vi=_procedure_name(
+            dossier, await _runs(session, code), row.procedure_code, catalog
+        ),
+        applicant_name_vi=await _applicant_name(session, code),
+        agency_name_vi=_agency_vi(catalog, requested_by),
+        missing_documents=tuple(str(item) for item in detail.get("missing_documents") or ()),
+        requested_at=_vn(row.issued_at),
+        answer_by=_vn(datetime.fromisoformat(answer_by)),
+        stopped_at=_vn(datetime.fromisoformat(lapsed)),
+        place_vi=place_vi,
+    )
+
+
 async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> ControlSlip:
-    """Form 05: every hand-over of the dossier, in order, with its verdict.
+    """Form 06 (05 under the 2018 forms): every hand-over of the dossier, in order, with its
+    verdict.
 
     Raises:
         LookupError: no such dossier.
@@ -407,6 +473,7 @@ async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> Co
         for row in handovers
     )
     return ControlSlip(
+        edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
         procedure_name_vi=_dossier_name(dossier, catalog),
@@ -420,8 +487,8 @@ async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> Co
 async def register(
     session: AsyncSession, desk: str, day_from: date, day_to: date, catalog: Catalog
 ) -> RegisterForm:
-    """Form 06: the dossiers ``desk`` received from ``day_from`` to ``day_to`` (inclusive, days
-    in Viet Nam), in order of receipt. No personal data.
+    """Form 07 (06 under the 2018 forms): the dossiers ``desk`` received from ``day_from`` to
+    ``day_to`` (inclusive, days in Viet Nam), in order of receipt. No personal data.
 
     Raises:
         ValueError: ``day_to`` is before ``day_from``.
@@ -456,6 +523,7 @@ async def register(
         for index, dossier in enumerate(dossiers, start=1)
     )
     return RegisterForm(
+        edition=edition_on(day_to),  # the book in use on its last day
         desk_code=desk,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
         day_from=day_from,

@@ -73,8 +73,11 @@ async def save_contact(
     phone: str | None = None,
     national_id: str | None = None,
     address: str | None = None,
+    sms_opt_in: bool = True,
 ) -> None:
     """Record how to reach a dossier's applicant, replacing what was on file (idempotent).
+
+    ``sms_opt_in``: the applicant wants text messages as well as e-mail (`activities.sms`).
 
     The values are encrypted by the column type; the blind indexes of the national ID number
     and of the phone's last 4 digits are computed here with the process's key ring.
@@ -88,6 +91,7 @@ async def save_contact(
         "phone": phone,
         "national_id": national or None,
         "address": address,
+        "sms_opt_in": sms_opt_in,
         "national_id_index": ring.blind_index(national, NATIONAL_ID) if national else None,
         "phone_last4_index": ring.blind_index(last4, PHONE_LAST4) if last4 else None,
     }
@@ -184,6 +188,7 @@ async def reencrypt_contacts(
             phone=contact.phone,
             national_id=contact.national_id,
             address=contact.address,
+            sms_opt_in=contact.sms_opt_in,
         )
     return len(stale)
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -285,6 +286,8 @@ class ApplicantContact(Base):
     address: Mapped[str | None] = mapped_column(
         EncryptedText("applicant_contacts.address"), nullable=True
     )
+    # The applicant's choice of text messages besides e-mail (revision 0008).
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Keyed HMACs (engine.crypto blind_index) for exact lookups without decrypting.
     national_id_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     phone_last4_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
@@ -647,8 +650,115 @@ class RatingRecord(Base):
     )
 
 
+class OutboxRow(Base):
+    """What every outside system's outbox row has (`store.outbox`; revision 0008)."""
+
+    __abstract__ = True
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    changed_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))  # the event's moment
+    enqueued_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=func.now()
+    )
+    pushed_at: Mapped[datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True), nullable=True, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class PortalOutboxRecord(OutboxRow):
+    """A status change owed to the national public-service portal.
+
+    Written by `store.registry.apply_snapshot` in the transaction that records the change, so
+    the registry never holds a status the outbox lacks. ``(dossier_code, sequence)`` is the
+    idempotency key the portal sees.
+    """
+
+    __tablename__ = "portal_outbox"
+    __table_args__ = (UniqueConstraint("dossier_code", "sequence"),)
+
+    sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per dossier
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    desk_code: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(32))  # a `DossierStatus`
+    status_code: Mapped[int] = mapped_column(Integer)  # the portal's code, 1-10
+    received_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    appointment_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    agencies: Mapped[str] = mapped_column(String(500), default="")  # holding it, comma-separated
+    resend: Mapped[bool] = mapped_column(Boolean, default=False)  # queued by a reconciliation
+
+
+class SimulatedPortalReceipt(Base):
+    """What the simulated national portal accepted, by idempotency key (revision 0008).
+
+    Not ours in production: the portal keeps its own. The simulated portal (`activities.portal`)
+    keeps it here so tests and the reconciliation can compare the two sides; ``deliveries``
+    counts how often the same key arrived (a retry after a lost acknowledgement).
+    """
+
+    __tablename__ = "sim_portal_receipts"
+
+    idempotency_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    arrival: Mapped[int] = mapped_column(Integer)  # order of first arrival, 1, 2, ...
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SmsKind(StrEnum):
+    """Why the applicant gets a text message."""
+
+    RECEIPT = "receipt"  # form 01: received, with the appointment
+    SUPPLEMENT = "supplement"  # form 02: papers are asked for
+    REFUSAL = "refusal"  # form 03
+    APOLOGY = "apology"  # form 04: late, with the new appointment
+    RESULT_READY = "result_ready"  # the result waits at the desk (its return step is open)
+    OUT_FOR_DELIVERY = "out_for_delivery"  # handed to the post, with the tracking number
+    STOPPED = "stopped"  # form 05: the time to supplement ended, processing stopped
+
+
+class SmsOutboxRecord(OutboxRow):
+    """A text message owed to the applicant (revision 0008).
+
+    Written with the registry row or the shipment it tells of; no phone number and no name:
+    the number is read from the encrypted contact when the message is sent, and ``params``
+    holds only dates, codes and tracking numbers. ``key`` (``{dossier}:{kind}:{n}``) is the
+    gateway's idempotency key.
+    """
+
+    __tablename__ = "sms_outbox"
+
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # an `SmsKind`
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON: dates, tracking number
+    # How it ended: the gateway's message id, or why nothing was sent (no phone, opted out).
+    gateway_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    skipped: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class SimulatedSmsRecord(Base):
+    """What the simulated SMS gateway sent (revision 0008): the text and a masked number."""
+
+    __tablename__ = "sim_sms_sent"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(String(80))
+    to_masked: Mapped[str] = mapped_column(String(20))  # 09******78
+    text: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(10))  # GSM-7 or UCS-2
+    sent_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+
 # --------------------------------------------------------------------------------------------
-# Abuse limits and officer sessions (revision 0008): counters shared by every API process, the
+# Abuse limits and officer sessions (revision 0009): counters shared by every API process, the
 # one-time codes sent to applicants, revoked officer tokens and steps assigned by a head.
 # --------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store import portal, sms
 from store.models import (
     AuditRecord,
     DeliveryAttemptRecord,
@@ -196,7 +197,15 @@ async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> b
         ],
         ["dossier_code", "kind", "sequence"],
     )
-    return await _upsert_dossier(session, snapshot)
+    previous = await session.scalar(
+        select(DossierRecord.status).where(DossierRecord.code == code).with_for_update()
+    )
+    applied = await _upsert_dossier(session, snapshot)
+    if applied:
+        # In this transaction: the portal's outbox never lacks a status the registry holds.
+        await portal.record_status_change(session, snapshot, previous)
+        await sms.record_from_snapshot(session, snapshot, previous)
+    return applied
 
 
 async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:

@@ -37,6 +37,9 @@ from engine.temporal import (
 from store.db import async_engine, check_connection
 from store.migrate import upgrade
 
+# The browser tests' fixtures (live stack, Chromium), for any module that asks for them.
+pytest_plugins = ("tests.browser",)
+
 ADMIN_URL = os.environ.get(
     "LIENTHONG_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

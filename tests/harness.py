@@ -15,7 +15,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.portal import NationalPortal
 from activities.post import PostalService
+from activities.sms import SmsGateway
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
@@ -44,8 +46,14 @@ async def running_engine(
     clock: LegalClock | None = None,
     post: PostalService | None = None,
     settings: Settings | None = None,
+    portal: Callable[[Any], NationalPortal] | None = None,
+    sms: Callable[[Any], SmsGateway] | None = None,
 ) -> AsyncIterator[None]:
-    """Every agency's worker and the orchestration worker (on ``task_queue``), seeded data."""
+    """Every agency's worker and the orchestration worker (on ``task_queue``), seeded data.
+
+    ``portal``, ``sms``: build the national portal, the SMS gateway, from the registry's sessions
+    (default: simulated).
+    """
     engine = async_engine(database_url)
     sessions = session_factory(engine)
     await seed_reference_data(sessions)
@@ -61,6 +69,8 @@ async def running_engine(
         clock=clock,
         settings=settings,
         post=post,
+        portal=portal(sessions) if portal is not None else None,
+        sms=sms(sessions) if sms is not None else None,
     )
     try:
         async with contextlib.AsyncExitStack() as stack:

@@ -1,11 +1,12 @@
-"""Record the dossier workflow's histories for the replay tests.
+"""Record the workflows' histories for the replay tests.
 
-    python -m tests.record_history            # every path of the 1.0 baseline
+    python -m tests.record_history            # every path (the 1.0 baseline and later ones)
     python -m tests.record_history refused    # one of them
+    python -m tests.record_history portal-relay   # the portal relay through an outage
 
 Each path runs a real dossier to its end with scripted people, on the time-skipping server
 (continue-as-new on a dev server with a tiny history threshold) and a throwaway SQLite registry,
-and writes ``tests/histories/dossier-1.0-{path}.json``. Record a path again only when the
+and writes ``tests/histories/dossier-{version}-{path}.json``. Record a path again only when the
 baseline itself changes (never, once dossiers run in production): after 1.0, a change to the
 workflow's commands goes behind ``workflow.patched`` and *adds* a history (docs/versioning.md).
 """
@@ -25,6 +26,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.portal import SimulatedPortal
 from activities.post import SimulatedPostOffice
 from domain.calendar import CalendarOverride, default_calendar
 from domain.clock import VN_TZ
@@ -40,6 +42,7 @@ from domain.dossier import (
     TrackingState,
     WithdrawInput,
 )
+from domain.outbox import RelayConfig, RelayInput
 from engine.crypto import KeyRing, use_key_ring
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import dev_server_path, register_search_attributes, test_server_path
@@ -50,6 +53,7 @@ from store.models import DeliveryOutcome
 from store.seed import DEMO_PARCEL
 from tests.harness import all_documents, officers_at_pace, officers_until, running_engine, submit
 from workflows.dossier import DossierWorkflow
+from workflows.relay import OutboxRelayWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "1.0"
@@ -67,6 +71,7 @@ class Path_:
     documents: bool = True  # hand in every required document
     post: tuple[DeliveryOutcome, ...] = ()
     continue_as_new: bool = False
+    version: str = VERSION  # the workflow version whose new path it records
 
 
 async def _decide(handle: Handle, state: TrackingState, key: str, **decision: object) -> None:
@@ -145,7 +150,7 @@ async def apologised(env: WorkflowEnvironment, handle: Handle) -> None:
 
     await officers_at_pace(
         env, handle, lambda s: False, LegalClock(default_calendar()),
-        late={"certified-copy:certify": timedelta(hours=3)},
+        late={"certified-copy:certify": timedelta(hours=8)},  # past the same-day closing
     )  # fmt: skip
 
 
@@ -164,6 +169,33 @@ async def calendar_amended(env: WorkflowEnvironment, handle: Handle) -> None:
         ),
     )
     await to_the_end(env, handle)
+
+
+async def supplement_reminded_stopped(env: WorkflowEnvironment, handle: Handle) -> None:
+    # 1.1: form 02 by e-mail, the reminder a working day before the seven days end, form 05.
+    await supplement_lapsed(env, handle)
+
+
+async def apology_when_known(env: WorkflowEnvironment, handle: Handle) -> None:
+    # 1.1: a supplement request and a refusal are e-mailed (forms 02, 03); a send-back after
+    # a week of consultation no longer fits the appointment: the apology goes at once.
+    key = "house-building-permit:appraise"
+    state = await _until_open(env, handle, key)
+    await _decide(handle, state, key, action=DecisionAction.REQUEST_SUPPLEMENT,
+                  reason="Thiếu bản vẽ", missing_documents=["Bản vẽ thiết kế"])  # fmt: skip
+    await handle.execute_update(
+        DossierWorkflow.provide_supplement,
+        SupplementInput(documents=[SubmittedDocument(name_vi="Bản vẽ thiết kế")]),
+    )
+    state = await _until_open(env, handle, "house-building-permit:consult")
+    await env.sleep(timedelta(days=7))
+    await _decide(handle, state, "house-building-permit:consult",
+                  action=DecisionAction.SEND_BACK, reason="Thiếu ý kiến thẩm định",
+                  send_back_to=key)  # fmt: skip
+    state = await _until_open(env, handle, key)
+    assert state.apologies, "the send-back should have been apologised for at once"
+    await _decide(handle, state, key, action=DecisionAction.REFUSE,
+                  reason="Không phù hợp quy hoạch")  # fmt: skip
 
 
 PATHS: dict[str, Path_] = {
@@ -185,6 +217,10 @@ PATHS: dict[str, Path_] = {
     "apology": Path_("certified-copy", apologised),
     "calendar-amended": Path_("house-building-permit", calendar_amended),
     "continue-as-new": Path_("house-building-permit", to_the_end, continue_as_new=True),
+    "supplement-reminded-stopped": Path_(
+        "birth-residence-insurance", supplement_reminded_stopped, documents=False, version="1.1"
+    ),
+    "apology-when-known": Path_("house-building-permit", apology_when_known, version="1.1"),
 }
 
 
@@ -251,14 +287,52 @@ async def record(name: str) -> list[Path]:
     written = []
     for number, history in enumerate(histories, start=1):
         suffix = f"-run{number}" if len(histories) > 1 else ""
-        file = HISTORIES / f"dossier-{VERSION}-{name}{suffix}.json"
+        file = HISTORIES / f"dossier-{path.version}-{name}{suffix}.json"
         file.write_text(history.to_json())
         written.append(file)
     return written
 
 
+async def record_portal_relay() -> Path:
+    """The portal relay's first run: the portal down for its first minutes while a dossier is
+    reported (back-off rounds), then up (pushes, idle rounds), then continue-as-new."""
+    with tempfile.TemporaryDirectory() as scratch, use_key_ring(KeyRing.generate("record")):
+        url = f"sqlite:///{scratch}/registry.db"
+        upgrade(url)
+        async with _server(False) as env:
+            start = await env.get_current_time()
+            down = [(start, start + timedelta(minutes=2))]
+            async with running_engine(
+                env.client, "record", url,
+                portal=lambda sessions: SimulatedPortal(sessions, down=down),
+            ):  # fmt: skip
+                config = RelayConfig(
+                    idle_poll=timedelta(minutes=1), min_backoff=timedelta(seconds=30),
+                    rounds_per_run=8,
+                )  # fmt: skip
+                relay = await env.client.start_workflow(
+                    OutboxRelayWorkflow.run, RelayInput(system="portal", config=config),
+                    id="portal-relay", task_queue="record",
+                )  # fmt: skip
+                handle = await submit(env, "record", "certified-copy", code=CODE)
+                await to_the_end(env, handle)
+                await handle.result()
+                first_run = relay.result_run_id
+                await env.sleep(timedelta(minutes=15))  # the rounds, then continue-as-new
+                history = await env.client.get_workflow_handle(
+                    "portal-relay", run_id=first_run
+                ).fetch_history()
+                await relay.terminate("recorded")
+    file = HISTORIES / f"relay-{VERSION}-portal-outage.json"
+    file.write_text(history.to_json())
+    return file
+
+
 async def main(names: list[str]) -> None:
-    for name in names or list(PATHS):
+    for name in names or [*PATHS, "portal-relay"]:
+        if name == "portal-relay":
+            print(await record_portal_relay())
+            continue
         for file in await record(name):
             print(file)
 

@@ -1119,3 +1119,39 @@ def test_every_refusal_of_the_dossier_core_has_an_http_status() -> None:
     from domain.dossier import RefusalKind
 
     assert set(STATUS) == set(RefusalKind)
+
+
+async def test_a_house_that_needs_no_permit_gets_the_answer_instead_of_a_dossier(
+    bare: Stack,
+) -> None:
+    url = "/api/v1/procedures/house-building-permit/exemption"
+    small = {"floors": 3, "floor_area_m2": 240, "in_planned_urban_area": False}
+    exempt = (await bare.client.get(url, params={**small, "on": "2026-07-01"})).json()
+    assert exempt["exempt"] and exempt["version"] == "2026-07"
+    assert exempt["exemption"] == "small-house-outside-urban-plan"
+    assert "Không cần nộp hồ sơ" in exempt["answer_vi"]
+    # The day before the Construction Law 2025, and a plot in a planned urban area: a permit.
+    before = (await bare.client.get(url, params={**small, "on": "2026-06-30"})).json()
+    urban = {**small, "in_planned_urban_area": True, "on": "2026-07-01"}
+    for answer in (before, (await bare.client.get(url, params=urban)).json()):
+        assert not answer["exempt"] and "phải làm thủ tục" in answer["answer_vi"]
+    bundle = await bare.client.get(
+        "/api/v1/procedures/land-and-permit/exemption", params={**small, "on": "2026-08-03"}
+    )
+    assert bundle.json()["procedure"] == "house-building-permit" and bundle.json()["exempt"]
+    bad = await bare.client.get(url, params={**small, "floors": 0})
+    assert bad.status_code == 422
+
+
+async def test_the_listing_warns_a_month_before_a_procedure_ends_with_no_successor(
+    bare: Stack,
+) -> None:
+    def land(listed: list[dict[str, object]]) -> dict[str, object]:
+        return next(entry for entry in listed if entry["code"] == "land-first-certificate")
+
+    early = land((await bare.client.get("/api/v1/procedures?on=2027-01-28")).json())
+    assert early["in_force_until"] == "2027-02-28" and early["warning"] is None
+    late = land((await bare.client.get("/api/v1/procedures?on=2027-01-29")).json())
+    assert "28/02/2027" in str(late["warning"])
+    gap = await bare.client.get("/api/v1/procedures/land-first-certificate?on=2027-03-01")
+    assert gap.status_code == 422 and "28/02/2027" in gap.text

@@ -14,7 +14,10 @@ from domain.calendar import (
     CalendarRangeError,
     WorkingCalendar,
     default_calendar,
+    default_provisional,
     load_overrides,
+    load_provisional,
+    provisional_between,
 )
 
 
@@ -282,3 +285,48 @@ def test_quoted_and_unquoted_dates_both_load(tmp_path: Path) -> None:
         "  - {day: 2026-03-07, kind: working_day, reason: r, source: s}\n",
     )
     assert [o.day for o in load_overrides(path)] == [date(2026, 3, 4), date(2026, 3, 7)]
+
+
+# -- provisional periods ---------------------------------------------------------------------
+
+
+def test_2027_and_culture_day_2026_are_provisional_in_the_shipped_file() -> None:
+    periods = default_provisional()
+    assert [(p.first, p.last) for p in periods] == [
+        (date(2026, 11, 24), date(2026, 11, 24)),
+        (date(2027, 1, 1), date(2027, 12, 31)),
+    ]
+    assert all(p.reason for p in periods)
+    assert provisional_between(periods, date(2026, 12, 1), date(2026, 12, 31)) == []
+    assert provisional_between(periods, date(2026, 12, 20), date(2027, 1, 4)) == [periods[1]]
+    assert provisional_between(periods, date(2026, 11, 24), date(2026, 11, 24)) == [periods[0]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("provisional: x\noverrides: []\n", "'provisional' must be a list"),
+        ("provisional: [x]\noverrides: []\n", r"provisional\[0\]: expected a mapping"),
+        (
+            "provisional:\n  - {first: 2027-02-01, last: 2027-01-01, reason: r}\noverrides: []\n",
+            "last .2027-01-01. is before first",
+        ),
+        (
+            "provisional:\n  - {first: 20270101, last: 2027-01-01, reason: r}\noverrides: []\n",
+            r"provisional\[0\]\.first: must be a date",
+        ),
+        ("provisional:\n  - {first: 2027-01-01, last: 2027-01-02}\noverrides: []\n", "reason"),
+    ],
+    ids=["not-list", "not-mapping", "reversed", "number", "no-reason"],
+)
+def test_a_bad_provisional_period_is_refused_at_start_up(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    for load in (load_overrides, load_provisional):
+        with pytest.raises(CalendarError, match=expected):
+            load(path)
+
+
+def test_provisional_periods_are_optional(tmp_path: Path) -> None:
+    assert load_provisional(write(tmp_path, "overrides: []\n")) == []

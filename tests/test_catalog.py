@@ -19,6 +19,7 @@ from domain.catalog import (
     ACTIVITY_FACTS,
     DEFAULT_ROOT,
     Budget,
+    BuildingCase,
     Catalog,
     CatalogError,
     CombinedProcedure,
@@ -101,15 +102,111 @@ def test_land_certificate_received_on_reform_day_uses_decree_151_commune_version
     assert catalog.agency("commune-committee").head_title_vi == "Chủ tịch"
 
 
-def test_land_certificate_before_decree_101_is_not_in_force_and_says_which_ranges_exist(
+def test_land_certificate_after_decree_151_ends_is_refused_naming_the_gap(
     catalog: Catalog,
 ) -> None:
+    assert catalog.version_on("land-first-certificate", date(2027, 2, 28)).version == "2025-08"
     with pytest.raises(NotInForce) as info:
-        catalog.version_on("land-first-certificate", date(2024, 7, 31))
+        catalog.version_on("land-first-certificate", date(2027, 3, 1))
     message = str(info.value)
-    assert "2024-07-31" in message
-    assert "2024-08 (2024-08-01 to 2025-06-30)" in message
-    assert "2025-07 (2025-07-01 to open)" in message
+    assert "không tiếp nhận được ngày 01/03/2027" in message
+    assert "hết hiệu lực sau ngày 28/02/2027" in message
+    assert "after the last version, 2025-08, ended on 2027-02-28" in message
+    assert "2025-07 (2025-07-01 to 2025-08-14)" in message
+    with pytest.raises(NotInForce, match="28/02/2027"):
+        catalog.combined_on("land-and-permit", date(2027, 3, 1))
+
+
+def test_the_article_s_year_has_its_own_land_and_bundle_versions(catalog: Catalog) -> None:
+    with pytest.raises(NotInForce, match="phiên bản đầu tiên \\(2021-02\\)"):
+        catalog.version_on("land-first-certificate", date(2021, 2, 7))
+    first = catalog.version_on("land-first-certificate", date(2021, 2, 8))
+    assert (first.version, first.limit, first.level) == ("2021-02", days_budget(20), "district")
+    assert "Luật Đất đai số 45/2013/QH13" in first.legal_basis
+    last, after = (catalog.version_on("land-first-certificate", d) for d in (AUG_1 - ONE, AUG_1))
+    assert (last.version, last.limit) == ("2021-02", days_budget(20))
+    assert (after.version, after.limit) == ("2024-08", days_budget(23))
+    with pytest.raises(NotInForce):
+        catalog.combined_on("land-and-permit", date(2022, 12, 31))
+    pilot = catalog.combined_on("land-and-permit", date(2023, 1, 1))
+    assert (pilot.version, pilot.limit) == ("2023-01", days_budget(24))
+    assert catalog.combined_on("land-and-permit", AUG_1 - ONE).version == "2023-01"
+    assert catalog.combined_on("land-and-permit", AUG_1).limit == days_budget(27)
+    path, total = catalog.combined_critical_path("land-and-permit", date(2023, 6, 1))
+    assert total <= pilot.limit.working_time()
+    assert path[-1] == ("house-building-permit", "return")
+
+
+def test_a_gap_between_two_versions_names_both(tmp_path: Path) -> None:
+    data = base_data()
+    later = copy.deepcopy(demo_version())
+    later.update(version="2025-03", effective_from=date(2025, 3, 1), effective_to=date(2025, 6, 30))
+    data["procedures"]["demo"].append(later)
+    data["procedures"]["demo"][0]["effective_to"] = date(2025, 1, 31)
+    data["combined"] = {}
+    catalog = load_catalog(write_catalog(tmp_path, data))
+    with pytest.raises(NotInForce) as info:
+        catalog.version_on("demo", date(2025, 2, 10))
+    assert "khoảng trống giữa phiên bản 2024-08 (hết hiệu lực 31/01/2025)" in str(info.value)
+    assert "in the gap between 2024-08 (ended 2025-01-31) and 2025-03" in str(info.value)
+    with pytest.raises(NotInForce, match="phiên bản đầu tiên \\(2024-08\\)"):
+        catalog.version_on("demo", date(2024, 7, 1))
+
+
+def test_a_procedure_ending_with_no_successor_is_warned_30_days_ahead(catalog: Catalog) -> None:
+    assert catalog.ending_soon(date(2027, 1, 28)) == []
+    warned = catalog.ending_soon(date(2027, 1, 29))
+    assert [(w.code, w.version, w.last_day, w.days_left) for w in warned] == [
+        ("land-and-permit", "2026-07", date(2027, 2, 28), 30),
+        ("land-first-certificate", "2025-08", date(2027, 2, 28), 30),
+    ]
+    assert "28/02/2027" in str(warned[1]) and "chưa có phiên bản thay thế" in str(warned[1])
+    assert catalog.ending_soon(date(2027, 3, 1)) == []  # ended: refused, no longer "ending"
+    # A version followed by a successor is not warned about (2025-07 → 2025-08).
+    assert catalog.ending_soon(date(2025, 8, 1)) == []
+
+
+def test_each_new_version_pins_its_limit_on_both_sides_of_its_start(catalog: Catalog) -> None:
+    for code, last_day, before, after, limit in (
+        ("land-first-certificate", date(2025, 8, 14), "2025-07", "2025-08", days_budget(20)),
+        ("house-building-permit", date(2026, 6, 30), "2025-07", "2026-07", days_budget(15)),
+    ):
+        old, new = catalog.version_on(code, last_day), catalog.version_on(code, last_day + ONE)
+        assert (old.version, old.limit, new.version, new.limit) == (before, limit, after, limit)
+    bundle_old = catalog.combined_on("land-and-permit", date(2026, 6, 30))
+    bundle_new = catalog.combined_on("land-and-permit", date(2026, 7, 1))
+    assert (bundle_old.version, bundle_new.version) == ("2025-07", "2026-07")
+    assert bundle_old.limit == bundle_new.limit == days_budget(24)
+    assert "Luật Xây dựng năm 2025" in bundle_new.legal_basis[-1]
+
+
+def test_under_decree_151_the_tax_authority_s_time_is_not_counted(catalog: Catalog) -> None:
+    assert (
+        catalog.version_on("land-first-certificate", date(2025, 6, 30))
+        .step("compute-obligation")
+        .counts_toward_limit
+    )
+    for day in (date(2025, 7, 1), date(2025, 8, 15)):
+        version = catalog.version_on("land-first-certificate", day)
+        assert not version.step("compute-obligation").counts_toward_limit
+        assert version.critical_path_time() == version.limit.working_time()
+
+
+def test_a_small_house_outside_urban_plans_needs_no_permit_from_july_2026(
+    catalog: Catalog,
+) -> None:
+    def case(floors: int, area: float, urban: bool = False) -> BuildingCase:
+        return BuildingCase(floors=floors, floor_area_m2=area, in_planned_urban_area=urban)
+
+    on = date(2026, 7, 1)
+    found = catalog.exemption_on("house-building-permit", on, case(6, 499.9))
+    assert found is not None and found[1].id == "small-house-outside-urban-plan"
+    for needs_permit in (case(7, 200), case(3, 500), case(3, 200, urban=True)):
+        assert catalog.exemption_on("house-building-permit", on, needs_permit) is None
+    assert catalog.exemption_on("house-building-permit", on - ONE, case(2, 100)) is None
+    bundle = catalog.exemption_on("land-and-permit", on, case(2, 100))
+    assert bundle is not None and bundle[0].code == "house-building-permit"
+    assert catalog.exemption_on("certified-copy", on, case(2, 100)) is None
 
 
 def test_unknown_code_lists_known_codes(catalog: Catalog) -> None:
@@ -186,12 +283,17 @@ def test_birth_bundle_registers_birth_before_residence_and_card_in_parallel(
     assert version.step("register-birth").activity == "justice.register-birth"
 
 
-def test_certified_copy_has_a_quoted_afternoon_cutoff_and_an_hours_limit(
-    catalog: Catalog,
-) -> None:
-    version = catalog.version_on("certified-copy", date(2026, 1, 5))
-    assert version.receipt_cutoff == time(15, 0)
-    assert version.limit.working_time() == timedelta(hours=2)
+def test_certifications_are_due_the_same_working_day_with_a_15h_cutoff(catalog: Catalog) -> None:
+    # Decree 23/2015: the same working day, or the next one when received after 15:00. The
+    # 2 working hours the catalog used to give are now only the desk's own target.
+    for code in ("certified-copy", "signature-certification"):
+        for day in (date(2025, 6, 30), date(2025, 7, 1)):
+            version = catalog.version_on(code, day)
+            assert version.receipt_cutoff == time(15, 0)
+            assert version.limit == Budget(amount=1, unit="closing_of_working_day")
+            assert version.guaranteed_time() == timedelta(hours=2)
+    target = catalog.version_on("certified-copy", date(2026, 1, 5)).service_target
+    assert target == Budget(amount=2, unit="working_hours")
 
 
 def test_land_and_permit_bundle_waits_for_the_land_signature(catalog: Catalog) -> None:
@@ -212,7 +314,8 @@ def test_land_and_permit_bundle_waits_for_the_land_signature(catalog: Catalog) -
 def test_list_in_force_gives_one_version_per_code(catalog: Catalog) -> None:
     entries = catalog.list_in_force(date(2026, 11, 30))
     assert [entry.code for entry in entries] == list(catalog.codes())
-    assert all(entry.version == "2025-07" for entry in entries)
+    assert all(entry.in_force_on(date(2026, 11, 30)) for entry in entries)
+    assert all(entry.effective_from >= date(2025, 7, 1) for entry in entries)
 
 
 def test_agencies_have_their_own_task_queue_and_signing_title(catalog: Catalog) -> None:
@@ -262,6 +365,14 @@ AGENCIES: list[dict[str, Any]] = [
         "active_to": date(2025, 6, 30),
     },
 ]
+
+
+ONE = timedelta(days=1)
+AUG_1 = date(2024, 8, 1)  # the Land Law 2024 and Decree 101/2024
+
+
+def days_budget(amount: float) -> Budget:
+    return Budget(amount=amount, unit="working_days")
 
 
 def days(amount: float) -> dict[str, Any]:
@@ -559,6 +670,32 @@ PROCEDURE_CASES: dict[str, tuple[Callable[[Data], None], str, str]] = {
         "exists only",
     ),
     "step leading nowhere": (add_dangling_step, f"{DEMO}: steps[2]: ", "nothing depends on"),
+    "same-day limit without a cut-off": (
+        set_version(limit={"amount": 8, "unit": "closing_of_working_day"}),
+        f"{DEMO}: receipt_cutoff: ",
+        "needs a receipt cut-off",
+    ),
+    "same-day limit too short for the steps": (
+        set_version(limit={"amount": 7, "unit": "closing_of_working_day"}, receipt_cutoff="15:00"),
+        f"{DEMO}: limit: ",
+        "by closing of working day 7 (at least 6.25 working days, received just before the "
+        "cut-off) is less than the critical path",
+    ),
+    "closing limit in part days": (
+        set_version(limit={"amount": 1.5, "unit": "closing_of_working_day"}),
+        f"{DEMO}: limit.amount: ",
+        "whole working days",
+    ),
+    "a step budget to a closing time": (
+        set_step(1, budget={"amount": 1, "unit": "closing_of_working_day"}),
+        f"{DEMO}: steps[1].budget.unit: ",
+        "only a limit",
+    ),
+    "a desk target laxer than the law": (
+        set_version(service_target=days(11)),
+        f"{DEMO}: service_target: ",
+        "only be stricter",
+    ),
     "fee with neither amount nor computed": (
         set_version(fees=[{"name_vi": "Lệ phí"}]),
         f"{DEMO}: fees[0].amount_vnd: ",
@@ -808,3 +945,64 @@ def test_the_facts_a_dossier_needs_come_from_its_steps_activities() -> None:
         for step in version.steps
     }
     assert set(ACTIVITY_FACTS) <= used  # no stale activity name
+
+
+# The 30 most-filed commune procedures (issue 18): each one's limit, pinned on both sides of
+# its start (nothing before the two-tier reform catalogued for them; the limit from 2025-07-01).
+SAME_DAY = Budget(amount=1, unit="closing_of_working_day")
+COMMUNE_PROCEDURES: dict[str, tuple[str, Budget]] = {
+    # civil status (hộ tịch)
+    "birth-registration": ("justice", SAME_DAY),
+    "marriage-registration": ("justice", SAME_DAY),
+    "death-registration": ("justice", SAME_DAY),
+    "birth-re-registration": ("justice", days_budget(5)),
+    "civil-status-change": ("justice", days_budget(3)),
+    "parent-child-recognition": ("justice", days_budget(3)),
+    "birth-and-recognition": ("justice", days_budget(3)),
+    "guardianship-registration": ("justice", days_budget(3)),
+    "guardianship-end": ("justice", days_budget(2)),
+    "marriage-re-registration": ("justice", days_budget(5)),
+    "death-re-registration": ("justice", days_budget(5)),
+    "civil-status-extract": ("justice", SAME_DAY),
+    # certification (chứng thực)
+    "contract-certification": ("justice", days_budget(2)),
+    "contract-amendment-certification": ("justice", days_budget(2)),
+    "contract-error-correction": ("justice", SAME_DAY),
+    "inheritance-agreement-certification": ("justice", days_budget(2)),
+    "will-certification": ("justice", days_budget(2)),
+    "copy-from-master-register": ("justice", SAME_DAY),
+    # residence (cư trú)
+    "permanent-residence-registration": ("police", days_budget(7)),
+    "temporary-residence-registration": ("police", days_budget(3)),
+    "temporary-residence-extension": ("police", days_budget(3)),
+    "permanent-residence-deletion": ("police", days_budget(1)),
+    "temporary-absence-declaration": ("police", days_budget(1)),
+    "residence-confirmation": ("police", days_budget(1)),
+    "residence-data-adjustment": ("police", days_budget(3)),
+    "household-separation": ("police", days_budget(3)),
+    "stay-notification": ("police", SAME_DAY),
+    # social protection (bảo trợ xã hội)
+    "monthly-social-allowance": ("commune-committee", days_budget(15)),
+    "funeral-allowance": ("commune-committee", days_budget(3)),
+    "disability-certification": ("commune-committee", days_budget(25)),
+}
+
+
+@pytest.mark.parametrize("code", COMMUNE_PROCEDURES)
+def test_a_commune_procedure_has_its_limit_from_the_reform_on(catalog: Catalog, code: str) -> None:
+    agency, limit = COMMUNE_PROCEDURES[code]
+    with pytest.raises(NotInForce, match="phiên bản đầu tiên \\(2025-07\\)"):
+        catalog.version_on(code, date(2025, 6, 30))
+    version = catalog.version_on(code, date(2025, 7, 1))
+    assert (version.level, version.limit) == ("commune", limit)
+    assert version.step("process").agency == agency
+    assert version.step("process").kind is StepKind.OFFICER_DECISION
+    # Only activities the agencies' workers run: the one-stop desk's completeness check.
+    assert {s.activity for s in version.steps if s.activity} == {"one-stop.check-completeness"}
+    if limit.to_closing:
+        assert version.receipt_cutoff == time(15, 0)
+
+
+def test_thirty_commune_procedures_are_catalogued(catalog: Catalog) -> None:
+    assert len(COMMUNE_PROCEDURES) == 30
+    assert set(COMMUNE_PROCEDURES) <= set(catalog.codes())

@@ -324,3 +324,24 @@ def test_a_pause_that_began_after_the_moment_does_not_move_it() -> None:
         moves_appointment=True,
     )
     assert shift(LegalClock(default_calendar()), appointment, paid) == appointment
+
+
+def test_office_time_left_after_a_cutoff() -> None:
+    hours = DEFAULT_OFFICE_HOURS
+    assert hours.time_after(time(15)) == timedelta(hours=2)
+    assert hours.time_after(time(12, 30)) == timedelta(hours=4)  # the lunch break is not office
+    assert hours.time_after(time(7)) == hours.hours_per_day
+    assert hours.time_after(time(17)) == timedelta(0)
+
+
+def test_closing_of_working_day_skips_days_off_and_refuses_nonsense() -> None:
+    clock = LegalClock(default_calendar())
+    friday = datetime(2026, 2, 13, 9, tzinfo=VN_TZ)  # the last working day before Tết 2026
+    assert clock.closing_of_working_day(friday) == datetime(2026, 2, 13, 17, tzinfo=VN_TZ)
+    assert clock.closing_of_working_day(friday, 2) == datetime(2026, 2, 23, 17, tzinfo=VN_TZ)
+    saturday_night = datetime(2026, 3, 7, 22, tzinfo=VN_TZ)
+    assert clock.closing_of_working_day(saturday_night) == datetime(2026, 3, 9, 17, tzinfo=VN_TZ)
+    with pytest.raises(ValueError, match="from 1"):
+        clock.closing_of_working_day(friday, 0)
+    with pytest.raises(ValueError, match="offset"):
+        clock.closing_of_working_day(datetime(2026, 3, 9, 9))

@@ -292,3 +292,44 @@ def test_add_matches_minute_counting(data: st.DataObject, s: datetime, minutes: 
         left -= counted(cursor, pauses)
         cursor += MINUTE
     assert CLOCK.add(s, minutes * MINUTE, pauses) == cursor
+
+
+# ---- "by the closing of the n-th working day" (certified copies: the same working day) ----------
+
+cutoff_times = st.sampled_from([time(15), time(12), time(9, 30)])
+
+
+@CLOCK_SETTINGS
+@given(instants, st.integers(min_value=1, max_value=5), cutoff_times)
+def test_closing_of_working_day_is_a_closing_on_the_nth_working_day(
+    received: datetime, n: int, cutoff: time
+) -> None:
+    start = CLOCK.clock_start(received, cutoff)
+    closing = CLOCK.closing_of_working_day(start, n)
+    assert closing.timetz().replace(tzinfo=None) == CLOCK.office_hours.closing
+    assert CLOCK.calendar.is_working_day(closing.date())
+    # Exactly n working days are touched: the start's day and n - 1 after it.
+    counted_days = {start.date()}
+    day = start.date()
+    while day < closing.date():
+        day = CLOCK.calendar.next_working_day(day)
+        counted_days.add(day)
+    assert len(counted_days) == n
+    # The working time it leaves is between the cut-off's remainder and n full days, and the
+    # clock counting it from the start lands on the closing itself.
+    left = CLOCK.working_time_between(start, closing)
+    assert CLOCK.office_hours.time_after(cutoff) + working_days(n - 1) <= left <= working_days(n)
+    assert CLOCK.add(start, left) == closing
+
+
+@CLOCK_SETTINGS
+@given(instants, cutoff_times)
+def test_the_same_working_day_or_the_next_after_the_cutoff(
+    received: datetime, cutoff: time
+) -> None:
+    closing = CLOCK.closing_of_working_day(CLOCK.clock_start(received, cutoff))
+    local = received.astimezone(VN_TZ)
+    if CLOCK.calendar.is_working_day(local.date()) and local.time() < cutoff:
+        assert closing.date() == local.date()
+    else:
+        assert closing.date() == CLOCK.calendar.next_working_day(local.date())

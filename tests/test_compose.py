@@ -24,7 +24,7 @@ import worker
 from api import __main__ as api_main
 from domain.catalog import default_catalog
 from engine import codec_server
-from engine.names import search_attribute_flags
+from engine.names import OUTSIDE_SYSTEMS
 from engine.settings import ENV_PREFIX, Settings, normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,10 +38,25 @@ FAKE_ENV = {
     "LIENTHONG_CODEC_TOKEN": "codec-token-0123456789abcdef",
     "LIENTHONG_API_TOKEN_SECRET": "api-secret-0123456789abcdef",
     "LIENTHONG_PAYMENT_WEBHOOK_SECRET": "webhook-secret-0123456789abcdef",
+    "LIENTHONG_DATA_KEYS": "k1:" + "A" * 43 + "=",
+    "TEMPORAL_AUTH_PROVIDER_URL": "https://sso.example.vn/realms/lienthong",
+    "TEMPORAL_AUTH_CLIENT_ID": "temporal-ui",
+    "TEMPORAL_AUTH_CLIENT_SECRET": "oidc-secret-0123456789abcdef",
 }
 
-INFRASTRUCTURE = {"postgresql", "temporal", "temporal-setup", "temporal-ui"}
-ONE_SHOTS = {"temporal-setup", "migrate"}
+INFRASTRUCTURE = {"postgresql", "temporal-schema", "temporal", "temporal-setup", "temporal-ui"}
+ONE_SHOTS = {"temporal-schema", "temporal-setup", "migrate", "outside-relays"}
+# Every process that dials Temporal, and the name of the client certificate it presents.
+TEMPORAL_CLIENTS = {"temporal-setup": "admin", "temporal-ui": "ui", "api": "api"}
+# Variable names that hold a secret (a password, token, key or key list, not a path or an id).
+_SECRET_NAME = re.compile(r"(PASSWORD|_PWD|SECRET|TOKEN|DATA_KEYS)$")
+
+
+def secret_like(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret."""
+    return bool(_SECRET_NAME.search(name))
+
+
 ORCHESTRATION_WORKER = "worker-orchestration"
 CODEC_SERVER = "codec-server"
 API = "api"
@@ -185,7 +200,8 @@ def test_every_service_exists() -> None:
 
 def test_one_worker_service_per_agency_of_the_catalog() -> None:
     codes = agency_codes()
-    wanted = {worker_service_name(code) for code in codes} | {ORCHESTRATION_WORKER}
+    outside = {f"worker-outside-{system}" for system in OUTSIDE_SYSTEMS}
+    wanted = {worker_service_name(code) for code in codes} | {ORCHESTRATION_WORKER} | outside
     present = set(worker_services())
     missing = sorted(wanted - present)
     stale = sorted(present - wanted)
@@ -209,12 +225,26 @@ def test_agency_worker_serves_its_agency(code: str) -> None:
     assert not args.orchestration
 
 
+@pytest.mark.parametrize("system", OUTSIDE_SYSTEMS)
+def test_outside_system_worker_serves_only_its_queue(system: str) -> None:
+    argv = command(service(f"worker-outside-{system}"))
+    args = worker.parse_args(argv[2:])
+    assert argv[:2] == ["python", "worker.py"] and args.outside == [system]
+    assert not args.agency and not args.orchestration
+
+
 def test_orchestration_worker_serves_only_the_workflows() -> None:
     argv = command(service(ORCHESTRATION_WORKER))
     assert argv[:2] == ["python", "worker.py"], argv
     args = worker.parse_args(argv[2:])
     assert args.orchestration
     assert not args.agency
+
+
+def test_the_relays_job_starts_every_outside_systems_relay() -> None:
+    argv = command(service("outside-relays"))
+    assert argv[:2] == ["python", "starter.py"], argv
+    assert starter.build_parser().parse_args(argv[2:]).handler is starter.cmd_outside_relays
 
 
 def test_migrate_applies_the_migrations() -> None:
@@ -242,21 +272,26 @@ def test_every_image_is_pinned_to_an_exact_version() -> None:
         )
 
 
-def test_temporal_images_are_of_one_release() -> None:
+def test_temporal_images_are_of_one_release_and_none_is_deprecated() -> None:
+    images = [spec["image"] for spec in services().values()]
+    assert not [image for image in images if image.startswith("temporalio/auto-setup")], (
+        "temporalio/auto-setup is deprecated: temporalio/server plus the temporal-schema job"
+    )
     server = service("temporal")["image"]
-    tools = service("temporal-setup")["image"]
-    assert server.startswith("temporalio/auto-setup:")
-    assert tools.startswith("temporalio/admin-tools:")
+    assert server.startswith("temporalio/server:")
     assert service("temporal-ui")["image"].startswith("temporalio/ui:")
     server_version = server.rpartition(":")[2]
-    tools_version = tools.rpartition(":")[2]
-    assert tools_version == server_version or tools_version.startswith(server_version + "-"), (
-        f"admin-tools {tools_version} does not match the server {server_version}"
-    )
+    for job in ("temporal-schema", "temporal-setup"):
+        tools = service(job)["image"]
+        assert tools.startswith("temporalio/admin-tools:"), job
+        tools_version = tools.rpartition(":")[2]
+        assert tools_version == server_version or tools_version.startswith(server_version + "-"), (
+            f"{job}: admin-tools {tools_version} does not match the server {server_version}"
+        )
 
 
 def test_project_services_build_the_project_image() -> None:
-    expected = {"migrate", CODEC_SERVER, API} | set(worker_services())
+    expected = {"migrate", "outside-relays", CODEC_SERVER, API} | set(worker_services())
     assert set(project_services()) == expected
     for name, spec in project_services().items():
         assert spec["build"] in (".", {"context": "."}), f"service {name} builds {spec['build']}"
@@ -272,7 +307,16 @@ def test_project_services_build_the_project_image() -> None:
 def project_variables() -> set[str]:
     """Every variable the project's processes read (engine/settings.py, engine/temporal.py)."""
     names = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
-    return names | {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
+    # The SDK's environment configuration (engine/temporal.py connect_config), TLS included.
+    temporal = {
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "TEMPORAL_TLS_SERVER_NAME",
+    }
+    return names | {"DATABASE_URL"} | temporal
 
 
 def test_project_services_get_only_variables_the_project_reads() -> None:
@@ -327,6 +371,13 @@ def test_temporal_uses_the_postgresql_service() -> None:
     assert env["DB_PORT"] == "5432"
     assert env["POSTGRES_USER"] == database["POSTGRES_USER"]
     assert env["POSTGRES_PWD"] == database["POSTGRES_PASSWORD"]
+    # The schema job prepares the databases the server then opens.
+    schema = {
+        key: interpolate(value) for key, value in environment(service("temporal-schema")).items()
+    }
+    assert (schema["POSTGRES_SEEDS"], schema["DB_PORT"]) == (env["POSTGRES_SEEDS"], env["DB_PORT"])
+    assert schema["POSTGRES_USER"] == env["POSTGRES_USER"]
+    assert schema["SQL_PASSWORD"] == env["POSTGRES_PWD"]
 
 
 def test_the_database_password_is_required() -> None:
@@ -351,19 +402,26 @@ def test_every_project_service_gets_the_same_data_keys() -> None:
         )
         keys = {"LIENTHONG_DATA_KEYS": "k1:" + "A" * 43 + "=", "LIENTHONG_DATA_KEY_ID": "k1"}
         assert interpolate(expressions[CODEC_SERVER] or "", {**FAKE_ENV, **keys}) == keys[variable]
-    # Without configured keys they fall back to one key file, in the volume they all mount.
-    data_dir = "/var/lib/lienthong"
-    for name in (CODEC_SERVER, *worker_services()):
-        targets = [str(volume).split(":")[1] for volume in service(name).get("volumes") or []]
-        assert data_dir in targets, f"service {name} does not mount the data volume at {data_dir}"
+    # Production shape: the keys are required, never the demo's generated key file.
+    with pytest.raises(LookupError, match="LIENTHONG_DATA_KEYS"):
+        interpolate(environment(service(CODEC_SERVER))["LIENTHONG_DATA_KEYS"], env={})
 
 
-def test_workers_and_setup_use_the_namespace_temporal_creates() -> None:
-    namespace = environment(service("temporal"))["DEFAULT_NAMESPACE"]
-    argv = command(service("temporal-setup"))
-    assert argv[argv.index("--namespace") + 1] == namespace
-    for name, spec in worker_services().items():
+def test_workers_the_api_and_the_ui_use_the_namespace_the_setup_job_creates() -> None:
+    namespace = environment(service("temporal-setup"))["TEMPORAL_NAMESPACE"]
+    for name, spec in {**worker_services(), API: service(API)}.items():
         assert environment(spec)["TEMPORAL_NAMESPACE"] == namespace, f"service {name}"
+    assert environment(service("temporal-ui"))["TEMPORAL_DEFAULT_NAMESPACE"] == namespace
+
+
+def test_setup_job_runs_the_namespace_script() -> None:
+    spec = service("temporal-setup")
+    assert spec["entrypoint"] == ["/bin/sh", "/deploy/temporal/setup-namespace.sh"]
+    assert "./deploy/temporal:/deploy/temporal:ro" in spec["volumes"]
+    assert (ROOT / "deploy" / "temporal" / "setup-namespace.sh").is_file()
+    schema = service("temporal-schema")
+    assert schema["entrypoint"] == ["/bin/sh", "/deploy/temporal/setup-schema.sh"]
+    assert "./deploy/temporal:/deploy/temporal:ro" in schema["volumes"]
 
 
 # ---- start order, health, restarts -------------------------------------------------------------
@@ -372,9 +430,10 @@ def test_workers_and_setup_use_the_namespace_temporal_creates() -> None:
 def test_depends_on_conditions() -> None:
     healthy, done = "service_healthy", "service_completed_successfully"
     expected = {
-        "temporal": {"postgresql": healthy},
+        "temporal-schema": {"postgresql": healthy},
+        "temporal": {"postgresql": healthy, "temporal-schema": done},
         "temporal-setup": {"temporal": healthy},
-        "temporal-ui": {"temporal": healthy},
+        "temporal-ui": {"temporal": healthy, "temporal-setup": done},
         "migrate": {"postgresql": healthy},
     }
     for name, wanted in expected.items():
@@ -390,13 +449,17 @@ def test_depends_on_conditions() -> None:
 
 def test_health_checks() -> None:
     assert "pg_isready" in healthcheck_text(service("postgresql"))
-    assert "temporal operator cluster health" in healthcheck_text(service("temporal"))
+    # The frontend's port answers; the namespace being ready is temporal-setup's job.
+    assert healthcheck_text(service("temporal")) == "CMD nc -z localhost 7233"
+    assert environment(service("temporal"))["BIND_ON_IP"] == "0.0.0.0"
 
 
 def test_ports_published() -> None:
     assert published_ports(service("temporal")).get(7233) == 7233
     assert published_ports(service("temporal-ui")).get(8080) == 8080
     assert environment(service("temporal-ui"))["TEMPORAL_ADDRESS"] == "temporal:7233"
+    for name in (API, "temporal-setup", *worker_services()):
+        assert environment(service(name))["TEMPORAL_ADDRESS"] == "temporal:7233", name
 
 
 # ---- codec server ------------------------------------------------------------------------------
@@ -442,6 +505,7 @@ def test_the_api_listens_on_its_published_port_and_needs_temporal_and_the_regist
     assert environment(spec)["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert depends_on(spec) == {
         "temporal": "service_healthy",
+        "temporal-setup": "service_completed_successfully",
         "migrate": "service_completed_successfully",
     }
 
@@ -484,22 +548,92 @@ def test_workers_stop_gracefully() -> None:
 # ---- Temporal setup ----------------------------------------------------------------------------
 
 
-def test_setup_registers_exactly_the_search_attributes_of_the_code() -> None:
-    argv = command(service("temporal-setup"))
-    assert argv[:4] == ["temporal", "operator", "search-attribute", "create"], argv
-    names = [argv[i + 1] for i, part in enumerate(argv) if part == "--name"]
-    types = [argv[i + 1] for i, part in enumerate(argv) if part == "--type"]
-    assert len(names) == len(types)
-    registered = [f"{name}={kind}" for name, kind in zip(names, types, strict=True)]
-    flags = search_attribute_flags()
-    expected = flags[1::2]
-    assert set(flags[0::2]) == {"--search-attribute"}
-    assert len(registered) == len(set(registered)), f"duplicates in {registered}"
-    assert sorted(registered) == sorted(expected), (
-        "temporal-setup must register engine.names.SEARCH_ATTRIBUTES: "
-        f"missing {sorted(set(expected) - set(registered))}, "
-        f"extra {sorted(set(registered) - set(expected))}"
+# ---- TLS, secrets, the Web UI -----------------------------------------------------------------
+
+
+def temporal_clients() -> dict[str, str]:
+    """Service -> the client certificate name it must present to Temporal."""
+    clients = dict(TEMPORAL_CLIENTS)
+    for name in worker_services():
+        clients[name] = name
+    return clients
+
+
+def mounted_secrets(spec: Mapping[str, Any]) -> dict[str, str]:
+    """/run/secrets/<target> -> the secret's source name."""
+    mounted = {}
+    for entry in spec.get("secrets") or []:
+        assert isinstance(entry, dict), "use the long form {source, target}"
+        mounted[f"/run/secrets/{entry.get('target', entry['source'])}"] = entry["source"]
+    return mounted
+
+
+def test_every_temporal_client_presents_its_own_certificate() -> None:
+    path_variables = {
+        "temporal-ui": ("TEMPORAL_TLS_CA", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY"),
+    }
+    sdk = (
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
     )
+    for name, client in temporal_clients().items():
+        spec = service(name)
+        env = environment(spec)
+        ca, cert, key = path_variables.get(name, sdk)
+        mounted = mounted_secrets(spec)
+        assert mounted.get(env[ca]) == "tls-ca", f"{name}: {ca}"
+        assert mounted.get(env[cert]) == f"tls-{client}-cert", f"{name}: {cert}"
+        assert mounted.get(env[key]) == f"tls-{client}-key", f"{name}: {key}"
+        server_name = env.get("TEMPORAL_TLS_SERVER_NAME")
+        assert server_name == "temporal", f"{name} must check the frontend's name"
+    # Nobody reaches the frontend without a certificate of the CA.
+    server = environment(service("temporal"))
+    assert server["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    mounted = mounted_secrets(service("temporal"))
+    for variable in ("TEMPORAL_TLS_CLIENT1_CA_CERT", "TEMPORAL_TLS_CLIENT2_CA_CERT"):
+        assert mounted[server[variable]] == "tls-ca"
+    assert mounted[server["TEMPORAL_TLS_FRONTEND_CERT"]] == "tls-frontend-cert"
+    assert mounted[server["TEMPORAL_TLS_FRONTEND_KEY"]] == "tls-frontend-key"
+    # Each secret a service names exists, and every declared one is used.
+    declared = set(compose().get("secrets") or {})
+    used = {source for spec in services().values() for source in mounted_secrets(spec).values()}
+    assert used <= declared, f"undeclared secrets {sorted(used - declared)}"
+    assert declared <= used, f"unused secrets {sorted(declared - used)}"
+
+
+def test_secrets_are_referenced_never_inlined() -> None:
+    for name, spec in services().items():
+        for key, value in environment(spec).items():
+            if not secret_like(key):
+                continue
+            match = re.fullmatch(r"\$\{([A-Z_]+):\?[^}]*\}", value)
+            assert match, f"service {name}: {key} must be ${{VARIABLE:?message}}, not {value!r}"
+            with pytest.raises(LookupError):
+                interpolate(value, env={})
+    for name, secret in (compose().get("secrets") or {}).items():
+        assert set(secret) == {"file"}, f"secret {name}: a file path, never its content"
+
+
+def test_the_ui_is_read_only_and_behind_sign_in() -> None:
+    env = environment(service("temporal-ui"))
+    assert env["TEMPORAL_AUTH_ENABLED"] == "true" and env["TEMPORAL_AUTH_TYPE"] == "oidc"
+    for required in ("TEMPORAL_AUTH_PROVIDER_URL", "TEMPORAL_AUTH_CLIENT_ID"):
+        with pytest.raises(LookupError, match=required):
+            interpolate(env[required], env={})
+    assert "openid" in env["TEMPORAL_AUTH_SCOPES"].split(",")
+    # Reset would run a dossier's steps again under its code: never from the UI.
+    for setting in (
+        "TEMPORAL_DISABLE_WRITE_ACTIONS",
+        "TEMPORAL_WORKFLOW_RESET_DISABLED",
+        "TEMPORAL_WORKFLOW_TERMINATE_DISABLED",
+        "TEMPORAL_WORKFLOW_CANCEL_DISABLED",
+        "TEMPORAL_WORKFLOW_SIGNAL_DISABLED",
+        "TEMPORAL_WORKFLOW_UPDATE_DISABLED",
+        "TEMPORAL_BATCH_ACTIONS_DISABLED",
+        "TEMPORAL_START_WORKFLOW_DISABLED",
+    ):
+        assert env.get(setting) == "true", setting
 
 
 def test_bind_mounts_exist() -> None:

@@ -20,9 +20,10 @@ from domain import dossier_views as views
 from domain.calendar import CalendarOverride, default_calendar
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
-from domain.deadlines import Verdict, snapshot_of
+from domain.deadlines import LATE_AFTER, Verdict, snapshot_of
 from domain.dossier import (
     TERMINAL,
+    ApplicantNoticeKind,
     AutomatedCheckResult,
     CalendarAmendmentInput,
     DecisionAction,
@@ -35,6 +36,7 @@ from domain.dossier import (
     Refusal,
     RefusalKind,
     StepStatus,
+    SubmissionChannel,
     SubmittedDocument,
 )
 from domain.dossier_core import (
@@ -46,6 +48,7 @@ from domain.dossier_core import (
     Effect,
     ExtendCalendar,
     NotifyAgency,
+    NotifyApplicant,
     NotifyAppointmentMoved,
     ReturnToDesk,
     RunCheck,
@@ -79,6 +82,7 @@ class World:
     notices: list[NotifyAgency] = field(default_factory=list)
     apologies_sent: list[int] = field(default_factory=list)
     moved_notices: list[int] = field(default_factory=list)
+    applicant_notices: list[tuple[datetime, NotifyApplicant]] = field(default_factory=list)
     checks_run: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     pending_checks: list[RunCheck] = field(default_factory=list)
@@ -113,6 +117,9 @@ class World:
         if isinstance(effect, NotifyAppointmentMoved):
             self.moved_notices.append(effect.change)
             core.applicant_notified(effect.change)
+            return []
+        if isinstance(effect, NotifyApplicant):
+            self.applicant_notices.append((now, effect))
             return []
         if self.hold_post and isinstance(effect, Dispatch | AttemptDelivery | ReturnToDesk):
             self.held_post.append(effect)
@@ -155,6 +162,18 @@ class World:
             )
         )
 
+    def play_out_one(self, pause: timedelta = timedelta(hours=1)) -> None:
+        """One move of ``play_out``: an officer approves, or the payer pays, or time passes."""
+        if self.core.state.status is DossierStatus.FINANCIAL_OBLIGATION:
+            self.pay_due()
+        for planned, _ in self.core.open_steps():
+            if planned.kind in OFFICER_KINDS and planned.key not in self.core.state.decisions:
+                self.officer(planned.key)
+                self.wait(pause)
+                return
+        moment = self.core.next_wakeup()
+        self.wait((moment - self.now) if moment and moment > self.now else pause)
+
     def play_out(self, pause: timedelta = timedelta(hours=1), limit: int = 200) -> None:
         """Officers approve whatever is open, an hour apart; the payer pays what is due."""
         for _ in range(limit):
@@ -182,6 +201,7 @@ def received(
     *,
     home_delivery: bool = False,
     check: Check = passes,
+    hold_checks: bool = False,
     **policy: object,
 ) -> World:
     """A dossier of ``procedure`` received at ``at`` with every required document."""
@@ -207,7 +227,7 @@ def received(
     )
     snapshot = snapshot_of(CLOCK, *calendar_window(at))
     core = DossierCore(request)
-    world = World(core=core, now=at, check=check)
+    world = World(core=core, now=at, check=check, hold_checks=hold_checks)
     world.run(core.receive(plan_dossier(CATALOG, snapshot.clock(), procedure, at), snapshot, at))
     return world
 
@@ -250,7 +270,8 @@ def test_land_and_permit_runs_both_procedures_through_notice_and_payment() -> No
 
 def test_a_late_step_is_escalated_once_and_one_apology_names_its_agency() -> None:
     world = received("certified-copy")
-    world.wait(timedelta(hours=4))  # nobody certifies: the step is late, the appointment lost
+    # Nobody certifies: the step is late and, by the evening, the same-day appointment is lost.
+    world.wait(timedelta(hours=9))
     state = world.core.state
     certify = state.steps["certified-copy:certify"]
     assert certify.overdue
@@ -775,7 +796,12 @@ def test_a_late_permit_is_apologised_for_while_the_certificate_is_in_the_mail() 
     appointment = world.core.state.appointment
     assert appointment is not None
     world.wait(appointment - world.now + timedelta(hours=1))
-    assert [a.agency for a in world.core.state.apologies] == ["commune-economic"]
+    apologies = world.core.state.apologies
+    assert apologies and {a.agency for a in apologies} == {"commune-economic"}
+    # Sent when the permit's decision held the dossier past its latest finish (two working
+    # days before the appointment), not at the appointment itself.
+    assert apologies[0].original_appointment == appointment
+    assert apologies[0].lead_working_hours == pytest.approx(16, abs=0.02)
 
 
 def test_a_step_sent_back_while_its_pause_runs_does_not_stop_the_clock_for_ever() -> None:
@@ -802,3 +828,304 @@ def test_a_step_sent_back_while_its_pause_runs_does_not_stop_the_clock_for_ever(
     prepare = state.steps["land-first-certificate:prepare-file"]
     assert prepare.status is StepStatus.OPEN and prepare.due is not None
     assert world.core.awaiting_result()
+
+
+def test_the_tax_authority_s_time_moves_the_land_appointment_not_the_other_steps() -> None:
+    # Decree 151/2025: the tax authority's time to set the amount owed is not counted in the
+    # 20 working days. The planning opinion, which runs beside it, keeps counting meanwhile.
+    world = received("land-first-certificate")
+    tax = "land-first-certificate:compute-obligation"
+    for _ in range(40):
+        opened = {planned.key for planned, _ in world.core.open_steps()}
+        if "land-first-certificate:prepare-file" in opened:
+            break
+        world.play_out_one()
+    world.hold_checks = True
+    world.officer("land-first-certificate:prepare-file")
+    state = world.core.state
+    assert [c.key for c in world.pending_checks] == [tax]
+    before, legal_before = state.appointment, state.legal_appointment
+    assert before is not None and legal_before is not None
+    opinion = state.steps["land-first-certificate:planning-opinion"]
+    assert opinion.due is not None  # not stopped by the tax authority's pause
+    due_before = opinion.due
+    started = world.now
+    world.wait(timedelta(days=2))  # Monday..Wednesday: two working days at the tax office
+    assert opinion.due == due_before
+    check = world.pending_checks.pop()
+    world.run(world.core.check_done(check.key, check.run, passes(check.key), world.now))
+    taken = CLOCK.working_time_between(started, world.now)
+    assert taken == timedelta(hours=16)
+    assert state.appointment is not None and state.legal_appointment is not None
+    assert CLOCK.working_time_between(before, state.appointment) == taken
+    assert CLOCK.working_time_between(legal_before, state.legal_appointment) == taken
+    (pause,) = [p for p in state.pauses if p.step == tax]
+    assert (pause.start, pause.end, pause.keeps_steps_running) == (started, world.now, True)
+    world.hold_checks = False
+    finish(world)
+    assert state.status is DossierStatus.RETURNED
+    assert state.verdict in (Verdict.EARLY, Verdict.ON_TIME)
+
+
+# ---- the apology as soon as the appointment can no longer be met (dossier 1.1) -----------------
+
+
+def every_step_takes_its_budget(
+    procedure: str, left: str, *, when_known: bool = True, **policy: object
+) -> World:
+    """Each step finishes exactly when it is due (the first check too), so the plan has no slack,
+    until step ``left`` opens: nobody acts on it. ``when_known`` False plays the 1.0 rule."""
+    world = received(procedure, hold_checks=True, **policy)
+    world.core.state.apology_when_known = when_known
+    for _ in range(50):
+        open_steps = world.core.open_steps()
+        if any(planned.key == left for planned, _ in open_steps):
+            return world
+        planned, step = open_steps[0]
+        assert step.due is not None
+        world.wait(step.due - world.now)
+        if planned.kind in OFFICER_KINDS:
+            world.officer(planned.key)
+        else:
+            check = world.pending_checks.pop(0)
+            assert check.key == planned.key
+            world.run(world.core.check_done(check.key, check.run, passes(check.key), world.now))
+    raise AssertionError(f"{left} never opened")
+
+
+def test_a_critical_step_overdue_two_working_days_ahead_is_apologised_for_at_once() -> None:
+    world = every_step_takes_its_budget("house-building-permit", "house-building-permit:decision")
+    state = world.core.state
+    appointment = state.appointment
+    decision = state.steps["house-building-permit:decision"]
+    assert appointment is not None and decision.due is not None
+    # The decision (16 h) is followed by the signature (12 h) and the return (4 h).
+    assert decision.due == CLOCK.subtract(appointment, timedelta(hours=16))
+    world.wait(decision.due - world.now)
+    assert world.apologies_sent == []  # a decision taken now would still keep the appointment
+    world.wait(timedelta(minutes=1))  # lateness is counted in whole minutes (LATE_AFTER)
+    assert world.apologies_sent == [1]
+    letter = state.apologies[0]
+    assert letter.issued_at == decision.due + LATE_AFTER  # two working days ahead
+    assert letter.lead_working_hours == pytest.approx(16, abs=0.02)
+    assert letter.agency == "commune-economic"
+    assert letter.original_appointment == appointment < letter.new_appointment
+
+
+def test_under_the_1_0_rule_the_same_dossier_was_apologised_for_a_day_later() -> None:
+    world = every_step_takes_its_budget(
+        "house-building-permit", "house-building-permit:decision", when_known=False
+    )
+    appointment = world.core.state.appointment
+    assert appointment is not None
+    world.wait(appointment - world.now)
+    letter = world.core.state.apologies[0]
+    assert letter.lead_working_hours == 8  # at the check, a working day ahead
+
+
+def test_budgets_that_no_longer_fit_after_a_send_back_are_apologised_for_at_once() -> None:
+    world = received("house-building-permit")
+    world.wait(timedelta(days=2))
+    world.officer("house-building-permit:appraise")
+    world.wait(timedelta(days=5))  # the consultation takes a week
+    assert world.apologies_sent == []
+    world.officer(
+        "house-building-permit:consult",
+        DecisionAction.SEND_BACK,
+        reason="Thiếu ý kiến thẩm định",
+        send_back_to="house-building-permit:appraise",
+    )
+    # Appraisal (6 days), consultation (4), decision (2), signature and return no longer fit in
+    # the week and a half left: the letter goes with the send-back, not days later.
+    assert world.apologies_sent == [1]
+    letter = world.core.state.apologies[0]
+    assert letter.issued_at == world.now
+    assert letter.agency == "commune-economic"
+    assert letter.lead_working_hours is not None and letter.lead_working_hours > 8
+
+
+def test_lateness_visible_only_on_the_last_day_is_apologised_for_at_once_that_day() -> None:
+    # Every agency used its whole budget; the signature (12 h) is due at 13:00 on the last
+    # working day, four working hours before the appointment. Nothing could be known earlier:
+    # the letter goes at 13:00, under the working day the rule asks, and says so in its lead.
+    world = every_step_takes_its_budget("house-building-permit", "house-building-permit:sign")
+    state = world.core.state
+    appointment, sign = state.appointment, state.steps["house-building-permit:sign"]
+    assert appointment is not None and sign.due is not None
+    assert sign.due == CLOCK.subtract(appointment, timedelta(hours=4))
+    world.wait(sign.due - world.now)
+    assert world.apologies_sent == []  # checked a working day ahead: it still fitted
+    world.wait(LATE_AFTER)
+    assert world.apologies_sent == [1]
+    letter = state.apologies[0]
+    assert letter.issued_at == sign.due + LATE_AFTER
+    assert letter.lead_working_hours == pytest.approx(4, abs=0.02)
+    assert letter.agency == "commune-committee"
+    assert letter.new_appointment == CLOCK.add(letter.issued_at, timedelta(hours=4 + 8))
+
+
+def test_under_the_1_0_rule_lateness_on_the_last_day_waited_for_the_appointment() -> None:
+    world = every_step_takes_its_budget(
+        "house-building-permit", "house-building-permit:sign", when_known=False
+    )
+    appointment = world.core.state.appointment
+    assert appointment is not None
+    world.wait(appointment - world.now)
+    assert world.core.state.apologies[0].issued_at == appointment
+
+
+def test_an_agency_done_in_time_on_the_critical_path_causes_no_letter() -> None:
+    world = every_step_takes_its_budget("house-building-permit", "house-building-permit:return")
+    due = world.core.state.steps["house-building-permit:return"].due
+    assert due == world.core.state.appointment
+    world.wait(due - world.now - LATE_AFTER)
+    world.officer("house-building-permit:return")  # a minute before the appointment
+    world.core.close(world.now)
+    assert world.core.state.status is DossierStatus.RETURNED
+    assert world.apologies_sent == []
+    assert world.core.state.verdict is Verdict.ON_TIME
+
+
+# ---- the applicant's letters: forms 02, 03, 05 and the reminder (dossier 1.1) -------------------
+
+
+def missing_birth_certificate(key: str) -> AutomatedCheckResult:
+    if key.endswith("register-birth"):
+        return AutomatedCheckResult(
+            passed=False, summary_vi="thiếu giấy chứng sinh", missing_documents=["Giấy chứng sinh"]
+        )
+    return passes(key)
+
+
+def test_the_applicant_is_reminded_a_working_day_before_their_time_ends_then_told_it_stopped() -> (
+    None
+):
+    world = received("birth-residence-insurance", check=missing_birth_certificate)
+    request = world.core.state.supplements[0]
+    # Seven working days from Monday 2/3 09:00: Wednesday 11/3 09:00; reminded on Tuesday 10/3.
+    assert request.answer_by == datetime(2026, 3, 11, 9, 0, tzinfo=VN_TZ)
+    assert request.remind_at == datetime(2026, 3, 10, 9, 0, tzinfo=VN_TZ)
+    world.wait(timedelta(days=10))
+    assert [(at, n.kind, n.sequence) for at, n in world.applicant_notices] == [
+        (MONDAY_9, ApplicantNoticeKind.SUPPLEMENT_REQUESTED, 1),
+        (request.remind_at, ApplicantNoticeKind.SUPPLEMENT_REMINDER, 1),
+        (request.answer_by, ApplicantNoticeKind.PROCESSING_STOPPED, 1),
+    ]
+    assert world.core.state.status is DossierStatus.STOPPED
+
+
+def test_a_reminder_over_a_weekend_comes_on_the_last_working_day_before() -> None:
+    # Requested on Thursday 5/3 10:00 with 7 working days: due Monday 16/3 10:00; the reminder
+    # goes on Friday 13/3 10:00, not on the Sunday.
+    world = received(
+        "birth-residence-insurance",
+        at=datetime(2026, 3, 5, 10, 0, tzinfo=VN_TZ),
+        check=missing_birth_certificate,
+    )
+    request = world.core.state.supplements[0]
+    assert request.answer_by == datetime(2026, 3, 16, 10, 0, tzinfo=VN_TZ)
+    assert request.remind_at == datetime(2026, 3, 13, 10, 0, tzinfo=VN_TZ)
+
+
+def test_a_supplement_handed_in_before_the_reminder_ends_the_letters() -> None:
+    world = received("birth-residence-insurance", check=missing_birth_certificate)
+    world.wait(timedelta(days=2))
+    world.check = passes
+    world.run(
+        world.core.provide_supplement(
+            [SubmittedDocument(name_vi="Giấy chứng sinh")], "s-1", world.now
+        )
+    )
+    finish(world)
+    kinds = [n.kind for _, n in world.applicant_notices]
+    assert kinds == [ApplicantNoticeKind.SUPPLEMENT_REQUESTED]
+    assert world.core.state.status is DossierStatus.RETURNED
+
+
+def test_an_officers_supplement_request_and_a_refusal_are_sent_to_the_applicant() -> None:
+    world = received("house-building-permit")
+    world.wait(timedelta(hours=1))
+    world.officer(
+        "house-building-permit:appraise",
+        DecisionAction.REQUEST_SUPPLEMENT,
+        reason="thiếu bản vẽ",
+        missing_documents=["Bản vẽ thiết kế"],
+    )
+    world.run(
+        world.core.provide_supplement(
+            [SubmittedDocument(name_vi="Bản vẽ thiết kế")], "s-1", world.now
+        )
+    )
+    world.officer("house-building-permit:appraise", DecisionAction.REFUSE, reason="sai quy hoạch")
+    assert [(n.kind, n.sequence) for _, n in world.applicant_notices] == [
+        (ApplicantNoticeKind.SUPPLEMENT_REQUESTED, 1),
+        (ApplicantNoticeKind.REFUSED, 1),
+    ]
+
+
+def test_under_the_1_0_rules_the_applicant_got_no_such_letters() -> None:
+    world = received("birth-residence-insurance", check=missing_birth_certificate)
+    world.core.state.applicant_notices = False
+    world.applicant_notices.clear()  # the request's own notice went out at receipt
+    world.core.state.supplements[0].remind_at = None
+    world.wait(timedelta(days=10))
+    assert world.applicant_notices == []
+    assert world.core.state.status is DossierStatus.STOPPED
+
+
+def test_a_dossier_the_desk_filed_online_for_the_applicant_says_so_in_its_audit_log() -> None:
+    facts = DossierFacts(channel=SubmissionChannel.ONLINE, filed_online_by="nguyen.van.a")
+    request = DossierInput(
+        dossier_code="DONGDA-260302-0001",
+        desk_code="DONGDA",
+        procedure_code="birth-residence-insurance",
+        received_at=MONDAY_9,
+        facts=facts,
+    )
+    snapshot = snapshot_of(CLOCK, *calendar_window(MONDAY_9))
+    core = DossierCore(request)
+    plan = plan_dossier(CATALOG, snapshot.clock(), "birth-residence-insurance", MONDAY_9)
+    core.receive(plan, snapshot, MONDAY_9)
+    [entry] = core.state.audit
+    assert (entry.action, entry.actor_id, entry.agency) == (
+        "file_online_for_applicant",
+        "nguyen.van.a",
+        "one-stop",
+    )
+    assert views.registry_rows(core).audit[0].action == "file_online_for_applicant"
+
+
+@pytest.mark.parametrize("code", CATALOG.codes())
+def test_no_procedure_is_apologised_for_at_receipt(code: str) -> None:
+    # The early rule checks the appointment after every transition, receipt included: the
+    # catalog's budgets must fit the limit it promises, whatever the hour of receipt.
+    for hours in (-2.0, 0.0, 6.0, 7.99, 11.0):  # 07:00, 09:00, 15:00, 16:59, 20:00
+        at = MONDAY_9 + timedelta(hours=hours)
+        try:
+            world = received(code, at=at)
+        except LookupError:
+            continue  # no version in force on that day
+        assert world.apologies_sent == [], (code, at)
+
+
+def test_a_time_to_supplement_shorter_than_a_working_day_has_no_reminder() -> None:
+    world = received("birth-residence-insurance", hold_checks=True)
+    core = world.core
+    # Had the catalog given the applicant only four working hours to supplement:
+    core.state.plan = core.plan.model_copy(
+        update={
+            "policies": [
+                p.model_copy(update={"supplement_answer_hours": 4.0}) for p in core.plan.policies
+            ]
+        }
+    )
+    [check] = world.pending_checks
+    world.run(core.check_done(check.key, check.run, missing_birth_certificate(
+        "birth-residence-insurance:register-birth"), world.now))  # fmt: skip
+    assert core.state.supplements[0].remind_at is None  # the request says when it ends
+    world.wait(timedelta(days=1))
+    kinds = [n.kind for _, n in world.applicant_notices]
+    assert kinds == [
+        ApplicantNoticeKind.SUPPLEMENT_REQUESTED,
+        ApplicantNoticeKind.PROCESSING_STOPPED,
+    ]

@@ -9,20 +9,21 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.letters import ApologyInput, ApologyResult
+from activities.letters import ApologyInput, ApologyResult, ApplicantNoticeInput, NoticeSent
 from activities.notify import AgencyNoticeInput, AgencyNoticeResult
 from activities.reception import ReceptionActivities
 from domain.calendar import default_calendar
 from domain.catalog import default_catalog
 from domain.clock import LegalClock
 from domain.dossier import (
+    ApplicantNoticeKind,
     AutomatedCheckInput,
     AutomatedCheckResult,
     DecisionAction,
@@ -45,12 +46,18 @@ class FakeDesk:
         self.syncs: list[RegistrySnapshot] = []
         self.notices: list[AgencyNoticeInput] = []
         self.apologies: list[ApologyInput] = []
+        self.applicant: list[tuple[datetime, ApplicantNoticeInput]] = []
+        self.missing: dict[str, list[str]] = {}  # check name -> documents it finds missing
 
     def activities(self) -> list[object]:
         def check(name: str) -> object:
             @activity.defn(name=name)
             async def run(request: AutomatedCheckInput) -> AutomatedCheckResult:
                 self.checks.append(name)
+                if name in self.missing:
+                    return AutomatedCheckResult(
+                        passed=False, summary_vi="thiếu", missing_documents=self.missing[name]
+                    )
                 return AutomatedCheckResult(passed=True, summary_vi="đạt")
 
             return run
@@ -77,6 +84,11 @@ class FakeDesk:
                 recipient="",
             )
 
+        @activity.defn(name="letters.applicant-notice")
+        async def tell_applicant(notice: ApplicantNoticeInput) -> NoticeSent:
+            self.applicant.append((activity.info().scheduled_time, notice))
+            return NoticeSent(reference="r", channel="outbox", recipient="")
+
         reception = ReceptionActivities(default_catalog(), LegalClock(default_calendar()))
         names = [
             "one-stop.check-completeness",
@@ -84,7 +96,14 @@ class FakeDesk:
             "police.register-residence",
             "social-security.issue-health-card",
         ]
-        return [*(check(n) for n in names), sync, notify, apologise, reception.plan_dossier]
+        return [
+            *(check(n) for n in names),
+            sync,
+            notify,
+            apologise,
+            tell_applicant,
+            reception.plan_dossier,
+        ]
 
 
 @contextlib.asynccontextmanager
@@ -186,3 +205,29 @@ async def test_an_unsigned_copy_is_escalated_and_apologised_for_once(
         await handle.result()
     assert [a.sequence for a in desk.apologies] == [1]
     assert desk.syncs[-1].apologies == 1
+
+
+async def test_the_applicant_is_sent_form_02_a_reminder_and_form_05_when_their_time_ends(
+    env: WorkflowEnvironment,
+) -> None:
+    desk = FakeDesk()
+    desk.missing["one-stop.check-completeness"] = ["Giấy chứng sinh"]
+    async with fake_agencies(env.client, desk) as queue:
+        handle = await start(env, queue, "birth-residence-insurance")
+        result = await handle.result()  # seven working days pass on the test server
+        state: TrackingState = await handle.query(DossierWorkflow.tracking)
+    assert result.status is DossierStatus.STOPPED
+    [request] = state.supplements
+    assert request.answer_by is not None and request.remind_at is not None
+    kinds = [(notice.kind, notice.sequence) for _, notice in desk.applicant]
+    assert kinds == [
+        (ApplicantNoticeKind.SUPPLEMENT_REQUESTED, 1),
+        (ApplicantNoticeKind.SUPPLEMENT_REMINDER, 1),
+        (ApplicantNoticeKind.PROCESSING_STOPPED, 1),
+    ]
+    requested, reminded, stopped = desk.applicant
+    assert requested[1].missing_documents == ["Giấy chứng sinh"]
+    assert requested[1].agency == "one-stop" and requested[1].answer_by == request.answer_by
+    # The working day before the time ends, then at its end (to the timer's precision).
+    assert abs(reminded[0] - request.remind_at) < timedelta(seconds=1)
+    assert abs(stopped[0] - request.answer_by) < timedelta(seconds=1)

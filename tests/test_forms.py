@@ -27,18 +27,25 @@ from PIL import Image
 from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.calendar import default_calendar
 from domain.catalog import default_catalog
-from domain.clock import VN_TZ
-from domain.deadlines import Verdict
-from domain.dossier import DossierStatus
+from domain.clock import VN_TZ, LegalClock
+from domain.deadlines import Verdict, snapshot_of
+from domain.dossier import AutomatedCheckResult, DossierInput, DossierStatus
+from domain.dossier_core import DossierCore, RunCheck, calendar_window
+from domain.dossier_views import registry_rows
+from domain.plan import plan_dossier
 from engine.settings import Settings, get_settings
 from forms import (
+    ControlSlip,
+    StopNotice,
     find_font,
     labels,
     render_html,
     render_pdf,
     render_register_csv,
 )
+from forms.editions import FormEdition, FormKind, edition_on, kind_of, number_of, title_of
 from starter import main
 from store import forms_data
 from store.db import sync_engine
@@ -52,6 +59,7 @@ from store.models import (
     ReceivedDocument,
     StepRecord,
 )
+from store.registry import apply_snapshot
 
 CATALOG = default_catalog()
 COMBINED = "DONGDA-251201-0001"  # land certificate + building permit, in progress
@@ -458,6 +466,11 @@ async def test_the_receipt_lists_procedures_documents_appointment_and_tracking_q
     )
     # The bundle's order (land first), not the alphabetical order of the rows.
     assert html.index(LAND_VI) < html.index(PERMIT_VI)
+    # December 2025 is not a provisional period; an appointment in one says it may move.
+    assert form.calendar_notes_vi == () and "Lưu ý" not in html
+    noted = render_html(form.model_copy(update={"calendar_notes_vi": ("Lịch năm 2027 ...",)}))
+    assert "Lưu ý: ngày hẹn được tính theo lịch làm việc tạm thời" in noted
+    assert "Lịch năm 2027 ..." in noted
     assert [(d.name_vi, d.count) for d in form.documents] == [(APPLICATION_VI, 1), (ID_COPY_VI, 2)]
     assert DRAWING_VI not in html  # handed in later, as a supplement
     match = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
@@ -488,7 +501,7 @@ async def test_a_receipt_without_a_contact_says_so(
     html = render_html(form)
     assert "tiếp nhận hồ sơ của: <b>(không có thông tin)</b>" in html
     assert form.component_procedures_vi == ()  # a single procedure lists no components
-    assert "2 giờ làm việc" in html
+    assert "1 ngày làm việc (trả trong ngày làm việc;" in html  # Decree 23/2015: the same day
     assert "Trực tiếp tại Bộ phận Một cửa" in html
     assert "(không có giấy tờ nào được ghi nhận)" in html
     # No form 01 record: the dossier's appointment, not said to be moved.
@@ -540,7 +553,7 @@ async def test_the_refusal_gives_the_agency_the_step_and_each_reason(
     assert_all_in(
         html,
         [
-            "PHIẾU TỪ CHỐI TIẾP NHẬN, GIẢI QUYẾT HỒ SƠ",
+            "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",  # Circular 03/2025: no comma
             "Ngày 02 tháng 12 năm 2025",  # no place given: the date alone
             "Hồ sơ của: <b>(không có thông tin)</b>",
             f"Nội dung yêu cầu giải quyết: {COPY_VI}",
@@ -717,7 +730,7 @@ async def test_loading_and_rendering_again_gives_the_same_pdf_bytes(
     assert len(set(first)) == 5
     metadata = pypdf.PdfReader(io.BytesIO(first[3])).metadata
     assert metadata is not None
-    assert metadata.subject == f"{COMBINED}-form-05"
+    assert metadata.subject == f"{COMBINED}-form-06"
     assert metadata.creation_date == datetime(2025, 12, 26, 2, 0, tzinfo=UTC)  # last hand-over
 
 
@@ -862,3 +875,135 @@ def test_a_pdf_keeps_every_character_whichever_font_sets_it(words: str) -> None:
         subject="s",
     )
     assert flat(words) in pdf_text(pdf)
+
+
+# -- editions: Circular 01/2018 before 15/9/2025, Circular 03/2025 from then -----------------------
+
+
+def test_a_dossier_gets_the_forms_in_force_on_its_receipt_day() -> None:
+    assert edition_on(date(2025, 9, 14)) is FormEdition.CIRCULAR_01_2018
+    assert edition_on(datetime(2025, 9, 14, 23, 30, tzinfo=VN_TZ)) is FormEdition.CIRCULAR_01_2018
+    assert edition_on(date(2025, 9, 15)) is FormEdition.CIRCULAR_03_2025
+    old, new = FormEdition.CIRCULAR_01_2018, FormEdition.CIRCULAR_03_2025
+    assert [number_of(FormKind.CONTROL_SLIP, e) for e in (old, new)] == ["05", "06"]
+    assert [number_of(FormKind.REGISTER, e) for e in (old, new)] == ["06", "07"]
+    assert title_of(FormKind.APOLOGY, new) == (
+        "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết"
+    )
+    assert title_of(FormKind.STOP_NOTICE, new) == "Thông báo dừng giải quyết hồ sơ"
+    with pytest.raises(ValueError, match="form 05 of Circular 03/2025"):
+        number_of(FormKind.STOP_NOTICE, old)
+    # The command line names forms by the 2025 numbers.
+    assert [kind_of(n) for n in ("05", "06", "07")] == [
+        FormKind.STOP_NOTICE,
+        FormKind.CONTROL_SLIP,
+        FormKind.REGISTER,
+    ]
+
+
+def test_a_control_slip_of_2018_is_form_05_and_of_2025_form_06() -> None:
+    fields: dict[str, Any] = {
+        "dossier_code": "DONGDA-250912-0001",
+        "desk_name_vi": "Bộ phận Một cửa",
+        "procedure_name_vi": COPY_VI,
+        "received_at": vn(2025, 9, 12, 9, 0),
+        "appointment_at": vn(2025, 9, 12, 11, 0),
+        "rows": (),
+    }
+    old = ControlSlip(edition=FormEdition.CIRCULAR_01_2018, **fields)
+    new = ControlSlip(edition=FormEdition.CIRCULAR_03_2025, **fields)
+    assert (old.number, old.reference) == ("05", "DONGDA-250912-0001-form-05")
+    assert (new.number, new.reference) == ("06", "DONGDA-250912-0001-form-06")
+    assert "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ" in render_html(old)
+
+
+def stop_notice(edition: FormEdition = FormEdition.CIRCULAR_03_2025) -> StopNotice:
+    return StopNotice(
+        edition=edition,
+        dossier_code="DONGDA-260302-0001",
+        sequence=1,
+        procedure_name_vi="Đăng ký khai sinh, đăng ký thường trú, cấp thẻ bảo hiểm y tế",
+        applicant_name_vi=APPLICANT,
+        agency_name_vi="Bộ phận Một cửa",
+        missing_documents=("Giấy chứng sinh",),
+        requested_at=vn(2026, 3, 2, 9, 0),
+        answer_by=vn(2026, 3, 11, 9, 0),
+        stopped_at=vn(2026, 3, 11, 9, 0),
+        place_vi="Hà Nội",
+    )
+
+
+def test_the_notice_that_processing_stops_is_form_05_of_2025_in_html_and_pdf() -> None:
+    notice = stop_notice()
+    assert (notice.number, notice.reference) == ("05", "DONGDA-260302-0001-form-05-1")
+    expected = [
+        "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ",
+        f"Hồ sơ của: {APPLICANT}",
+        "1. Giấy chứng sinh",
+        "Đến 11/03/2026 09:00, hết thời hạn bổ sung",
+        "thông báo dừng giải quyết hồ sơ nêu trên",
+    ]
+    assert_all_in(re.sub(r"</?b>", "", render_html(notice)), expected)
+    assert_all_in(pdf_text(render_pdf(notice, find_font())), expected)
+    with pytest.raises(ValueError, match=r"form 05 of Circular 03/2025"):
+        stop_notice(FormEdition.CIRCULAR_01_2018)
+
+
+def test_form_05_of_a_dossier_that_did_not_stop_points_to_form_06(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database: None,
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    upgrade(url)
+    engine = sync_engine(url)
+    try:
+        with engine.begin() as connection:
+            write_registry_sync(connection)
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("LIENTHONG_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "form", "05", COMBINED)
+    assert (code, out) == (2, "")
+    assert "processing was not stopped" in err and "control slip is form 06" in err
+    assert err.count("\n") == 1
+    code, out, err = run(capsys, "form", "06", COMBINED, "--html", "slip.html")
+    assert (code, out.split()) == (0, ["slip.html"])
+    assert "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ" in (tmp_path / "slip.html").read_text()
+
+
+@pytest.mark.postgres
+async def test_form_05_is_loaded_from_a_lapsed_supplement_request(db_session: AsyncSession) -> None:
+    # A birth bundle whose completeness check asks for papers nobody brings: played in the
+    # dossier core, its registry rows written as registry.sync writes them.
+    at = vn(2026, 3, 2, 9, 0)
+    request = DossierInput(
+        dossier_code="DONGDA-260302-0042",
+        desk_code="DONGDA",
+        procedure_code="birth-residence-insurance",
+        received_at=at,
+    )
+    clock = LegalClock(default_calendar())
+    snapshot = snapshot_of(clock, *calendar_window(at))
+    core = DossierCore(request)
+    plan = plan_dossier(CATALOG, snapshot.clock(), "birth-residence-insurance", at)
+    [check] = [e for e in core.receive(plan, snapshot, at) if isinstance(e, RunCheck)]
+    missing = AutomatedCheckResult(
+        passed=False, summary_vi="Thiếu giấy chứng sinh", missing_documents=["Giấy chứng sinh"]
+    )
+    core.check_done(check.key, check.run, missing, at)
+    answer_by = core.state.supplements[0].answer_by
+    assert answer_by is not None
+    core.tick(answer_by)
+    assert core.state.status is DossierStatus.STOPPED
+    await apply_snapshot(db_session, registry_rows(core))
+
+    notice = await forms_data.stop_notice(db_session, request.dossier_code, None, CATALOG)
+    assert (notice.number, notice.sequence) == ("05", 1)
+    assert notice.missing_documents == ("Giấy chứng sinh",)
+    assert notice.answer_by == notice.stopped_at == answer_by
+    assert notice.agency_name_vi == "Bộ phận Một cửa"
+    assert "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ" in render_html(notice)

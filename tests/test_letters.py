@@ -31,10 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.letters import ApologyInput, ApologyResult, LetterActivities
+from activities.letters import (
+    ApologyInput,
+    ApologyResult,
+    ApplicantNoticeInput,
+    LetterActivities,
+)
 from activities.notify import OutboxChannel
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
+from domain.dossier import ApplicantNoticeKind
 from engine.crypto import KeyRing, use_key_ring
 from engine.settings import Settings
 from forms import FontNotFound, find_font, render_apology_pdf
@@ -170,7 +176,7 @@ async def test_the_html_letter_has_every_field_of_form_04_in_vietnamese(
         "CHI NHÁNH VĂN PHÒNG ĐĂNG KÝ ĐẤT ĐAI",  # the agency, heading the letter
         "Số: 01/PXL",
         "Hà Nội, ngày ",
-        "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",  # Circular 03/2025, form 04
         f"Phiếu số 1 của hồ sơ {code}",
         f"Kính gửi: <b>Ông/Bà {APPLICANT}</b>",
         f"Mã hồ sơ: <b>{code}</b>",
@@ -211,7 +217,7 @@ async def test_the_pdf_is_form_04_with_extractable_vietnamese_text_and_the_qr_co
         "Chi nhánh Văn phòng đăng ký đất đai",
         "xin lỗi",
         "09/01/2026 16:30",
-        "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",  # Circular 03/2025, form 04
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         f"Kính gửi: Ông/Bà {APPLICANT}",
         "GIÁM ĐỐC CHI NHÁNH",
@@ -459,3 +465,75 @@ def test_rendering_twice_gives_the_same_pdf_bytes() -> None:
     )
     font = find_font()
     assert render_apology_pdf(letter_form(row), font) == render_apology_pdf(letter_form(row), font)
+
+
+def body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def notice(code: str, kind: ApplicantNoticeKind, received_at: datetime) -> ApplicantNoticeInput:
+    return ApplicantNoticeInput(
+        dossier_code=code,
+        kind=kind,
+        sequence=1,
+        procedure_name_vi="Đăng ký khai sinh, đăng ký thường trú, cấp thẻ bảo hiểm y tế",
+        received_at=received_at,
+        agency="justice",
+        reason_vi="Thiếu giấy chứng sinh",
+        missing_documents=["Giấy chứng sinh"],
+        answer_by=datetime(2026, 3, 11, 9, 0, tzinfo=VN_TZ),
+    )
+
+
+async def test_the_applicant_is_e_mailed_the_supplement_request_and_the_stop_notice_by_number(
+    letters: LetterActivities, sessions: async_sessionmaker[AsyncSession], outbox: OutboxChannel
+) -> None:
+    code = new_dossier_code()
+    await with_contact(sessions, code, APPLICANT_EMAIL)
+    received = datetime(2026, 3, 2, 9, 0, tzinfo=VN_TZ)  # under Circular 03/2025's forms
+    env = ActivityEnvironment()
+    for kind in ApplicantNoticeKind:
+        sent = await env.run(letters.applicant_notice, notice(code, kind, received))
+        assert sent.recipient == "a***@example.vn"
+    messages = {m["X-Lienthong-Reference"]: m for m in outbox_messages(outbox)}
+    assert len(messages) == len(ApplicantNoticeKind)
+    asked = messages[f"{code}-supplement-requested-1"]
+    assert asked["To"] == APPLICANT_EMAIL
+    assert "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ (mẫu số 02)" in body(asked)
+    assert "Giấy chứng sinh" in body(asked) and "11/03/2026 09:00" in body(asked)
+    assert "Nhắc" in str(messages[f"{code}-supplement-reminder-1"]["Subject"])
+    stopped = body(messages[f"{code}-processing-stopped-1"])
+    assert "Thông báo dừng giải quyết hồ sơ (mẫu số 05)" in stopped
+    assert "Phiếu từ chối tiếp nhận giải quyết hồ sơ (mẫu số 03)" in body(
+        messages[f"{code}-refused-1"]
+    )
+
+
+async def test_a_dossier_under_the_2018_forms_is_told_in_words_that_processing_stopped(
+    letters: LetterActivities, sessions: async_sessionmaker[AsyncSession], outbox: OutboxChannel
+) -> None:
+    code = new_dossier_code()
+    await with_contact(sessions, code, None)  # no e-mail: the desk passes it on
+    received = datetime(2025, 9, 12, 9, 0, tzinfo=VN_TZ)  # the Friday before 15/9/2025
+    kind = ApplicantNoticeKind.PROCESSING_STOPPED
+    await ActivityEnvironment().run(letters.applicant_notice, notice(code, kind, received))
+    [message] = outbox_messages(outbox)
+    text = body(message)
+    assert "Kính gửi: Bộ phận Một cửa" in text
+    assert "mẫu số 05" not in text  # form 05 of 2018 is the control slip, not this notice
+    assert "dừng giải quyết" in text
+
+
+@pytest.mark.postgres
+async def test_a_dossier_received_before_15_september_2025_gets_the_2018_form_04(
+    letters: LetterActivities, sessions: async_sessionmaker[AsyncSession], outbox: OutboxChannel
+) -> None:
+    code = new_dossier_code()
+    await with_contact(sessions, code, APPLICANT_EMAIL)
+    received = datetime(2025, 9, 12, 9, 15, tzinfo=VN_TZ)
+    result = await issue(letters, apology(code, received_at=received))
+    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in text_of(result.html_path)
+    [message] = outbox_messages(outbox)
+    assert str(message["Subject"]).startswith("Phiếu xin lỗi và hẹn lại ngày trả kết quả - hồ sơ")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from domain.calendar import default_calendar
+from domain.calendar import default_calendar, default_provisional
 from domain.catalog import NotInForce, UnknownProcedure, default_catalog
 from domain.clock import VN_TZ, LegalClock, working_days
 from domain.plan import DossierPlan, plan_dossier
@@ -84,3 +84,58 @@ def test_unknown_or_not_yet_in_force_procedures_are_lookup_errors() -> None:
 def test_a_naive_receipt_moment_is_refused() -> None:
     with pytest.raises(ValueError, match="time-zone offset"):
         plan("certified-copy", datetime(2026, 3, 2, 8))
+
+
+def test_a_certification_is_due_at_closing_the_same_day_or_the_next_after_15h() -> None:
+    for code in ("certified-copy", "signature-certification"):
+        # Both sides of the 2025-07 version's start, and after it: the same legal rule.
+        for received, due in (
+            (at(2025, 6, 30, 14, 59), at(2025, 6, 30, 17)),
+            (at(2025, 6, 30, 15, 0), at(2025, 7, 1, 17)),
+            (at(2025, 7, 1, 9), at(2025, 7, 1, 17)),
+            (at(2026, 3, 6, 16, 30), at(2026, 3, 9, 17)),  # Friday afternoon: Monday
+            (at(2026, 3, 7, 10), at(2026, 3, 9, 17)),  # a Saturday: the next working day
+        ):
+            result = plan(code, received)
+            assert result.appointment == due, (code, received)
+            assert result.limit_working_hours == (
+                CLOCK.working_time_between(result.clock_starts, due).total_seconds() / 3600
+            )
+            assert all(s.due <= result.appointment for s in result.steps if s.counted)
+
+
+def test_the_desk_target_is_shown_apart_from_the_legal_appointment() -> None:
+    result = plan("certified-copy", at(2026, 3, 6, 9))
+    assert result.service_target == at(2026, 3, 6, 11)
+    assert result.appointment == at(2026, 3, 6, 17)
+    assert plan("land-first-certificate", at(2026, 3, 6, 9)).service_target is None
+
+
+def test_an_appointment_counted_across_a_provisional_period_says_so() -> None:
+    periods = default_provisional()
+    december = plan("house-building-permit", at(2026, 12, 1, 9), provisional=periods)
+    assert december.calendar_notes_vi == []  # 15 working days: still in December 2026
+    late = plan("house-building-permit", at(2026, 12, 21, 9), provisional=periods)
+    assert late.appointment.year == 2027
+    assert late.calendar_notes_vi == [periods[1].reason]
+    assert plan("house-building-permit", at(2026, 12, 21, 9)).calendar_notes_vi == []
+
+
+def test_the_building_permit_keeps_15_days_on_both_sides_of_the_construction_law_2025() -> None:
+    before = plan("house-building-permit", at(2026, 6, 30, 9))
+    after = plan("house-building-permit", at(2026, 7, 1, 9))
+    assert (before.version, after.version) == ("2025-07", "2026-07")
+    assert before.limit_working_hours == after.limit_working_hours == 15 * 8
+    assert after.appointment == CLOCK.add(after.clock_starts, working_days(15))
+
+
+def test_the_land_certificate_after_decree_226_and_until_decree_151_ends() -> None:
+    before = plan("land-first-certificate", at(2025, 8, 14, 9))
+    after = plan("land-first-certificate", at(2025, 8, 15, 9))
+    last = plan("land-first-certificate", at(2027, 2, 26, 9))
+    assert (before.version, after.version, last.version) == ("2025-07", "2025-08", "2025-08")
+    assert before.limit_working_hours == after.limit_working_hours == 20 * 8
+    tax = next(s for s in after.steps if s.step == "compute-obligation")
+    assert not tax.counted and tax.due >= tax.starts  # planned as no counted time
+    with pytest.raises(NotInForce, match="28/02/2027"):
+        plan("land-first-certificate", at(2027, 3, 1, 9))

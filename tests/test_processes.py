@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -123,6 +124,11 @@ def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path)
     assert demo.stdout.count(" ended the demo run as returned") == 2  # the ward dossiers
     assert "waiting for the public notice" in demo.stdout  # the land dossier, as in life
     assert f"HTTP API: http://127.0.0.1:{api_port}/docs" in demo.stdout
+    # Every status change reached the (simulated) national portal before the demo ended.
+    assert re.search(r"national portal: [1-9]\d* status reports delivered, 0 waiting", demo.stdout)
+    # Each receipt's QR code opens the pages the demo's API serves, with its tracking secret.
+    assert demo.stdout.count(f"its receipt's QR code: http://127.0.0.1:{api_port}/track/") == 3
+    assert f"pages: http://127.0.0.1:{api_port}/ " in demo.stdout
     # The registry the workflows wrote answers the on-time report: the two ward dossiers
     # decided today, the land dossier received and still running.
     report = demo.stdout.split("today's on-time report", 1)[1]

@@ -349,7 +349,8 @@ async def test_a_writer_killed_mid_transaction_leaves_nothing_and_its_retry_writ
             waiting = watch.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database() AND query LIKE 'INSERT INTO dossiers%'"
+                    "AND datname = current_database() AND (query LIKE 'INSERT INTO dossiers%' "
+                    "OR query LIKE 'SELECT dossiers.status%')"
                 )
             ).scalar_one()
             if waiting:

@@ -28,12 +28,12 @@ TEXTS = {path: path.read_text() for path in HISTORIES}
 
 def test_there_is_a_history_for_every_workflow_type_and_every_path() -> None:
     recorded = {path.stem.split("-")[0] for path in HISTORIES}
-    expected = {"dossier"}  # one entry per workflow type; add yours with its histories
+    expected = {"dossier", "relay"}  # one entry per workflow type; add yours with its histories
     assert expected <= recorded
     assert len(WORKFLOWS) == len(expected)
     stems = {path.stem for path in HISTORIES}
-    for name in PATHS:
-        assert any(stem.startswith(f"dossier-{VERSION}-{name}") for stem in stems), name
+    for name, path in PATHS.items():
+        assert any(stem.startswith(f"dossier-{path.version}-{name}") for stem in stems), name
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

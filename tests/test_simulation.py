@@ -25,9 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 WITHIN = 240.0  # seconds: a run that takes longer is stuck (see docs/simulation.md)
 
 # A combined dossier sent home by post: the permit is decided while the land result is with the
-# post, and each shipment fails once.
+# post, and each shipment fails once. Received before the bundle's land part ends with Decree
+# 151/2025 on 2027-02-28 (a later receipt is refused until a successor version is catalogued).
 BY_POST = """
-start: 2027-03-01
+start: 2027-02-15
 seed: 11
 desk: PLIEN
 post:
@@ -35,7 +36,7 @@ post:
 dossiers:
   - label: by post
     procedure: land-and-permit
-    submit_at: 2027-03-02T09:30
+    submit_at: 2027-02-22T09:30
     home_delivery: true
     officers:
       - {step: "house-building-permit:decision", after_days: 0.25}

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from workflows.dossier import DossierWorkflow
+from workflows.relay import OutboxRelayWorkflow
 
-WORKFLOWS: list[type] = [DossierWorkflow]
+WORKFLOWS: list[type] = [DossierWorkflow, OutboxRelayWorkflow]

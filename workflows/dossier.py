@@ -16,7 +16,9 @@ core, `domain.dossier_core.DossierCore`; this shell only feeds it and carries ou
   moment comes earlier; the legal clock itself is computed in the core from the pinned calendar.
 
 Versioning: 1.0 is the baseline (docs/versioning.md); every change of the commands this shell
-issues goes behind ``workflow.patched`` with a recorded history (tests/histories/).
+issues goes behind ``workflow.patched`` with a recorded history (tests/histories/). Patches:
+``applicant-letters-early-apology`` (1.1): the applicant's letters (forms 02, 03, 05, the
+reminder to supplement) and the apology as soon as the appointment can no longer be met.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.letters import ApologyInput, ApologyResult, AppointmentMovedInput, NoticeSent
+    from activities.letters import (
+        ApologyInput,
+        ApologyResult,
+        ApplicantNoticeInput,
+        AppointmentMovedInput,
+        NoticeSent,
+    )
     from activities.notify import AgencyNoticeInput, AgencyNoticeResult
     from activities.post import (
         AttemptInput,
@@ -49,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CONTINUING_AS_NEW,
         TERMINAL,
         ApologyRecord,
+        ApplicantNoticeKind,
         AutomatedCheckResult,
         CalendarAmendmentInput,
         DecisionAction,
@@ -76,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         Effect,
         ExtendCalendar,
         NotifyAgency,
+        NotifyApplicant,
         NotifyAppointmentMoved,
         ReturnToDesk,
         RunCheck,
@@ -107,6 +117,8 @@ __all__ = [  # the workflow's contract, re-exported for its clients
 ]
 
 ONE_STOP = names.agency_task_queue("one-stop")
+# Dossier 1.1: the applicant's letters and the apology as soon as it is known (docs/versioning.md).
+APPLICANT_LETTERS_EARLY_APOLOGY = "applicant-letters-early-apology"
 ResultT = TypeVar("ResultT", bound=BaseModel)
 AGENCY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 
@@ -226,6 +238,7 @@ class RegistryWriter:
         state = self._core.state
         state.registry_revision += 1
         snapshot.revision = state.registry_revision
+        snapshot.synced_at = workflow.now()
         await self._run(
             "registry.sync",
             snapshot,
@@ -254,6 +267,10 @@ class DossierWorkflow:
     async def run(self, request: DossierInput) -> DossierResult:
         """Receive (or resume), let the core run the dossier to its end, then close it."""
         core = self._core
+        # A dossier whose history began before 1.1 keeps the 1.0 behaviour (its replay has no
+        # marker); a new run (a new dossier, or continue-as-new) takes the 1.1 rules.
+        rules_1_1 = workflow.patched(APPLICANT_LETTERS_EARLY_APOLOGY)
+        core.state.applicant_notices = core.state.apology_when_known = rules_1_1
         if not core.received:
             planned = await self._plan(request)
             self._apply(core.receive(planned.plan, planned.calendar, workflow.now()))
@@ -410,6 +427,13 @@ class DossierWorkflow:
                 AgencyNoticeResult,
                 f"Thông báo {effect.kind} cho {effect.agency}",
             )
+        elif isinstance(effect, NotifyApplicant):
+            await self._at_the_desk(
+                "letters.applicant-notice",
+                self._applicant_notice(effect),
+                NoticeSent,
+                f"Thông báo cho người nộp hồ sơ: {effect.kind} ({effect.sequence})",
+            )
         elif isinstance(effect, NotifyAppointmentMoved):
             change = core.state.calendar_changes[effect.change]
             await self._at_the_desk(
@@ -483,6 +507,37 @@ class DossierWorkflow:
                 "Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
             )  # fmt: skip
             self._apply(core.returned_to_desk(effect.step, workflow.now()))
+
+    def _applicant_notice(self, effect: NotifyApplicant) -> ApplicantNoticeInput:
+        core = self._core
+        notice = ApplicantNoticeInput(
+            dossier_code=self._request.dossier_code,
+            kind=effect.kind,
+            sequence=effect.sequence,
+            procedure_name_vi=core.plan.name_vi,
+            received_at=core.plan.received_at,
+            agency="one-stop",
+        )
+        if effect.kind is ApplicantNoticeKind.REFUSED:
+            rows = [row for row in core.state.ledger if row.kind is Outcome.REFUSED]
+            row = rows[effect.sequence - 1]
+            return notice.model_copy(
+                update={
+                    "procedure_name_vi": core.policy_name(row.procedure),
+                    "agency": row.from_agency,
+                    "reason_vi": row.result.removeprefix("refused: "),
+                }
+            )
+        request = core.state.supplements[effect.sequence - 1]
+        return notice.model_copy(
+            update={
+                "procedure_name_vi": core.policy_name(request.procedure),
+                "agency": request.requested_by,
+                "reason_vi": request.reason,
+                "missing_documents": request.missing_documents,
+                "answer_by": request.answer_by,
+            }
+        )
 
     def _apology_input(self, record: ApologyRecord) -> ApologyInput:
         plan = self._core.plan
