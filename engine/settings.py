@@ -215,6 +215,19 @@ class Settings(BaseSettings):
     inbox_due_soon_hours: float = Field(
         default=24.0, gt=0, description="An inbox step due within this many hours is due soon."
     )
+    # Back-pressure at intake (api.admission): 0 turns a bound off.
+    admission_max_backlog: int = Field(
+        default=200, ge=0, description="Workflow tasks waiting before submissions get 429."
+    )
+    admission_max_backlog_age_seconds: float = Field(
+        default=2.0, ge=0, description="Age of the oldest waiting workflow task before 429."
+    )
+    admission_max_in_flight: int = Field(
+        default=0, ge=0, description="Running dossiers before 429 (visibility count); 0: off."
+    )
+    admission_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="How long one load reading serves every request."
+    )
 
     @field_validator("codec_token")
     @classmethod
