@@ -7,10 +7,15 @@ answers ``429`` with ``Retry-After`` in the API's error shape. Nothing is writte
 request: the client retries later with the same ``Idempotency-Key``.
 
 The load, read at most once per ``LIENTHONG_ADMISSION_CACHE_SECONDS`` per API process:
-- the **backlog of workflow tasks** on the orchestration task queue, through Temporal's
-  ``DescribeTaskQueue`` (``report_stats``: approximate count and age of the oldest task). It
-  grows as soon as the dossier workers fall behind, whatever the cause (CPU, a worker down);
-  its age is the delay every waiting dossier's next step is suffering now.
+- the **backlog** of the workflow tasks on the orchestration task queue and of the activity
+  tasks on the queues of the engine's own work (the one-stop desk's: registry syncs, reception,
+  notices; ``LIENTHONG_ADMISSION_ACTIVITY_QUEUES``), through Temporal's ``DescribeTaskQueue``
+  (``report_stats``: approximate count and age of the oldest task). It grows as soon as the
+  workers fall behind, whatever the cause (CPU, a worker down); its age is the delay a waiting
+  dossier's next step is suffering now. The desk's queue matters: an officer's approval reaches
+  the next agency's inbox through a ``registry.sync`` there, and the workflow tasks of running
+  dossiers go to their workers' sticky queues, which no API can read, so under load the
+  orchestration queue alone shows mostly the new dossiers' first tasks.
 - optionally, the **dossiers in flight** on that queue, counted through visibility. In
   production a dossier waits days for officers, so this is a bound on what the cluster was
   sized to hold, not on its load: off (0) by default.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -36,6 +41,8 @@ from temporalio.client import Client
 from api.context import context
 from api.errors import FieldError
 from engine.logs import get_logger
+from engine.names import agency_task_queue
+from engine.settings import Settings
 
 log = get_logger("api.admission")
 
@@ -48,7 +55,8 @@ class Bound:
     """What the engine is allowed to hold before intake refuses (0 turns a bound off).
 
     Attributes:
-        max_backlog: workflow tasks waiting on the orchestration queue.
+        max_backlog: tasks waiting, on the orchestration queue (workflow tasks) and the
+            activity queues read.
         max_backlog_age_seconds: age of the oldest of those tasks.
         max_in_flight: running dossier workflows on the orchestration queue (visibility).
         cache_seconds: how long one reading serves every request of this process.
@@ -70,9 +78,10 @@ class Load:
     """One reading of the engine's load.
 
     Attributes:
-        backlog: approximate count of workflow tasks waiting on the orchestration queue.
+        backlog: approximate count of tasks waiting on the queues read.
         backlog_age_seconds: age of the oldest of them (0 without a backlog).
-        dispatch_rate: tasks handed to workers per second, as the server estimates it.
+        dispatch_rate: tasks handed to workers per second on those queues, as the server
+            estimates it.
         in_flight: running dossier workflows, or None when that bound is off.
     """
 
@@ -101,13 +110,11 @@ def judge(load: Load, bound: Bound) -> Verdict:
     drain = max(load.backlog_age_seconds, load.backlog / max(load.dispatch_rate, 1.0))
     retry = min(MAX_RETRY_AFTER_SECONDS, max(1, math.ceil(drain)))
     if bound.max_backlog and load.backlog >= bound.max_backlog:
-        return Verdict(
-            False, f"{load.backlog} workflow tasks waiting (bound {bound.max_backlog})", retry
-        )
+        return Verdict(False, f"{load.backlog} tasks waiting (bound {bound.max_backlog})", retry)
     if bound.max_backlog_age_seconds and load.backlog_age_seconds >= bound.max_backlog_age_seconds:
         return Verdict(
             False,
-            f"the oldest workflow task has waited {load.backlog_age_seconds:.1f} s "
+            f"the oldest task has waited {load.backlog_age_seconds:.1f} s "
             f"(bound {bound.max_backlog_age_seconds:g} s)",
             retry,
         )
@@ -132,30 +139,41 @@ class Admission:
         task_queue: str,
         bound: Bound,
         *,
+        activity_queues: Sequence[str] = (),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Read ``task_queue``'s load through ``client``, judged against ``bound``."""
+        """Read the workflow tasks of ``task_queue`` and the activity tasks of
+        ``activity_queues`` through ``client``, judged against ``bound``."""
         self.client, self.task_queue, self.bound = client, task_queue, bound
+        self.activity_queues = tuple(activity_queues)
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
         self._load: Load | None = None
         self._read_at = -math.inf
 
     async def read(self) -> Load:
-        """The engine's load now: two RPCs at most (the count only with the in-flight bound).
+        """The engine's load now: one RPC per queue, at once (and the count of running
+        dossiers with the in-flight bound).
 
         Raises:
             temporalio.service.RPCError: Temporal cannot answer.
         """
-        described = await self.client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=self.client.namespace,
-                task_queue=TaskQueue(name=self.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                report_stats=True,
+        queues = [(self.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)]
+        queues += [(name, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY) for name in self.activity_queues]
+        described = await asyncio.gather(
+            *(
+                self.client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=self.client.namespace,
+                        task_queue=TaskQueue(name=name),
+                        task_queue_type=kind,
+                        report_stats=True,
+                    )
+                )
+                for name, kind in queues
             )
         )
-        stats = described.stats
+        stats = [answer.stats for answer in described]
         in_flight = None
         if self.bound.max_in_flight:
             counted = await self.client.count_workflows(
@@ -164,9 +182,11 @@ class Admission:
             )
             in_flight = counted.count
         return Load(
-            backlog=stats.approximate_backlog_count,
-            backlog_age_seconds=stats.approximate_backlog_age.ToTimedelta().total_seconds(),
-            dispatch_rate=stats.tasks_dispatch_rate,
+            backlog=sum(s.approximate_backlog_count for s in stats),
+            backlog_age_seconds=max(
+                s.approximate_backlog_age.ToTimedelta().total_seconds() for s in stats
+            ),
+            dispatch_rate=sum(s.tasks_dispatch_rate for s in stats),
             in_flight=in_flight,
         )
 
@@ -198,6 +218,22 @@ class Admission:
         return Verdict(True) if load is None else judge(load, self.bound)
 
 
+def bound_of(settings: Settings) -> Bound:
+    """The bound the settings give (``LIENTHONG_ADMISSION_*``)."""
+    return Bound(
+        max_backlog=settings.admission_max_backlog,
+        max_backlog_age_seconds=settings.admission_max_backlog_age_seconds,
+        max_in_flight=settings.admission_max_in_flight,
+        cache_seconds=settings.admission_cache_seconds,
+    )
+
+
+def activity_queues_of(settings: Settings) -> list[str]:
+    """The activity task queues read: those of ``LIENTHONG_ADMISSION_ACTIVITY_QUEUES``."""
+    codes = [code.strip() for code in settings.admission_activity_queues.split(",")]
+    return [agency_task_queue(code) for code in codes if code]
+
+
 def admission_of(request: Request) -> Admission:
     """The app's `Admission`, made on first use from its context (one per API process)."""
     gate = getattr(request.app.state, "admission", None)
@@ -207,12 +243,8 @@ def admission_of(request: Request) -> Admission:
         gate = Admission(
             ctx.temporal,
             ctx.task_queue,
-            Bound(
-                max_backlog=settings.admission_max_backlog,
-                max_backlog_age_seconds=settings.admission_max_backlog_age_seconds,
-                max_in_flight=settings.admission_max_in_flight,
-                cache_seconds=settings.admission_cache_seconds,
-            ),
+            bound_of(settings),
+            activity_queues=activity_queues_of(settings),
         )
         request.app.state.admission = gate
     assert isinstance(gate, Admission)

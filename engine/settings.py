@@ -72,6 +72,7 @@ _EXAMPLES = {
     "payment_webhook_secret": "LIENTHONG_PAYMENT_WEBHOOK_SECRET=<the secret the provider gave you>",
     "upload_max_bytes": "LIENTHONG_UPLOAD_MAX_BYTES=10485760",
     "upload_types": "LIENTHONG_UPLOAD_TYPES=application/pdf,image/jpeg,image/png",
+    "admission_activity_queues": "LIENTHONG_ADMISSION_ACTIVITY_QUEUES=one-stop",
 }
 
 # The codec server's shortest acceptable access token (python -c 'import secrets; ...' gives 43).
@@ -217,13 +218,17 @@ class Settings(BaseSettings):
     )
     # Back-pressure at intake (api.admission): 0 turns a bound off.
     admission_max_backlog: int = Field(
-        default=200, ge=0, description="Workflow tasks waiting before submissions get 429."
+        default=100, ge=0, description="Tasks waiting before submissions get 429."
     )
     admission_max_backlog_age_seconds: float = Field(
-        default=2.0, ge=0, description="Age of the oldest waiting workflow task before 429."
+        default=0.5, ge=0, description="Age of the oldest waiting task before 429."
     )
     admission_max_in_flight: int = Field(
         default=0, ge=0, description="Running dossiers before 429 (visibility count); 0: off."
+    )
+    admission_activity_queues: str = Field(
+        default="one-stop",
+        description="Agencies whose activity queue backlog counts too (comma-separated codes).",
     )
     admission_cache_seconds: float = Field(
         default=1.0, ge=0, le=60, description="How long one load reading serves every request."
@@ -248,6 +253,15 @@ class Settings(BaseSettings):
                 f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters, without spaces around it"
             )
         return value
+
+    @field_validator("admission_activity_queues")
+    @classmethod
+    def _admission_activity_queues(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        for code in codes:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", code):
+                raise ValueError(f"{code!r} is not an agency code such as one-stop")
+        return ",".join(codes)
 
     @field_validator("upload_types")
     @classmethod

@@ -7,16 +7,20 @@ yet, so their workflow tasks wait in Temporal's backlog as they would behind sat
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.admission import Admission, Bound, Load, judge
 from engine.dossiers import wait_for_receipt
@@ -48,7 +52,7 @@ def test_a_backlog_at_its_bound_is_refused_with_the_time_to_drain_it() -> None:
     verdict = judge(Load(backlog=100, backlog_age_seconds=0.5, dispatch_rate=20.0), bound)
     assert not verdict.admitted
     assert verdict.retry_after == 5  # 100 tasks at 20 a second
-    assert "100 workflow tasks" in verdict.reason
+    assert "100 tasks waiting" in verdict.reason
 
 
 def test_an_old_backlog_is_refused_even_when_short() -> None:
@@ -85,7 +89,12 @@ async def gated_api(
     engine = async_engine(pg_url)
     sessions = session_factory(engine)
     config = make_settings(tmp_path).model_copy(
-        update={"admission_cache_seconds": 0.0, **{f"admission_{k}": v for k, v in bounds.items()}}
+        update={
+            "admission_cache_seconds": 0.0,
+            # Only this test's queue: other tests leave activity tasks on the shared desk queue.
+            "admission_activity_queues": "",
+            **{f"admission_{k}": v for k, v in bounds.items()},
+        }
     )
     provider = new_provider()
     app = app_for(dev_env.client, sessions, config, provider, task_queue, receipt_wait_seconds=0.1)
@@ -135,7 +144,7 @@ async def test_at_the_backlog_bound_a_submission_is_a_429_and_nothing_accepted_i
     [error] = refused.json()["errors"]
     assert error["field"] == "body"
     assert error["message_vi"].startswith("Hệ thống đang quá tải")
-    assert "workflow tasks waiting (bound 3)" in error["message_en"]
+    assert re.search(r"\(\d+ tasks waiting \(bound 3\)\)", error["message_en"])
     # A refused request wrote nothing: no code allocated, no row for its key.
     assert await count(gated.sessions, OnlineSubmission, idempotency_key=key) == 0
 
@@ -173,6 +182,51 @@ async def test_at_the_in_flight_bound_a_submission_is_a_429_until_a_dossier_clos
         await dev_env.client.get_workflow_handle(accepted[0]).terminate("test: make room")
         response = await stack.submit(body, key)
         assert response.status_code == 201, response.text
+
+
+@activity.defn(name="admission.never-served")
+async def never_served() -> None:
+    """An activity no worker of the test serves: its tasks wait in the backlog."""
+
+
+@workflow.defn(name="AdmissionWaiter", sandboxed=False)
+class Waiter:
+    """Schedules one activity on the queue it is given and waits for it."""
+
+    @workflow.run
+    async def run(self, queue: str) -> None:
+        await workflow.execute_activity(
+            never_served, task_queue=queue, start_to_close_timeout=timedelta(minutes=5)
+        )
+
+
+async def test_activity_tasks_waiting_on_the_desk_queue_count_toward_the_bound(
+    dev_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    desk_queue = f"{task_queue}-desk"
+    gate = Admission(
+        dev_env.client,
+        task_queue,
+        Bound(max_backlog=2, cache_seconds=0.0),
+        activity_queues=[desk_queue],
+    )
+    assert (await gate.verdict()).admitted
+    async with Worker(dev_env.client, task_queue=task_queue, workflows=[Waiter]):
+        handles = [
+            await dev_env.client.start_workflow(
+                Waiter.run, desk_queue, id=f"waiter-{uuid.uuid4()}", task_queue=task_queue
+            )
+            for _ in range(4)
+        ]
+
+        async def refused() -> Any:
+            verdict = await gate.verdict()
+            return None if verdict.admitted else verdict
+
+        verdict = await eventually(refused, within=30)
+        assert "tasks waiting (bound 2)" in verdict.reason
+        for handle in handles:
+            await handle.terminate("test over")
 
 
 async def test_a_reading_that_fails_admits_and_is_not_retried_by_every_request(
