@@ -1379,6 +1379,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="admission: workflow tasks waiting (LIENTHONG_ADMISSION_MAX_BACKLOG)")  # fmt: skip
     add("--admission-age", type=float, default=defaults.admission_max_backlog_age_seconds,
         help="admission: age of the oldest, seconds (..._MAX_BACKLOG_AGE_SECONDS)")  # fmt: skip
+    add("--admission-cache", type=float, default=defaults.admission_cache_seconds,
+        help="admission: seconds one reading serves (..._CACHE_SECONDS)")  # fmt: skip
     add("--plot", type=Path, help="with --curve: save the curve as this PNG (needs matplotlib)")
     add("--json", action="store_true", help="print the figures as JSON")
     add("--keep", action="store_true", help="keep the temporary directory and logs")
@@ -1396,7 +1398,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         server_db=args.server_db, find_max=args.find_max, keep=args.keep, json=args.json,
         curve=args.curve, plot=args.plot,
         admission=Bound(max_backlog=args.admission_backlog,
-                        max_backlog_age_seconds=args.admission_age, cache_seconds=1.0)
+                        max_backlog_age_seconds=args.admission_age,
+                        cache_seconds=args.admission_cache)
         if args.curve or args.admission else None,
     )  # fmt: skip
 
