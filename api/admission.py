@@ -20,7 +20,7 @@ The load, read at most once per ``LIENTHONG_ADMISSION_CACHE_SECONDS`` per API pr
   production a dossier waits days for officers, so this is a bound on what the cluster was
   sized to hold, not on its load: off (0) by default.
 
-Per-client limits (abuse) are a separate concern, see `api.limits`; this module owns only the
+Per-client limits (abuse, issue 19: `api.limits`) are a separate concern; this module owns only the
 engine's global bound. Settings: `engine.settings.Settings` ``admission_*``; docs/api.md.
 """
 
