@@ -32,6 +32,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api import schemas as s
+from api.admission import admit
 from api.auth import tracking_secret, tracking_secret_matches
 from api.context import ApiContext, context
 from api.errors import FieldError
@@ -355,6 +356,7 @@ async def _claim(
 
 @router.post(
     "/dossiers",
+    dependencies=[Depends(admit)],
     status_code=201,
     response_model=s.SubmissionResponse,
     tags=["citizens"],

@@ -74,6 +74,7 @@ _EXAMPLES = {
     "payment_webhook_secret": "LIENTHONG_PAYMENT_WEBHOOK_SECRET=<the secret the provider gave you>",
     "upload_max_bytes": "LIENTHONG_UPLOAD_MAX_BYTES=10485760",
     "upload_types": "LIENTHONG_UPLOAD_TYPES=application/pdf,image/jpeg,image/png",
+    "admission_activity_queues": "LIENTHONG_ADMISSION_ACTIVITY_QUEUES=one-stop",
 }
 
 # The codec server's shortest acceptable access token (python -c 'import secrets; ...' gives 43).
@@ -224,6 +225,23 @@ class Settings(BaseSettings):
     inbox_due_soon_hours: float = Field(
         default=24.0, gt=0, description="An inbox step due within this many hours is due soon."
     )
+    # Back-pressure at intake (api.admission): 0 turns a bound off.
+    admission_max_backlog: int = Field(
+        default=100, ge=0, description="Tasks waiting before submissions get 429."
+    )
+    admission_max_backlog_age_seconds: float = Field(
+        default=0.5, ge=0, description="Age of the oldest waiting task before 429."
+    )
+    admission_max_in_flight: int = Field(
+        default=0, ge=0, description="Running dossiers before 429 (visibility count); 0: off."
+    )
+    admission_activity_queues: str = Field(
+        default="one-stop",
+        description="Agencies whose activity queue backlog counts too (comma-separated codes).",
+    )
+    admission_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="How long one load reading serves every request."
+    )
 
     @field_validator("codec_token")
     @classmethod
@@ -244,6 +262,15 @@ class Settings(BaseSettings):
                 f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters, without spaces around it"
             )
         return value
+
+    @field_validator("admission_activity_queues")
+    @classmethod
+    def _admission_activity_queues(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        for code in codes:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", code):
+                raise ValueError(f"{code!r} is not an agency code such as one-stop")
+        return ",".join(codes)
 
     @field_validator("upload_types")
     @classmethod
