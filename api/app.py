@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -30,6 +31,7 @@ from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, default_cat
 from domain.clock import VN_TZ
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from engine.settings import Settings
+from web import desk
 
 AGENCY_PREFIX = "/api/v1/agencies"
 
@@ -198,7 +200,8 @@ def create_app(
         yield
         await payments.aclose()
 
-    app = FastAPI(
+    # The docs' Swagger UI assets come from the fastapi-offline package, not a CDN.
+    app = FastAPIOffline(
         title="Một cửa liên thông: citizens and agencies API",
         version="1",
         description="Online submission, tracking, payment and agency inboxes (docs/api.md).",
@@ -220,6 +223,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(citizens.router)
     app.include_router(agencies.router)
+    desk.install(app)
     return app
 
 
