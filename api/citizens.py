@@ -394,6 +394,7 @@ async def submit(
             received_at=_utc(row.received_at),
             facts=DossierFacts.model_validate_json(row.facts),
             task_queue=ctx.task_queue,
+            desk_url=ctx.settings.desk_url(code),
         )
     except WorkflowAlreadyStartedError:
         handle = handle_of(ctx, code)  # an earlier request started it: the same dossier

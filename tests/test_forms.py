@@ -408,6 +408,10 @@ def test_every_verdict_and_status_has_a_vietnamese_label() -> None:
     words = labels()
     assert {v.value for v in Verdict} <= set(words.verdicts)
     assert {s.value for s in DossierStatus} <= set(words.statuses)
+    # The Web UI's details (workflow code, no file reads) print the same words as the forms.
+    assert {s.value: s.name_vi for s in DossierStatus} == {
+        code: words.statuses[code] for code in DossierStatus
+    }
     assert [words.verdict(v) for v in ("early", "on_time", "late", "not_counted")] == [
         "Trước hạn", "Đúng hạn", "Quá hạn", "Không tính",
     ]  # fmt: skip
