@@ -277,13 +277,17 @@ async def receipt_form(
     current = _vn(dossier.appointment_at)
     given = await _receipt_appointment(session, code) or current
     words = labels()
+    contact = await get_contact(session, code)
     return ReceiptForm(
         dossier_code=dossier.code,
         desk_code=dossier.desk_code,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
         procedure_name_vi=_dossier_name(dossier, catalog),
         component_procedures_vi=_components(dossier, runs, catalog),
-        applicant_name_vi=await _applicant_name(session, code),
+        applicant_name_vi=contact.full_name if contact is not None else labels().no_contact,
+        applicant_address_vi=contact.address if contact is not None else None,
+        applicant_phone=contact.phone if contact is not None else None,
+        applicant_email=contact.email if contact is not None else None,
         documents=tuple(ReceivedItem(name_vi=name, count=n) for name, n in counts.items()),
         time_limit_vi=(
             words.time_limit(entry.limit.amount, entry.limit.unit) if entry is not None else None
