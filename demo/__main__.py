@@ -390,8 +390,9 @@ async def run(args: argparse.Namespace) -> None:
         say(f"codec server: {codec_url} (log: {codec_log}); payloads in Temporal are encrypted")
         say(
             f"to read them in the Web UI, sign in once at {codec_url}/login with the token from "
-            f"{token_source}, then turn on 'Include cross-origin credentials' in the UI's "
-            "Codec Server settings (README: Reading encrypted histories)"
+            f"{token_source}; then in the UI click 'Codec Server could not connect', choose 'Use "
+            f"my browser setting and ignore Cluster-level setting', endpoint {codec_url}, turn "
+            "on 'Include cross-origin credentials', Apply (README: Reading encrypted histories)"
         )
         env = dict(os.environ, TEMPORAL_ADDRESS=address, LIENTHONG_LOG_FORMAT="json")
         worker = start_process([sys.executable, "worker.py"], worker_log, env)
