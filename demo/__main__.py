@@ -226,7 +226,12 @@ async def wait_for_temporal(address: str, server: subprocess.Popen[bytes], log: 
 
 
 async def submit_and_follow(
-    address: str, desk_code: str, database_url: str, worker: subprocess.Popen[bytes], log: Path
+    address: str,
+    desk_code: str,
+    database_url: str,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    desk_base: str | None = None,
 ) -> None:
     """Submit the sample dossiers, let the demo officers move them, print every hand-over."""
     from demo.officers import follow_dossier
@@ -259,6 +264,7 @@ async def submit_and_follow(
             procedure_code=procedure,
             received_at=received,
             facts=DossierFacts(parcel=DEMO_PARCEL, documents=documents),
+            desk_url=f"{desk_base}/desk/dossiers/{code}" if desk_base else None,
         )
         receipt = await wait_for_receipt(handle)
         assert receipt.appointment is not None
@@ -407,6 +413,7 @@ async def run(args: argparse.Namespace) -> None:
                 env,
                 LIENTHONG_API_TOKEN_SECRET=api_secret,
                 LIENTHONG_PAYMENT_WEBHOOK_SECRET=webhook_secret,
+                LIENTHONG_TEMPORAL_UI_URL=ui_url,  # the desk's links to the dossiers
             ),
         )
         await wait_for_codec_server(
@@ -418,8 +425,14 @@ async def run(args: argparse.Namespace) -> None:
             f"{api_secret_source}> .venv/bin/python -m api issue-token --agency one-stop "
             "--officer demo"
         )
+        desk_base = f"http://127.0.0.1:{args.api_port}"
+        say(
+            f"officers' desk: {desk_base}/desk — sign in with a token from LIENTHONG_API_TOKEN_"
+            f"SECRET=<the secret in {api_secret_source}> .venv/bin/python -m api issue-token "
+            "--agency commune-committee --officer demo"
+        )
         await submit_and_follow(
-            address, settings.desk_code, settings.database_url, worker, worker_log
+            address, settings.desk_code, settings.database_url, worker, worker_log, desk_base
         )
         print_todays_report(settings.database_url)
         if not args.once:
