@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -263,6 +264,26 @@ def _cells(html: str, group: str) -> list[str]:
     """The figures the dashboard's table prints on a group's row."""
     row = html.split(f'data-group="{group}">')[1].split("</tr>")[0]
     return re.findall(r'<td class="n">(?:<b>)?([^<]*)', row)
+
+
+async def test_the_api_docs_render_in_a_browser_without_internet(site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    with chromium() as driver:
+
+        def operations() -> list[str]:
+            driver.get(f"{site.base}/docs")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                paths = driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+                if paths:
+                    return [path.text for path in paths]
+                time.sleep(0.2)
+            return []
+
+        paths = await in_browser(operations)
+    assert "/api/v1/procedures" in paths
+    assert "/api/v1/agencies/{agency}/inbox" in paths
 
 
 async def test_the_api_docs_load_swagger_ui_from_this_server(site: Site) -> None:
