@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ import pypdf
 import pytest
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -35,7 +36,7 @@ from domain.catalog import default_catalog
 from engine.settings import Settings
 from forms.qr import qr_png
 from store.db import async_engine, session_factory
-from store.models import StepRecord
+from store.models import NotificationRecord, StepRecord
 from store.reports import report_input, row_values, run_report
 from tests.harness import running_engine
 from workflows.dossier import DossierWorkflow
@@ -84,6 +85,13 @@ class Site:
     env: WorkflowEnvironment
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
+    # The app's clock: the wall clock until a test skips time on the server and sets it.
+    clock: list[datetime]
+
+    async def skip(self, span: timedelta) -> None:
+        """Skip the time-skipping server ahead, and the app's clock with it."""
+        await self.env.sleep(span)
+        self.clock[:] = [await self.env.get_current_time()]
 
     async def file_certified_copy(self) -> str:
         """Upload a real PNG and submit a certified copy; the dossier's code."""
@@ -161,12 +169,14 @@ async def site(
     provider = FakePaymentProvider(
         secret=WEBHOOK_SECRET, callback_url=f"{base}/api/v1/payments/callback", delay_seconds=0.1
     )
+    clock: list[datetime] = []
     app = create_app(
         temporal=env.client,
         sessions=sessions,
         settings=settings,
         payments=provider,
         task_queue=task_queue,
+        now=lambda: clock[0] if clock else datetime.now(UTC),
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -181,7 +191,7 @@ async def site(
             httpx.AsyncClient(base_url=base, timeout=60) as http,
         ):
             provider.connect(http)
-            yield Site(base, http, env, sessions, settings)
+            yield Site(base, http, env, sessions, settings, clock)
     finally:
         server.should_exit = True
         await serving
@@ -546,7 +556,7 @@ async def test_the_head_the_dashboard_and_english_pages_pass_basic_accessibility
                 driver.get(f"{site.base}{path}")
                 assert accessible(driver) == [], (name, accessible(driver))
                 seen[name] = driver.find_element(By.TAG_NAME, "body").text
-                if name in ("head", "dashboard"):
+                if name == "dashboard":
                     shoot(driver, name)
             driver.get(f"{site.base}/desk/inbox?lang=en")
             seen["english"] = driver.find_element(By.TAG_NAME, "body").text
@@ -572,3 +582,47 @@ async def test_the_head_the_dashboard_and_english_pages_pass_basic_accessibility
     assert "working hours left" in seen["english"]
     assert "Workload per officer" in seen["english-head"]
     assert "contrast" in seen["broken"] and 'unlabelled <input id="bare">' in seen["broken"]
+
+
+async def test_the_head_sees_the_overdue_step_and_its_escalation_in_working_hours(
+    site: Site,
+) -> None:
+    code = await site.file_certified_copy()
+    await site.step_open(code, "certified-copy:certify")
+    await site.skip(timedelta(days=4))  # nobody certifies: overdue, escalated to the head
+
+    async def escalated() -> bool:
+        async with site.sessions() as session:
+            count = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(NotificationRecord)
+                    .where(
+                        NotificationRecord.dossier_code == code,
+                        NotificationRecord.kind == "escalation",
+                    )
+                )
+            ).scalar_one()
+        return bool(count)
+
+    for _ in range(150):
+        if await escalated():
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("no escalation was recorded")
+    site.http.cookies.set("lienthong_desk", officer_token("commune-committee", "truong.ban"))
+    head = (await site.http.get("/desk/head")).text
+    overdue = head.split('id="overdue"')[1].split("</table>")[0]
+    assert code in overdue and "Đối chiếu bản sao với bản chính, ký chứng thực" in overdue
+    assert "trễ " in overdue and " giờ làm việc" in overdue
+    escalations = head.split('id="escalations"')[1].split("</table>")[0]
+    assert code in escalations and "Đối chiếu bản sao với bản chính" in escalations
+    inbox = (await site.http.get("/desk/inbox")).text
+    assert "Quá hạn" in inbox
+    with chromium() as driver:
+        await in_browser(
+            lambda: sign_in(driver, site.base, officer_token("commune-committee", "truong.ban"))
+        )
+        await in_browser(lambda: driver.get(f"{site.base}/desk/head"))
+        await in_browser(lambda: shoot(driver, "head"))

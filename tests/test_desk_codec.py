@@ -100,7 +100,7 @@ def _page_text(driver: Any, url: str, until: tuple[str, ...], within: float = 30
     deadline = time.monotonic() + within
     text = ""
     while time.monotonic() < deadline:
-        text = driver.find_element(By.TAG_NAME, "body").text
+        text = str(driver.find_element(By.TAG_NAME, "body").text)
         if any(needle in text for needle in until):
             return text
         time.sleep(0.3)
