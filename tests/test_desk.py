@@ -460,6 +460,10 @@ async def test_another_agencys_officer_sees_neither_the_inbox_nor_the_dossier(
     assert code not in inbox
     assert "Không có hồ sơ nào" in inbox
     assert refused.count("tax holds no step") == 2
+    assert refused.count("Cơ quan của anh/chị không được xem trang này") == 2
+    site.http.cookies.set("lienthong_desk", officer_token("tax", "tran.thi.b"))
+    page = await site.http.get(f"/desk/dossiers/{code}")
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
     # The API says the same to the same officer.
     answer = await site.http.get(
         "/api/v1/agencies/commune-committee/inbox",

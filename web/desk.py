@@ -70,6 +70,16 @@ class SignInRequired(Exception):
     """No valid desk session: the page answers with a redirect to the sign-in page."""
 
 
+class DeskRefusal(Exception):
+    """A desk page refused (403), not found (404) or asked wrongly (400): an HTML page that
+    says so, in the officer's language (the reason itself is the engine's, in English)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Desk:
     """Who is at the desk and in which language the pages speak."""
@@ -114,7 +124,7 @@ def _same_origin(request: Request) -> None:
     """Refuse a form posted from another site (the cookie is SameSite=Strict as well)."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
-        raise HTTPException(403, "a form from another site")
+        raise DeskRefusal(403, "a form from another site")
 
 
 def _page(
@@ -139,7 +149,20 @@ def install(app: Any) -> None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"{PREFIX}/sign-in?{urlencode({'next': target})}", 303)
 
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DeskRefusal)
+        lang = language(request)
+        return _page(  # type: ignore[no-any-return]
+            request,
+            "desk_refused.html",
+            lang,
+            exc.status,
+            title=TEXT[lang].refusals.get(exc.status, str(exc.status)),
+            reason=exc.reason,
+        )
+
     app.add_exception_handler(SignInRequired, to_sign_in)
+    app.add_exception_handler(DeskRefusal, refused)
     app.include_router(router)
 
 
@@ -246,7 +269,7 @@ async def _dossier_of_agency(ctx: ApiContext, code: str, agency: str) -> Dossier
     async with ctx.sessions() as session:
         record = await session.get(DossierRecord, code)
         if record is None:
-            raise HTTPException(404, f"no dossier {code}")
+            raise DeskRefusal(404, f"no dossier {code}")
         held = (
             await session.execute(
                 select(func.count())
@@ -255,7 +278,7 @@ async def _dossier_of_agency(ctx: ApiContext, code: str, agency: str) -> Dossier
             )
         ).scalar_one()
     if not held:
-        raise HTTPException(403, f"{agency} holds no step of dossier {code}")
+        raise DeskRefusal(403, f"{agency} holds no step of dossier {code}")
     return record
 
 
@@ -382,7 +405,7 @@ async def document(
     async with ctx.sessions() as session:
         received = await session.get(ReceivedDocument, (code, sequence))
         if received is None or not received.sha256:
-            raise HTTPException(404, f"dossier {code} has no document {sequence}")
+            raise DeskRefusal(404, f"dossier {code} has no document {sequence}")
         kind = (
             await session.execute(
                 select(UploadRecord.content_type)
@@ -392,7 +415,7 @@ async def document(
         ).scalar_one_or_none()
     path = ctx.settings.data_dir / "uploads" / received.sha256
     if kind is None or not path.is_file():
-        raise HTTPException(404, f"the file of document {sequence} is not kept here")
+        raise DeskRefusal(404, f"the file of document {sequence} is not kept here")
     return FileResponse(
         path,
         media_type=kind,
@@ -461,7 +484,7 @@ async def head(
 ) -> Any:
     """Workload per officer over the last ``days`` days, overdue steps, escalations."""
     if not is_head(officer.claims):
-        raise HTTPException(403, "the head of the agency's view")
+        raise DeskRefusal(403, "the head of the agency's view")
     agency = officer.claims.agency
     now = ctx.now()
     since = now - timedelta(days=days)
@@ -662,7 +685,7 @@ async def printable_report(
     """The on-time report as a printable Vietnamese document (A4 landscape)."""
     result, error = await _report_or_error(ctx, query)
     if error:
-        raise HTTPException(400, error)
+        raise DeskRefusal(400, error)
     html = report_html(vietnamese_report(result, ctx.catalog), issuer_vi=_issuer(ctx))
     return HTMLResponse(html)
 
@@ -674,7 +697,7 @@ async def printable_report_pdf(
     """The same document as a PDF."""
     result, error = await _report_or_error(ctx, query)
     if error:
-        raise HTTPException(400, error)
+        raise DeskRefusal(400, error)
     pdf = report_pdf(
         vietnamese_report(result, ctx.catalog),
         issuer_vi=_issuer(ctx),

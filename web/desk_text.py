@@ -109,6 +109,8 @@ class DeskText:
     page: str
     agency_filter_help: str
     step_statuses: dict[str, str] = field(default_factory=dict)
+    refusals: dict[int, str] = field(default_factory=dict)
+    back_to_inbox: str = ""
     actions: dict[str, str] = field(default_factory=dict)
     done: dict[str, str] = field(default_factory=dict)
     token_problems: dict[str, str] = field(default_factory=dict)
@@ -206,6 +208,12 @@ VI = DeskText(
     report_same_as="Số liệu giống lệnh: {command}",
     page="Trang",
     agency_filter_help="Mã cơ quan, ví dụ land-registration (không bắt buộc).",
+    refusals={
+        400: "Yêu cầu không hợp lệ",
+        403: "Cơ quan của anh/chị không được xem trang này",
+        404: "Không tìm thấy",
+    },
+    back_to_inbox="Về danh sách hồ sơ cần xử lý",
     step_statuses={
         "pending": "Chưa đến lượt",
         "open": "Đang xử lý",
@@ -316,6 +324,8 @@ EN = DeskText(
     report_same_as="Same figures as: {command}",
     page="Page",
     agency_filter_help="An agency code, e.g. land-registration (optional).",
+    refusals={400: "Bad request", 403: "Your agency may not see this page", 404: "Not found"},
+    back_to_inbox="Back to the inbox",
     step_statuses={
         "pending": "Not yet",
         "open": "Open",
