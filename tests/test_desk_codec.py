@@ -4,7 +4,8 @@ The dev server (with its UI) and the codec server run as `make demo` runs them: 
 the codec endpoint (``--ui-codec-endpoint``), the operator signs in at the codec server's
 ``/login``. With the UI's default codec setting ("use the cluster-level setting") the browser
 sends no cookie and every decode is a 401; the README's step, "use my browser setting" with
-"Include cross-origin credentials", makes the same page show the decrypted input.
+"Include cross-origin credentials", makes the same page show the decrypted input, the
+summary naming the procedure in Vietnamese, and the details' link back to the officers' desk.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.test_desk import SCREENSHOTS, chromium, in_browser
 CODEC_TOKEN = "test-codec-token-0123456789abcdef"
 # Only in the encrypted input: the page shows it once the UI decodes through the codec server.
 MARKER = "Giấy tờ đánh dấu giải mã"
+DESK = "http://desk.example.vn"
 
 
 def free_port() -> int:
@@ -85,6 +87,7 @@ async def operators(data_key_ring: KeyRing) -> AsyncIterator[Operators]:
                 received_at=datetime.now(UTC),
                 facts=DossierFacts(documents=[SubmittedDocument(name_vi=MARKER)]),
                 task_queue=f"nobody-{uuid.uuid4()}",
+                desk_url=f"{DESK}/desk/dossiers/{code}",
             )
             yield Operators(ui, codec, code)
     finally:
@@ -94,17 +97,44 @@ async def operators(data_key_ring: KeyRing) -> AsyncIterator[Operators]:
 
 def _page_text(driver: Any, url: str, until: tuple[str, ...], within: float = 30.0) -> str:
     """The workflow's page once one of ``until`` shows (its input decoded, or the error)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     driver.get(url)
     deadline = time.monotonic() + within
     text = ""
     while time.monotonic() < deadline:
-        text = str(driver.find_element(By.TAG_NAME, "body").text)
+        try:
+            text = str(driver.find_element(By.TAG_NAME, "body").text)
+        except StaleElementReferenceException:  # the page re-rendered under us: read again
+            continue
         if any(needle in text for needle in until):
             return text
         time.sleep(0.3)
     return text
+
+
+def _links_in_frames(driver: Any) -> list[str]:
+    """The desk links and the texts the page shows in the frames the UI renders markdown in."""
+    from selenium.webdriver.common.by import By
+
+    found: list[str] = []
+    for frame in driver.find_elements(By.TAG_NAME, "iframe"):
+        try:
+            driver.switch_to.frame(frame)
+            found += [
+                href
+                for href in driver.execute_script(
+                    "return [...document.querySelectorAll('a[href]')].map(a => a.href)"
+                )
+                if "/desk/dossiers/" in href
+            ]
+            found.append(str(driver.execute_script("return document.body.innerText")))
+        except Exception:  # a frame that went away while we looked: look again next time
+            pass
+        finally:
+            driver.switch_to.default_content()
+    return found
 
 
 def _visible(driver: Any, how: str, what: str) -> Any:
@@ -148,8 +178,22 @@ async def test_the_readme_codec_step_lets_the_web_ui_decode_after_signing_in(
             _visible(driver, By.CSS_SELECTOR, '[data-testid="confirm-modal-button"]').click()
             text = _page_text(driver, page, (MARKER,))
             driver.save_screenshot(str(SCREENSHOTS / "desk-temporal-decoded.png"))
-            return text
+            # ... and back: the dossier's details link to its page on the officers' desk.
+            _visible(
+                driver, By.XPATH, "//*[self::a or self::button][contains(., 'User Metadata')]"
+            ).click()
+            deadline = time.monotonic() + 15
+            links: list[str] = []
+            while time.monotonic() < deadline and not links:
+                links = _links_in_frames(driver)
+                if not any("/desk/dossiers/" in link for link in links):
+                    links = []
+                time.sleep(0.3)
+            driver.save_screenshot(str(SCREENSHOTS / "desk-temporal-link-back.png"))
+            return text + "\n" + "\n".join(links)
 
         decoded = await in_browser(the_readme_step)
     assert MARKER in decoded
     assert failed not in decoded
+    assert f"{DESK}/desk/dossiers/{operators.code}" in decoded.splitlines()
+    assert "Chứng thực bản sao từ bản chính giấy tờ, văn bản" in decoded  # the summary
