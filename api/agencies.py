@@ -19,6 +19,8 @@ from api import schemas as s
 from api.auth import AgencyClaims
 from api.context import ApiContext, context
 from api.workflow import update as run_update
+from domain.calendar import default_calendar
+from domain.clock import LegalClock
 from store.models import StepRecord
 from workflows.dossier import OFFICER_KINDS, DecisionInput, DecisionResult, DossierWorkflow
 
@@ -49,6 +51,70 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+async def open_steps(
+    ctx: ApiContext, agency: str, *, page: int = 1, page_size: int = 20
+) -> s.InboxPage:
+    """The agency's open steps sorted by due moment (paused clocks last), with flags in working
+    hours: overdue once the due moment has passed, due soon within
+    ``inbox_due_soon_hours`` working hours of it (the desk's clock, `domain.clock.LegalClock`).
+    The API's inbox and the officer's desk (`web.desk`) both list these."""
+    where = (StepRecord.agency == agency, StepRecord.status == "open")
+    async with ctx.sessions() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(StepRecord).where(*where))
+        ).scalar_one()
+        rows = (
+            await session.execute(
+                select(StepRecord)
+                .where(*where)
+                .order_by(
+                    StepRecord.due_at.is_(None),
+                    StepRecord.due_at,
+                    StepRecord.opened_at,
+                    StepRecord.dossier_code,
+                    StepRecord.step_key,
+                )
+                .offset((page - 1) * page_size)
+                .limit(page_size)
+            )
+        ).scalars()
+        now = ctx.now()
+        items = []
+        for row in rows:
+            due = _aware(row.due_at)
+            left = working_hours_left(now, due)
+            overdue = row.overdue or (due is not None and due <= now)
+            items.append(
+                s.InboxItem(
+                    dossier_code=row.dossier_code,
+                    step_key=row.step_key,
+                    name_vi=row.name_vi,
+                    kind=row.kind,
+                    opened_at=_aware(row.opened_at),
+                    due_at=due,
+                    overdue=overdue,
+                    due_soon=not overdue
+                    and left is not None
+                    and left <= ctx.settings.inbox_due_soon_hours,
+                    working_hours_left=left,
+                    officer_action=row.kind in OFFICER_KINDS,
+                )
+            )
+    return s.InboxPage(agency=agency, page=page, page_size=page_size, total=total, items=items)
+
+
+def working_hours_left(now: datetime, due: datetime | None) -> float | None:
+    """Working hours from ``now`` to ``due`` on the desk's calendar (negative once past it);
+    None without a due moment, or beyond the calendar's years."""
+    if due is None:
+        return None
+    try:
+        span = LegalClock(default_calendar()).working_time_between(now, due)
+    except ValueError:
+        return None
+    return round(span / timedelta(hours=1), 2)
+
+
 @router.get(
     "/{agency}/inbox",
     response_model=s.InboxPage,
@@ -62,62 +128,20 @@ async def inbox(
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> s.InboxPage:
     """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
-    open_steps = (StepRecord.agency == agency, StepRecord.status == "open")
-    async with ctx.sessions() as session:
-        total = (
-            await session.execute(select(func.count()).select_from(StepRecord).where(*open_steps))
-        ).scalar_one()
-        rows = (
-            await session.execute(
-                select(StepRecord)
-                .where(*open_steps)
-                .order_by(
-                    StepRecord.due_at.is_(None),
-                    StepRecord.due_at,
-                    StepRecord.opened_at,
-                    StepRecord.dossier_code,
-                    StepRecord.step_key,
-                )
-                .offset((page - 1) * page_size)
-                .limit(page_size)
-            )
-        ).scalars()
-        now = ctx.now()
-        soon = now + timedelta(hours=ctx.settings.inbox_due_soon_hours)
-        items = []
-        for row in rows:
-            due = _aware(row.due_at)
-            overdue = row.overdue or (due is not None and due <= now)
-            items.append(
-                s.InboxItem(
-                    dossier_code=row.dossier_code,
-                    step_key=row.step_key,
-                    name_vi=row.name_vi,
-                    kind=row.kind,
-                    opened_at=_aware(row.opened_at),
-                    due_at=due,
-                    overdue=overdue,
-                    due_soon=not overdue and due is not None and due <= soon,
-                    officer_action=row.kind in OFFICER_KINDS,
-                )
-            )
-    return s.InboxPage(agency=agency, page=page, page_size=page_size, total=total, items=items)
+    return await open_steps(ctx, agency, page=page, page_size=page_size)
 
 
-@router.post(
-    "/{agency}/steps/{code}/{step_key}/decision",
-    response_model=s.DecisionView,
-    summary="Decide on an open step: approve, request a supplement, refuse or send back",
-)
-async def decide(
-    agency: str,
-    code: Annotated[str, Path(max_length=40)],
-    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
-    body: s.DecisionBody,
-    claims: Officer,
-    ctx: Annotated[ApiContext, Depends(context)],
+async def decide_step(
+    ctx: ApiContext, claims: AgencyClaims, code: str, step_key: str, body: s.DecisionBody
 ) -> s.DecisionView:
-    """Send the decision to the dossier; the workflow's validator has the last word."""
+    """Send an officer's decision to the dossier; the workflow's validator has the last word.
+
+    The API's decision route and the officer's desk (`web.desk`) both decide through here.
+
+    Raises:
+        HTTPException: 403 when the registry says another agency holds the step (nothing is
+            sent), or the workflow's refusal mapped by `api.workflow.update`.
+    """
     async with ctx.sessions() as session:
         step = await session.get(StepRecord, (code, step_key))
     if step is not None and step.agency != claims.agency:
@@ -140,3 +164,20 @@ async def decide(
     return s.DecisionView(
         dossier_code=code, step=result.step, action=result.action, status=result.status
     )
+
+
+@router.post(
+    "/{agency}/steps/{code}/{step_key}/decision",
+    response_model=s.DecisionView,
+    summary="Decide on an open step: approve, request a supplement, refuse or send back",
+)
+async def decide(
+    agency: str,
+    code: Annotated[str, Path(max_length=40)],
+    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
+    body: s.DecisionBody,
+    claims: Officer,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.DecisionView:
+    """Send the decision to the dossier; the workflow's validator has the last word."""
+    return await decide_step(ctx, claims, code, step_key, body)

@@ -417,6 +417,7 @@ async def submit(
             received_at=_utc(row.received_at),
             facts=DossierFacts.model_validate_json(row.facts),
             task_queue=ctx.task_queue,
+            desk_url=ctx.settings.desk_url(code),
         )
     except WorkflowAlreadyStartedError:
         handle = handle_of(ctx, code)  # an earlier request started it: the same dossier
@@ -633,7 +634,7 @@ async def track(
 )
 async def receipt(
     code: str,
-    _: Authorised,
+    factor: Authorised,
     ctx: Annotated[ApiContext, Depends(context)],
     format: Annotated[Literal["html", "pdf"] | None, Query()] = None,
     accept: Annotated[str | None, Header(max_length=1000)] = None,
@@ -655,6 +656,11 @@ async def receipt(
     if facts is not None and DossierFacts.model_validate_json(facts).home_delivery:
         form = form.model_copy(
             update={"return_method_vi": labels().return_methods["home_delivery"]}
+        )
+    if factor != "secret":
+        # The phone's last 4 digits prove less than the receipt's secret: no address or contacts.
+        form = form.model_copy(
+            update={"applicant_address_vi": None, "applicant_phone": None, "applicant_email": None}
         )
     if wanted == "html":
         return HTMLResponse(render_html(form))

@@ -355,6 +355,9 @@ class InboxItem(BaseModel):
     due_at: datetime | None
     overdue: bool
     due_soon: bool
+    working_hours_left: float | None = Field(
+        default=None, description="working hours until due (negative: overdue by that much)"
+    )
     officer_action: bool = Field(description="an officer decides it (others finish by themselves)")
 
 

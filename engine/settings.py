@@ -40,6 +40,7 @@ _EXAMPLES = {
     "letters_dir": "LIENTHONG_LETTERS_DIR=/var/lib/lienthong/letters",
     "outbox_dir": "LIENTHONG_OUTBOX_DIR=/var/lib/lienthong/outbox",
     "public_base_url": "LIENTHONG_PUBLIC_BASE_URL=https://dichvucong.dongda.hanoi.gov.vn",
+    "temporal_ui_url": "LIENTHONG_TEMPORAL_UI_URL=https://temporal.dongda.hanoi.gov.vn",
     "letter_place_vi": "LIENTHONG_LETTER_PLACE_VI=Hà Nội",
     "pdf_font": "LIENTHONG_PDF_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "smtp_host": "LIENTHONG_SMTP_HOST=smtp.dongda.hanoi.gov.vn",
@@ -223,7 +224,13 @@ class Settings(BaseSettings):
         description="Comma-separated types an upload may have (checked on the file's bytes).",
     )
     inbox_due_soon_hours: float = Field(
-        default=24.0, gt=0, description="An inbox step due within this many hours is due soon."
+        default=8.0,
+        gt=0,
+        description="An inbox step due within this many working hours is due soon.",
+    )
+    temporal_ui_url: str = Field(
+        default="http://127.0.0.1:8233",
+        description="The Temporal Web UI as the officers' browsers reach it (desk links to it).",
     )
     # Back-pressure at intake (api.admission): 0 turns a bound off.
     admission_max_backlog: int = Field(
@@ -339,7 +346,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 2-20 characters of A-Z, 0-9 or '.', with no '-'")
         return value
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "temporal_ui_url")
     @classmethod
     def _public_base_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -385,6 +392,10 @@ class Settings(BaseSettings):
     def tracking_url(self, dossier_code: str) -> str:
         """Where the applicant follows a dossier; printed as the QR code on the forms."""
         return f"{self.public_base_url}/track/{dossier_code}"
+
+    def desk_url(self, dossier_code: str) -> str:
+        """The dossier's page on the officers' desk (the Web UI's details link back to it)."""
+        return f"{self.public_base_url}/desk/dossiers/{dossier_code}"
 
     @property
     def codec_cors_origin_list(self) -> list[str]:
