@@ -440,6 +440,7 @@ def cmd_calendar_amend(args: argparse.Namespace) -> int:
 
 REPORT_GROUPINGS = ("month", "agency", "procedure", "desk")  # store.reports.ReportBy
 REPORT_FORMATS = ("table", "csv", "json")  # store.reports.ReportFormat
+PRINTABLE_REPORT_FORMATS = ("html", "pdf")  # the Vietnamese document of forms.report
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -473,6 +474,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         ) from None
     finally:
         engine.dispose()
+    if args.format in PRINTABLE_REPORT_FORMATS:
+        return _write_printable_report(args, result)
     sys.stdout.write(format_report(result, args.format))
     return 0
 
@@ -594,6 +597,34 @@ async def _outside_relays(args: argparse.Namespace) -> int:
 def cmd_outside_relays(args: argparse.Namespace) -> int:
     """Start each outside system's relay unless it runs already."""
     return asyncio.run(_outside_relays(args))
+
+
+def _write_printable_report(args: argparse.Namespace, result: Any) -> int:
+    """The report as the printable Vietnamese document (forms/report.py), HTML or PDF."""
+    from datetime import datetime
+
+    from domain.catalog import default_catalog
+    from domain.clock import VN_TZ
+    from engine.settings import get_settings
+    from forms.report import report_html, report_pdf, vietnamese_report
+
+    catalog = default_catalog()
+    document = vietnamese_report(result, catalog)
+    issuer = catalog.agency("one-stop").name_vi
+    output = Path(
+        args.output or f"on-time-report-{result.params.start}-{result.params.end}.{args.format}"
+    )
+    if args.format == "html":
+        output.write_text(report_html(document, issuer_vi=issuer), encoding="utf-8")
+    else:
+        created = datetime.combine(result.params.end, datetime.min.time(), VN_TZ)
+        output.write_bytes(
+            report_pdf(
+                document, issuer_vi=issuer, created=created, font_path=get_settings().pdf_font
+            )
+        )
+    print(f"wrote {output}")
+    return 0
 
 
 # ---- simulate ------------------------------------------------------------------------------------
@@ -931,7 +962,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--agency", help="only this agency's steps and letters (agency level)")
     report.add_argument("--procedure", help="only this procedure or combined code")
     report.add_argument("--by", choices=REPORT_GROUPINGS, help="one row per month, agency, ...")
-    report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: table")
+    report.add_argument(
+        "--format",
+        choices=REPORT_FORMATS + PRINTABLE_REPORT_FORMATS,
+        default="table",
+        help="default: table; html and pdf write the printable Vietnamese report",
+    )
+    report.add_argument(
+        "--output", metavar="FILE", help="html/pdf: where to write (default on-time-report-...)"
+    )
     report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     report.set_defaults(handler=cmd_report)
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
 from activities.portal import NationalPortal
@@ -44,6 +45,14 @@ from store.db import StoreUnavailable, async_engine, check_connection, session_f
 from workflows import WORKFLOWS
 
 log = get_logger("worker")
+
+# Modules the workflow sandbox takes from the process instead of importing them again for every
+# workflow run: the dossier shell itself and the pure domain package it drives. Re-importing the
+# shell (its @workflow.defn introspection) was a quarter of a replay's CPU (bench/sandbox.py).
+# What the sandbox would have caught in them is caught instead by tests/test_determinism.py
+# (no clock, randomness, environment or I/O in workflows/ and domain/) and by the replay tests,
+# which keep the full sandbox.
+PASSTHROUGH_MODULES = ("workflows", "domain")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def passthrough_runner() -> SandboxedWorkflowRunner:
+    """The sandbox with `PASSTHROUGH_MODULES` taken from the process."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
 def build_workers(
     client: Client,
     agencies: list[str],
@@ -127,6 +142,7 @@ def build_workers(
                 client,
                 task_queue=orchestration_queue,
                 workflows=WORKFLOWS,
+                workflow_runner=passthrough_runner(),
                 graceful_shutdown_timeout=grace,
                 max_cached_workflows=max_cached_workflows,
             )

@@ -43,7 +43,7 @@ from engine.names import agency_task_queue
 from engine.settings import Settings
 from forms import render_text
 from store import letters as store
-from store.models import DeliveryChannel, NoticeKind
+from store.models import DeliveryChannel, NoticeKind, StepRecord
 
 # The one-stop desk sends every letter and notice; its workers serve these activities.
 NOTIFY_TASK_QUEUE = agency_task_queue("one-stop")
@@ -415,10 +415,12 @@ class NotifyActivities:
                 return AgencyNoticeResult(
                     notice_id=reference, sent=True, channel=row.channel or self._channel.name
                 )
+            step_record = await session.get(StepRecord, (row.dossier_code, row.step))
             context = {
                 "kind": kind.value,
                 "dossier_code": row.dossier_code,
-                "step": row.step,
+                # People read the step's name; the code only where the registry lacks it.
+                "step": step_record.name_vi if step_record is not None else row.step,
                 "agency_name_vi": agency.name_vi,
                 "head_title_vi": agency.head_title_vi,
                 "due": as_vn(row.due) if row.due else None,

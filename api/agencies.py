@@ -26,6 +26,8 @@ from api import schemas as s
 from api.auth import AgencyClaims, revoke
 from api.context import ApiContext, context
 from api.workflow import update as run_update
+from domain.calendar import default_calendar
+from domain.clock import LegalClock
 from store.db import dialect_insert
 from store.models import AuditRecord, StepAssignment, StepRecord
 from workflows.dossier import OFFICER_KINDS, DecisionInput, DecisionResult, DossierWorkflow
@@ -67,41 +69,19 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-@router.get(
-    "/{agency}/inbox",
-    response_model=s.InboxPage,
-    summary="The open steps of my agency, the most urgent first",
-)
-async def inbox(
+async def open_steps(
+    ctx: ApiContext,
     agency: str,
-    claims: Officer,
-    ctx: Annotated[ApiContext, Depends(context)],
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    *,
+    page: int = 1,
+    page_size: int = 20,
+    overdue_only: bool = False,
 ) -> s.InboxPage:
-    """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
-    return await _page(ctx, agency, page, page_size, overdue_only=False)
-
-
-@router.get(
-    "/{agency}/escalations",
-    response_model=s.InboxPage,
-    summary="The head's view: open steps of my agency that are overdue, the most overdue first",
-)
-async def escalations(
-    agency: str,
-    claims: Head,
-    ctx: Annotated[ApiContext, Depends(context)],
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> s.InboxPage:
-    """What the workflow escalated to the head: steps past their due moment."""
-    return await _page(ctx, agency, page, page_size, overdue_only=True)
-
-
-async def _page(
-    ctx: ApiContext, agency: str, page: int, page_size: int, *, overdue_only: bool
-) -> s.InboxPage:
+    """The agency's open steps sorted by due moment (paused clocks last), with flags in working
+    hours: overdue once the due moment has passed, due soon within
+    ``inbox_due_soon_hours`` working hours of it (the desk's clock, `domain.clock.LegalClock`),
+    and the officer the head assigned each to. The API's inbox and the officer's desk
+    (`web.desk`) both list these; ``overdue_only``: the head's escalations."""
     now = ctx.now()
     where: list[Any] = [StepRecord.agency == agency, StepRecord.status == "open"]
     if overdue_only:
@@ -130,10 +110,10 @@ async def _page(
                 .limit(page_size)
             )
         ).all()
-        soon = now + timedelta(hours=ctx.settings.inbox_due_soon_hours)
         items = []
         for row, assigned_to in rows:
             due = _aware(row.due_at)
+            left = working_hours_left(now, due)
             overdue = row.overdue or (due is not None and due <= now)
             items.append(
                 s.InboxItem(
@@ -144,12 +124,59 @@ async def _page(
                     opened_at=_aware(row.opened_at),
                     due_at=due,
                     overdue=overdue,
-                    due_soon=not overdue and due is not None and due <= soon,
+                    due_soon=not overdue
+                    and left is not None
+                    and left <= ctx.settings.inbox_due_soon_hours,
+                    working_hours_left=left,
                     officer_action=row.kind in OFFICER_KINDS,
                     assigned_to=assigned_to,
                 )
             )
     return s.InboxPage(agency=agency, page=page, page_size=page_size, total=total, items=items)
+
+
+def working_hours_left(now: datetime, due: datetime | None) -> float | None:
+    """Working hours from ``now`` to ``due`` on the desk's calendar (negative once past it);
+    None without a due moment, or beyond the calendar's years."""
+    if due is None:
+        return None
+    try:
+        span = LegalClock(default_calendar()).working_time_between(now, due)
+    except ValueError:
+        return None
+    return round(span / timedelta(hours=1), 2)
+
+
+@router.get(
+    "/{agency}/inbox",
+    response_model=s.InboxPage,
+    summary="The open steps of my agency, the most urgent first",
+)
+async def inbox(
+    agency: str,
+    claims: Officer,
+    ctx: Annotated[ApiContext, Depends(context)],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> s.InboxPage:
+    """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
+    return await open_steps(ctx, agency, page=page, page_size=page_size)
+
+
+@router.get(
+    "/{agency}/escalations",
+    response_model=s.InboxPage,
+    summary="The head's view: open steps of my agency that are overdue, the most overdue first",
+)
+async def escalations(
+    agency: str,
+    claims: Head,
+    ctx: Annotated[ApiContext, Depends(context)],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> s.InboxPage:
+    """What the workflow escalated to the head: steps past their due moment."""
+    return await open_steps(ctx, agency, page=page, page_size=page_size, overdue_only=True)
 
 
 @router.put(
@@ -225,20 +252,18 @@ async def sign_out(
     return s.SignedOut(revoked=revoked)
 
 
-@router.post(
-    "/{agency}/steps/{code}/{step_key}/decision",
-    response_model=s.DecisionView,
-    summary="Decide on an open step: approve, request a supplement, refuse or send back",
-)
-async def decide(
-    agency: str,
-    code: Annotated[str, Path(max_length=40)],
-    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
-    body: s.DecisionBody,
-    claims: Officer,
-    ctx: Annotated[ApiContext, Depends(context)],
+async def decide_step(
+    ctx: ApiContext, claims: AgencyClaims, code: str, step_key: str, body: s.DecisionBody
 ) -> s.DecisionView:
-    """Send the decision to the dossier; the workflow's validator has the last word."""
+    """Send an officer's decision to the dossier; the workflow's validator has the last word.
+
+    The API's decision route and the officer's desk (`web.desk`) both decide through here.
+
+    Raises:
+        HTTPException: 403 when the registry says another agency holds the step, or the head
+            assigned it to another officer (nothing is sent), or the workflow's refusal mapped
+            by `api.workflow.update`.
+    """
     async with ctx.sessions() as session:
         step = await session.get(StepRecord, (code, step_key))
         assigned = await session.get(StepAssignment, (code, step_key))
@@ -264,3 +289,20 @@ async def decide(
     return s.DecisionView(
         dossier_code=code, step=result.step, action=result.action, status=result.status
     )
+
+
+@router.post(
+    "/{agency}/steps/{code}/{step_key}/decision",
+    response_model=s.DecisionView,
+    summary="Decide on an open step: approve, request a supplement, refuse or send back",
+)
+async def decide(
+    agency: str,
+    code: Annotated[str, Path(max_length=40)],
+    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
+    body: s.DecisionBody,
+    claims: Officer,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.DecisionView:
+    """Send the decision to the dossier; the workflow's validator has the last word."""
+    return await decide_step(ctx, claims, code, step_key, body)

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -39,7 +40,7 @@ from domain.catalog import (
 from domain.clock import VN_TZ
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from engine.settings import Settings
-from web import pages
+from web import desk, pages
 
 AGENCY_PREFIX = "/api/v1/agencies"
 
@@ -265,7 +266,8 @@ def create_app(
         yield
         await payments.aclose()
 
-    app = FastAPI(
+    # The docs' Swagger UI assets come from the fastapi-offline package, not a CDN.
+    app = FastAPIOffline(
         title="Một cửa liên thông: citizens and agencies API",
         version="1",
         description="Online submission, tracking, payment and agency inboxes (docs/api.md).",
@@ -284,11 +286,13 @@ def create_app(
     )
     errors.install(app)
     verifier = verifier or SignedTokens(settings.api_token_secret.get_secret_value())
+    app.state.verifier = verifier  # the officer's desk (web.desk) signs in through it too
     app.middleware("http")(_agency_auth(verifier, sessions))
     app.include_router(catalog_router)
     app.include_router(citizens.router)
     app.include_router(agencies.router)
     pages.install(app)  # the pages for people (web/), on the same app
+    desk.install(app)
     return app
 
 

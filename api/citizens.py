@@ -37,6 +37,7 @@ from temporalio.service import RPCError
 
 from activities.notify import OutgoingMessage, channel_from_settings, mask_address, message_id
 from api import schemas as s
+from api.admission import admit
 from api.auth import tracking_secret, tracking_secret_matches
 from api.context import ApiContext, context
 from api.errors import FieldError
@@ -552,8 +553,9 @@ async def _claim(
 
 @router.post(
     "/dossiers",
+    # The engine's capacity first (h15, api.admission): a refused request is not counted.
+    dependencies=[Depends(admit), WriteQuota],
     status_code=201,
-    dependencies=[WriteQuota],
     response_model=s.SubmissionResponse,
     tags=["citizens"],
     summary="Submit a dossier online (idempotent by the Idempotency-Key header)",
@@ -614,6 +616,7 @@ async def submit(
             received_at=_utc(row.received_at),
             facts=DossierFacts.model_validate_json(row.facts),
             task_queue=ctx.task_queue,
+            desk_url=ctx.settings.desk_url(code),
         )
     except WorkflowAlreadyStartedError:
         handle = handle_of(ctx, code)  # an earlier request started it: the same dossier
@@ -798,7 +801,7 @@ async def track(
 )
 async def receipt(
     code: str,
-    _: Authorised,
+    factor: Authorised,
     ctx: Annotated[ApiContext, Depends(context)],
     format: Annotated[Literal["html", "pdf"] | None, Query()] = None,
     accept: Annotated[str | None, Header(max_length=1000)] = None,
@@ -820,6 +823,11 @@ async def receipt(
     if facts is not None and DossierFacts.model_validate_json(facts).home_delivery:
         form = form.model_copy(
             update={"return_method_vi": labels().return_methods["home_delivery"]}
+        )
+    if factor != "secret":
+        # The phone's last 4 digits prove less than the receipt's secret: no address or contacts.
+        form = form.model_copy(
+            update={"applicant_address_vi": None, "applicant_phone": None, "applicant_email": None}
         )
     if wanted == "html":
         return HTMLResponse(render_html(form))

@@ -68,6 +68,7 @@ _VI: dict[str, str] = {
     ),
     "secret_in_url": "Không gửi mã bí mật trong địa chỉ (URL); hãy gửi trong tiêu đề (header)",
     "no_email": "Hồ sơ không có địa chỉ thư điện tử để gửi mã dùng một lần",
+    "overloaded": "Hệ thống đang quá tải, chưa thể nhận hồ sơ mới; vui lòng gửi lại sau",
 }
 _VI_FALLBACK = "Giá trị không hợp lệ"
 
@@ -75,10 +76,18 @@ _VI_FALLBACK = "Giá trị không hợp lệ"
 class FieldError(Exception):
     """A request that passed the schema but breaks a rule of a field (422 by default)."""
 
-    def __init__(self, field: str, kind: str, message_en: str, status: int = 422) -> None:
+    def __init__(
+        self,
+        field: str,
+        kind: str,
+        message_en: str,
+        status: int = 422,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """An error on ``field`` of type ``kind`` (a key of the Vietnamese messages)."""
         super().__init__(message_en)
         self.field, self.kind, self.message_en, self.status = field, kind, message_en, status
+        self.headers = headers
 
 
 def _field(loc: Sequence[int | str]) -> str:
@@ -133,6 +142,7 @@ async def _field_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=exc.status,
         content={"errors": [error_entry(exc.field, exc.kind, exc.message_en)]},
+        headers=exc.headers,
     )
 
 

@@ -398,6 +398,9 @@ class InboxItem(BaseModel):
     due_at: datetime | None
     overdue: bool
     due_soon: bool
+    working_hours_left: float | None = Field(
+        default=None, description="working hours until due (negative: overdue by that much)"
+    )
     officer_action: bool = Field(description="an officer decides it (others finish by themselves)")
     assigned_to: str | None = Field(
         default=None, description="the officer the head assigned it to; anyone's if null"

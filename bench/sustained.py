@@ -117,6 +117,7 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
+from api.admission import Admission, Bound, Load, judge
 from bench.chaos import MIX, WORKERS, Child, Driver, Scenario, free_port
 from bench.cluster import (
     child_env,
@@ -132,8 +133,8 @@ from domain.dossier import AutomatedCheckInput
 from domain.plan import plan_dossier
 from domain.registry import RegistrySnapshot
 from engine.crypto import KeyRing, new_key_spec, use_key_ring
-from engine.names import DOSSIER_STATUS
-from engine.settings import REPO_ROOT, mask_url
+from engine.names import DOSSIER_STATUS, ORCHESTRATION_TASK_QUEUE, agency_task_queue
+from engine.settings import REPO_ROOT, Settings, mask_url
 from engine.temporal import (
     connect_config,
     data_converter,
@@ -158,6 +159,9 @@ HELD_SUBMITTED = 0.95  # share of the arrivals started within the load period
 HELD_CLOSED = 0.90  # dossiers closed per dossier started, over the load windows after the first
 FIND_MAX_FACTOR = 1.5
 FIND_MAX_STEPS = 8
+OVERLOAD_FACTOR = 2.0  # the curve's last point: this many times the highest rate held
+OVERLOAD_CLOSED = 0.90  # closing throughput at overload, over the highest held rate's
+OVERLOAD_P99 = 2.0  # approval -> next step p99 at overload, at most this many times the held one
 HISTORY_READERS = 6  # histories fetched at once after the run
 
 
@@ -291,6 +295,23 @@ class TimedDriver(Driver):
     async def _start(self) -> None:
         await super()._start()
         self.submitted_at = time.time()
+
+
+class GatedDriver(TimedDriver):
+    """A `TimedDriver` whose dossier first passes intake's admission (`api.admission`), as an
+    online submission does: refused (the API's 429) when the engine is at its bound. A refused
+    arrival is counted and not retried: the load is open-loop."""
+
+    gate: Admission | None = None
+    refused: bool = False
+
+    async def run(self, started: float) -> Any:
+        """At the arrival moment, ask the gate; then submit and act as a `TimedDriver`."""
+        await asyncio.sleep(max(0.0, started + self.scenario.submit_after - time.monotonic()))
+        if self.gate is not None and not (await self.gate.verdict()).admitted:
+            self.refused = True
+            return self.outcome
+        return await super().run(started)
 
 
 class CallCounter(Interceptor):
@@ -570,6 +591,8 @@ class Hops:
     approvals: int = 0
     last_steps: int = 0  # approvals that closed the dossier: no next step
     unmatched: int = 0  # the next step's activity had not run when the histories were read
+    events: int = 0  # history events of every dossier read
+    workflow_tasks: int = 0  # workflow tasks completed in them
 
 
 @dataclass
@@ -673,6 +696,10 @@ async def read_hops(client: Client, codes: Sequence[str]) -> Hops:
             history = await client.get_workflow_handle(code).fetch_history()
             reader = HistoryReader(client.data_converter, checks)
             await reader.read(history.events)
+            hops.events += len(history.events)
+            hops.workflow_tasks += sum(
+                e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
+            )
             reader.tally(opens, hops)
 
     await asyncio.gather(*(one(code) for code in codes))
@@ -710,6 +737,9 @@ class Options:
     find_max: bool = False
     keep: bool = False
     json: bool = False
+    curve: bool = False
+    admission: Bound | None = None  # None: every arrival is submitted
+    plot: Path | None = None
 
 
 @dataclass
@@ -720,11 +750,13 @@ class Period:
     seconds: float
     t0: float  # wall clock when the period started
     end: float
-    drivers: list[TimedDriver]
+    drivers: list[GatedDriver]
     probes: list[Poke]
     cpu: dict[str, float]
     calls: dict[str, float]  # per second during the load
     cut_off: int  # drivers still acting at the end of the drain, cancelled
+    server_cpu_seconds: float = 0.0  # the dev server's, over the load and the drain
+    readings: list[Load] = field(default_factory=list)  # intake's, once a second
 
 
 async def run_period(
@@ -736,20 +768,57 @@ async def run_period(
     say(f"{len(scenarios)} arrivals at {rate:g}/s over {seconds:g} s")
     started, t0 = time.monotonic(), time.time()
     until = started + seconds + options.drain_seconds
-    drivers = [TimedDriver(client, rig.own_url, sc, until) for sc in scenarios]
+    drivers = [GatedDriver(client, rig.own_url, sc, until) for sc in scenarios]
+    gate = None
+    if options.admission is not None:
+        gate = Admission(client, ORCHESTRATION_TASK_QUEUE, options.admission,
+                         activity_queues=[agency_task_queue("one-stop")])  # fmt: skip
+        for driver in drivers:
+            driver.gate = gate
     before, calls = await asyncio.to_thread(cpu_sample, rig), Counter(rig.counter.calls)
     probes: list[Poke] = []
     probing = asyncio.create_task(
         probe_during(client, f"bare-load-{tag}", started + seconds, probes)
     )
     driving = [asyncio.create_task(driver.run(started)) for driver in drivers]
+    readings: list[Load] = []
+    watching = asyncio.create_task(watch_load(gate, started + seconds, readings))
     await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
+    await finish_by([watching], started + seconds)
     cpu = cpu_shares(before, await asyncio.to_thread(cpu_sample, rig))
     made = {kind: round(n / seconds, 1) for kind, n in (rig.counter.calls - calls).items()}
     say("submissions stopped; the officers finish what is open")
     cut_off = await finish_by(driving, until)
     await finish_by([probing], until)
-    return Period(rate, seconds, t0, time.time(), drivers, probes, cpu, made, cut_off)
+    end = await asyncio.to_thread(cpu_sample, rig)
+    # Server CPU-seconds over the load and the drain: all the work of this period's dossiers.
+    spent = end.processes.get(rig.server.name, 0.0) - before.processes.get(rig.server.name, 0.0)
+    return Period(rate, seconds, t0, time.time(), drivers, probes, cpu, made, cut_off, spent,
+                  readings)  # fmt: skip
+
+
+async def watch_load(gate: Admission | None, until: float, readings: list[Load]) -> None:
+    """The gate's reading once a second during the load (what intake judged by)."""
+    while gate is not None and time.monotonic() < until:
+        load = await gate.load()
+        if load is not None:
+            readings.append(load)
+        await asyncio.sleep(1.0)
+
+
+def reading_figures(readings: Sequence[Load], bound: Bound | None) -> dict[str, Any] | None:
+    """The load intake saw during a period: the backlog's largest count and age, and the
+    share of readings that refused."""
+    if bound is None or not readings:
+        return None
+    return {
+        "readings": len(readings),
+        "max_backlog": max(r.backlog for r in readings),
+        "max_backlog_age_s": round(max(r.backlog_age_seconds for r in readings), 2),
+        "refusing_share": round(
+            sum(not judge(r, bound).admitted for r in readings) / len(readings), 2
+        ),
+    }
 
 
 async def finish_by(tasks: Sequence[asyncio.Task[Any]], until: float) -> int:
@@ -894,6 +963,8 @@ async def period_figures(client: Client, period: Period, options: Options) -> di
         "arrivals": len(period.drivers),
         "arrival_rate": round(len(period.drivers) / period.seconds, 2),
         "submitted_in_load": sub.in_time,
+        "refused": sum(d.refused for d in period.drivers),
+        "admission": reading_figures(period.readings, options.admission),
         "submission_rate": round(achieved, 2),
         "submission_ratio": round(achieved / period.rate, 3),
         "submission_lag_ms": percentiles(sub.lags_ms),
@@ -909,6 +980,11 @@ async def period_figures(client: Client, period: Period, options: Options) -> di
         "drivers_cut_off": period.cut_off,
         "first_driver_error": errors[0] if errors else None,
         "latency_ms": _hop_figures(hops),
+        "history_events": hops.events,
+        "workflow_tasks": hops.workflow_tasks,
+        "server_cpu_s_per_1000_events": round(
+            period.server_cpu_seconds / max(hops.events, 1) * 1000, 2
+        ),
         "bare_during_load_ms": await bare_figures(client, period.probes),
         "cpu_share_of_one_core": period.cpu,
         "client_calls_per_s": period.calls,
@@ -982,22 +1058,55 @@ async def _measure(client: Client, rig: Rig, options: Options) -> dict[str, Any]
     before = await measure_floor(client, "bare-idle-before", options.floor_count)
     periods: list[dict[str, Any]] = []
     rate = options.rate
-    for index in range(FIND_MAX_STEPS if options.find_max else 1):
+    for index in range(FIND_MAX_STEPS if options.find_max or options.curve else 1):
         period = await run_period(client, rig, options, rate, rng, str(index))
         periods.append(await period_figures(client, period, options))
         if not periods[-1]["held"]:
             break
         rate = round(rate * FIND_MAX_FACTOR, 2)
+    held = [p["rate_offered"] for p in periods if p["held"]]
+    if options.curve and held:
+        overload = round(max(held) * OVERLOAD_FACTOR, 2)
+        period = await run_period(client, rig, options, overload, rng, "overload")
+        periods.append(await period_figures(client, period, options))
     after = await measure_floor(client, "bare-after", options.floor_count)
     floor = await bare_figures(client, before)
     for figures in periods:
         figures["latency_over_floor"] = _over_floor(figures, floor)
-    held = [p["rate_offered"] for p in periods if p["held"]]
-    return {
+    result = {
         "layout": _layout(rig),
+        "admission": asdict(options.admission) if options.admission else None,
         "floor_ms": {"before": floor, "after": await bare_figures(client, after)},
         "periods": periods,
         "highest_rate_held": max(held) if held else None,
+    }
+    if options.curve:
+        result["overload"] = overload_verdict(periods)
+    return result
+
+
+def overload_verdict(periods: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The curve's last point against its highest held one: refused arrivals, closing
+    throughput (at least `OVERLOAD_CLOSED` of the held rate's) and p99 of the dossiers inside
+    (at most `OVERLOAD_P99` times the held p99). None without a held point and an overload."""
+    held = [p for p in periods if p["held"]]
+    if not held or len(periods) < 2 or periods[-1]["held"]:
+        return None
+    best, last = max(held, key=lambda p: p["rate_offered"]), periods[-1]
+    held_p99 = (best["latency_ms"]["to_next_activity_started"] or {}).get("p99")
+    last_p99 = (last["latency_ms"]["to_next_activity_started"] or {}).get("p99")
+    base = best["steady_closed_per_s"]
+    closed = round(last["steady_closed_per_s"] / base, 2) if base else None
+    p99 = round(last_p99 / held_p99, 2) if last_p99 is not None and held_p99 else None
+    return {
+        "held_rate": best["rate_offered"],
+        "overload_rate": last["rate_offered"],
+        "refused": last["refused"],
+        "refused_share": round(last["refused"] / max(last["arrivals"], 1), 3),
+        "closed_over_held": closed,
+        "p99_over_held": p99,
+        "closed_ok": closed is not None and closed >= OVERLOAD_CLOSED,
+        "p99_ok": p99 is not None and p99 <= OVERLOAD_P99,
     }
 
 
@@ -1041,7 +1150,8 @@ def _period_lines(p: dict[str, Any]) -> list[str]:
         f"offered {p['rate_offered']:g}/s for {p['load_seconds']:g} s "
         f"({p['arrivals']} arrivals = {p['arrival_rate']:g}/s); started within the period "
         f"{p['submitted_in_load']} = {p['submission_rate']:g}/s "
-        f"({p['submission_ratio']:.2f} of offered); start lag {_ms(p['submission_lag_ms'])}",
+        f"({p['submission_ratio']:.2f} of offered); refused at intake (429) {p['refused']}; "
+        f"start lag {_ms(p['submission_lag_ms'])}",
         "  window s      started  closed/s  open at end",
     ]
     for w in p["windows"]:
@@ -1069,6 +1179,9 @@ def _period_lines(p: dict[str, Any]) -> list[str]:
         f"p99 {over['p99']['dossier']}x; bare during load p50 {over['p50']['bare_during_load']}x, "
         f"p99 {over['p99']['bare_during_load']}x",
         "CPU during the load (share of one core): " + _pairs(p["cpu_share_of_one_core"]),
+        "admission's readings during the load: " + _pairs(p.get("admission") or {}),
+        f"history events read {p['history_events']}, workflow tasks {p['workflow_tasks']}; "
+        f"server CPU per 1,000 events {p['server_cpu_s_per_1000_events']} s",
         "this process's calls per second during the load: " + _pairs(p["client_calls_per_s"]),
     ]
     return lines
@@ -1107,7 +1220,111 @@ def print_report(report: dict[str, Any], as_json: bool) -> None:
     for period in report["periods"]:
         lines += ["", *_period_lines(period)]
     lines += ["", f"highest rate held: {report['highest_rate_held']}"]
+    if "overload" in report:
+        lines += ["", *curve_lines(report)]
     print("\n".join(lines), flush=True)
+
+
+def curve_point(p: dict[str, Any]) -> dict[str, Any]:
+    """One point of the curve: offered -> closed, latency, CPU by kind of process."""
+    latency = p["latency_ms"]["to_next_activity_started"] or {}
+    cpu = p["cpu_share_of_one_core"]
+    return {
+        "offered": p["rate_offered"],
+        "arrived": p["arrival_rate"],
+        "refused": p["refused"],
+        "closed": p["steady_closed_per_s"],
+        "p50_ms": latency.get("p50"),
+        "p99_ms": latency.get("p99"),
+        "held": p["held"],
+        "cpu_server": cpu.get("temporal", 0.0),
+        "cpu_workers": round(sum(v for k, v in cpu.items() if k.startswith(("orch", "one-",
+                                                                             "agenc"))), 3),
+        "cpu_postgresql": cpu.get("postgresql (registry backends)", 0.0),
+        "cpu_load_generator": cpu.get("load generator", 0.0),
+        "cpu_other": cpu.get("other work on the machine", 0.0),
+    }  # fmt: skip
+
+
+def curve_lines(report: dict[str, Any]) -> list[str]:
+    """The curve as a table, the floor and the overload verdict."""
+    floor = report["floor_ms"]["before"]["update_sent_to_activity_started"] or {}
+    lines = [
+        "curve (CPU in shares of one core; latency: approval -> next step's first activity; "
+        f"floor: bare round trip p50 {floor.get('p50')} ms, p99 {floor.get('p99')} ms)",
+        "  offered  arrived  refused  closed/s  p50 ms  p99 ms  p99/floor  held  "
+        "server  workers  pg  loadgen  other",
+    ]
+    for p in report["periods"]:
+        c = curve_point(p)
+        over = ratio(c["p99_ms"], floor.get("p99"))
+        lines.append(
+            f"  {c['offered']:>7g}  {c['arrived']:>7g}  {c['refused']:>7}  {c['closed']:>8g}  "
+            f"{c['p50_ms'] or '-':>6}  {c['p99_ms'] or '-':>6}  {over or '-':>9}  "
+            f"{'yes' if c['held'] else 'no':>4}  {c['cpu_server']:>6.2f}  "
+            f"{c['cpu_workers']:>7.2f}  {c['cpu_postgresql']:>3.2f}  "
+            f"{c['cpu_load_generator']:>7.2f}  {c['cpu_other']:>5.2f}"
+        )
+    verdict = report["overload"]
+    if verdict is None:
+        lines.append("overload: not measured (no rate held, or the last point was held)")
+    else:
+        lines.append(
+            f"overload at {verdict['overload_rate']:g}/s ({OVERLOAD_FACTOR:g}x the "
+            f"{verdict['held_rate']:g}/s held): {verdict['refused']} arrivals refused with 429 "
+            f"({verdict['refused_share']:.0%}); "
+            f"closed/s {verdict['closed_over_held']} of the held rate's "
+            f"({'ok' if verdict['closed_ok'] else 'NOT ok'}, >= {OVERLOAD_CLOSED}); p99 "
+            f"{verdict['p99_over_held']}x the held p99 "
+            f"({'ok' if verdict['p99_ok'] else 'NOT ok'}, <= {OVERLOAD_P99:g})"
+        )
+    return lines
+
+
+def plot_curve(report: dict[str, Any], path: Path) -> None:
+    """Save the curve as a PNG: offered -> closed and refused; latency p50/p99 over the floor;
+    CPU by process. Needs matplotlib (the dev extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [curve_point(p) for p in report["periods"]]
+    offered = [c["offered"] for c in points]
+    floor = report["floor_ms"]["before"]["update_sent_to_activity_started"] or {}
+    figure, (rates, latency, cpu) = plt.subplots(1, 3, figsize=(15, 4.6))
+    rates.plot(offered, offered, ":", color="grey", label="offered")
+    rates.plot(offered, [c["closed"] for c in points], "o-", label="closed/s")
+    rates.bar(offered, [c["refused"] / (p["load_seconds"]) for c, p in
+                        zip(points, report["periods"], strict=True)],
+              width=0.15, color="tab:red", alpha=0.6, label="refused/s (429)")  # fmt: skip
+    rates.set(xlabel="offered dossiers/s", ylabel="dossiers/s", title="Throughput")
+    rates.legend()
+    for key, style in (("p50_ms", "o-"), ("p99_ms", "s-")):
+        latency.plot(offered, [c[key] or float("nan") for c in points], style, label=key[:3])
+    if floor.get("p99"):
+        latency.axhline(floor["p99"], color="grey", ls=":", label="bare probe p99 (floor)")
+    latency.axhline(1000, color="tab:red", ls="--", lw=0.8, label="goal p99 1 s")
+    latency.set(xlabel="offered dossiers/s", ylabel="ms (log)", yscale="log",
+                title="Approval -> next step's first activity")  # fmt: skip
+    latency.legend()
+    bottom = [0.0] * len(points)
+    for key in ("cpu_server", "cpu_workers", "cpu_postgresql", "cpu_load_generator", "cpu_other"):
+        values = [c[key] for c in points]
+        cpu.bar(offered, values, bottom=bottom, width=0.3, label=key[4:].replace("_", " "))
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    cpu.set(xlabel="offered dossiers/s", ylabel="share of one core (2 cores)",
+            title="CPU by process")  # fmt: skip
+    cpu.legend(fontsize="small")
+    machine, code = report["machine"], report["code"]
+    figure.suptitle(
+        f"bench.sustained --curve: {machine['cores']} cores ({machine['cpu']}), load average "
+        f"{machine['load_average_at_start']} at start; commit {code['commit']}",
+        fontsize="small",
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -1149,6 +1366,22 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     add("--database-url", default=ADMIN_URL,
         help="PostgreSQL server to create the registry database on (its maintenance "
         "database URL)")  # fmt: skip
+    add("--curve", action="store_true",
+        help="from --rate (use 1) up by 1.5x per period until one is not held, then a period "
+        "at 2x the highest held rate: the throughput/latency/CPU curve, admission on")  # fmt: skip
+    add(
+        "--admission",
+        action="store_true",
+        help="pass every arrival through intake's admission (api.admission; on with --curve)",
+    )
+    defaults = Settings()
+    add("--admission-backlog", type=int, default=defaults.admission_max_backlog,
+        help="admission: workflow tasks waiting (LIENTHONG_ADMISSION_MAX_BACKLOG)")  # fmt: skip
+    add("--admission-age", type=float, default=defaults.admission_max_backlog_age_seconds,
+        help="admission: age of the oldest, seconds (..._MAX_BACKLOG_AGE_SECONDS)")  # fmt: skip
+    add("--admission-cache", type=float, default=defaults.admission_cache_seconds,
+        help="admission: seconds one reading serves (..._CACHE_SECONDS)")  # fmt: skip
+    add("--plot", type=Path, help="with --curve: save the curve as this PNG (needs matplotlib)")
     add("--json", action="store_true", help="print the figures as JSON")
     add("--keep", action="store_true", help="keep the temporary directory and logs")
     args = parser.parse_args(argv)
@@ -1163,6 +1396,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         poisson=args.arrivals == "poisson", window_seconds=args.window_seconds,
         drain_seconds=args.drain_seconds, floor_count=args.floor_count,
         server_db=args.server_db, find_max=args.find_max, keep=args.keep, json=args.json,
+        curve=args.curve, plot=args.plot,
+        admission=Bound(max_backlog=args.admission_backlog,
+                        max_backlog_age_seconds=args.admission_age,
+                        cache_seconds=args.admission_cache)
+        if args.curve or args.admission else None,
     )  # fmt: skip
 
 
@@ -1181,6 +1419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdict["keep"] = True
             return 1
         print_report(report, options.json)
+        if options.plot is not None and "overload" in report:
+            plot_curve(report, options.plot)
+            say(f"curve saved to {options.plot}")
     return 0
 
 

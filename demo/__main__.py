@@ -232,10 +232,12 @@ async def submit_and_follow(
     worker: subprocess.Popen[bytes],
     log: Path,
     tracking: Callable[[str], str] | None = None,
+    desk_base: str | None = None,
 ) -> None:
     """Submit the sample dossiers, let the demo officers move them, print every hand-over.
 
-    ``tracking`` gives what to print for a dossier's tracking page (its link and secret).
+    ``tracking`` gives what to print for a dossier's tracking page (its link and secret);
+    ``desk_base``, the officers' desk the Web UI links each dossier to.
     """
     from demo.officers import follow_dossier
     from domain.catalog import default_catalog
@@ -267,6 +269,7 @@ async def submit_and_follow(
             procedure_code=procedure,
             received_at=received,
             facts=DossierFacts(parcel=DEMO_PARCEL, documents=documents),
+            desk_url=f"{desk_base}/desk/dossiers/{code}" if desk_base else None,
         )
         receipt = await wait_for_receipt(handle)
         assert receipt.appointment is not None
@@ -436,8 +439,9 @@ async def run(args: argparse.Namespace) -> None:
         say(f"codec server: {codec_url} (log: {codec_log}); payloads in Temporal are encrypted")
         say(
             f"to read them in the Web UI, sign in once at {codec_url}/login with the token from "
-            f"{token_source}, then turn on 'Include cross-origin credentials' in the UI's "
-            "Codec Server settings (README: Reading encrypted histories)"
+            f"{token_source}; then in the UI click 'Codec Server could not connect', choose 'Use "
+            f"my browser setting and ignore Cluster-level setting', endpoint {codec_url}, turn "
+            "on 'Include cross-origin credentials', Apply (README: Reading encrypted histories)"
         )
         # The QR codes on receipts and letters open the pages the API serves, unless the
         # operator has set a public address of their own.
@@ -463,6 +467,7 @@ async def run(args: argparse.Namespace) -> None:
                 env,
                 LIENTHONG_API_TOKEN_SECRET=api_secret,
                 LIENTHONG_PAYMENT_WEBHOOK_SECRET=webhook_secret,
+                LIENTHONG_TEMPORAL_UI_URL=ui_url,  # the desk's links to the dossiers
             ),
         )
         await wait_for_codec_server(
@@ -480,6 +485,12 @@ async def run(args: argparse.Namespace) -> None:
         )
         from api.auth import tracking_secret
 
+        desk_base = f"http://127.0.0.1:{args.api_port}"
+        say(
+            f"officers' desk: {desk_base}/desk — sign in with a token from LIENTHONG_API_TOKEN_"
+            f"SECRET=<the secret in {api_secret_source}> .venv/bin/python -m api issue-token "
+            "--agency commune-committee --officer demo"
+        )
         await submit_and_follow(
             address,
             settings.desk_code,
@@ -490,6 +501,7 @@ async def run(args: argparse.Namespace) -> None:
                 f"{public_url}/track/{code} (mã tra cứu / tracking secret: "
                 f"{tracking_secret(api_secret, code)})"
             ),
+            desk_base,
         )
         await print_portal_sync(address, settings.database_url)
         print_todays_report(settings.database_url)

@@ -37,6 +37,25 @@ class DossierStatus(StrEnum):
     DECIDED = "decided"  # 9
     RETURNED = "returned"  # 10
 
+    @property
+    def name_vi(self) -> str:
+        """The status as the forms print it (forms/templates/form_labels_vi.yaml agrees)."""
+        return _STATUS_NAMES_VI[self]
+
+
+_STATUS_NAMES_VI = {
+    DossierStatus.NEW: "Mới tiếp nhận",
+    DossierStatus.ACCEPTED: "Đã tiếp nhận",
+    DossierStatus.REFUSED: "Từ chối giải quyết",
+    DossierStatus.IN_PROGRESS: "Đang giải quyết",
+    DossierStatus.SUPPLEMENT_REQUESTED: "Chờ bổ sung hồ sơ",
+    DossierStatus.FINANCIAL_OBLIGATION: "Chờ thực hiện nghĩa vụ tài chính",
+    DossierStatus.WITHDRAWN: "Người nộp rút hồ sơ",
+    DossierStatus.STOPPED: "Dừng xử lý",
+    DossierStatus.DECIDED: "Đã có kết quả, chờ trả",
+    DossierStatus.RETURNED: "Đã trả kết quả",
+}
+
 
 # The national portal's status code of each status (what the portal sync reports).
 PORTAL_STATUS_CODE: dict[DossierStatus, int] = {

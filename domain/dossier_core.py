@@ -816,21 +816,27 @@ class DossierCore:
         if overdue:
             due, _, planned = overdue[0]
             return planned.agency, (
-                f"Bước “{planned.name_vi}” tại {planned.agency} quá hạn xử lý "
+                f"Bước “{planned.name_vi}” tại {planned.agency_vi} quá hạn xử lý "
                 f"(hạn {due.astimezone(VN_TZ):%H:%M %d/%m/%Y})."
             )
         late_rows = [row for row in self.state.ledger if row.verdict == Verdict.LATE]
         if late_rows:
             row = max(late_rows, key=lambda r: r.late_working_hours)
+            late = next(
+                (p for p in self.plan.steps if (p.procedure, p.step) == (row.procedure, row.step)),
+                None,
+            )
+            step_vi, agency_vi = (
+                (late.name_vi, late.agency_vi) if late else (row.step, row.from_agency)
+            )
             return row.from_agency, (
-                f"Bước {row.procedure}:{row.step} tại {row.from_agency} đã trễ "
-                f"{row.late_working_hours:g} giờ làm việc."
+                f"Bước “{step_vi}” tại {agency_vi} đã trễ {row.late_working_hours:g} giờ làm việc."
             )
         if open_steps:
             planned = open_steps[0][0]
             return planned.agency, (
-                f"Hồ sơ đang ở bước “{planned.name_vi}” tại {planned.agency}; thời gian còn lại "
-                f"không đủ để trả kết quả đúng hẹn."
+                f"Hồ sơ đang ở bước “{planned.name_vi}” tại {planned.agency_vi}; thời gian còn "
+                f"lại không đủ để trả kết quả đúng hẹn."
             )
         return "one-stop", "Hồ sơ chưa được trả kết quả đúng hẹn."
 

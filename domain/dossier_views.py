@@ -91,13 +91,15 @@ def visibility(core: DossierCore) -> Visibility:
 def details(core: DossierCore) -> str:
     """The UI's current details, in Vietnamese."""
     state = core.state
-    lines = [f"**Hồ sơ {core.request.dossier_code}** — trạng thái: `{state.status}`"]
+    lines = [f"**Hồ sơ {core.request.dossier_code}** — {state.status.name_vi}"]
+    if state.plan is not None:
+        lines.append(f"Thủ tục: {state.plan.name_vi}")
     if state.appointment is not None:
         lines.append(f"Hẹn trả kết quả: {state.appointment.astimezone(VN_TZ):%H:%M ngày %d/%m/%Y}")
     for planned, step in core.open_steps() if not core.finished else []:
         due = f"hạn {step.due.astimezone(VN_TZ):%H:%M %d/%m/%Y}" if step.due else "đồng hồ tạm dừng"
         flag = " — **QUÁ HẠN**" if step.overdue else ""
-        lines.append(f"- {planned.agency}: {planned.name_vi} ({due}){flag}")
+        lines.append(f"- {planned.agency_vi}: {planned.name_vi} ({due}){flag}")
     return "\n".join(lines)
 
 

@@ -45,6 +45,13 @@ class PlannedStep(BaseModel):
     budget_hours: float = 0.0  # the step's budget in working hours
     activity: str | None = None  # the agency activity of an automated check
     notice_days: int | None = None  # calendar days a public notice stays posted
+    # The agency's name as people read it (plans made before it was recorded leave it empty).
+    agency_name_vi: str = ""
+
+    @property
+    def agency_vi(self) -> str:
+        """The agency's Vietnamese name, or its code in a plan made before names were kept."""
+        return self.agency_name_vi or self.agency
 
     @property
     def key(self) -> str:
@@ -212,6 +219,7 @@ def plan_dossier(
                     budget_hours=_step_length(step, hours_per_day).total_seconds() / 3600,
                     activity=step.activity,
                     notice_days=step.notice_days,
+                    agency_name_vi=catalog.agency(step.agency).name_vi,
                 )
             )
         pending = [key for key in pending if key not in due]

@@ -10,7 +10,8 @@ Every encode/decode needs ``LIENTHONG_CODEC_TOKEN``, either as ``Authorization: 
 (the CLI: ``temporal workflow show --codec-endpoint URL --codec-auth "Bearer $TOKEN"``) or as
 the session cookie that ``GET /login`` sets once the token is typed there. The Web UI cannot
 send an arbitrary bearer token (its "pass the user access token" sends its own OIDC token, and
-only to an https endpoint); with "Include cross-origin credentials" on it sends the cookie.
+only to an https endpoint); with "Include cross-origin credentials" on it sends the cookie
+(a switch the UI shows only under "Use my browser setting and ignore Cluster-level setting").
 The cookie is ``SameSite=Strict``: open the UI on the same host name as the codec server
 (``127.0.0.1`` for both, or ``localhost`` for both). Without a valid token or cookie: 401 and
 nothing decoded.
@@ -240,11 +241,13 @@ def create_app(*, token: str, key_ring: KeyRing, cors_origins: Sequence[str] = (
             "Đã đăng nhập",
             f"<p>Trình duyệt này dùng được máy chủ giải mã trong {SESSION_SECONDS // 3600} giờ."
             "</p><p>Trong Temporal Web UI, mở <em>Codec Server</em> (biểu tượng ở thanh trên), "
-            f"nhập địa chỉ <code>{html.escape(endpoint)}</code> và bật "
-            "<em>Include cross-origin credentials</em>. Mở Web UI bằng cùng tên máy "
-            f"(<code>{html.escape(request.url.hostname or '')}</code>).</p>"
-            "<p><small>Signed in for this browser. In the Web UI's Codec Server settings, use "
-            "this endpoint and turn on <em>Include cross-origin credentials</em>.</small></p>"
+            "chọn <em>Use my browser setting and ignore Cluster-level setting</em>, "
+            f"nhập địa chỉ <code>{html.escape(endpoint)}</code>, bật "
+            "<em>Include cross-origin credentials</em> rồi bấm <em>Apply</em>. Mở Web UI bằng "
+            f"cùng tên máy (<code>{html.escape(request.url.hostname or '')}</code>).</p>"
+            "<p><small>Signed in for this browser. In the Web UI's Codec Server settings, choose "
+            "<em>Use my browser setting and ignore Cluster-level setting</em>, use this "
+            "endpoint and turn on <em>Include cross-origin credentials</em>.</small></p>"
             '<form method="post" action="logout"><button type="submit">Đăng xuất</button></form>',
         )
         page.set_cookie(

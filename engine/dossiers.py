@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.catalog import Catalog, default_catalog
+from domain.catalog import Catalog, NotInForce, UnknownProcedure, default_catalog
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, SubmissionChannel
 from engine.names import ORCHESTRATION_TASK_QUEUE
@@ -91,10 +91,16 @@ async def start_dossier(
     facts: DossierFacts,
     task_queue: str = ORCHESTRATION_TASK_QUEUE,
     catalog: Catalog | None = None,
+    desk_url: str | None = None,
 ) -> WorkflowHandle[DossierWorkflow, object]:
     """Start the dossier's workflow; raises WorkflowAlreadyStartedError for a used code, and
-    `OnlineOnly` (before anything starts) for an online-only procedure at the counter."""
-    check_channel(catalog or default_catalog(), procedure_code, received_at, facts)
+    `OnlineOnly` (before anything starts) for an online-only procedure at the counter.
+
+    The Web UI's summary names the procedure in Vietnamese; ``desk_url``, the dossier's page on
+    the officers' desk (`Settings.desk_url`), becomes a link in its details.
+    """
+    catalog = catalog or default_catalog()
+    check_channel(catalog, procedure_code, received_at, facts)
     return await client.start_workflow(
         DossierWorkflow.run,
         DossierInput(
@@ -108,8 +114,23 @@ async def start_dossier(
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        static_summary=f"Hồ sơ {code}: {procedure_code}",
+        static_summary=f"Hồ sơ {code}: {procedure_name_vi(procedure_code, received_at)}",
+        static_details=(
+            f"[Mở hồ sơ {code} trên bàn làm việc cán bộ]({desk_url})" if desk_url else None
+        ),
     )
+
+
+def procedure_name_vi(code: str, received_at: datetime) -> str:
+    """The procedure's (or bundle's) Vietnamese name in the catalog on the day; else its code."""
+    catalog = default_catalog()
+    day = received_at.astimezone(VN_TZ).date()
+    try:
+        if catalog.is_combined(code):
+            return catalog.combined_on(code, day).name_vi
+        return catalog.version_on(code, day).name_vi
+    except (UnknownProcedure, NotInForce):
+        return code
 
 
 async def wait_for_receipt(

@@ -40,6 +40,7 @@ _EXAMPLES = {
     "letters_dir": "LIENTHONG_LETTERS_DIR=/var/lib/lienthong/letters",
     "outbox_dir": "LIENTHONG_OUTBOX_DIR=/var/lib/lienthong/outbox",
     "public_base_url": "LIENTHONG_PUBLIC_BASE_URL=https://dichvucong.dongda.hanoi.gov.vn",
+    "temporal_ui_url": "LIENTHONG_TEMPORAL_UI_URL=https://temporal.dongda.hanoi.gov.vn",
     "letter_place_vi": "LIENTHONG_LETTER_PLACE_VI=Hà Nội",
     "pdf_font": "LIENTHONG_PDF_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "smtp_host": "LIENTHONG_SMTP_HOST=smtp.dongda.hanoi.gov.vn",
@@ -74,6 +75,7 @@ _EXAMPLES = {
     "payment_webhook_secret": "LIENTHONG_PAYMENT_WEBHOOK_SECRET=<the secret the provider gave you>",
     "upload_max_bytes": "LIENTHONG_UPLOAD_MAX_BYTES=10485760",
     "upload_types": "LIENTHONG_UPLOAD_TYPES=application/pdf,image/jpeg,image/png",
+    "admission_activity_queues": "LIENTHONG_ADMISSION_ACTIVITY_QUEUES=one-stop",
 }
 
 # The codec server's shortest acceptable access token (python -c 'import secrets; ...' gives 43).
@@ -222,7 +224,30 @@ class Settings(BaseSettings):
         description="Comma-separated types an upload may have (checked on the file's bytes).",
     )
     inbox_due_soon_hours: float = Field(
-        default=24.0, gt=0, description="An inbox step due within this many hours is due soon."
+        default=8.0,
+        gt=0,
+        description="An inbox step due within this many working hours is due soon.",
+    )
+    temporal_ui_url: str = Field(
+        default="http://127.0.0.1:8233",
+        description="The Temporal Web UI as the officers' browsers reach it (desk links to it).",
+    )
+    # Back-pressure at intake (api.admission): 0 turns a bound off.
+    admission_max_backlog: int = Field(
+        default=100, ge=0, description="Tasks waiting before submissions get 429."
+    )
+    admission_max_backlog_age_seconds: float = Field(
+        default=0.5, ge=0, description="Age of the oldest waiting task before 429."
+    )
+    admission_max_in_flight: int = Field(
+        default=0, ge=0, description="Running dossiers before 429 (visibility count); 0: off."
+    )
+    admission_activity_queues: str = Field(
+        default="one-stop",
+        description="Agencies whose activity queue backlog counts too (comma-separated codes).",
+    )
+    admission_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="How long one load reading serves every request."
     )
     # Abuse limits of the API (api.limits), per dossier and per client address; counters in the
     # registry, shared by every API process.
@@ -274,6 +299,15 @@ class Settings(BaseSettings):
                 f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters, without spaces around it"
             )
         return value
+
+    @field_validator("admission_activity_queues")
+    @classmethod
+    def _admission_activity_queues(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        for code in codes:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", code):
+                raise ValueError(f"{code!r} is not an agency code such as one-stop")
+        return ",".join(codes)
 
     @field_validator("upload_types")
     @classmethod
@@ -342,7 +376,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 2-20 characters of A-Z, 0-9 or '.', with no '-'")
         return value
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "temporal_ui_url")
     @classmethod
     def _public_base_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -388,6 +422,10 @@ class Settings(BaseSettings):
     def tracking_url(self, dossier_code: str) -> str:
         """Where the applicant follows a dossier; printed as the QR code on the forms."""
         return f"{self.public_base_url}/track/{dossier_code}"
+
+    def desk_url(self, dossier_code: str) -> str:
+        """The dossier's page on the officers' desk (the Web UI's details link back to it)."""
+        return f"{self.public_base_url}/desk/dossiers/{dossier_code}"
 
     @property
     def codec_cors_origin_list(self) -> list[str]:

@@ -148,6 +148,9 @@ class ReceiptForm(_OfficialForm):
         component_procedures_vi: The procedures of a combined dossier, each by name; empty for a
             dossier of one procedure.
         applicant_name_vi: The applicant's name, or the labels' ``no_contact`` text.
+        applicant_address_vi: The applicant's address, as given (None: not given).
+        applicant_phone: The applicant's phone, as stored (None: not given).
+        applicant_email: The applicant's e-mail (None: not given).
         documents: The documents handed in with the dossier (not the later supplements).
         time_limit_vi: The statutory limit (``23 ngày làm việc``); None when unknown.
         appointment_at: The appointment given at receipt.
@@ -169,6 +172,9 @@ class ReceiptForm(_OfficialForm):
     procedure_name_vi: str
     component_procedures_vi: tuple[str, ...] = ()
     applicant_name_vi: str
+    applicant_address_vi: str | None = None
+    applicant_phone: str | None = None
+    applicant_email: str | None = None
     documents: tuple[ReceivedItem, ...]
     time_limit_vi: str | None
     received_at: AwareDatetime
@@ -179,6 +185,12 @@ class ReceiptForm(_OfficialForm):
     place_vi: str
     # Why the appointment may move: the provisional calendar periods its count touches.
     calendar_notes_vi: tuple[str, ...] = ()
+
+    @property
+    def register_book(self) -> str:
+        """The desk's register (form 06) the dossier is entered in: one book a year (``2025``);
+        the entry is the dossier code, as the register lists it."""
+        return f"{self.received_at.astimezone(VN_TZ):%Y}"
 
     @property
     def reference(self) -> str:

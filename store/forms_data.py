@@ -285,6 +285,7 @@ async def receipt_form(
     provisional = provisional_between(
         default_provisional(), _vn(dossier.received_at).date(), max(given, current).date()
     )
+    contact = await get_contact(session, code)
     return ReceiptForm(
         edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
@@ -292,7 +293,10 @@ async def receipt_form(
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
         procedure_name_vi=_dossier_name(dossier, catalog),
         component_procedures_vi=_components(dossier, runs, catalog),
-        applicant_name_vi=await _applicant_name(session, code),
+        applicant_name_vi=contact.full_name if contact is not None else labels().no_contact,
+        applicant_address_vi=contact.address if contact is not None else None,
+        applicant_phone=contact.phone if contact is not None else None,
+        applicant_email=contact.email if contact is not None else None,
         documents=tuple(ReceivedItem(name_vi=name, count=n) for name, n in counts.items()),
         time_limit_vi=(
             words.time_limit(entry.limit.amount, entry.limit.unit) if entry is not None else None

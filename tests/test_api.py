@@ -514,6 +514,15 @@ async def test_tracking_needs_a_second_factor_and_a_stranger_learns_nothing(stac
 
     html = (await eventually(receipt_html)).text
     assert code in html and NAME in html and "bưu chính" in html.lower()
+    assert "Số 7 Đào Duy Anh" in html and "Số điện thoại: +84912345678" in html
+    # Form 01 prints the applicant's address and contacts only to the receipt's secret.
+    by_digits = await stack.client.get(
+        f"/api/v1/dossiers/{code}/receipt",
+        params={"format": "html"},
+        headers={"X-Phone-Last4": "5678"},
+    )
+    assert by_digits.status_code == 200 and NAME in by_digits.text
+    assert "Đào Duy Anh" not in by_digits.text and "+8491234" not in by_digits.text
     pdf = await stack.client.get(
         f"/api/v1/dossiers/{code}/receipt", headers={**headers, "Accept": "application/pdf"}
     )

@@ -290,6 +290,26 @@ def test_a_late_step_is_escalated_once_and_one_apology_names_its_agency() -> Non
     assert len({a.original_appointment for a in state.apologies}) == len(state.apologies) > 1
 
 
+def test_what_people_read_names_agencies_statuses_and_procedures_in_vietnamese() -> None:
+    world = received("certified-copy")
+    details = views.details(world.core)
+    assert "Đang giải quyết" in details and "in_progress" not in details
+    assert "Thủ tục: Chứng thực bản sao từ bản chính giấy tờ, văn bản" in details
+    assert "- Ủy ban nhân dân cấp xã: " in details and "commune-committee" not in details
+    world.wait(timedelta(hours=4))  # nobody certifies: late, and an apology is due
+    (letter, *_) = world.core.state.apologies
+    assert letter.agency == "commune-committee"  # the code stays in the data ...
+    assert "tại Ủy ban nhân dân cấp xã" in letter.reason_vi  # ... the letter reads the name
+    assert "commune-committee" not in letter.reason_vi
+
+
+def test_a_plan_made_before_agency_names_were_kept_still_reads_its_codes() -> None:
+    world = received("certified-copy")
+    for step in world.core.plan.steps:
+        step.agency_name_vi = ""  # as a 1.0 history's plan deserialises
+    assert "- commune-committee: " in views.details(world.core)
+
+
 def test_a_supplement_stops_the_clock_and_moves_the_appointment_by_its_working_time() -> None:
     world = received("house-building-permit")
     world.wait(timedelta(hours=1))

@@ -69,6 +69,7 @@ MIDNIGHT = "DONGDA-251201-0002"  # received five minutes after midnight (Hanoi)
 BEFORE = "DONGDA-251130-0001"  # one minute before the register's first day
 ELSEWHERE = "HOANKIEM-251201-0001"  # another desk
 APPLICANT = "Nguyễn Văn An"
+APPLICANT_ADDRESS = "Số 12 ngõ 5 Phương Liên, Đống Đa, Hà Nội"
 COMBINED_VI = (
     "Liên thông cấp Giấy chứng nhận quyền sử dụng đất lần đầu và cấp giấy phép xây dựng nhà ở "
     "riêng lẻ"
@@ -368,7 +369,14 @@ REGISTRY: list[tuple[Any, list[dict[str, Any]]]] = [
     ),
     (
         ApplicantContact.__table__,
-        [{"dossier_code": COMBINED, "full_name": APPLICANT, "phone": "0912345678"}],
+        [
+            {
+                "dossier_code": COMBINED,
+                "full_name": APPLICANT,
+                "phone": "0912345678",
+                "address": APPLICANT_ADDRESS,
+            }
+        ],
     ),
 ]
 
@@ -416,6 +424,10 @@ def test_every_verdict_and_status_has_a_vietnamese_label() -> None:
     words = labels()
     assert {v.value for v in Verdict} <= set(words.verdicts)
     assert {s.value for s in DossierStatus} <= set(words.statuses)
+    # The Web UI's details (workflow code, no file reads) print the same words as the forms.
+    assert {s.value: s.name_vi for s in DossierStatus} == {
+        code: words.statuses[code] for code in DossierStatus
+    }
     assert [words.verdict(v) for v in ("early", "on_time", "late", "not_counted")] == [
         "Trước hạn", "Đúng hạn", "Quá hạn", "Không tính",
     ]  # fmt: skip
@@ -452,7 +464,12 @@ async def test_the_receipt_lists_procedures_documents_appointment_and_tracking_q
             "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
             f"Mã hồ sơ: <b>{COMBINED}</b>",
             "Hà Nội, ngày 01 tháng 12 năm 2025",
-            f"tiếp nhận hồ sơ của: <b>{APPLICANT}</b>",
+            "Bộ phận tiếp nhận và trả kết quả: Bộ phận Một cửa",
+            f"Tiếp nhận hồ sơ của: <b>{APPLICANT}</b>",
+            f"Địa chỉ: {APPLICANT_ADDRESS}",
+            "Số điện thoại: 0912345678",
+            f"Vào Sổ theo dõi hồ sơ, Quyển số: 2025, Số thứ tự: {COMBINED}",
+            "@page { size: A4;",
             f"Nội dung yêu cầu giải quyết: <b>{COMBINED_VI}</b>",
             f"- {LAND_VI}",
             f"- {PERMIT_VI}",
@@ -488,9 +505,14 @@ async def test_the_receipt_lists_procedures_documents_appointment_and_tracking_q
             ID_COPY_VI,
             "17:00, ngày 06/01/2026",
             "NGƯỜI TIẾP NHẬN HỒ SƠ",
+            APPLICANT_ADDRESS,
+            "Vào Sổ theo dõi hồ sơ",
             tracking,
         ],
     )
+    # The circular's forms are A4 (we had been told A5): 210 x 297 mm, in points.
+    page = pypdf.PdfReader(io.BytesIO(render_pdf(form, find_font()))).pages[0].mediabox
+    assert (round(float(page.width)), round(float(page.height))) == (595, 842)
 
 
 @pytest.mark.postgres
@@ -499,7 +521,7 @@ async def test_a_receipt_without_a_contact_says_so(
 ) -> None:
     form = await forms_data.receipt_form(registry, REFUSED, settings, CATALOG)
     html = render_html(form)
-    assert "tiếp nhận hồ sơ của: <b>(không có thông tin)</b>" in html
+    assert "Tiếp nhận hồ sơ của: <b>(không có thông tin)</b>" in html
     assert form.component_procedures_vi == ()  # a single procedure lists no components
     assert "1 ngày làm việc (trả trong ngày làm việc;" in html  # Decree 23/2015: the same day
     assert "Trực tiếp tại Bộ phận Một cửa" in html

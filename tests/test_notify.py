@@ -38,7 +38,7 @@ from domain.clock import VN_TZ
 from engine.crypto import KeyRing, use_key_ring
 from engine.settings import Settings
 from store.letters import save_contact
-from store.models import NotificationRecord
+from store.models import NotificationRecord, StepRecord
 
 APPLICANT_EMAIL = "an.nguyen@example.vn"
 
@@ -334,6 +334,43 @@ async def test_warnings_reminders_and_escalations_are_separate_notices(
     assert "Kính gửi: Giám đốc Chi nhánh - Chi nhánh Văn phòng đăng ký đất đai" in (
         head.get_content()
     )
+
+
+@pytest.mark.postgres
+async def test_an_escalation_at_the_due_moment_names_the_step_and_is_not_late_zero_hours(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    code = new_dossier_code()
+    async with sessions() as session:
+        session.add(
+            StepRecord(
+                dossier_code=code,
+                step_key="land-first-certificate:register",
+                procedure_code="land-first-certificate",
+                agency="land-registration",
+                kind="officer_decision",
+                name_vi="Kiểm tra hồ sơ, xác nhận đủ điều kiện đăng ký",
+                status="open",
+            )
+        )
+        await session.commit()
+    outbox = OutboxChannel(settings.outbox_path)
+    notify = NotifyActivities(sessions, default_catalog(), settings, outbox)
+    run = ActivityEnvironment()
+    await run.run(notify.notify_agency, notice(code, "escalation", late_working_hours=0))
+    await run.run(notify.notify_agency, notice(code, "overdue", late_working_hours=0))
+    escalation, overdue = sorted(
+        read_outbox(outbox.directory), key=lambda m: "head." not in m["To"]
+    )
+    for message in (escalation, overdue):
+        text = f"{message['Subject']}\n{message.get_content()}"
+        assert "trễ 0" not in text
+        assert "land-first-certificate:register" not in text
+        assert "Kiểm tra hồ sơ, xác nhận đủ điều kiện đăng ký" in text
+    assert "đã hết hạn hoàn thành (05/01/2026 17:00) mà vẫn chưa được xử lý" in (
+        escalation.get_content()
+    )
+    assert overdue["Subject"].endswith(": đã hết hạn")
 
 
 @pytest.mark.postgres

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
 from sqlalchemy import Engine, create_engine, delete, event, insert
 
@@ -517,6 +518,27 @@ def test_cli_reports_hold_no_personal_data(
         assert status == 0
         assert "TOTAL" in out or '"total"' in out
         assert ADDRESSEE not in out and "Trần" not in out
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+def test_cli_writes_the_printable_vietnamese_report_with_the_same_totals(
+    capsys: pytest.CaptureFixture[str], sqlite_report_url: str, tmp_path: Path, fmt: str
+) -> None:
+    output = tmp_path / f"report.{fmt}"
+    status, out, _ = run(
+        capsys, "report", "--from", "2023-09-01", "--to", "2023-10-31", "--by", "agency",
+        "--format", fmt, "--output", str(output), "--database-url", sqlite_report_url,
+    )  # fmt: skip
+    assert (status, out) == (0, f"wrote {output}\n")
+    if fmt == "html":
+        text = output.read_text(encoding="utf-8")
+    else:
+        text = "".join(p.extract_text() for p in pypdf.PdfReader(str(output)).pages)
+    assert "BÁO CÁO TÌNH HÌNH GIẢI QUYẾT HỒ SƠ ĐÚNG HẠN" in text
+    assert "Từ ngày 01/09/2023 đến ngày 31/10/2023" in text
+    assert "Chi nhánh Văn phòng đăng ký đất đai" in text  # agencies by name, not code
+    assert "88,24" in text  # the totals' on-time rate, as the table prints 88.24
+    assert ADDRESSEE not in text and "Trần" not in text
 
 
 def test_cli_choices_match_the_report_enums() -> None:

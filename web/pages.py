@@ -304,7 +304,10 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
             errors[field] = _field_error(exc, lang)
     if errors:  # nothing is stored until the whole form passes
         return _filing(request, ctx, entry, values=values, errors=errors, status=422)
-    await citizens.write_quota(ctx, citizens.client_of(request, ctx))  # as POST /uploads counts
+    try:
+        await citizens.write_quota(ctx, citizens.client_of(request, ctx))  # as POST /uploads does
+    except TooManyRequests as exc:
+        return _too_many(request, exc)
     upload_ids = [
         (await citizens.store_upload(ctx, name_vi, data)).id for name_vi, data in files.values()
     ]
@@ -317,6 +320,8 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
             client=citizens.client_of(request, ctx),
             idempotency_key=str(values["key"]),
         )
+    except TooManyRequests as exc:
+        return _too_many(request, exc)
     except FieldError as exc:
         field = "parcel" if exc.field.startswith("parcel") else exc.field
         errors[field] = _field_error(exc, lang)
@@ -348,6 +353,18 @@ async def _factor(
     last4 = _text(form, "phone_last4").strip()[:8]
     factor = await citizens.authorise(ctx, code, _proof(request, ctx, secret, last4))
     return factor, secret, last4
+
+
+def _too_many(request: Request, exc: TooManyRequests) -> HTMLResponse:
+    """The API's 429 as a page: the limit's reason in Vietnamese, and when to come back."""
+    page = _render(
+        request,
+        "error.html.j2",
+        status=429,
+        message=error_entry(exc.field, exc.kind, exc.message_en)["message_vi"],
+    )
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 def _proof(request: Request, ctx: ApiContext, secret: str, last4: str) -> citizens.Proof:
@@ -420,14 +437,7 @@ async def _authorised(
             raise
         return form, _render(request, "track_ask.html.j2", status=404, code=code, failed=True)
     except TooManyRequests as exc:
-        page = _render(
-            request,
-            "error.html.j2",
-            status=429,
-            message=error_entry(exc.field, exc.kind, exc.message_en)["message_vi"],
-        )
-        page.headers["Retry-After"] = str(exc.retry_after)
-        return form, page
+        return form, _too_many(request, exc)
 
 
 @router.post("/track/{code}", response_class=HTMLResponse)
