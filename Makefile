@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
 
-.PHONY: demo test lint lock worker clean clean-data help
+.PHONY: demo test lint lock worker clean clean-data help screenshots
 .DEFAULT_GOAL := help
 
 help:
@@ -13,6 +13,7 @@ help:
 	@echo "make test   run the whole test suite (PostgreSQL must be reachable, see README)"
 	@echo "make lint   ruff and mypy"
 	@echo "make lock   re-pin requirements.lock after editing pyproject.toml"
+	@echo "make screenshots  the browser tests, refreshing docs/screenshots"
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -26,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+screenshots: $(STAMP)  # the browser tests, saving their screenshots into docs/screenshots
+	LIENTHONG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py \
+		tests/test_desk.py tests/test_desk_codec.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

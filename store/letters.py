@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.crypto import get_key_ring, key_id_of
+from store.db import dialect_insert
 from store.models import ApologyLetterRecord, ApplicantContact, NotificationRecord
 
 # Purposes of the blind indexes: the same digits index differently as an ID and as a phone.
@@ -34,12 +34,6 @@ PHONE_LAST4 = "phone_last4"
 # The person an agency register names (``subject_ref``): indexed apart from the contacts'
 # national ID index, so a reference seen in a workflow history cannot be matched to a contact.
 SUBJECT = "subject"
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def normalise_national_id(value: str) -> str:
@@ -95,7 +89,7 @@ async def save_contact(
         "national_id_index": ring.blind_index(national, NATIONAL_ID) if national else None,
         "phone_last4_index": ring.blind_index(last4, PHONE_LAST4) if last4 else None,
     }
-    stmt = _insert(session, ApplicantContact).values(dossier_code=dossier_code, **values)
+    stmt = dialect_insert(session, ApplicantContact).values(dossier_code=dossier_code, **values)
     stmt = stmt.on_conflict_do_update(index_elements=[ApplicantContact.dossier_code], set_=values)
     await session.execute(stmt)
 
@@ -205,7 +199,7 @@ async def record_apology(
         The row, and whether this call created it.
     """
     stmt = (
-        _insert(session, ApologyLetterRecord)
+        dialect_insert(session, ApologyLetterRecord)
         .values(dossier_code=dossier_code, sequence=sequence, **fields)
         .on_conflict_do_nothing(
             index_elements=[ApologyLetterRecord.dossier_code, ApologyLetterRecord.sequence]
@@ -270,7 +264,7 @@ async def record_notice(
     """
     key = {"dossier_code": dossier_code, "kind": kind, "step": step, "sequence": sequence}
     stmt = (
-        _insert(session, NotificationRecord)
+        dialect_insert(session, NotificationRecord)
         .values(**key, **fields)
         .on_conflict_do_nothing(
             index_elements=[

@@ -18,9 +18,9 @@ from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import dialect_insert
 from store.models import (
     Base,
     CivilRegistration,
@@ -35,19 +35,15 @@ from store.models import (
 _Row = TypeVar("_Row", bound=Base)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 async def next_sequence(session: AsyncSession, register: str, year: int) -> int:
     """Hand out the next number of a register for a year, atomically.
 
     One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: PostgreSQL's row lock on the counter
     serialises concurrent callers, so no two get the same number.
     """
-    stmt = _insert(session, RegisterCounter).values(register=register, year=year, last_sequence=1)
+    stmt = dialect_insert(session, RegisterCounter).values(
+        register=register, year=year, last_sequence=1
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[RegisterCounter.register, RegisterCounter.year],
         set_={"last_sequence": RegisterCounter.last_sequence + 1},
@@ -74,7 +70,7 @@ async def _find_or_insert(
     if existing is not None:
         return existing, False
     stmt = (
-        _insert(session, model)
+        dialect_insert(session, model)
         .values(**await new_values())
         .on_conflict_do_nothing(index_elements=list(conflict_columns))
         .returning(model.__table__.c.id)

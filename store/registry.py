@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import portal, sms
+from store.db import dialect_insert
 from store.models import (
     AuditRecord,
     DeliveryAttemptRecord,
@@ -33,11 +33,6 @@ from store.models import (
 
 if TYPE_CHECKING:
     from domain.registry import RegistrySnapshot
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -55,7 +50,7 @@ async def _upsert(
 ) -> None:
     if not rows:
         return
-    stmt = _insert(session, table).values(list(rows))
+    stmt = dialect_insert(session, table).values(list(rows))
     index = [getattr(table, key) for key in keys]
     if update:
         columns = [name for name in rows[0] if name not in keys]
@@ -229,7 +224,7 @@ async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> 
         "amount_paid_vnd": snapshot.amount_paid_vnd,
         "revision": snapshot.revision,
     }
-    stmt = _insert(session, DossierRecord).values(**values)
+    stmt = dialect_insert(session, DossierRecord).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[DossierRecord.code],
         set_={key: stmt.excluded[key] for key in values if key != "code"},

@@ -7,20 +7,13 @@ Callers own the transaction (commit at the unit-of-work boundary).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.dossier_code import format_dossier_code
+from store.db import dialect_insert
 from store.models import DossierCodeCounter, DossierRecord
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    # ON CONFLICT is spelled the same on both, but SQLAlchemy builds it per dialect.
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 async def allocate_dossier_code(session: AsyncSession, desk_code: str, day: date) -> str:
@@ -29,7 +22,7 @@ async def allocate_dossier_code(session: AsyncSession, desk_code: str, day: date
     One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement: PostgreSQL's row lock on
     the counter serialises concurrent callers, so no two get the same number.
     """
-    stmt = _insert(session, DossierCodeCounter).values(
+    stmt = dialect_insert(session, DossierCodeCounter).values(
         desk_code=desk_code, day=day, last_sequence=1
     )
     stmt = stmt.on_conflict_do_update(

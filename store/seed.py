@@ -16,11 +16,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.clock import VN_TZ
 from domain.dossier import ParcelRef
+from store.db import dialect_insert
 from store.models import CivilRegistration, CivilRegistrationKind, LandParcel, LandPrice, LandUse
 
 COMMUNE = "phuong-lien"
@@ -163,17 +163,12 @@ MARRIAGES: tuple[dict[str, Any], ...] = (
 )
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 async def _insert_missing(
     session: AsyncSession, model: type[Any], rows: tuple[dict[str, Any], ...], key: list[Any]
 ) -> None:
     for row in rows:
         await session.execute(
-            _insert(session, model).values(**row).on_conflict_do_nothing(index_elements=key)
+            dialect_insert(session, model).values(**row).on_conflict_do_nothing(index_elements=key)
         )
 
 

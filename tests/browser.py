@@ -6,9 +6,12 @@
   a thread with its own event loop, so a test can block on the browser while the stack runs.
   Its ``public_base_url`` is the server's address, so the QR codes it prints open it.
 - ``browser`` (per module): Debian's Chromium (``/usr/bin/chromium``) through Debian's
-  chromedriver, headless, with a fresh profile; nothing is downloaded (the driver's path is
-  given, so Selenium Manager is not asked for one). ``browser.shot(name)`` saves a full-page
-  screenshot to ``docs/screenshots/NAME.png``; ``browser.phone()`` and ``browser.desktop()``
+  chromedriver, headless, with a fresh profile (`chromium`, also used on its own by the desk's
+  tests); nothing is downloaded (the driver's path is given, so Selenium Manager is not asked
+  for one). ``browser.shot(name)`` saves a full-page screenshot to `screenshot_dir()`:
+  a scratch folder, or ``docs/screenshots`` with ``make screenshots``, which sets
+  ``LIENTHONG_SCREENSHOTS`` (a test run leaves the committed pictures alone);
+  ``browser.phone()`` and ``browser.desktop()``
   set the viewport; ``browser.axe()`` runs axe-core (vendored from its npm package in
   ``tests/vendor/axe-core``) on the page and returns the violations.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import socket
@@ -47,7 +51,6 @@ from tests.harness import running_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 TOKEN_SECRET = "browser-test-token-secret-0123456789"
 WEBHOOK_SECRET = "browser-test-webhook-secret-0123456789"
@@ -55,7 +58,18 @@ PHONE = (390, 844)  # a common phone's CSS viewport
 DESKTOP = (1280, 900)
 
 
-def _free_port() -> int:
+def screenshot_dir() -> Path:
+    """Where the suite's screenshots go: ``$LIENTHONG_SCREENSHOTS`` (``make screenshots`` sets
+    it to docs/screenshots), else a scratch folder."""
+    configured = os.environ.get("LIENTHONG_SCREENSHOTS")
+    folder = (
+        Path(configured) if configured else Path(tempfile.gettempdir()) / "lienthong-screenshots"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -83,7 +97,7 @@ def live_stack(
     dev_env: WorkflowEnvironment, pg_url: str, data_key_ring: KeyRing
 ) -> Iterator[LiveStack]:
     """The API and pages on a free port, with workers, the dev server and PostgreSQL."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     scratch = Path(tempfile.mkdtemp(prefix="lienthong-browser-"))
     settings = Settings(
@@ -179,12 +193,11 @@ class Browser:
         )
 
     def shot(self, name: str) -> Path:
-        """Save the whole page (beyond the viewport) as ``docs/screenshots/NAME.png``."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        """Save the whole page (beyond the viewport) as ``NAME.png`` in `screenshot_dir()`."""
         data = self.driver.execute_cdp_cmd(
             "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
         )["data"]
-        target = SCREENSHOTS / f"{name}.png"
+        target = screenshot_dir() / f"{name}.png"
         target.write_bytes(base64.b64decode(data))
         return target
 
@@ -203,9 +216,12 @@ class Browser:
         return violations
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium from Debian, a fresh profile, no network beyond the test's server."""
+@contextlib.contextmanager
+def chromium(width: int = DESKTOP[0], height: int = DESKTOP[1]) -> Iterator[Any]:
+    """Debian's Chromium through its chromedriver, headless, with a fresh profile; the driver.
+
+    The flags keep it off the network (this machine has none) and its profile its own.
+    """
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail(
             "the browser tests need Debian's chromium and chromium-driver: "
@@ -230,16 +246,23 @@ def browser() -> Iterator[Browser]:
         "--no-first-run",
         "--lang=vi-VN",
         f"--user-data-dir={profile}",
-        f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
+        f"--window-size={width},{height}",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(30)
-    # A click that submits a form returns before the next page is there: finding an element
-    # waits for it (up to 10 s) rather than failing on the page being left.
-    driver.implicitly_wait(10)
     try:
-        yield Browser(driver)
+        yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium from Debian, a fresh profile, no network beyond the test's server."""
+    with chromium() as driver:
+        driver.set_script_timeout(30)
+        # A click that submits a form returns before the next page is there: finding an element
+        # waits for it (up to 10 s) rather than failing on the page being left.
+        driver.implicitly_wait(10)
+        yield Browser(driver)

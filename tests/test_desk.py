@@ -1,20 +1,17 @@
 """The officer's desk (`web.desk`) against the real stack: the app served by uvicorn on a local
 port, Temporal's time-skipping server with every agency's worker, PostgreSQL, and Debian's
-Chromium driven by Selenium (nothing downloaded). Screenshots go to docs/screenshots/desk-*.png.
+Chromium driven by Selenium (nothing downloaded). Screenshots: ``desk-*.png`` in
+`tests.browser.screenshot_dir()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import re
-import shutil
-import socket
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,6 +35,7 @@ from forms.qr import qr_png
 from store.db import async_engine, session_factory
 from store.models import NotificationRecord, StepRecord
 from store.reports import report_input, row_values, run_report
+from tests.browser import chromium, free_port, screenshot_dir
 from tests.harness import running_engine
 from tests.test_api import a_client_address
 from workflows.dossier import DossierWorkflow
@@ -47,9 +45,6 @@ pytestmark = pytest.mark.postgres
 TOKEN_SECRET = "test-desk-token-secret-0123456789"
 WEBHOOK_SECRET = "test-desk-webhook-secret-0123456789"
 CERTIFIED_ORIGINAL = "Bản chính giấy tờ, văn bản làm cơ sở để chứng thực bản sao"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 T = TypeVar("T")
 # The report's figures in the order `starter.py report` prints them.
 FIGURES = (
@@ -74,13 +69,6 @@ def officer_token(agency: str, officer: str, role: str = "officer") -> str:
         valid_for=timedelta(hours=2),
         role="head" if role == "head" else "officer",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -323,47 +311,13 @@ async def test_the_api_docs_load_swagger_ui_from_this_server(site: Site) -> None
 # ---- in a browser --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def chromium(width: int = 1280, height: int = 1400) -> Iterator[Any]:
-    """Debian's Chromium through its chromedriver, headless, with a fresh profile."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run does it)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="desk-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        f"--window-size={width},{height}",
-        "--lang=vi",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 async def in_browser(call: Callable[[], T]) -> T:
     """Run a blocking Selenium call off the event loop that serves the app."""
     return await asyncio.to_thread(call)
 
 
 def shoot(driver: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"desk-{name}.png"))
+    driver.save_screenshot(str(screenshot_dir() / f"desk-{name}.png"))
 
 
 def sign_in(driver: Any, base: str, token: str) -> None:

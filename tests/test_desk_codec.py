@@ -11,7 +11,6 @@ summary naming the procedure in Vietnamese, and the details' link back to the of
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,19 +28,13 @@ from engine.crypto import KeyRing
 from engine.dossiers import start_dossier
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import data_converter, dev_server_path
-from tests.test_desk import SCREENSHOTS, chromium, in_browser
+from tests.browser import chromium, free_port, screenshot_dir
+from tests.test_desk import in_browser
 
 CODEC_TOKEN = "test-codec-token-0123456789abcdef"
 # Only in the encrypted input: the page shows it once the UI decodes through the codec server.
 MARKER = "Giấy tờ đánh dấu giải mã"
 DESK = "http://desk.example.vn"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -174,10 +167,10 @@ async def test_the_readme_codec_step_lets_the_web_ui_decode_after_signing_in(
             _visible(
                 driver, By.CSS_SELECTOR, 'label[data-testid="data-encoder-include-credentials"]'
             ).click()
-            driver.save_screenshot(str(SCREENSHOTS / "desk-temporal-codec-setting.png"))
+            driver.save_screenshot(str(screenshot_dir() / "desk-temporal-codec-setting.png"))
             _visible(driver, By.CSS_SELECTOR, '[data-testid="confirm-modal-button"]').click()
             text = _page_text(driver, page, (MARKER,))
-            driver.save_screenshot(str(SCREENSHOTS / "desk-temporal-decoded.png"))
+            driver.save_screenshot(str(screenshot_dir() / "desk-temporal-decoded.png"))
             # ... and back: the dossier's details link to its page on the officers' desk.
             _visible(
                 driver, By.XPATH, "//*[self::a or self::button][contains(., 'User Metadata')]"
@@ -189,7 +182,7 @@ async def test_the_readme_codec_step_lets_the_web_ui_decode_after_signing_in(
                 if not any("/desk/dossiers/" in link for link in links):
                     links = []
                 time.sleep(0.3)
-            driver.save_screenshot(str(SCREENSHOTS / "desk-temporal-link-back.png"))
+            driver.save_screenshot(str(screenshot_dir() / "desk-temporal-link-back.png"))
             return text + "\n" + "\n".join(links)
 
         decoded = await in_browser(the_readme_step)
