@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy as copying
 import functools
 import json
 import os
@@ -171,6 +172,8 @@ def bench_catalog(root: Path) -> Path:
     path = copy / "procedures" / f"{NOTICE[0]}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     for version in data["versions"]:
+        # Versions may share their steps through a YAML anchor: each gets its own list.
+        version["steps"] = copying.deepcopy(version["steps"])
         _drop_step(version["steps"], NOTICE[1])
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     load_catalog(copy)  # CatalogError if the copy broke a rule
