@@ -16,6 +16,8 @@ from pathlib import Path
 
 from domain.clock import VN_TZ
 
+ENGINES = ("core", "temporal")
+
 
 class ProgressBar:
     """A progress bar on stderr: redrawn in place on a terminal; otherwise a line per 10% of the
@@ -71,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url", metavar="URL", help="registry to write (default: a throwaway SQLite)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="core",
+        help="core: the dossier core in a discrete-event run (default, fast); temporal: the "
+        "real workflows on the time-skipping server (the cross-check)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             as_json=args.json,
             database_url=args.database_url,
             progress=progress,
+            engine=args.engine,
         )
     )
     sys.stdout.write(text)
@@ -109,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _scenario(scenario: object, args: argparse.Namespace) -> int:
     from sim.output import as_json, as_text
-    from sim.runner import run_scenario
+    from sim.profile import scenario_runner
     from sim.scenario import Scenario
 
     assert isinstance(scenario, Scenario)
     progress = None if args.quiet else ProgressBar(scenario.name or "scenario")
+    run_scenario = scenario_runner(args.engine)
     result = await run_scenario(scenario, database_url=args.database_url, progress=progress)
     sys.stdout.write(as_json(result) if args.json else as_text(result))
     return 0

@@ -60,9 +60,10 @@ class Act(BaseModel):
     occurrence: int = 0  # the how-many-th act of this kind on this step
     step: str | None = None
     agency: str | None = None
-    action: Literal["approve", "request_supplement", "refuse"] = "approve"
+    action: Literal["approve", "request_supplement", "refuse", "send_back"] = "approve"
     reason: str = ""
     missing: list[str] = []
+    send_back_to: str | None = None
     amount_vnd: int = 0
     reference: str = ""
 
@@ -242,9 +243,15 @@ class Oracle:
         self._planned.pop(key, None)
 
     def after(self, since: datetime, hours: float) -> datetime:
-        """``hours`` of working time after ``since``, at half past that minute."""
+        """``hours`` of working time after ``since``, at half past that minute; an act that
+        would fall at a closing time (or after it) waits for the next opening. (Counting that
+        ends exactly at 17:00 must not depend on a few milliseconds of the time-skipping
+        server's clock, which put it either at 17:00 or at the next morning's 08:00.)"""
         hours = round(hours * 4) / 4  # a quarter of an hour is as precise as officers are
-        return floor_minute(self._clock.add(since, timedelta(hours=hours))) + ACT_OFFSET
+        moment = floor_minute(self._clock.add(since, timedelta(hours=hours))) + ACT_OFFSET
+        if not self._clock.is_office_time(moment):
+            moment = floor_minute(self._clock.clock_start(moment)) + ACT_OFFSET
+        return moment
 
     def _rng(self, dossier: SimDossier, what: str, occurrence: int) -> random.Random:
         return random.Random(f"{self._scenario.seed}:{dossier.code}:{what}:{occurrence}")
@@ -340,6 +347,10 @@ class Oracle:
             ):
                 count += 1
                 since = max(since, row.at)
+            elif (row.procedure, row.step) == (procedure, name) and row.result.startswith(
+                "sent back"
+            ):
+                count += 1  # the step opens again later: its next scripted act is used then
         return count, since
 
     def _officer(self, dossier: SimDossier, state: TrackingState, step: OpenStep) -> Act:
@@ -371,6 +382,7 @@ class Oracle:
         action: str,
         reason: str,
         missing: list[str],
+        send_back_to: str | None = None,
     ) -> Act:
         return Act.model_validate(
             {
@@ -382,6 +394,7 @@ class Oracle:
                 "action": action,
                 "reason": reason,
                 "missing": missing,
+                "send_back_to": send_back_to,
             }
         )
 
@@ -411,6 +424,9 @@ class Oracle:
             else spec.officer_share * budget
         )
         missing = chosen.missing or self._missing_documents(plan, step)
+        target = chosen.send_back_to
+        if target is not None and ":" not in target:
+            target = f"{step.key.partition(':')[0]}:{target}"
         return self._decision(
             step,
             occurrence,
@@ -418,6 +434,7 @@ class Oracle:
             chosen.action,
             chosen.reason or ("Hồ sơ còn thiếu giấy tờ" if chosen.action != "approve" else ""),
             missing if chosen.action == "request_supplement" else [],
+            target,
         )
 
     def _drawn(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +41,7 @@ from sim.scenario import (
 from store.reports import ReportResult, format_report
 
 PROFILES = Path(__file__).parent / "profiles"
+RunScenario = Callable[..., Awaitable[SimulationResult]]
 Weight = Annotated[float, Field(ge=0.0)]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -277,15 +278,19 @@ async def run_profile(
     database_url: str | None = None,
     progress: Progress | None = None,
     catalog: Catalog | None = None,
+    engine: str = "core",
 ) -> str:
-    """Run the profile and return the report text (or JSON document); write the chart."""
+    """Run the profile and return the report text (or JSON document); write the chart.
+
+    ``engine``: ``core`` (`sim.core`, the default) or ``temporal`` (`sim.runner`).
+    """
     catalog = catalog or default_catalog()
     clock = LegalClock(default_calendar())
     dossiers = draw_dossiers(profile, scale, months, clock)
     scenario = as_scenario(profile, months)
     weekly_rows: list[WeekRow] = []
 
-    result = await run_scenario(
+    result = await scenario_runner(engine)(
         scenario,
         catalog=catalog,
         database_url=database_url,
@@ -293,6 +298,8 @@ async def run_profile(
         capacities=capacities(profile, scale),
         keep_details=False,
         dossiers=dossiers,
+        # The core engine records letters and counts warnings without rendering or sending.
+        **({"paperwork": False} if engine == "core" else {}),
     )
     weekly_rows = weekly(result)
     levels = by_level(result, dossiers)
@@ -393,6 +400,17 @@ def weekly(result: SimulationResult) -> list[WeekRow]:
         )
         week += timedelta(days=7)
     return rows
+
+
+def scenario_runner(engine: str) -> RunScenario:
+    """The run function of an engine: ``core`` (the default) or ``temporal``."""
+    if engine == "core":
+        from sim.core import run_scenario_core
+
+        return run_scenario_core
+    if engine == "temporal":
+        return run_scenario
+    raise ValueError(f"unknown engine {engine!r}; engines: core, temporal")
 
 
 def _monday(moment: datetime) -> date:
