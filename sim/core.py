@@ -307,6 +307,7 @@ class CoreEngine:
         except ApplicationError as err:
             live.failed = err.message
             return
+        self._oracle.remember_plan(dossier, planned.plan)
         yield from self._apply(live, core.receive(planned.plan, planned.calendar, self.now()))
 
     def _perform(self, live: _Live, act: Act) -> Process:

@@ -229,6 +229,10 @@ class Oracle:
             self._plans[dossier.code] = plan
         return plan
 
+    def remember_plan(self, dossier: SimDossier, plan: DossierPlan) -> None:
+        """The plan the desk made at receipt (the same computation `plan` would repeat)."""
+        self._plans[dossier.code] = plan
+
     def forget(self, dossier: SimDossier) -> None:
         """Drop what was remembered of a finished dossier."""
         self._plans.pop(dossier.code, None)
