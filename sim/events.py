@@ -211,6 +211,7 @@ class Oracle:
         self._clock = clock
         self._plans: dict[str, DossierPlan] = {}
         self._planned: dict[tuple[str, str, int], Act] = {}
+        self._keys: dict[str, list[tuple[str, str, int]]] = {}  # planned keys by dossier code
         self._refused: set[tuple[str, str, int]] = set()
         self._capacity = {
             code: Capacity(per_day, code) for code, per_day in (capacities or {}).items()
@@ -236,8 +237,12 @@ class Oracle:
     def forget(self, dossier: SimDossier) -> None:
         """Drop what was remembered of a finished dossier."""
         self._plans.pop(dossier.code, None)
-        for key in [k for k in self._planned if k[0] == dossier.code]:
-            del self._planned[key]
+        for key in self._keys.pop(dossier.code, ()):
+            self._planned.pop(key, None)
+
+    def _plan_act(self, key: tuple[str, str, int], act: Act) -> None:
+        self._planned[key] = act
+        self._keys.setdefault(key[0], []).append(key)
 
     def refused(self, dossier: SimDossier, act: Act) -> None:
         """The workflow refused the act: a decision is then simply an approval, a withdrawal
@@ -375,7 +380,7 @@ class Oracle:
         capacity = self._capacity.get(step.agency)
         if capacity is not None and spec is None:
             act = act.model_copy(update={"at": floor_minute(capacity.claim(self._clock, act.at))})
-        self._planned[key] = act
+        self._plan_act(key, act)
         return act
 
     def _decision(
@@ -503,7 +508,7 @@ class Oracle:
             at=self.after(request.at, days * HOURS_PER_DAY),
             missing=request.missing_documents,
         )
-        self._planned[key] = act
+        self._plan_act(key, act)
         return act
 
     def _payment(self, dossier: SimDossier, state: TrackingState, step: OpenStep) -> Act | None:
