@@ -582,20 +582,24 @@ async def run_scenario_core(
     keep_details: bool = True,
     dossiers: list[SimDossier] | None = None,
     paperwork: bool = True,
+    clock: LegalClock | None = None,
+    schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
 ) -> SimulationResult:
     """`sim.runner.run_scenario` on the dossier core: the same arguments, the same result.
 
     The scenario may start in the past here (no server clock to respect). ``paperwork`` off
     (profiles): warnings and escalations to agencies are counted, not written to the throwaway
     outbox, and form 04 letters are recorded in the registry (the reports count them) but not
-    rendered to PDF nor sent; nothing in a profile's report reads either.
+    rendered to PDF nor sent; nothing in a profile's report reads either. ``clock``: the
+    working calendar of the run (a what-if's extra holiday); ``schedules``: capacity changes by
+    agency from a day on (`sim.events.Capacity`).
     """
     loop = asyncio.get_running_loop()
     began = loop.time()
     catalog = catalog or default_catalog()
-    clock = LegalClock(default_calendar())
+    clock = clock or LegalClock(default_calendar())
     dossiers = dossiers if dossiers is not None else expand(scenario, clock)
-    oracle = Oracle(scenario, catalog, clock, capacities)
+    oracle = Oracle(scenario, catalog, clock, capacities, schedules)
     scratch = Path(tempfile.mkdtemp(prefix="lienthong-sim-core-"))
     url = database_url or f"sqlite:///{scratch / 'registry.db'}"
     ring = KeyRing.generate("sim")

@@ -176,12 +176,23 @@ class Capacity:
     per_day: float
     agency: str = ""
     used: dict[date, int] = field(default_factory=dict)
+    # What-ifs: from each day on, another capacity (officers lost, a Tết backlog); in day order.
+    schedule: tuple[tuple[date, float], ...] = ()
+
+    def per_day_on(self, day: date) -> float:
+        """The capacity in force on ``day``."""
+        per_day = self.per_day
+        for start, value in self.schedule:
+            if start <= day:
+                per_day = value
+        return per_day
 
     def room(self, day: date) -> int:
         """Decisions the agency can make on ``day``."""
-        whole = int(self.per_day)
+        per_day = self.per_day_on(day)
+        whole = int(per_day)
         extra = random.Random(f"capacity:{self.agency}:{day.isoformat()}").random()
-        return whole + (1 if extra < self.per_day - whole else 0)
+        return whole + (1 if extra < per_day - whole else 0)
 
     def claim(self, clock: LegalClock, moment: datetime) -> datetime:
         """The first moment at or after ``moment`` on a working day that still has room."""
@@ -205,6 +216,7 @@ class Oracle:
         catalog: Catalog,
         clock: LegalClock,
         capacities: dict[str, float] | None = None,
+        schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
     ) -> None:
         self._scenario = scenario
         self._catalog = catalog
@@ -214,7 +226,8 @@ class Oracle:
         self._keys: dict[str, list[tuple[str, str, int]]] = {}  # planned keys by dossier code
         self._refused: set[tuple[str, str, int]] = set()
         self._capacity = {
-            code: Capacity(per_day, code) for code, per_day in (capacities or {}).items()
+            code: Capacity(per_day, code, schedule=(schedules or {}).get(code, ()))
+            for code, per_day in (capacities or {}).items()
         }
         self.horizon = datetime.combine(scenario.start, time(0), VN_TZ) + timedelta(
             days=scenario.horizon_days

@@ -85,6 +85,9 @@ class AgencyProfile(AgencyRule):
     capacity_per_day: int | None = Field(
         default=None, ge=1, description="decisions per working day at scale 1; none: unlimited"
     )
+    officers: int | None = Field(
+        default=None, ge=1, description="officers making those decisions (what-ifs lose some)"
+    )
 
 
 class Profile(_Strict):
@@ -159,6 +162,14 @@ def _choose(rng: random.Random, weights: dict[Any, float]) -> Any:
 def draw_dossiers(
     profile: Profile, scale: float, months: int, clock: LegalClock
 ) -> list[SimDossier]:
+    """The profile's dossiers, numbered (see `draw_drafts`)."""
+    return number_dossiers(draw_drafts(profile, scale, months, clock))
+
+
+Draft = tuple[datetime, int, dict[str, object]]
+
+
+def draw_drafts(profile: Profile, scale: float, months: int, clock: LegalClock) -> list[Draft]:
     """The profile's dossiers at ``scale`` over its first ``months`` months, drawn with the seed.
 
     Each level gets ``round(dossiers * scale * months / profile.months)`` dossiers (at least
@@ -205,7 +216,7 @@ def draw_dossiers(
                     },
                 )
             )
-    return number_dossiers(drafts)
+    return drafts
 
 
 def _month_index(start: date, day: date) -> int:
@@ -222,11 +233,13 @@ def as_scenario(profile: Profile, months: int) -> Scenario:
         post=profile.post,
         rules=Rules(
             agencies={
-                code: AgencyRule.model_validate(rule.model_dump(exclude={"capacity_per_day"}))
+                code: AgencyRule.model_validate(
+                    rule.model_dump(exclude={"capacity_per_day", "officers"})
+                )
                 for code, rule in profile.agencies.items()
             },
             default=AgencyRule.model_validate(
-                profile.default_agency.model_dump(exclude={"capacity_per_day"})
+                profile.default_agency.model_dump(exclude={"capacity_per_day", "officers"})
             ),
             payment_delay_days=profile.payment_delay_days,
             supplement_reply_days=profile.supplement_reply_days,
@@ -287,20 +300,10 @@ async def run_profile(
     catalog = catalog or default_catalog()
     clock = LegalClock(default_calendar())
     dossiers = draw_dossiers(profile, scale, months, clock)
-    scenario = as_scenario(profile, months)
-    weekly_rows: list[WeekRow] = []
-
-    result = await scenario_runner(engine)(
-        scenario,
-        catalog=catalog,
-        database_url=database_url,
-        progress=progress,
-        capacities=capacities(profile, scale),
-        keep_details=False,
-        dossiers=dossiers,
-        # The core engine records letters and counts warnings without rendering or sending.
-        **({"paperwork": False} if engine == "core" else {}),
-    )
+    result = await profile_result(
+        profile, months, scale, dossiers, engine=engine, catalog=catalog,
+        database_url=database_url, progress=progress,
+    )  # fmt: skip
     weekly_rows = weekly(result)
     levels = by_level(result, dossiers)
     chart_path = chart or Path(f"{profile.name}-x{scale:g}-weekly.png")
@@ -325,6 +328,35 @@ async def run_profile(
         }
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     return report_text(profile, scale, months, len(dossiers), result, levels, chart_path)
+
+
+async def profile_result(
+    profile: Profile,
+    months: int,
+    scale: float,
+    dossiers: list[SimDossier],
+    *,
+    engine: str = "core",
+    catalog: Catalog | None = None,
+    database_url: str | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> SimulationResult:
+    """Run the profile's dossiers on ``engine`` (``options``: the core engine's ``clock`` and
+    ``schedules`` for a what-if)."""
+    if engine == "core":
+        # The core engine records letters and counts warnings without rendering or sending.
+        options["paperwork"] = False
+    return await scenario_runner(engine)(
+        as_scenario(profile, months),
+        catalog=catalog or default_catalog(),
+        database_url=database_url,
+        progress=progress,
+        capacities=capacities(profile, scale),
+        keep_details=False,
+        dossiers=dossiers,
+        **options,
+    )
 
 
 def by_level(result: SimulationResult, dossiers: Sequence[SimDossier]) -> list[LevelRow]:
