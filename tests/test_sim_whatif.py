@@ -94,3 +94,23 @@ def test_a_bad_what_if_is_one_line_and_exit_2(options: list[str], problem: str) 
     )  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     assert problem in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_the_planner_finds_the_fewest_land_officers_for_the_target() -> None:
+    from sim.staffing import _rate, plan_agency
+
+    plan = await plan_agency(PROFILE, "land-registration", 90.0, scale=0.02, months=2)
+    assert plan.officers_now == 12 and plan.runs >= 2
+    assert plan.officers_needed is not None and 1 <= plan.officers_needed <= 36
+    assert plan.on_time_rate_pct is not None and plan.on_time_rate_pct >= 90.0
+    if plan.officers_needed > 1:  # one officer fewer misses the target
+        assert await _rate(PROFILE, 0.02, 2, "land-registration", plan.officers_needed - 1) < 90
+
+
+def test_the_planner_names_an_agency_it_cannot_staff() -> None:
+    done = subprocess.run(
+        [sys.executable, "starter.py", "plan-staff", "--profile", "dong-da-2023",
+         "--agency", "tax"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--agency tax: the profile gives it no officers" in done.stderr
