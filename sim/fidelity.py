@@ -4,7 +4,8 @@
 (`sim.core`) and on the real workflows (`sim.runner`), and prints every difference in what a
 dossier went through: status, verdict, the appointment, when it finished, every form 05 row
 (moment, agencies, result, due moment, verdict), the apology letters (agency, dates) and the
-shipments (tracking number, attempts). Exit status 1 when there is one.
+shipments (tracking number, attempts); then the registry each engine wrote, as its reports by
+month, agency and desk read it, figure by figure. Exit status 1 when there is a difference.
 
 What is deliberately not compared, and why:
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -32,6 +34,7 @@ from typing import Any
 
 from sim.runner import DossierOutcome, SimulationResult
 from sim.scenario import Scenario
+from store.reports import format_report
 
 TOLERANCE = timedelta(seconds=60)
 _NUMBERS = re.compile(r"\b(KS-\d{4}-\d{6}|TT-\d{4}-\d{6}|TE\d{13})\b")
@@ -247,6 +250,13 @@ def differences(core: SimulationResult, temporal: SimulationResult) -> list[str]
         lines.append(f"dossiers differ: {sorted(mine.keys() ^ theirs.keys())}")
     for code in sorted(mine.keys() & theirs.keys()):
         lines += _where(dossier_record(mine[code]), dossier_record(theirs[code]), code)
+    # The registry each engine wrote, as its reports read it.
+    for name in ("report_by_month", "report_by_agency", "report_by_desk"):
+        lines += _where(
+            json.loads(format_report(getattr(core, name), "json")),
+            json.loads(format_report(getattr(temporal, name), "json")),
+            name,
+        )
     return lines
 
 
