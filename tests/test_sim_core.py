@@ -64,6 +64,10 @@ async def test_a_tiny_profile_on_the_core_reports_and_draws(tmp_path: Path) -> N
     levels = {row["level"]: row for row in document["by_level"]}
     assert levels["TOTAL"]["received"] == document["dossiers"] > 0
     assert document["unfinished"] == 0
+    weeks = document["weekly"]
+    assert sum(week["received"] for week in weeks) == document["dossiers"]
+    assert sum(week["apology_letters"] for week in weeks) == levels["TOTAL"]["apology_letters"]
+    assert {level for week in weeks for level in week["on_time_by_level"]} <= {"district", "ward"}
     assert chart.read_bytes().startswith(b"\x89PNG")
 
 
