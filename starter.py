@@ -631,8 +631,15 @@ def _write_printable_report(args: argparse.Namespace, result: Any) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Run a scenario or a district profile on the time-skipping test server (sim/)."""
+    """Run a scenario or a district profile on the core engine or Temporal (sim/)."""
     from sim.cli import run
+
+    return run(args)
+
+
+def cmd_plan_staff(args: argparse.Namespace) -> int:
+    """The staffing planner over a district profile (sim/staffing.py)."""
+    from sim.staffing import run
 
     return run(args)
 
@@ -1013,12 +1020,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser(
         "simulate",
-        help="run a scenario or a district profile on Temporal's time-skipping test server",
-        description="The real workflows and activities, months in minutes; a throwaway "
-        "registry. See docs/simulation.md.",
+        help="run a scenario or a district profile (the dossier core, or Temporal)",
+        description="Months in minutes on the dossier core (default) or the real workflows "
+        "on Temporal's time-skipping test server; a throwaway registry. See docs/simulation.md.",
     )
     add_simulate_arguments(simulate)
     simulate.set_defaults(handler=cmd_simulate)
+
+    from sim.staffing import add_arguments as add_plan_staff_arguments
+
+    plan_staff = commands.add_parser(
+        "plan-staff",
+        help="the fewest officers per agency keeping a target on-time rate (core-engine runs)",
+        description="Bisection over each agency's officers, each candidate a run of the "
+        "profile on the core engine. See docs/simulation.md.",
+    )
+    add_plan_staff_arguments(plan_staff)
+    plan_staff.set_defaults(handler=cmd_plan_staff)
     return parser
 
 

@@ -227,14 +227,15 @@ class LetterActivities:
         self._channel = channel
         self._font = font  # found at the first rendering, so other activities run without it
 
-    @activity.defn(name="letters.issue-apology")
-    async def issue_apology(self, request: ApologyInput) -> ApologyResult:
-        """Record, render and send the dossier's apology letter number ``sequence``, once.
+    async def record(self, request: ApologyInput) -> str:
+        """Record the letter's fields once (the first recording wins); its letter id.
+
+        The first part of ``letters.issue-apology``; a simulation's profile run stops here (the
+        registry's reports count recorded letters; nobody reads a simulated PDF).
 
         Raises:
             ApplicationError: non-retryable, the agency is not in the catalog, or the dossier
                 code cannot name a file.
-            FontNotFound: no font for the PDF (retried: installing one fixes it).
         """
         code, sequence = checked_dossier_code(request.dossier_code), request.sequence
         agency = catalog_agency(self._catalog, request.agency)
@@ -269,6 +270,19 @@ class LetterActivities:
                 "apology_recorded",
                 extra={"dossier": request.dossier_code, "letter": letter_id, "agency": agency.code},
             )
+        return letter_id
+
+    @activity.defn(name="letters.issue-apology")
+    async def issue_apology(self, request: ApologyInput) -> ApologyResult:
+        """Record, render and send the dossier's apology letter number ``sequence``, once.
+
+        Raises:
+            ApplicationError: non-retryable, the agency is not in the catalog, or the dossier
+                code cannot name a file.
+            FontNotFound: no font for the PDF (retried: installing one fixes it).
+        """
+        code, sequence = checked_dossier_code(request.dossier_code), request.sequence
+        letter_id = await self.record(request)
 
         async with self._sessions() as session:
             row = await store.lock_apology(session, code, sequence)

@@ -651,6 +651,7 @@ class _Lookup:
                 frozenset[date],
                 frozenset[date],
                 dict[date, CalendarOverride],
+                dict[date, bool],  # days already answered by is_working_day
             ]
             | None
         ) = None
@@ -756,8 +757,12 @@ class CalendarSnapshot(BaseModel):
     def _span(self) -> str:
         return f"{self.first_day.isoformat()}–{self.last_day.isoformat()}"
 
-    def _sets(self) -> tuple[frozenset[date], frozenset[date], dict[date, CalendarOverride]]:
-        """The lists as sets, built once; rebuilt if a ``model_copy(update=...)`` changed them."""
+    def _sets(
+        self,
+    ) -> tuple[frozenset[date], frozenset[date], dict[date, CalendarOverride], dict[date, bool]]:
+        """The lists as sets, built once; rebuilt if a ``model_copy(update=...)`` changed them.
+        The last item remembers the days `is_working_day` answered (the legal clock asks about
+        the same days again and again)."""
         source = (self.days_off, self.working_weekend_days, self.amendments)
         state = self._lookup.state
         if state is None or any(a is not b for a, b in zip(state[0], source, strict=True)):
@@ -766,9 +771,10 @@ class CalendarSnapshot(BaseModel):
                 frozenset(self.days_off),
                 frozenset(self.working_weekend_days),
                 {amendment.day: amendment for amendment in self.amendments},
+                {},
             )
             self._lookup.state = state
-        return state[1], state[2], state[3]
+        return state[1], state[2], state[3], state[4]
 
     def _check_in_range(self, day: date) -> None:
         _check_day(day)
@@ -791,11 +797,14 @@ class CalendarSnapshot(BaseModel):
                 the day and the range.
             TypeError: ``day`` is a datetime.
         """
+        days_off, working_weekend_days, _, answered = self._sets()
+        known = answered.get(day) if type(day) is date else None
+        if known is not None:
+            return known
         self._check_in_range(day)
-        days_off, working_weekend_days, _ = self._sets()
-        if day.weekday() >= 5:
-            return day in working_weekend_days
-        return day not in days_off
+        works = day in working_weekend_days if day.weekday() >= 5 else day not in days_off
+        answered[day] = works
+        return works
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``.

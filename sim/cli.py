@@ -16,6 +16,8 @@ from pathlib import Path
 
 from domain.clock import VN_TZ
 
+ENGINES = ("core", "temporal")
+
 
 class ProgressBar:
     """A progress bar on stderr: redrawn in place on a terminal; otherwise a line per 10% of the
@@ -71,6 +73,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url", metavar="URL", help="registry to write (default: a throwaway SQLite)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    whatif = parser.add_argument_group(
+        "what-if (profile, core engine): each prints a comparison against the baseline run"
+    )
+    whatif.add_argument(
+        "--lose", action="append", default=[], metavar="AGENCY:N:YYYY-MM",
+        help="the agency has N officers fewer from that month on",
+    )  # fmt: skip
+    whatif.add_argument(
+        "--holiday", action="append", default=[], metavar="YYYY-MM-DD",
+        help="the government adds a day off (known before the year starts)",
+    )  # fmt: skip
+    whatif.add_argument(
+        "--surge", action="append", default=[], metavar="DESK:PROCEDURE:COUNT:YYYY-MM",
+        help="COUNT more dossiers (scale 1) of a procedure at a desk in that month",
+    )  # fmt: skip
+    whatif.add_argument(
+        "--tet-backlog", action="store_true",
+        help="every agency at half capacity five working days either side of Tết",
+    )  # fmt: skip
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="core",
+        help="core: the dossier core in a discrete-event run (default, fast); temporal: the "
+        "real workflows on the time-skipping server (the cross-check)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +107,18 @@ def run(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     logging.getLogger("temporalio").setLevel(logging.ERROR)
+    from sim.whatif import WhatIf, parse_day, parse_loss, parse_surge, run_what_if
+
+    what_if = WhatIf(
+        losses=[parse_loss(text) for text in args.lose],
+        holidays=[parse_day(text) for text in args.holiday],
+        surges=[parse_surge(text) for text in args.surge],
+        tet_backlog=args.tet_backlog,
+    )
+    if what_if and (args.scenario is not None or args.engine != "core"):
+        raise ValueError(
+            "--lose, --holiday, --surge and --tet-backlog are for --profile on the core engine"
+        )
     if args.scenario is not None:
         if args.scale is not None or args.months is not None or args.chart is not None:
             raise ValueError("--scale, --months and --chart are for --profile")
@@ -92,6 +132,15 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= months <= profile.months:
         raise ValueError(f"--months must be 1..{profile.months}")
     progress = None if args.quiet else ProgressBar(f"{profile.name} x{scale:g}")
+    if what_if:
+        text = asyncio.run(
+            run_what_if(
+                profile, what_if, scale=scale, months=months, chart=args.chart,
+                as_json=args.json, progress=progress,
+            )
+        )  # fmt: skip
+        sys.stdout.write(text)
+        return 0
     text = asyncio.run(
         run_profile(
             profile,
@@ -101,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             as_json=args.json,
             database_url=args.database_url,
             progress=progress,
+            engine=args.engine,
         )
     )
     sys.stdout.write(text)
@@ -109,11 +159,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _scenario(scenario: object, args: argparse.Namespace) -> int:
     from sim.output import as_json, as_text
-    from sim.runner import run_scenario
+    from sim.profile import scenario_runner
     from sim.scenario import Scenario
 
     assert isinstance(scenario, Scenario)
     progress = None if args.quiet else ProgressBar(scenario.name or "scenario")
+    run_scenario = scenario_runner(args.engine)
     result = await run_scenario(scenario, database_url=args.database_url, progress=progress)
     sys.stdout.write(as_json(result) if args.json else as_text(result))
     return 0

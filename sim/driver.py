@@ -177,27 +177,6 @@ class DriverActivities:
         self.finished_at: dict[str, datetime] = {}  # when each driver saw its dossier end
         self.ended = 0  # dossiers finished or given up as wedged (progress)
 
-    def _facts(self, dossier: SimDossier) -> DossierFacts:
-        day = dossier.submit_at.astimezone(VN_TZ).date()
-        versions = (
-            self._catalog.components_on(dossier.procedure, day)
-            if self._catalog.is_combined(dossier.procedure)
-            else (self._catalog.version_on(dossier.procedure, day),)
-        )
-        documents = [
-            SubmittedDocument(name_vi=d.name_vi)
-            for v in versions
-            for d in v.required_documents
-            if not d.optional
-        ]
-        land = any(s.activity == "land.check-parcel" for v in versions for s in v.steps)
-        return DossierFacts(
-            parcel=DEMO_PARCEL if land else None,
-            documents=documents,
-            subject_ref=f"SIM-{dossier.code}",  # an opaque reference, no personal data
-            home_delivery=dossier.home_delivery,
-        )
-
     @activity.defn(name="sim.submit")
     async def submit(self, request: SubmitInput) -> None:
         """The desk receives the dossier (and, for home delivery, the applicant's contact)."""
@@ -216,7 +195,7 @@ class DriverActivities:
                 desk_code=dossier.desk,
                 procedure_code=dossier.procedure,
                 received_at=dossier.submit_at,
-                facts=self._facts(dossier),
+                facts=dossier_facts(self._catalog, dossier),
                 task_queue=self._task_queue,
             )
 
@@ -267,37 +246,13 @@ class DriverActivities:
         )
         try:
             if act.kind == "decide":
-                assert act.step is not None and act.agency is not None
-                await update_dossier(
-                    handle,
-                    DossierWorkflow.decide,
-                    DecisionInput(
-                        step=act.step,
-                        agency=act.agency,
-                        officer_id=f"officer-{act.agency}",
-                        action=DecisionAction(act.action),
-                        reason=act.reason,
-                        missing_documents=act.missing,
-                    ),
-                )
+                await update_dossier(handle, DossierWorkflow.decide, decision_of(act))
             elif act.kind == "supplement":
-                await update_dossier(
-                    handle,
-                    DossierWorkflow.provide_supplement,
-                    SupplementInput(
-                        documents=[SubmittedDocument(name_vi=name) for name in act.missing]
-                        or [SubmittedDocument(name_vi="Giấy tờ bổ sung")]
-                    ),
-                )
+                await update_dossier(handle, DossierWorkflow.provide_supplement, supplement_of(act))
             elif act.kind == "withdraw":
-                await update_dossier(
-                    handle, DossierWorkflow.withdraw, WithdrawInput(reason="Người nộp rút hồ sơ")
-                )
+                await update_dossier(handle, DossierWorkflow.withdraw, WITHDRAWAL)
             else:
-                await handle.signal(
-                    DossierWorkflow.payment_received,
-                    PaymentInput(reference=act.reference, amount_vnd=act.amount_vnd),
-                )
+                await handle.signal(DossierWorkflow.payment_received, payment_of(act))
         except WorkflowUpdateFailedError:
             # The workflow's validator said no (the step moved on, a supplement is not allowed
             # any more): remember it, so that the next look plans something it accepts.
@@ -332,3 +287,58 @@ async def _timer_due_within(
             pending.pop(event.timer_canceled_event_attributes.started_event_id, None)
     soon += [fires for fires in pending.values() if fires <= now + guard]
     return max(soon) if soon else None
+
+
+# ---- what the actors hand the dossier: shared with the core engine (sim/core.py) -------------
+
+WITHDRAWAL = WithdrawInput(reason="Người nộp rút hồ sơ")
+
+
+def dossier_facts(catalog: Catalog, dossier: SimDossier) -> DossierFacts:
+    """What the desk records at receipt: the required documents, a parcel for land steps."""
+    day = dossier.submit_at.astimezone(VN_TZ).date()
+    versions = (
+        catalog.components_on(dossier.procedure, day)
+        if catalog.is_combined(dossier.procedure)
+        else (catalog.version_on(dossier.procedure, day),)
+    )
+    documents = [
+        SubmittedDocument(name_vi=d.name_vi)
+        for v in versions
+        for d in v.required_documents
+        if not d.optional
+    ]
+    land = any(s.activity == "land.check-parcel" for v in versions for s in v.steps)
+    return DossierFacts(
+        parcel=DEMO_PARCEL if land else None,
+        documents=documents,
+        subject_ref=f"SIM-{dossier.code}",  # an opaque reference, no personal data
+        home_delivery=dossier.home_delivery,
+    )
+
+
+def decision_of(act: Act) -> DecisionInput:
+    """An officer's decision act as the ``decide`` update's input."""
+    assert act.step is not None and act.agency is not None
+    return DecisionInput(
+        step=act.step,
+        agency=act.agency,
+        officer_id=f"officer-{act.agency}",
+        action=DecisionAction(act.action),
+        reason=act.reason,
+        missing_documents=act.missing,
+        send_back_to=act.send_back_to,
+    )
+
+
+def supplement_of(act: Act) -> SupplementInput:
+    """The applicant's supplement act as the ``provide_supplement`` update's input."""
+    return SupplementInput(
+        documents=[SubmittedDocument(name_vi=name) for name in act.missing]
+        or [SubmittedDocument(name_vi="Giấy tờ bổ sung")]
+    )
+
+
+def payment_of(act: Act) -> PaymentInput:
+    """The payer's act as the ``payment_received`` signal's input."""
+    return PaymentInput(reference=act.reference, amount_vnd=act.amount_vnd)

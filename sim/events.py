@@ -13,19 +13,23 @@ Pure: the catalog and the clock come in; nothing here talks to Temporal or the d
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
+import structlog
 from pydantic import BaseModel
 
-from domain.catalog import Catalog
+from domain.catalog import Catalog, NotInForce, default_catalog
 from domain.clock import VN_TZ, LegalClock
 from domain.dossier import DossierStatus
 from domain.dossier_code import format_dossier_code
 from domain.plan import DossierPlan, plan_dossier
 from sim.scenario import AgencyRule, DossierSpec, OfficerAct, Scenario, Span
 from workflows.dossier import OFFICER_KINDS, TERMINAL, OpenStep, TrackingState
+
+log = structlog.get_logger(__name__)
 
 # Actors act half a minute past the minute, and the driver looks again only after SETTLE: the
 # dossier's own timers fall just after a whole minute (due moments, warnings), and an act that
@@ -60,9 +64,10 @@ class Act(BaseModel):
     occurrence: int = 0  # the how-many-th act of this kind on this step
     step: str | None = None
     agency: str | None = None
-    action: Literal["approve", "request_supplement", "refuse"] = "approve"
+    action: Literal["approve", "request_supplement", "refuse", "send_back"] = "approve"
     reason: str = ""
     missing: list[str] = []
+    send_back_to: str | None = None
     amount_vnd: int = 0
     reference: str = ""
 
@@ -139,11 +144,42 @@ def expand(scenario: Scenario, clock: LegalClock) -> list[SimDossier]:
     return number_dossiers(drafts)
 
 
+def _in_force(catalog: Catalog, procedure: str, day: date) -> bool:
+    try:
+        if catalog.is_combined(procedure):
+            catalog.components_on(procedure, day)
+        else:
+            catalog.version_on(procedure, day)
+    except NotInForce:
+        return False
+    return True
+
+
+def receivable(
+    drafts: list[tuple[datetime, int, dict[str, object]]], catalog: Catalog | None = None
+) -> list[tuple[datetime, int, dict[str, object]]]:
+    """The drafts the desk can receive: a procedure with no version in force on the day (its
+    legal basis ended with no successor published, e.g. land after Decree 151 ends) is refused
+    at the desk as in life, so it never becomes a dossier; the count is logged."""
+    catalog = catalog or default_catalog()
+    kept, refused = [], Counter[str]()
+    for draft in drafts:
+        procedure, day = str(draft[2]["procedure"]), draft[0].astimezone(VN_TZ).date()
+        if _in_force(catalog, procedure, day):
+            kept.append(draft)
+        else:
+            refused[procedure] += 1
+    if refused:
+        log.warning("dossiers_not_receivable", no_rules_in_force=dict(sorted(refused.items())))
+    return kept
+
+
 def number_dossiers(drafts: list[tuple[datetime, int, dict[str, object]]]) -> list[SimDossier]:
-    """Sort drafts by (moment, order) and give each its dossier code."""
+    """Sort the receivable drafts by (moment, order) and give each its dossier code."""
     sequences: dict[tuple[str, date], int] = {}
     dossiers = []
-    for index, (moment, _, fields) in enumerate(sorted(drafts, key=lambda d: (d[0], d[1]))):
+    ordered = sorted(receivable(drafts), key=lambda d: (d[0], d[1]))
+    for index, (moment, _, fields) in enumerate(ordered):
         desk = str(fields["desk"])
         day = moment.astimezone(VN_TZ).date()
         sequence = sequences[(desk, day)] = sequences.get((desk, day), 0) + 1
@@ -175,12 +211,23 @@ class Capacity:
     per_day: float
     agency: str = ""
     used: dict[date, int] = field(default_factory=dict)
+    # What-ifs: from each day on, another capacity (officers lost, a Tết backlog); in day order.
+    schedule: tuple[tuple[date, float], ...] = ()
+
+    def per_day_on(self, day: date) -> float:
+        """The capacity in force on ``day``."""
+        per_day = self.per_day
+        for start, value in self.schedule:
+            if start <= day:
+                per_day = value
+        return per_day
 
     def room(self, day: date) -> int:
         """Decisions the agency can make on ``day``."""
-        whole = int(self.per_day)
+        per_day = self.per_day_on(day)
+        whole = int(per_day)
         extra = random.Random(f"capacity:{self.agency}:{day.isoformat()}").random()
-        return whole + (1 if extra < self.per_day - whole else 0)
+        return whole + (1 if extra < per_day - whole else 0)
 
     def claim(self, clock: LegalClock, moment: datetime) -> datetime:
         """The first moment at or after ``moment`` on a working day that still has room."""
@@ -204,15 +251,18 @@ class Oracle:
         catalog: Catalog,
         clock: LegalClock,
         capacities: dict[str, float] | None = None,
+        schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
     ) -> None:
         self._scenario = scenario
         self._catalog = catalog
         self._clock = clock
         self._plans: dict[str, DossierPlan] = {}
         self._planned: dict[tuple[str, str, int], Act] = {}
+        self._keys: dict[str, list[tuple[str, str, int]]] = {}  # planned keys by dossier code
         self._refused: set[tuple[str, str, int]] = set()
         self._capacity = {
-            code: Capacity(per_day, code) for code, per_day in (capacities or {}).items()
+            code: Capacity(per_day, code, schedule=(schedules or {}).get(code, ()))
+            for code, per_day in (capacities or {}).items()
         }
         self.horizon = datetime.combine(scenario.start, time(0), VN_TZ) + timedelta(
             days=scenario.horizon_days
@@ -228,11 +278,19 @@ class Oracle:
             self._plans[dossier.code] = plan
         return plan
 
+    def remember_plan(self, dossier: SimDossier, plan: DossierPlan) -> None:
+        """The plan the desk made at receipt (the same computation `plan` would repeat)."""
+        self._plans[dossier.code] = plan
+
     def forget(self, dossier: SimDossier) -> None:
         """Drop what was remembered of a finished dossier."""
         self._plans.pop(dossier.code, None)
-        for key in [k for k in self._planned if k[0] == dossier.code]:
-            del self._planned[key]
+        for key in self._keys.pop(dossier.code, ()):
+            self._planned.pop(key, None)
+
+    def _plan_act(self, key: tuple[str, str, int], act: Act) -> None:
+        self._planned[key] = act
+        self._keys.setdefault(key[0], []).append(key)
 
     def refused(self, dossier: SimDossier, act: Act) -> None:
         """The workflow refused the act: a decision is then simply an approval, a withdrawal
@@ -242,9 +300,15 @@ class Oracle:
         self._planned.pop(key, None)
 
     def after(self, since: datetime, hours: float) -> datetime:
-        """``hours`` of working time after ``since``, at half past that minute."""
+        """``hours`` of working time after ``since``, at half past that minute; an act that
+        would fall at a closing time (or after it) waits for the next opening. (Counting that
+        ends exactly at 17:00 must not depend on a few milliseconds of the time-skipping
+        server's clock, which put it either at 17:00 or at the next morning's 08:00.)"""
         hours = round(hours * 4) / 4  # a quarter of an hour is as precise as officers are
-        return floor_minute(self._clock.add(since, timedelta(hours=hours))) + ACT_OFFSET
+        moment = floor_minute(self._clock.add(since, timedelta(hours=hours))) + ACT_OFFSET
+        if not self._clock.is_office_time(moment):
+            moment = floor_minute(self._clock.clock_start(moment)) + ACT_OFFSET
+        return moment
 
     def _rng(self, dossier: SimDossier, what: str, occurrence: int) -> random.Random:
         return random.Random(f"{self._scenario.seed}:{dossier.code}:{what}:{occurrence}")
@@ -340,6 +404,10 @@ class Oracle:
             ):
                 count += 1
                 since = max(since, row.at)
+            elif (row.procedure, row.step) == (procedure, name) and row.result.startswith(
+                "sent back"
+            ):
+                count += 1  # the step opens again later: its next scripted act is used then
         return count, since
 
     def _officer(self, dossier: SimDossier, state: TrackingState, step: OpenStep) -> Act:
@@ -360,7 +428,7 @@ class Oracle:
         capacity = self._capacity.get(step.agency)
         if capacity is not None and spec is None:
             act = act.model_copy(update={"at": floor_minute(capacity.claim(self._clock, act.at))})
-        self._planned[key] = act
+        self._plan_act(key, act)
         return act
 
     def _decision(
@@ -371,6 +439,7 @@ class Oracle:
         action: str,
         reason: str,
         missing: list[str],
+        send_back_to: str | None = None,
     ) -> Act:
         return Act.model_validate(
             {
@@ -382,6 +451,7 @@ class Oracle:
                 "action": action,
                 "reason": reason,
                 "missing": missing,
+                "send_back_to": send_back_to,
             }
         )
 
@@ -411,6 +481,9 @@ class Oracle:
             else spec.officer_share * budget
         )
         missing = chosen.missing or self._missing_documents(plan, step)
+        target = chosen.send_back_to
+        if target is not None and ":" not in target:
+            target = f"{step.key.partition(':')[0]}:{target}"
         return self._decision(
             step,
             occurrence,
@@ -418,6 +491,7 @@ class Oracle:
             chosen.action,
             chosen.reason or ("Hồ sơ còn thiếu giấy tờ" if chosen.action != "approve" else ""),
             missing if chosen.action == "request_supplement" else [],
+            target,
         )
 
     def _drawn(
@@ -482,7 +556,7 @@ class Oracle:
             at=self.after(request.at, days * HOURS_PER_DAY),
             missing=request.missing_documents,
         )
-        self._planned[key] = act
+        self._plan_act(key, act)
         return act
 
     def _payment(self, dossier: SimDossier, state: TrackingState, step: OpenStep) -> Act | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +41,7 @@ from sim.scenario import (
 from store.reports import ReportResult, format_report
 
 PROFILES = Path(__file__).parent / "profiles"
+RunScenario = Callable[..., Awaitable[SimulationResult]]
 Weight = Annotated[float, Field(ge=0.0)]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -83,6 +84,9 @@ class AgencyProfile(AgencyRule):
 
     capacity_per_day: int | None = Field(
         default=None, ge=1, description="decisions per working day at scale 1; none: unlimited"
+    )
+    officers: int | None = Field(
+        default=None, ge=1, description="officers making those decisions (what-ifs lose some)"
     )
 
 
@@ -158,6 +162,14 @@ def _choose(rng: random.Random, weights: dict[Any, float]) -> Any:
 def draw_dossiers(
     profile: Profile, scale: float, months: int, clock: LegalClock
 ) -> list[SimDossier]:
+    """The profile's dossiers, numbered (see `draw_drafts`)."""
+    return number_dossiers(draw_drafts(profile, scale, months, clock))
+
+
+Draft = tuple[datetime, int, dict[str, object]]
+
+
+def draw_drafts(profile: Profile, scale: float, months: int, clock: LegalClock) -> list[Draft]:
     """The profile's dossiers at ``scale`` over its first ``months`` months, drawn with the seed.
 
     Each level gets ``round(dossiers * scale * months / profile.months)`` dossiers (at least
@@ -204,7 +216,7 @@ def draw_dossiers(
                     },
                 )
             )
-    return number_dossiers(drafts)
+    return drafts
 
 
 def _month_index(start: date, day: date) -> int:
@@ -221,11 +233,13 @@ def as_scenario(profile: Profile, months: int) -> Scenario:
         post=profile.post,
         rules=Rules(
             agencies={
-                code: AgencyRule.model_validate(rule.model_dump(exclude={"capacity_per_day"}))
+                code: AgencyRule.model_validate(
+                    rule.model_dump(exclude={"capacity_per_day", "officers"})
+                )
                 for code, rule in profile.agencies.items()
             },
             default=AgencyRule.model_validate(
-                profile.default_agency.model_dump(exclude={"capacity_per_day"})
+                profile.default_agency.model_dump(exclude={"capacity_per_day", "officers"})
             ),
             payment_delay_days=profile.payment_delay_days,
             supplement_reply_days=profile.supplement_reply_days,
@@ -265,6 +279,8 @@ class WeekRow(BaseModel):
     finished: int
     backlog: int  # received minus finished, at the end of the week
     on_time_rate_pct: float | None  # of the dossiers decided that week
+    on_time_by_level: dict[str, float | None] = {}  # the same, per level
+    apology_letters: int = 0  # form 04 letters issued that week
 
 
 async def run_profile(
@@ -277,23 +293,19 @@ async def run_profile(
     database_url: str | None = None,
     progress: Progress | None = None,
     catalog: Catalog | None = None,
+    engine: str = "core",
 ) -> str:
-    """Run the profile and return the report text (or JSON document); write the chart."""
+    """Run the profile and return the report text (or JSON document); write the chart.
+
+    ``engine``: ``core`` (`sim.core`, the default) or ``temporal`` (`sim.runner`).
+    """
     catalog = catalog or default_catalog()
     clock = LegalClock(default_calendar())
     dossiers = draw_dossiers(profile, scale, months, clock)
-    scenario = as_scenario(profile, months)
-    weekly_rows: list[WeekRow] = []
-
-    result = await run_scenario(
-        scenario,
-        catalog=catalog,
-        database_url=database_url,
-        progress=progress,
-        capacities=capacities(profile, scale),
-        keep_details=False,
-        dossiers=dossiers,
-    )
+    result = await profile_result(
+        profile, months, scale, dossiers, engine=engine, catalog=catalog,
+        database_url=database_url, progress=progress,
+    )  # fmt: skip
     weekly_rows = weekly(result)
     levels = by_level(result, dossiers)
     chart_path = chart or Path(f"{profile.name}-x{scale:g}-weekly.png")
@@ -318,6 +330,35 @@ async def run_profile(
         }
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     return report_text(profile, scale, months, len(dossiers), result, levels, chart_path)
+
+
+async def profile_result(
+    profile: Profile,
+    months: int,
+    scale: float,
+    dossiers: list[SimDossier],
+    *,
+    engine: str = "core",
+    catalog: Catalog | None = None,
+    database_url: str | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> SimulationResult:
+    """Run the profile's dossiers on ``engine`` (``options``: the core engine's ``clock`` and
+    ``schedules`` for a what-if)."""
+    if engine == "core":
+        # The core engine records letters and counts warnings without rendering or sending.
+        options["paperwork"] = False
+    return await scenario_runner(engine)(
+        as_scenario(profile, months),
+        catalog=catalog or default_catalog(),
+        database_url=database_url,
+        progress=progress,
+        capacities=capacities(profile, scale),
+        keep_details=False,
+        dossiers=dossiers,
+        **options,
+    )
 
 
 def by_level(result: SimulationResult, dossiers: Sequence[SimDossier]) -> list[LevelRow]:
@@ -360,39 +401,72 @@ def by_level(result: SimulationResult, dossiers: Sequence[SimDossier]) -> list[L
 
 
 def weekly(result: SimulationResult) -> list[WeekRow]:
-    """Per week (Monday to Sunday, Vietnam time): received, finished, backlog, on-time rate."""
+    """Per week (Monday to Sunday, Vietnam time): received, finished, backlog, on-time rate
+    (overall and per level), apology letters issued."""
     received: dict[date, int] = {}
     finished: dict[date, int] = {}
-    good: dict[date, int] = {}
-    counted: dict[date, int] = {}
+    good: dict[tuple[date, str], int] = {}
+    counted: dict[tuple[date, str], int] = {}
+    letters: dict[date, int] = {}
+    levels: set[str] = set()
     for outcome in result.outcomes:
         start = _monday(outcome.dossier.submit_at)
         received[start] = received.get(start, 0) + 1
+        apologies = (
+            outcome.result.apologies
+            if outcome.result is not None
+            else outcome.tracking.apologies
+            if outcome.tracking is not None
+            else []
+        )
+        for letter in apologies:
+            if letter.issued_at is not None:
+                week = _monday(letter.issued_at)
+                letters[week] = letters.get(week, 0) + 1
         if outcome.finished and outcome.finished_at is not None:
             week = _monday(outcome.finished_at)
             finished[week] = finished.get(week, 0) + 1
             verdict = outcome.result.verdict if outcome.result is not None else None
             if verdict in ("early", "on_time", "late"):
-                counted[week] = counted.get(week, 0) + 1
-                good[week] = good.get(week, 0) + (verdict != "late")
+                level = outcome.dossier.group or ""
+                levels.add(level)
+                for key in ((week, ""), (week, level)):
+                    counted[key] = counted.get(key, 0) + 1
+                    good[key] = good.get(key, 0) + (verdict != "late")
     if not received:
         return []
     week, last = min(received), max([*received, *finished])
     rows, backlog = [], 0
+
+    def rate(key: tuple[date, str]) -> float | None:
+        return round(100 * good.get(key, 0) / counted[key], 2) if counted.get(key) else None
+
     while week <= last:
         backlog += received.get(week, 0) - finished.get(week, 0)
-        rate = round(100 * good.get(week, 0) / counted[week], 2) if counted.get(week) else None
         rows.append(
             WeekRow(
                 week=week,
                 received=received.get(week, 0),
                 finished=finished.get(week, 0),
                 backlog=backlog,
-                on_time_rate_pct=rate,
+                on_time_rate_pct=rate((week, "")),
+                on_time_by_level={level: rate((week, level)) for level in sorted(levels) if level},
+                apology_letters=letters.get(week, 0),
             )
         )
         week += timedelta(days=7)
     return rows
+
+
+def scenario_runner(engine: str) -> RunScenario:
+    """The run function of an engine: ``core`` (the default) or ``temporal``."""
+    if engine == "core":
+        from sim.core import run_scenario_core
+
+        return run_scenario_core
+    if engine == "temporal":
+        return run_scenario
+    raise ValueError(f"unknown engine {engine!r}; engines: core, temporal")
 
 
 def _monday(moment: datetime) -> date:
@@ -436,19 +510,29 @@ def _report(report: ReportResult) -> str:
     return format_report(report)
 
 
+_LEVEL_COLOURS = ("darkorange", "seagreen", "purple", "brown")
+
+
 def draw_chart(rows: Sequence[WeekRow], path: Path, title: str) -> None:
-    """A PNG: weekly backlog (bars, left axis) and on-time rate (line, right axis, 0-100%)."""
+    """A PNG per run. Above: weekly backlog (bars) and arrivals (grey line) on the left axis,
+    on-time share of the dossiers decided that week (dark red; per level in colour) on the
+    right axis. Below: apology letters (form 04) issued per week."""
     from PIL import Image, ImageDraw
 
-    width, height = 1000, 480
-    left, right, top, bottom = 70, 70, 40, 60
+    width, height = 1000, 640
+    left, right, top, bottom = 70, 70, 40, 220
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((left, 12), f"{title}: weekly backlog (bars) and on-time rate (line)", fill="black")
+    draw.text(
+        (left, 12),
+        f"{title}: backlog (bars), arrivals (grey), on-time % (red; levels in colour)",
+        fill="black",
+    )
     plot_w, plot_h = width - left - right, height - top - bottom
     draw.rectangle((left, top, left + plot_w, top + plot_h), outline="black")
-    # The backlog axis tops at a multiple of 4 so that its five ticks are whole numbers.
-    peak = -(-max([row.backlog for row in rows] + [1]) // 4) * 4
+    # The left axis tops at a multiple of 4 so that its five ticks are whole numbers.
+    top_value = max([row.backlog for row in rows] + [row.received for row in rows] + [1])
+    peak = -(-top_value // 4) * 4
     n = max(len(rows), 1)
     slot = plot_w / n
     for tick in range(5):
@@ -456,22 +540,49 @@ def draw_chart(rows: Sequence[WeekRow], path: Path, title: str) -> None:
         draw.line((left - 4, y, left, y), fill="black")
         draw.text((5, y - 6), f"{peak * tick // 4}", fill="steelblue")
         draw.text((left + plot_w + 6, y - 6), f"{25 * tick}%", fill="darkred")
-    points = []
+    levels = sorted({level for row in rows for level in row.on_time_by_level})
+    lines: dict[str, list[tuple[float, float]]] = {"": [], "arrivals": []}
+    lines.update({level: [] for level in levels})
     for index, row in enumerate(rows):
         x0 = left + index * slot
+        middle = x0 + slot / 2
         bar = plot_h * max(row.backlog, 0) / peak
         draw.rectangle(
             (x0 + 1, top + plot_h - bar, x0 + max(slot - 1, 1), top + plot_h), fill="steelblue"
         )
+        lines["arrivals"].append((middle, top + plot_h - plot_h * row.received / peak))
         if row.on_time_rate_pct is not None:
-            y = top + plot_h - plot_h * row.on_time_rate_pct / 100
-            points.append((x0 + slot / 2, y))
+            lines[""].append((middle, top + plot_h - plot_h * row.on_time_rate_pct / 100))
+        for level in levels:
+            rate = row.on_time_by_level.get(level)
+            if rate is not None:
+                lines[level].append((middle, top + plot_h - plot_h * rate / 100))
         if index % max(n // 10, 1) == 0:
-            draw.text((x0, top + plot_h + 8), row.week.strftime("%d/%m"), fill="black")
-    if len(points) > 1:
-        draw.line(points, fill="darkred", width=2)
-    for x, y in points:
+            draw.text((x0, height - 40), row.week.strftime("%d/%m"), fill="black")
+    colours = {"": "darkred", "arrivals": "grey"}
+    colours.update({level: _LEVEL_COLOURS[i % 4] for i, level in enumerate(levels)})
+    for name, points in lines.items():
+        if len(points) > 1:
+            draw.line(points, fill=colours[name], width=2 if name == "" else 1)
+    for x, y in lines[""]:
         draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill="darkred")
-    draw.text((left, height - 24), "week (Monday)", fill="black")
+    legend = "  ".join(f"{level}: {colours[level]}" for level in levels)
+    draw.text((left, top + plot_h + 6), f"on-time by level: {legend}", fill="black")
+    # Below: apology letters per week.
+    low_top, low_h = top + plot_h + 40, bottom - 90
+    draw.rectangle((left, low_top, left + plot_w, low_top + low_h), outline="black")
+    most = max([row.apology_letters for row in rows] + [1])
+    draw.text((5, low_top - 6), f"{most}", fill="black")
+    draw.text((5, low_top + low_h - 6), "0", fill="black")
+    draw.text((left + plot_w + 6, low_top), "form 04", fill="black")
+    for index, row in enumerate(rows):
+        x0 = left + index * slot
+        bar = low_h * row.apology_letters / most
+        if bar:
+            draw.rectangle(
+                (x0 + 1, low_top + low_h - bar, x0 + max(slot - 1, 1), low_top + low_h),
+                fill="indianred",
+            )
+    draw.text((left, height - 24), "week (Monday); apology letters per week below", fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG")

@@ -72,18 +72,25 @@ class OfficerAct(_Strict):
     """
 
     step: str = Field(description="PROCEDURE:STEP, or STEP when the dossier has one procedure")
-    action: Literal["approve", "request_supplement", "refuse"] = "approve"
+    action: Literal["approve", "request_supplement", "refuse", "send_back"] = "approve"
     after_days: Days | None = Field(
         default=None,
         description="working days after the step became actionable; default: half its budget",
     )
     reason: str = ""
     missing: list[str] = Field(default=[], description="request_supplement: documents missing")
+    send_back_to: str | None = Field(
+        default=None, description="send_back: the earlier step (STEP or PROCEDURE:STEP) to redo"
+    )
 
     @model_validator(mode="after")
     def _reason(self) -> OfficerAct:
-        if self.action == "refuse" and not self.reason.strip():
-            raise ValueError("a refusal needs a reason")
+        if self.action in ("refuse", "send_back") and not self.reason.strip():
+            raise ValueError(
+                f"{'a refusal' if self.action == 'refuse' else 'a send-back'} needs a reason"
+            )
+        if (self.action == "send_back") != (self.send_back_to is not None):
+            raise ValueError("send_back_to goes with action send_back, and only with it")
         return self
 
 
@@ -296,6 +303,15 @@ def check_against_catalog(scenario: Scenario, catalog: Catalog) -> str | None:
             if key not in keys:
                 return (
                     f"{where}.officers[{number}].step: no step {act.step!r} in "
+                    f"{spec.procedure}; steps: {', '.join(sorted(keys))}"
+                )
+            target = act.send_back_to
+            if (
+                target is not None
+                and (target if ":" in target else f"{versions[0].code}:{target}") not in keys
+            ):
+                return (
+                    f"{where}.officers[{number}].send_back_to: no step {target!r} in "
                     f"{spec.procedure}; steps: {', '.join(sorted(keys))}"
                 )
     if scenario.rules is not None:

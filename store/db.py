@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -56,10 +56,10 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def dialect_insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(bind: AsyncSession | Connection, table: Any) -> Any:
     """An INSERT that can say ON CONFLICT: spelled the same on PostgreSQL and SQLite, but
-    SQLAlchemy builds it per dialect."""
-    dialect = session.get_bind().dialect.name
+    SQLAlchemy builds it per dialect (of a session's or a connection's database)."""
+    dialect = bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 

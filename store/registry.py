@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import portal, sms
@@ -62,149 +62,140 @@ async def _upsert(
     await session.execute(stmt)
 
 
-async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
-    """Write a dossier's snapshot; True if the dossier row took it (False: a newer one stands).
+# (table, rows, business key, whether a row written again is updated)
+TableRows = tuple[Any, list[dict[str, Any]], list[str], bool]
 
-    The rows a snapshot carries are the ones that changed since the workflow's previous sync;
-    rows it leaves out are left as they are.
-    """
+
+def snapshot_rows(snapshot: RegistrySnapshot) -> list[TableRows]:
+    """The rows a snapshot writes, per table, except the dossier row (`dossier_values`)."""
     code = snapshot.dossier_code
-    await _upsert(
-        session,
-        ProcedureRun,
-        [
-            {
-                "dossier_code": code,
-                "procedure_code": p.code,
-                "version": p.version,
-                "name_vi": p.name_vi,
-                "outcome": p.outcome,
-            }
-            for p in snapshot.procedures
-        ],
-        ["dossier_code", "procedure_code"],
-    )
-    await _upsert(
-        session,
-        StepRecord,
-        [
-            {
-                "dossier_code": code,
-                "step_key": s.key,
-                "procedure_code": s.procedure,
-                "agency": s.agency,
-                "kind": s.kind,
-                "name_vi": s.name_vi,
-                "status": s.status,
-                "opened_at": utc(s.opened_at),
-                "due_at": utc(s.due),
-                "done_at": utc(s.done_at),
-                "overdue": s.overdue,
-                "outcome": s.outcome,
-                "officer_id": s.officer_id,
-                "verdict": s.verdict,
-                "working_hours": s.working_hours,
-                "late_working_hours": s.late_working_hours,
-            }
-            for s in snapshot.steps
-        ],
-        ["dossier_code", "step_key"],
-    )
-    # The ledger, received documents and the audit log only grow: the first write stands.
-    await _upsert(
-        session,
-        HandoverRecord,
-        [
-            {
-                "dossier_code": code,
-                "sequence": h.sequence,
-                "procedure_code": h.procedure,
-                "step": h.step,
-                "from_agency": h.from_agency,
-                "to_agencies": ",".join(h.to_agencies),
-                "at": utc(h.at),
-                "result": h.result,
-                "officer_id": h.officer_id,
-                "due_at": utc(h.due),
-                "verdict": h.verdict,
-                "late_working_hours": h.late_working_hours,
-            }
-            for h in snapshot.handovers
-        ],
-        ["dossier_code", "sequence"],
-        update=False,
-    )
-    await _upsert(
-        session,
-        ReceivedDocument,
-        [
-            {
-                "dossier_code": code,
-                "sequence": d.sequence,
-                "name_vi": d.name_vi,
-                "sha256": d.sha256,
-                "supplement": d.supplement,
-            }
-            for d in snapshot.received
-        ],
-        ["dossier_code", "sequence"],
-        update=False,
-    )
-    await _upsert(
-        session,
-        AuditRecord,
-        [
-            {
-                "dossier_code": code,
-                "update_id": a.update_id,
-                "at": utc(a.at),
-                "actor_kind": a.actor_kind,
-                "actor_id": a.actor_id,
-                "agency": a.agency,
-                "action": a.action,
-                "step": a.step,
-                "reason": a.reason,
-                "detail": a.detail,
-            }
-            for a in snapshot.audit
-        ],
-        ["dossier_code", "update_id"],
-        update=False,
-    )
-    # Documents may change after issue (a letter is marked sent; a supplement answered).
-    await _upsert(
-        session,
-        DocumentRecord,
-        [
-            {
-                "dossier_code": code,
-                "kind": d.kind,
-                "sequence": d.sequence,
-                "procedure_code": d.procedure,
-                "step": d.step,
-                "agency": d.agency,
-                "reference": d.reference,
-                "summary_vi": d.summary_vi,
-                "detail": json.dumps(d.detail, ensure_ascii=False, sort_keys=True, default=str),
-                "issued_at": utc(d.issued_at),
-            }
-            for d in snapshot.issued
-        ],
-        ["dossier_code", "kind", "sequence"],
-    )
-    previous = await session.scalar(
-        select(DossierRecord.status).where(DossierRecord.code == code).with_for_update()
-    )
-    applied = await _upsert_dossier(session, snapshot)
-    if applied:
-        # In this transaction: the portal's outbox never lacks a status the registry holds.
-        await portal.record_status_change(session, snapshot, previous)
-        await sms.record_from_snapshot(session, snapshot, previous)
-    return applied
+    return [
+        (
+            ProcedureRun,
+            [
+                {
+                    "dossier_code": code,
+                    "procedure_code": p.code,
+                    "version": p.version,
+                    "name_vi": p.name_vi,
+                    "outcome": p.outcome,
+                }
+                for p in snapshot.procedures
+            ],
+            ["dossier_code", "procedure_code"],
+            True,
+        ),
+        (
+            StepRecord,
+            [
+                {
+                    "dossier_code": code,
+                    "step_key": s.key,
+                    "procedure_code": s.procedure,
+                    "agency": s.agency,
+                    "kind": s.kind,
+                    "name_vi": s.name_vi,
+                    "status": s.status,
+                    "opened_at": utc(s.opened_at),
+                    "due_at": utc(s.due),
+                    "done_at": utc(s.done_at),
+                    "overdue": s.overdue,
+                    "outcome": s.outcome,
+                    "officer_id": s.officer_id,
+                    "verdict": s.verdict,
+                    "working_hours": s.working_hours,
+                    "late_working_hours": s.late_working_hours,
+                }
+                for s in snapshot.steps
+            ],
+            ["dossier_code", "step_key"],
+            True,
+        ),
+        # The ledger, received documents and the audit log only grow: the first write stands.
+        (
+            HandoverRecord,
+            [
+                {
+                    "dossier_code": code,
+                    "sequence": h.sequence,
+                    "procedure_code": h.procedure,
+                    "step": h.step,
+                    "from_agency": h.from_agency,
+                    "to_agencies": ",".join(h.to_agencies),
+                    "at": utc(h.at),
+                    "result": h.result,
+                    "officer_id": h.officer_id,
+                    "due_at": utc(h.due),
+                    "verdict": h.verdict,
+                    "late_working_hours": h.late_working_hours,
+                }
+                for h in snapshot.handovers
+            ],
+            ["dossier_code", "sequence"],
+            False,
+        ),
+        (
+            ReceivedDocument,
+            [
+                {
+                    "dossier_code": code,
+                    "sequence": d.sequence,
+                    "name_vi": d.name_vi,
+                    "sha256": d.sha256,
+                    "supplement": d.supplement,
+                }
+                for d in snapshot.received
+            ],
+            ["dossier_code", "sequence"],
+            False,
+        ),
+        (
+            AuditRecord,
+            [
+                {
+                    "dossier_code": code,
+                    "update_id": a.update_id,
+                    "at": utc(a.at),
+                    "actor_kind": a.actor_kind,
+                    "actor_id": a.actor_id,
+                    "agency": a.agency,
+                    "action": a.action,
+                    "step": a.step,
+                    "reason": a.reason,
+                    "detail": a.detail,
+                }
+                for a in snapshot.audit
+            ],
+            ["dossier_code", "update_id"],
+            False,
+        ),
+        # Documents may change after issue (a letter is marked sent; a supplement answered).
+        (
+            DocumentRecord,
+            [
+                {
+                    "dossier_code": code,
+                    "kind": d.kind,
+                    "sequence": d.sequence,
+                    "procedure_code": d.procedure,
+                    "step": d.step,
+                    "agency": d.agency,
+                    "reference": d.reference,
+                    "summary_vi": d.summary_vi,
+                    "detail": json.dumps(d.detail, ensure_ascii=False, sort_keys=True, default=str),
+                    "issued_at": utc(d.issued_at),
+                }
+                for d in snapshot.issued
+            ],
+            ["dossier_code", "kind", "sequence"],
+            True,
+        ),
+    ]
 
 
-async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
-    values = {
+def dossier_values(snapshot: RegistrySnapshot) -> dict[str, Any]:
+    """The dossier row of a snapshot."""
+    return {
         "code": snapshot.dossier_code,
         "desk_code": snapshot.desk_code,
         "procedure_code": snapshot.procedure_code,
@@ -224,6 +215,31 @@ async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> 
         "amount_paid_vnd": snapshot.amount_paid_vnd,
         "revision": snapshot.revision,
     }
+
+
+async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
+    """Write a dossier's snapshot; True if the dossier row took it (False: a newer one stands).
+
+    The rows a snapshot carries are the ones that changed since the workflow's previous sync;
+    rows it leaves out are left as they are.
+    """
+    for table, rows, keys, update in snapshot_rows(snapshot):
+        await _upsert(session, table, rows, keys, update=update)
+    previous = await session.scalar(
+        select(DossierRecord.status)
+        .where(DossierRecord.code == snapshot.dossier_code)
+        .with_for_update()
+    )
+    applied = await _upsert_dossier(session, snapshot)
+    if applied:
+        # In this transaction: the outside systems' outboxes never lack what the registry holds.
+        await portal.record_status_change(session, snapshot, previous)
+        await sms.record_from_snapshot(session, snapshot, previous)
+    return applied
+
+
+async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
+    values = dossier_values(snapshot)
     stmt = dialect_insert(session, DossierRecord).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[DossierRecord.code],
@@ -231,6 +247,39 @@ async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> 
         where=DossierRecord.revision <= stmt.excluded.revision,
     ).returning(DossierRecord.code)
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+def write_snapshots(connection: Connection, snapshots: Sequence[RegistrySnapshot]) -> None:
+    """`apply_snapshot` for many dossiers at once, one statement per table (a simulation's
+    registry): the same rows, written with the same keys and conflict rules; no outbox (a
+    simulation talks to no outside system)."""
+    if not snapshots:
+        return
+    tables: dict[Any, tuple[list[dict[str, Any]], list[str], bool]] = {}
+    for snapshot in snapshots:
+        for table, rows, keys, update in snapshot_rows(snapshot):
+            tables.setdefault(table, ([], keys, update))[0].extend(rows)
+    for table, (rows, keys, update) in tables.items():
+        if not rows:
+            continue
+        stmt = dialect_insert(connection, table)
+        index = [getattr(table, key) for key in keys]
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=index,
+                set_={name: stmt.excluded[name] for name in rows[0] if name not in keys},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=index)
+        connection.execute(stmt, rows)
+    dossiers = [dossier_values(snapshot) for snapshot in snapshots]
+    stmt = dialect_insert(connection, DossierRecord)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DossierRecord.code],
+        set_={key: stmt.excluded[key] for key in dossiers[0] if key != "code"},
+        where=DossierRecord.revision <= stmt.excluded.revision,
+    )
+    connection.execute(stmt, dossiers)
 
 
 async def steps_of(session: AsyncSession, dossier_code: str) -> list[StepRecord]:

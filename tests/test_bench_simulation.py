@@ -14,10 +14,22 @@ from bench.simulation import main, parse_runs
 def test_a_tiny_run_reports_its_dossiers_the_baseline_and_a_projection(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["--runs", "0.0005:1", "--baseline-workflows", "10", "--json"]) == 0
+    assert (
+        main(["--runs", "0.0005:1", "--core", "0.001:1", "--baseline-workflows", "10", "--json"])
+        == 0
+    )
     figures = json.loads(capsys.readouterr().out)
     (run,) = figures["runs"]
-    assert (run["scale"], run["months"], run["dossiers"]) == (0.0005, 1, 5)
+    assert (run["engine"], run["scale"], run["months"], run["dossiers"]) == (
+        "temporal",
+        0.0005,
+        1,
+        5,
+    )
+    (core,) = figures["core_runs"]
+    assert (core["engine"], core["scale"], core["dossiers"]) == ("core", 0.001, 9)
+    assert core["unfinished"] == 0 and figures["core_to_temporal"][0] > 0
+    assert figures["full_profile_core_seconds"] is None  # only a 1:10 core run measures it
     assert run["unfinished"] == run["wedged"] == 0
     assert run["dossiers_per_second"] > 0 and figures["ratios_to_bare"][0] > 0
     assert [base["workflows"] for base in figures["baseline"]] == [10, 10]

@@ -248,6 +248,39 @@ class RegistryWriter:
         self._synced.update(pending)
 
 
+def applicant_notice_input(core: DossierCore, effect: NotifyApplicant) -> ApplicantNoticeInput:
+    """What ``letters.applicant-notice`` needs to write the applicant (form 02, its reminder,
+    form 03, form 05); the simulator's core engine sends the same."""
+    notice = ApplicantNoticeInput(
+        dossier_code=core.request.dossier_code,
+        kind=effect.kind,
+        sequence=effect.sequence,
+        procedure_name_vi=core.plan.name_vi,
+        received_at=core.plan.received_at,
+        agency="one-stop",
+    )
+    if effect.kind is ApplicantNoticeKind.REFUSED:
+        rows = [row for row in core.state.ledger if row.kind is Outcome.REFUSED]
+        row = rows[effect.sequence - 1]
+        return notice.model_copy(
+            update={
+                "procedure_name_vi": core.policy_name(row.procedure),
+                "agency": row.from_agency,
+                "reason_vi": row.result.removeprefix("refused: "),
+            }
+        )
+    request = core.state.supplements[effect.sequence - 1]
+    return notice.model_copy(
+        update={
+            "procedure_name_vi": core.policy_name(request.procedure),
+            "agency": request.requested_by,
+            "reason_vi": request.reason,
+            "missing_documents": request.missing_documents,
+            "answer_by": request.answer_by,
+        }
+    )
+
+
 @workflow.defn
 class DossierWorkflow:
     """Carries one dossier through its agencies; see the module docstring for its messages."""
@@ -430,7 +463,7 @@ class DossierWorkflow:
         elif isinstance(effect, NotifyApplicant):
             await self._at_the_desk(
                 "letters.applicant-notice",
-                self._applicant_notice(effect),
+                applicant_notice_input(core, effect),
                 NoticeSent,
                 f"Thông báo cho người nộp hồ sơ: {effect.kind} ({effect.sequence})",
             )
@@ -507,37 +540,6 @@ class DossierWorkflow:
                 "Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
             )  # fmt: skip
             self._apply(core.returned_to_desk(effect.step, workflow.now()))
-
-    def _applicant_notice(self, effect: NotifyApplicant) -> ApplicantNoticeInput:
-        core = self._core
-        notice = ApplicantNoticeInput(
-            dossier_code=self._request.dossier_code,
-            kind=effect.kind,
-            sequence=effect.sequence,
-            procedure_name_vi=core.plan.name_vi,
-            received_at=core.plan.received_at,
-            agency="one-stop",
-        )
-        if effect.kind is ApplicantNoticeKind.REFUSED:
-            rows = [row for row in core.state.ledger if row.kind is Outcome.REFUSED]
-            row = rows[effect.sequence - 1]
-            return notice.model_copy(
-                update={
-                    "procedure_name_vi": core.policy_name(row.procedure),
-                    "agency": row.from_agency,
-                    "reason_vi": row.result.removeprefix("refused: "),
-                }
-            )
-        request = core.state.supplements[effect.sequence - 1]
-        return notice.model_copy(
-            update={
-                "procedure_name_vi": core.policy_name(request.procedure),
-                "agency": request.requested_by,
-                "reason_vi": request.reason,
-                "missing_documents": request.missing_documents,
-                "answer_by": request.answer_by,
-            }
-        )
 
     def _apology_input(self, record: ApologyRecord) -> ApologyInput:
         plan = self._core.plan

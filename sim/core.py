@@ -1,0 +1,661 @@
+"""The fast engine: every dossier's `DossierCore` in one SimPy discrete-event run, no Temporal.
+
+`sim.runner` runs the real `DossierWorkflow` on the time-skipping server; this module runs the
+same pure core the workflow wraps, and does in-process what the workflow's shell and the
+simulation's driver do, so that both engines give the same per-dossier results:
+
+- **the shell** (`workflows.dossier.DossierWorkflow`): every effect the core returns is carried
+  out by the same activity code the workers run (agency checks, form 04 letters, the post, the
+  calendar, the registry), called in an activity context (`ActivityEnvironment`), and its result
+  is fed back to the core at the same simulated moment. The shell's one durable timer is kept
+  with its rule: armed again only when the core's next moment comes *earlier* (a timer armed
+  for a moment that moved later fires early, finds nothing due and is armed again). The
+  registry gets each dossier's rows once, when the driver is done with it.
+- **the driver** (`sim.driver`): one SimPy process per dossier sleeps until its submission,
+  submits, then loops exactly as ``SimDriverWorkflow`` and ``sim.tick`` do: the same `Oracle`
+  looks at the same tracking view and says which act is due or when to look again, acts wait
+  ``SETTLE`` afterwards, and no act is made within ``TIMER_GUARD`` before the dossier's timer.
+
+SimPy's clock counts whole microseconds from the scenario's first midnight, so moments convert
+back to the exact datetimes the core planned. Activities are the only awaits: a process that
+needs one yields an event the engine's loop completes after awaiting the activity, before the
+simulated clock moves on. Finished dossiers are dropped from memory as soon as their outcome
+is taken (``keep_details`` off keeps only status, verdict and moments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import simpy
+from pydantic import BaseModel
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities import build_activities
+from activities.letters import ApologyInput, AppointmentMovedInput, LetterActivities
+from activities.notify import AgencyNoticeInput
+from activities.post import AttemptInput, DispatchInput, ReturnToDeskInput, SimulatedPostOffice
+from activities.reception import CalendarInput, PlanDossierInput, PlanDossierResult
+from domain import dossier_views as views
+from domain.calendar import default_calendar
+from domain.catalog import Catalog, default_catalog
+from domain.clock import VN_TZ, LegalClock
+from domain.deadlines import ClockSnapshot, snapshot_of
+from domain.dossier import (
+    AutomatedCheckResult,
+    DossierInput,
+    Refusal,
+)
+from domain.dossier_core import (
+    AttemptDelivery,
+    CancelCheck,
+    Dispatch,
+    DossierCore,
+    Effect,
+    ExtendCalendar,
+    NotifyAgency,
+    NotifyApplicant,
+    NotifyAppointmentMoved,
+    ReturnToDesk,
+    RunCheck,
+    SendApology,
+    calendar_window,
+)
+from domain.registry import RegistrySnapshot
+from engine.crypto import KeyRing, use_key_ring
+from engine.settings import Settings
+from sim.driver import (
+    MAX_TICKS,
+    SIM_ADDRESS,
+    TIMER_GUARD,
+    WITHDRAWAL,
+    decision_of,
+    dossier_facts,
+    payment_of,
+    supplement_of,
+)
+from sim.events import SETTLE, Act, Oracle, SimDossier, expand
+from sim.runner import (
+    DossierOutcome,
+    Progress,
+    SimulationResult,
+    _prepare_database,
+    _registry_details,
+    _reports,
+    scenario_start,
+)
+from sim.scenario import Scenario
+from store.db import async_engine, async_url, session_factory, sync_engine
+from store.letters import save_contact
+from store.registry import write_snapshots
+from store.seed import seed_reference_data
+from workflows.dossier import applicant_notice_input
+
+_log = logging.getLogger(__name__)
+_US = timedelta(microseconds=1)
+_RECORD_APOLOGY = "letters.record-apology"  # not an activity: LetterActivities.record
+_REGISTRY_BATCH = 2000  # dossiers whose registry rows are written together
+Process = Generator[simpy.Event, Any, Any]
+
+
+@dataclass(slots=True)
+class _Live:
+    """One dossier while it runs: its core and the shell's timer."""
+
+    dossier: SimDossier
+    core: DossierCore | None = None
+    timer_at: datetime | None = None  # the armed timer's moment (None: none pending)
+    timer_token: int = 0  # bumped when the timer is cancelled (armed again earlier)
+    fired_at: datetime | None = None  # the last timer that fired (for the driver's guard)
+    failed: str | None = None  # reception refused the dossier
+    pending: deque[Effect] = field(default_factory=deque)
+
+
+class CoreEngine:
+    """One run of a scenario's dossiers on the dossier core (see the module docstring)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        dossiers: list[SimDossier],
+        oracle: Oracle,
+        catalog: Catalog,
+        clock: LegalClock,
+        sessions: async_sessionmaker[AsyncSession],
+        activities: dict[str, Callable[..., Awaitable[Any]]],
+        progress: Progress | None,
+        keep_details: bool,
+        registry: Engine,
+        paperwork: bool = True,
+    ) -> None:
+        self.env = simpy.Environment()
+        self._registry_url = registry
+        self._registry: list[RegistrySnapshot] = []
+        self._paperwork = paperwork
+        self.notices = 0  # warnings, escalations and withdrawal notices to agencies
+        self.applicant_notices = 0  # forms 02, 03, 05 and the reminder, to the applicant
+        self._origin = scenario_start(scenario).astimezone(UTC)  # as workflow.now() gives
+        self._dossiers = dossiers
+        self._oracle = oracle
+        self._catalog = catalog
+        self._clock = clock
+        self._sessions = sessions
+        self._activities = activities
+        self._progress = progress
+        self._keep_details = keep_details
+        self._context = ActivityEnvironment()
+        self._info = self._context.info
+        self._io: deque[tuple[simpy.Event, Callable[[], Awaitable[Any]]]] = deque()
+        self._snapshots: dict[tuple[date, date], ClockSnapshot] = {}
+        self.outcomes: list[DossierOutcome | None] = [None] * len(dossiers)
+        self.ended = 0
+
+    # ---- the clock -------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The simulated now (exact: SimPy counts whole microseconds)."""
+        return self._origin + self.env.now * _US
+
+    def _sleep_until(self, moment: datetime) -> simpy.Event:
+        return self.env.timeout(max(0, (moment - self._origin) // _US - self.env.now))
+
+    def _sleep(self, delay: timedelta) -> simpy.Event:
+        return self.env.timeout(max(0, delay // _US))
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> list[DossierOutcome]:
+        """Run every dossier to its end (or the horizon); outcomes in submission order."""
+        for dossier in self._dossiers:
+            self.env.process(self._driver(_Live(dossier)))
+        shown = -1
+        step = self.env.step
+        peek = self.env.peek
+        io = self._io
+        while True:
+            while io:
+                event, call = io.popleft()
+                try:
+                    event.succeed(await call())
+                except Exception as err:  # the process that asked handles it
+                    event.fail(err)
+            if peek() == float("inf"):
+                break
+            step()
+            if self._progress is not None and self.ended != shown and self.ended % 500 == 0:
+                shown = self.ended
+                self._progress(self.ended, len(self._dossiers), self.now())
+        self.flush_registry()
+        if self._progress is not None:
+            self._progress(self.ended, len(self._dossiers), self.now())
+        outcomes = [o for o in self.outcomes if o is not None]
+        assert len(outcomes) == len(self._dossiers), "a dossier's driver never ended"
+        return outcomes
+
+    def _call(self, name: str, request: BaseModel) -> simpy.Event:
+        """Run the activity ``name`` (as its worker would) before the clock moves on."""
+        event = self.env.event()
+        function = self._activities[name]
+        # What a worker's activity knows of its schedule: letters are dated with it.
+        info = replace(
+            self._info,
+            activity_type=name,
+            scheduled_time=self.now(),
+            current_attempt_scheduled_time=self.now(),
+            started_time=self.now(),
+        )
+
+        def call() -> Awaitable[Any]:
+            self._context.info = info
+            return self._context.run(function, request)
+
+        self._io.append((event, call))
+        return event
+
+    def _await(self, call: Callable[[], Awaitable[Any]]) -> simpy.Event:
+        event = self.env.event()
+        self._io.append((event, call))
+        return event
+
+    # ---- the driver (sim.driver.SimDriverWorkflow + DriverActivities.tick) -------------------
+
+    def _driver(self, live: _Live) -> Process:
+        dossier = live.dossier
+        yield self._sleep_until(dossier.submit_at)
+        yield from self._submit(live)
+        for _ in range(MAX_TICKS):
+            now = self.now()
+            core = live.core
+            if live.failed is not None or core is None:
+                self._end(live, now)
+                return
+            step = self._oracle.next(dossier, views.tracking(core), now)
+            if step.done:
+                self._end(live, now)
+                return
+            if step.act is None:
+                wake = step.wake_at or now
+                yield self._sleep(max(wake - now, timedelta(seconds=1)))
+                continue
+            due = self._timer_due_within(live, now)
+            if due is not None:
+                yield self._sleep(max(due + SETTLE - now, timedelta(seconds=1)))
+                continue
+            yield from self._perform(live, step.act)
+            yield self._sleep(SETTLE)
+        self._end(live, self.now())
+
+    def _timer_due_within(self, live: _Live, now: datetime) -> datetime | None:
+        """As `sim.driver._timer_due_within`: the pending timer due within the guard, or one
+        that fired at this very moment."""
+        soon = []
+        if live.fired_at is not None and live.fired_at >= now:
+            soon.append(live.fired_at)
+        if live.timer_at is not None and live.timer_at <= now + TIMER_GUARD:
+            soon.append(live.timer_at)
+        return max(soon) if soon else None
+
+    def _submit(self, live: _Live) -> Process:
+        dossier = live.dossier
+        if dossier.home_delivery:
+
+            async def contact() -> None:
+                async with self._sessions() as session:
+                    await save_contact(
+                        session, dossier.code, full_name="Người nộp mô phỏng", address=SIM_ADDRESS
+                    )
+                    await session.commit()
+
+            yield self._await(contact)
+        request = DossierInput(
+            dossier_code=dossier.code,
+            desk_code=dossier.desk,
+            procedure_code=dossier.procedure,
+            received_at=dossier.submit_at,
+            facts=dossier_facts(self._catalog, dossier),
+        )
+        core = live.core = DossierCore(request)
+        window = calendar_window(dossier.submit_at)
+        snapshot = self._snapshots.get(window)
+        if snapshot is None:  # what the desk's reception pins: one per receipt day
+            snapshot = self._snapshots[window] = snapshot_of(self._clock, *window)
+        try:
+            planned: PlanDossierResult = yield self._call(
+                "reception.plan-dossier",
+                PlanDossierInput(
+                    dossier_code=dossier.code,
+                    procedure_code=dossier.procedure,
+                    received_at=dossier.submit_at,
+                    calendar=snapshot,
+                ),
+            )
+        except ApplicationError as err:
+            live.failed = err.message
+            return
+        self._oracle.remember_plan(dossier, planned.plan)
+        yield from self._apply(live, core.receive(planned.plan, planned.calendar, self.now()))
+
+    def _perform(self, live: _Live, act: Act) -> Process:
+        """The act through the core's validator, as the workflow's update handlers do; a
+        refusal goes back to the oracle (`DriverActivities._perform`)."""
+        core = live.core
+        assert core is not None
+        now = self.now()
+        update_id = f"sim-{live.dossier.code}-{act.kind}-{act.step or ''}-{act.occurrence}"
+        try:
+            if act.kind == "decide":
+                decision = decision_of(act)
+                core.check_decision(decision, now)
+                effects = core.decide(decision, update_id, now)
+            elif act.kind == "supplement":
+                supplement = supplement_of(act)
+                core.check_supplement(supplement.documents)
+                effects = core.provide_supplement(supplement.documents, update_id, now)
+            elif act.kind == "withdraw":
+                core.check_withdraw()
+                effects = core.withdraw(WITHDRAWAL.reason, update_id, now)
+            else:
+                effects = core.payment_received(payment_of(act), now)
+        except Refusal:
+            self._oracle.refused(live.dossier, act)
+            return
+        yield from self._apply(live, effects)
+
+    def _end(self, live: _Live, now: datetime) -> None:
+        """The driver is done: the registry gets the dossier's rows, the outcome is taken and
+        the core dropped."""
+        dossier = live.dossier
+        self.ended += 1
+        self._oracle.forget(dossier)
+        core = live.core
+        live.core = None
+        live.timer_token += 1
+        if core is None or not core.received:
+            self.outcomes[dossier.index] = DossierOutcome(dossier=dossier, finished=False)
+            return
+        snapshot = views.registry_rows(core)
+        snapshot.revision = 1
+        self._registry.append(snapshot)
+        if len(self._registry) >= _REGISTRY_BATCH:
+            self.flush_registry()
+        if core.finished:
+            result = core.close(now)
+            if not self._keep_details:
+                result = result.model_copy(update={"ledger": [], "documents": []})
+            outcome = DossierOutcome(
+                dossier=dossier, finished=True, result=result, finished_at=core.state.finished_at
+            )
+        else:
+            outcome = DossierOutcome(dossier=dossier, finished=False, tracking=views.tracking(core))
+        self.outcomes[dossier.index] = outcome
+
+    def flush_registry(self) -> None:
+        """Write the registry rows of the dossiers ended since the last flush (what
+        ``registry.sync`` writes, with the same row code, a table at a time)."""
+        if not self._registry:
+            return
+        with self._registry_url.begin() as connection:
+            write_snapshots(connection, self._registry)
+        self._registry = []
+
+    # ---- the shell (workflows.dossier.DossierWorkflow) ---------------------------------------
+
+    def _apply(self, live: _Live, effects: list[Effect]) -> Process:
+        """Carry out the effects in order, each result fed back at once; the timer is armed
+        after every transition, as the shell's ``_apply`` does."""
+        core = live.core
+        if core is None:
+            return
+        if core.received:
+            self._arm(live, core.next_wakeup())
+        for effect in effects:
+            if live.core is not core:
+                return
+            yield from self._effect(live, core, effect)
+
+    def _arm(self, live: _Live, at: datetime | None) -> None:
+        """`workflows.dossier.WakeTimer.arm`."""
+        if at is None or (live.timer_at is not None and live.timer_at <= at):
+            return
+        live.timer_token += 1
+        live.timer_at = at
+        self.env.process(self._timer(live, live.timer_token, at))
+
+    def _timer(self, live: _Live, token: int, at: datetime) -> Process:
+        real = at > self.now()  # an already due moment is no timer, just the next turn
+        yield self._sleep_until(at)
+        if token != live.timer_token:
+            return  # cancelled: armed again for an earlier moment, or the dossier ended
+        live.timer_at = None
+        if real:
+            live.fired_at = at
+        core = live.core
+        if core is None:
+            return
+        yield from self._apply(live, core.tick(self.now()))
+
+    def _effect(self, live: _Live, core: DossierCore, effect: Effect) -> Process:
+        code = core.request.dossier_code
+        if isinstance(effect, RunCheck):
+            planned = core.planned(effect.key)
+            assert planned.activity is not None
+            try:
+                result: AutomatedCheckResult = yield self._call(
+                    planned.activity, core.check_input(effect.key)
+                )
+            except ApplicationError as err:
+                _log.error("check %s failed for good: %s", effect.key, err)
+                return
+            done = core.check_done(effect.key, effect.run, result, self.now())
+            yield from self._apply(live, done)
+        elif isinstance(effect, CancelCheck):
+            return  # checks answer at once here: nothing is in flight
+        elif isinstance(effect, SendApology):
+            record = core.state.apologies[effect.sequence - 1]
+            plan = core.plan
+            letter = yield self._call(
+                "letters.issue-apology" if self._paperwork else _RECORD_APOLOGY,
+                ApologyInput(
+                    dossier_code=code,
+                    sequence=record.sequence,
+                    procedure_code=plan.procedure,
+                    procedure_name_vi=plan.name_vi,
+                    received_at=plan.received_at,
+                    original_appointment=record.original_appointment,
+                    new_appointment=record.new_appointment,
+                    agency=record.agency,
+                    reason_vi=record.reason_vi,
+                ),
+            )
+            if isinstance(letter, str):  # recorded only (no paperwork)
+                core.apology_sent(effect.sequence, letter, False)
+            else:
+                core.apology_sent(effect.sequence, letter.letter_id, letter.sent)
+        elif isinstance(effect, NotifyAgency):
+            self.notices += 1
+            if not self._paperwork:
+                return
+            yield self._call(
+                "notify.agency",
+                AgencyNoticeInput(
+                    dossier_code=code,
+                    kind=effect.kind,
+                    step=effect.step,
+                    agency=effect.agency,
+                    due=effect.due,
+                    sequence=effect.sequence,
+                ),
+            )
+        elif isinstance(effect, NotifyApplicant):
+            self.applicant_notices += 1
+            if not self._paperwork:
+                return
+            yield self._call("letters.applicant-notice", applicant_notice_input(core, effect))
+        elif isinstance(effect, NotifyAppointmentMoved):
+            change = core.state.calendar_changes[effect.change]
+            yield self._call(
+                "letters.appointment-moved",
+                AppointmentMovedInput(
+                    dossier_code=code,
+                    sequence=effect.change + 1,
+                    procedure_name_vi=core.plan.name_vi,
+                    announced_by=change.announced_by,
+                    days=[o.day for o in change.days],
+                    original_appointment=change.appointment_before,
+                    new_appointment=change.appointment_after,
+                ),
+            )
+            core.applicant_notified(effect.change)
+        elif isinstance(effect, ExtendCalendar):
+            calendar = yield self._call(
+                "reception.calendar", CalendarInput(first=effect.first, last=effect.last)
+            )
+            yield from self._apply(live, core.calendar_extended(calendar, self.now()))
+        else:
+            yield from self._post(live, core, effect)
+
+    def _post(
+        self, live: _Live, core: DossierCore, effect: Dispatch | AttemptDelivery | ReturnToDesk
+    ) -> Process:
+        code = core.request.dossier_code
+        name_vi = core.policy_name(core.planned(effect.step).procedure)
+        now = self.now()
+        if isinstance(effect, Dispatch):
+            try:
+                dispatched = yield self._call(
+                    "post.dispatch",
+                    DispatchInput(
+                        dossier_code=code, step=effect.step, procedure_name_vi=name_vi, at=now
+                    ),
+                )
+            except ApplicationError as err:
+                if not err.non_retryable:
+                    raise
+                yield from self._apply(live, core.dispatch_refused(effect.step, err.message, now))
+                return
+            yield from self._apply(
+                live, core.dispatched(effect.step, dispatched.tracking_number, now)
+            )
+        elif isinstance(effect, AttemptDelivery):
+            delivery = core.state.deliveries[effect.step]
+            assert delivery.tracking_number is not None
+            attempt = yield self._call(
+                "post.attempt-delivery",
+                AttemptInput(
+                    dossier_code=code,
+                    step=effect.step,
+                    tracking_number=delivery.tracking_number,
+                    attempt=effect.attempt,
+                    at=now,
+                ),
+            )
+            yield from self._apply(live, core.delivery_attempted(effect.step, attempt.outcome, now))
+        else:
+            yield self._call(
+                "post.return-to-desk",
+                ReturnToDeskInput(
+                    dossier_code=code, step=effect.step, procedure_name_vi=name_vi, at=now
+                ),
+            )
+            yield from self._apply(live, core.returned_to_desk(effect.step, now))
+
+
+def _registry_sync_engine(url: str) -> Engine:
+    engine = sync_engine(url)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _unsynced(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.close()
+
+    return engine
+
+
+def _registry_engine(url: str) -> AsyncEngine:
+    """The registry's engine for one process that writes alone: no ping before each use, and a
+    throwaway SQLite file is not synced to disk at each commit (a crash loses only the run)."""
+    if not url.startswith("sqlite"):
+        return async_engine(url)
+    engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _unsynced(connection: Any, _: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+    return engine
+
+
+def activity_table(callables: list[Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    """The activities by the names the workflow schedules them under."""
+    table = {}
+    for function in callables:
+        definition = activity._Definition.from_callable(function)
+        assert definition is not None and definition.name is not None
+        table[definition.name] = function
+    letters = getattr(table["letters.issue-apology"], "__self__", None)
+    assert isinstance(letters, LetterActivities)
+    table[_RECORD_APOLOGY] = letters.record  # its first part: the letter's row, no PDF
+    return table
+
+
+async def run_scenario_core(
+    scenario: Scenario,
+    *,
+    catalog: Catalog | None = None,
+    database_url: str | None = None,
+    progress: Progress | None = None,
+    capacities: dict[str, float] | None = None,
+    keep_details: bool = True,
+    dossiers: list[SimDossier] | None = None,
+    paperwork: bool = True,
+    clock: LegalClock | None = None,
+    schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
+) -> SimulationResult:
+    """`sim.runner.run_scenario` on the dossier core: the same arguments, the same result.
+
+    The scenario may start in the past here (no server clock to respect). ``paperwork`` off
+    (profiles): warnings and escalations to agencies are counted, not written to the throwaway
+    outbox, and form 04 letters are recorded in the registry (the reports count them) but not
+    rendered to PDF nor sent; nothing in a profile's report reads either. ``clock``: the
+    working calendar of the run (a what-if's extra holiday); ``schedules``: capacity changes by
+    agency from a day on (`sim.events.Capacity`).
+    """
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    catalog = catalog or default_catalog()
+    clock = clock or LegalClock(default_calendar())
+    dossiers = dossiers if dossiers is not None else expand(scenario, clock)
+    oracle = Oracle(scenario, catalog, clock, capacities, schedules)
+    scratch = Path(tempfile.mkdtemp(prefix="lienthong-sim-core-"))
+    url = database_url or f"sqlite:///{scratch / 'registry.db'}"
+    ring = KeyRing.generate("sim")
+    try:
+        with use_key_ring(ring):
+            await asyncio.to_thread(_prepare_database, url)
+            engine = _registry_engine(url)
+            try:
+                sessions = session_factory(engine)
+                await seed_reference_data(sessions)
+                post = SimulatedPostOffice(
+                    absent_rate=scenario.post.absent_rate,
+                    not_found_rate=scenario.post.not_found_rate,
+                    seed=scenario.seed,
+                    script=scenario.post.script,
+                )
+                settings = Settings(data_dir=scratch, smtp_host="")
+                table = activity_table(
+                    build_activities(
+                        sessions, catalog=catalog, clock=clock, settings=settings, post=post
+                    )
+                )
+                registry = _registry_sync_engine(url)
+                runner = CoreEngine(
+                    scenario, dossiers, oracle, catalog, clock, sessions, table, progress,
+                    keep_details, registry, paperwork,
+                )  # fmt: skip
+                try:
+                    outcomes = await runner.run()
+                finally:
+                    registry.dispose()
+            finally:
+                await engine.dispose()
+            await _registry_details(url, outcomes, keep_details)
+        ended = max(
+            [o.finished_at.astimezone(VN_TZ).date() for o in outcomes if o.finished_at]
+            + [o.dossier.submit_at.astimezone(VN_TZ).date() for o in outcomes]
+            + [scenario.start]
+        )
+        reports = await asyncio.to_thread(_reports, url, scenario.start, ended, catalog)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return SimulationResult(
+        scenario=scenario,
+        outcomes=outcomes,
+        report_by_month=reports[0],
+        report_by_agency=reports[1],
+        report_by_desk=reports[2],
+        ended_on=ended,
+        wall_seconds=loop.time() - began,
+    )
