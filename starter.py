@@ -277,9 +277,9 @@ def _parcel(text: str) -> ParcelRef:
 
 
 async def _submit(args: argparse.Namespace) -> int:
+    from clients.dossiers import allocate_code, check_channel, start_dossier, wait_for_receipt
     from domain.catalog import default_catalog
     from domain.dossier import DossierFacts, SubmissionChannel, SubmittedDocument
-    from engine.dossiers import allocate_code, check_channel, start_dossier, wait_for_receipt
     from engine.settings import get_settings
     from engine.temporal import connect
 
@@ -360,7 +360,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 async def _decide(args: argparse.Namespace) -> int:
     from temporalio.client import WorkflowUpdateFailedError
 
-    from engine.dossiers import update_dossier
+    from clients.dossiers import update_dossier
     from engine.temporal import connect
     from workflows.dossier import DecisionAction, DecisionInput, DossierWorkflow
 
@@ -440,7 +440,7 @@ def cmd_calendar_amend(args: argparse.Namespace) -> int:
 
 REPORT_GROUPINGS = ("month", "agency", "procedure", "desk")  # store.reports.ReportBy
 REPORT_FORMATS = ("table", "csv", "json")  # store.reports.ReportFormat
-PRINTABLE_REPORT_FORMATS = ("html", "pdf")  # the Vietnamese document of forms.report
+PRINTABLE_REPORT_FORMATS = ("html", "pdf")  # the Vietnamese document of web.report
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -583,7 +583,7 @@ def cmd_portal_reconcile(args: argparse.Namespace) -> int:
 
 
 async def _outside_relays(args: argparse.Namespace) -> int:
-    from engine.dossiers import ensure_relay
+    from clients.dossiers import ensure_relay
     from engine.names import OUTSIDE_SYSTEMS
     from engine.temporal import connect
 
@@ -600,13 +600,13 @@ def cmd_outside_relays(args: argparse.Namespace) -> int:
 
 
 def _write_printable_report(args: argparse.Namespace, result: Any) -> int:
-    """The report as the printable Vietnamese document (forms/report.py), HTML or PDF."""
+    """The report as the printable Vietnamese document (web/report.py), HTML or PDF."""
     from datetime import datetime
 
     from domain.catalog import default_catalog
     from domain.clock import VN_TZ
     from engine.settings import get_settings
-    from forms.report import report_html, report_pdf, vietnamese_report
+    from web.report import report_html, report_pdf, vietnamese_report
 
     catalog = default_catalog()
     document = vietnamese_report(result, catalog)

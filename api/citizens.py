@@ -53,10 +53,10 @@ from api.limits import (
 from api.payments import PaymentCallback, PaymentRequest, signature_matches
 from api.workflow import NOT_FOUND, handle_of, rpc_error, tracking
 from api.workflow import update as run_update
+from clients.dossiers import start_dossier, wait_for_receipt
 from domain.catalog import CatalogEntry, DossierFact, NotInForce, UnknownProcedure
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, DossierStatus, SubmissionChannel, SubmittedDocument
-from engine.dossiers import start_dossier, wait_for_receipt
 from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
 from forms.render import FontNotFound, find_font

@@ -10,8 +10,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import ApiContext
+from clients.dossiers import update_dossier
 from domain.dossier import RefusalKind
-from engine.dossiers import update_dossier
 from workflows.dossier import DossierWorkflow, TrackingState
 
 # Every "not found" about a dossier reads the same, whether the code or the factor is wrong.
@@ -75,7 +75,7 @@ async def tracking(ctx: ApiContext, code: str) -> TrackingState:
 
 
 async def update(ctx: ApiContext, code: str, method: Any, arg: Any) -> Any:
-    """Run an update through `engine.dossiers.update_dossier` (retries across continue-as-new).
+    """Run an update through `clients.dossiers.update_dossier` (retries across continue-as-new).
 
     Raises:
         HTTPException: the workflow's refusal or the RPC failure, mapped to a status.

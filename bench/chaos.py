@@ -79,13 +79,14 @@ from bench.cluster import (
     drop_database,
     wait_for_server,
 )
+from clients.dossiers import allocate_code, start_dossier, update_dossier
 from domain.calendar import default_calendar
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
 from domain.plan import plan_dossier
-from engine.crypto import KeyRing, new_key_spec, use_key_ring
-from engine.dossiers import allocate_code, start_dossier, update_dossier
+from engine.crypto import KeyRing, new_key_spec
+from engine.keys import use_key_ring
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import (
     connect_config,

@@ -236,7 +236,8 @@ async def measure_dossier(
     from temporalio.testing import WorkflowEnvironment
 
     from domain.dossier import DossierFacts
-    from engine.crypto import KeyRing, use_key_ring
+    from engine.crypto import KeyRing
+    from engine.keys import use_key_ring
     from engine.temporal import register_search_attributes, test_server_path
     from store.migrate import upgrade
     from store.seed import DEMO_PARCEL

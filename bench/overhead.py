@@ -18,7 +18,7 @@ The engine side files combined ``land-and-permit`` dossiers (land-use right cert
 building permit for the demo parcel, every required document, the result collected at the
 desk) and plays their officers and payer: a driver per dossier polls ``DossierWorkflow.tracking``
 every ``--poll`` seconds, approves every open officer step through
-``engine.dossiers.update_dossier`` and signals the tax payment as soon as it is due. The catalog
+``clients.dossiers.update_dossier`` and signals the tax payment as soon as it is due. The catalog
 copy has no public-notice step: the catalog allows no notice shorter than one calendar day, a
 real durable timer that cannot pass in a benchmark; every other step, the payment, the
 cross-procedure dependency, the registry, the agency notices, the payload codec and the deadline
@@ -94,11 +94,12 @@ from bench.cluster import (
     drop_database,
     wait_for_server,
 )
+from clients.dossiers import start_dossier, update_dossier
 from domain.catalog import Catalog, load_catalog
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
-from engine.crypto import KeyRing, new_key_spec, use_key_ring
-from engine.dossiers import start_dossier, update_dossier
+from engine.crypto import KeyRing, new_key_spec
+from engine.keys import use_key_ring
 from engine.names import agency_task_queue
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import connect_config, data_converter, exit_process, quiet_runtime

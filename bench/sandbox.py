@@ -38,7 +38,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from engine.crypto import KeyRing, new_key_spec, use_key_ring
+from engine.crypto import KeyRing, new_key_spec
+from engine.keys import use_key_ring
 from engine.temporal import data_converter, exit_process
 from workflows import WORKFLOWS
 

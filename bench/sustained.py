@@ -132,7 +132,8 @@ from domain.clock import VN_TZ, LegalClock
 from domain.dossier import AutomatedCheckInput
 from domain.plan import plan_dossier
 from domain.registry import RegistrySnapshot
-from engine.crypto import KeyRing, new_key_spec, use_key_ring
+from engine.crypto import KeyRing, new_key_spec
+from engine.keys import use_key_ring
 from engine.names import DOSSIER_STATUS, ORCHESTRATION_TASK_QUEUE, agency_task_queue
 from engine.settings import REPO_ROOT, Settings, mask_url
 from engine.temporal import (

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from domain.clock import VN_TZ
-from engine.crypto import DEMO_KEY_FILE
+from engine.keys import DEMO_KEY_FILE
 from engine.names import search_attribute_flags
 from engine.settings import (
     CODEC_TOKEN_MIN_LENGTH,
@@ -239,10 +239,10 @@ async def submit_and_follow(
     ``tracking`` gives what to print for a dossier's tracking page (its link and secret);
     ``desk_base``, the officers' desk the Web UI links each dossier to.
     """
+    from clients.dossiers import allocate_code, start_dossier, wait_for_receipt
     from demo.officers import follow_dossier
     from domain.catalog import default_catalog
     from domain.dossier import DossierFacts, SubmittedDocument
-    from engine.dossiers import allocate_code, start_dossier, wait_for_receipt
     from store.seed import DEMO_PARCEL
 
     client = await connect(address)
@@ -291,7 +291,7 @@ async def submit_and_follow(
 
 async def start_relays(address: str) -> None:
     """The outside systems' relays run for as long as the engine does."""
-    from engine.dossiers import ensure_relay
+    from clients.dossiers import ensure_relay
     from engine.names import OUTSIDE_SYSTEMS
 
     client = await connect(address)
@@ -373,7 +373,7 @@ async def run(args: argparse.Namespace) -> None:
     say(f"registry: {mask_url(settings.database_url)}")
     if not settings.data_keys.get_secret_value():
         # Said once here, in the narration, rather than as a stray log line of this process.
-        logging.getLogger("engine.crypto").setLevel(logging.ERROR)
+        logging.getLogger("engine.keys").setLevel(logging.ERROR)
         say(
             f"data keys: {settings.data_dir / DEMO_KEY_FILE} "
             "(demo only; production sets LIENTHONG_DATA_KEYS)"

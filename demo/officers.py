@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 
+from clients.dossiers import update_dossier
 from domain.dossier import DossierStatus
-from engine.dossiers import update_dossier
 from workflows.dossier import (
     OFFICER_KINDS,
     TERMINAL,

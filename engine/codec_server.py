@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m engine.codec_server [--host H] [--port P]``: serve until SIGINT/SIGTERM."""
     import uvicorn
 
-    from engine.crypto import get_key_ring
+    from engine.keys import get_key_ring
     from engine.logs import configure_logging
     from engine.settings import SettingsError, get_settings
 

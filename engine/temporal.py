@@ -16,7 +16,8 @@ from temporalio.envconfig import ClientConfig
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from engine.codec import EncryptionCodec
-from engine.crypto import KeyRing, get_key_ring
+from engine.crypto import KeyRing
+from engine.keys import get_key_ring
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -41,7 +42,7 @@ def data_converter(key_ring: KeyRing | None = None) -> DataConverter:
     traces travel encoded too (they can quote what an activity was handling).
 
     Args:
-        key_ring: the data keys; the process's ring (`engine.crypto.get_key_ring`: settings
+        key_ring: the data keys; the process's ring (`engine.keys.get_key_ring`: settings
             or the demo key file) by default, read when this is called.
     """
     return dataclasses.replace(

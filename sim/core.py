@@ -80,7 +80,8 @@ from domain.dossier_core import (
     calendar_window,
 )
 from domain.registry import RegistrySnapshot
-from engine.crypto import KeyRing, use_key_ring
+from engine.crypto import KeyRing
+from engine.keys import use_key_ring
 from engine.settings import Settings
 from sim.driver import (
     MAX_TICKS,

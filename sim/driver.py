@@ -8,7 +8,7 @@ applicant's ``provide_supplement`` or ``withdraw``, the payer's ``payment_receiv
 when to look again; the driver sleeps until then. On the time-skipping server every sleep is
 skipped as soon as nothing else is running, so months pass in minutes.
 
-The acts are the real clients' calls (`engine.dossiers.start_dossier`, `update_dossier`), made
+The acts are the real clients' calls (`clients.dossiers.start_dossier`, `update_dossier`), made
 from activities on the driver's own task queue. (Local activities would save history events, but
 the time-skipping test server failed to complete driver workflow tasks that carried their
 markers: "invalid history builder state for action".)
@@ -38,10 +38,10 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError
 
+    from clients.dossiers import start_dossier, update_dossier
     from domain.catalog import Catalog
     from domain.clock import VN_TZ
     from domain.dossier import DossierFacts, SubmittedDocument
-    from engine.dossiers import start_dossier, update_dossier
     from sim.events import SETTLE, SOON, Act, Oracle, SimDossier
     from store.letters import save_contact
     from store.seed import DEMO_PARCEL

@@ -35,7 +35,8 @@ from activities.post import SimulatedPostOffice
 from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
 from domain.clock import VN_TZ, LegalClock
-from engine.crypto import KeyRing, use_key_ring
+from engine.crypto import KeyRing
+from engine.keys import use_key_ring
 from engine.settings import Settings
 from engine.temporal import (
     data_converter,

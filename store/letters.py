@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.crypto import get_key_ring, key_id_of
+from engine.crypto import key_id_of
+from engine.keys import get_key_ring
 from store.db import dialect_insert
 from store.models import ApologyLetterRecord, ApplicantContact, NotificationRecord
 

@@ -8,7 +8,7 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from engine.crypto import get_key_ring
+from engine.keys import get_key_ring
 
 
 class PersonalText(str):
@@ -28,7 +28,7 @@ class EncryptedText(TypeDecorator[str]):
     """Text stored encrypted (AES-256-GCM, `engine.crypto`), read back in clear by the ORM.
 
     The database holds ``v1:<kid>:<base64url>``; reads give a `PersonalText`. The key ring is
-    the process's (`engine.crypto.get_key_ring`; tests override it with ``use_key_ring``).
+    the process's (`engine.keys.get_key_ring`; tests override it with ``use_key_ring``).
     ``context`` is authenticated with every value: give ``"<table>.<column>"`` so a ciphertext
     copied into another column fails to decrypt instead of reading as that column's data.
     Equality in SQL on these columns never matches (every encryption differs); look values up

@@ -26,7 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.testing import WorkflowEnvironment
 
-from engine.crypto import KeyRing, new_key_spec, use_key_ring
+from engine.crypto import KeyRing, new_key_spec
+from engine.keys import use_key_ring
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import (
     data_converter,

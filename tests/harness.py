@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.portal import NationalPortal
 from activities.post import PostalService
 from activities.sms import SmsGateway
+from clients.dossiers import start_dossier, update_dossier
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
 from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
-from engine.dossiers import start_dossier, update_dossier
 from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.seed import DEMO_PARCEL, seed_reference_data

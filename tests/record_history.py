@@ -43,7 +43,8 @@ from domain.dossier import (
     WithdrawInput,
 )
 from domain.outbox import RelayConfig, RelayInput
-from engine.crypto import KeyRing, use_key_ring
+from engine.crypto import KeyRing
+from engine.keys import use_key_ring
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import dev_server_path, register_search_attributes, test_server_path
 from store.db import async_engine, session_factory

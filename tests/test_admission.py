@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.admission import Admission, Bound, Load, judge
-from engine.dossiers import wait_for_receipt
+from clients.dossiers import wait_for_receipt
 from store.db import async_engine, session_factory
 from store.models import OnlineSubmission
 from tests.harness import running_engine

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from clients.dossiers import wait_for_receipt
 from domain.calendar import OVERRIDES_FILE, default_calendar, load_overrides
 from domain.clock import VN_TZ, LegalClock
-from engine.dossiers import wait_for_receipt
 from tests.harness import running_engine, submit
 from workflows.dossier import DossierWorkflow, TrackingState
 

@@ -22,10 +22,10 @@ import pytest
 import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
+from clients.dossiers import start_dossier
 from domain.dossier import DossierFacts, SubmittedDocument
 from engine.codec_server import create_app as codec_app
 from engine.crypto import KeyRing
-from engine.dossiers import start_dossier
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import data_converter, dev_server_path
 from tests.browser import chromium, free_port, screenshot_dir

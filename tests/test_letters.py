@@ -41,7 +41,8 @@ from activities.notify import OutboxChannel
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
 from domain.dossier import ApplicantNoticeKind
-from engine.crypto import KeyRing, use_key_ring
+from engine.crypto import KeyRing
+from engine.keys import use_key_ring
 from engine.settings import Settings
 from forms import FontNotFound, find_font, render_apology_pdf
 from forms import render as render_module

@@ -35,7 +35,8 @@ from activities.notify import (
 )
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
-from engine.crypto import KeyRing, use_key_ring
+from engine.crypto import KeyRing
+from engine.keys import use_key_ring
 from engine.settings import Settings
 from store.letters import save_contact
 from store.models import NotificationRecord, StepRecord

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
+from clients.dossiers import OnlineOnly, check_channel
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, SubmissionChannel
-from engine.dossiers import OnlineOnly, check_channel
 
 CATALOG = default_catalog()
 RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=VN_TZ)

@@ -1,7 +1,7 @@
 """Personal data at rest: applicant contacts are ciphertext in the database, clear to the engine.
 
 Against real PostgreSQL (the migration test also runs on SQLite, the demo's registry). Every test
-sets its own key ring with `engine.crypto.use_key_ring`; none reads the process's settings.
+sets its own key ring with `engine.keys.use_key_ring`; none reads the process's settings.
 """
 
 from __future__ import annotations
@@ -23,18 +23,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.crypto import (
-    DEMO_KEY_FILE,
     DecryptionError,
     KeyConfigError,
     KeyRing,
     UnknownKeyError,
-    demo_key_ring,
     key_id_of,
-    load_key_ring,
     main,
     parse_data_keys,
-    use_key_ring,
 )
+from engine.keys import DEMO_KEY_FILE, demo_key_ring, load_key_ring, use_key_ring
 from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.letters import (
@@ -390,7 +387,7 @@ def test_the_demo_key_file_is_created_once_private_and_reused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings(data_dir=tmp_path, data_keys=SecretStr(""), data_key_id="")
-    caplog.set_level(logging.WARNING, logger="engine.crypto")
+    caplog.set_level(logging.WARNING, logger="engine.keys")
     first = load_key_ring(settings)
     key_file = tmp_path / DEMO_KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -420,7 +417,7 @@ def test_configured_keys_make_no_file_and_no_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     spec = "k2:" + "A" * 43 + "=," + "k3:" + "B" * 43 + "="
-    caplog.set_level(logging.WARNING, logger="engine.crypto")
+    caplog.set_level(logging.WARNING, logger="engine.keys")
     ring = load_key_ring(Settings(data_dir=tmp_path, data_keys=SecretStr(spec)))
     assert ring.kids == ("k2", "k3") and ring.active_kid == "k2"
     chosen = load_key_ring(Settings(data_dir=tmp_path, data_keys=SecretStr(spec), data_key_id="k3"))

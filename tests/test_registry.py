@@ -29,7 +29,7 @@ from activities.registry import (
     RegistrySnapshot,
     StepSnapshot,
 )
-from engine.dossiers import update_dossier
+from clients.dossiers import update_dossier
 from store import registry
 from store.db import async_engine, session_factory
 from store.models import (

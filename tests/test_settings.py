@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.crypto import load_key_ring, new_key_spec
+from engine.crypto import new_key_spec
+from engine.keys import load_key_ring
 from engine.settings import SettingsError, load_settings, mask_url
 
 

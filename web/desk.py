@@ -43,7 +43,6 @@ from domain.clock import VN_TZ
 from domain.dossier import DecisionAction
 from forms.official import labels
 from forms.render import vn_datetime, vn_hours
-from forms.report import report_html, report_pdf, vietnamese_report
 from store.models import (
     AuditRecord,
     DossierRecord,
@@ -55,6 +54,7 @@ from store.models import (
 )
 from store.reports import ReportBy, ReportInputError, report_input, run_report
 from web.desk_text import TEXT, Lang
+from web.report import report_html, report_pdf, vietnamese_report
 
 COOKIE = "lienthong_desk"
 LANG_COOKIE = "lienthong_lang"

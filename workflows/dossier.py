@@ -353,7 +353,7 @@ class DossierWorkflow:
 
     async def _continue_as_new(self) -> None:
         # From here on, new requests are refused with a retryable ContinuingAsNew error
-        # (engine.dossiers.update_dossier retries it), so none is accepted and then lost with
+        # (clients.dossiers.update_dossier retries it), so none is accepted and then lost with
         # this run. Automated checks in flight run again in the next run (they are idempotent
         # by dossier code); the desk's letters, notices and the post finish here.
         self._draining = True

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from engine.crypto import KeyRing, get_key_ring, is_ciphertext
+from engine.crypto import KeyRing, is_ciphertext
+from engine.keys import get_key_ring
 from store.letters import PHONE_LAST4, phone_last4
 
 revision: str = "0005"
