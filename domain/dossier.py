@@ -21,6 +21,8 @@ from domain.calendar import CalendarOverride
 from domain.deadlines import ClockSnapshot, Pause, Verdict
 from domain.plan import DossierPlan
 from domain.registry import AuditEntry
+from domain.registry import HandoverRow as HandoverRow  # re-exported: the workflow's ledger
+from domain.registry import Outcome as Outcome  # re-exported
 
 
 class DossierStatus(StrEnum):
@@ -156,41 +158,6 @@ class DecisionAction(StrEnum):
     SEND_BACK = "send_back"
 
 
-class Outcome(StrEnum):
-    """What happened at a step: how it finished, or what a form 05 row records."""
-
-    APPROVED = "approved"  # an officer approved
-    PASSED = "passed"  # an automated check passed
-    NOTICE_ENDED = "notice_ended"  # a public notice period ran out
-    PAID = "paid"  # the financial obligation was paid
-    DELIVERED = "delivered"  # the post delivered the result home
-    COLLECTED = "collected"  # the applicant collected the result at the desk
-    REFUSED = "refused"
-    SENT_BACK = "sent_back"  # an earlier step must run again
-    SUPPLEMENT_REQUESTED = "supplement_requested"
-    SUPPLEMENT_LAPSED = "supplement_lapsed"  # the applicant's time ran out: processing stops
-    WITHDRAWN = "withdrawn"
-    POSTED = "posted"  # the result was handed to the post
-    BACK_TO_DESK = "back_to_desk"  # the post could not deliver; the result waits at the desk
-
-    @property
-    def finishes_step(self) -> bool:
-        """Whether the step is done and its dependants may run (a refusal ends it, blocking)."""
-        return self in _PASSING
-
-
-_PASSING = frozenset(
-    {
-        Outcome.APPROVED,
-        Outcome.PASSED,
-        Outcome.NOTICE_ENDED,
-        Outcome.PAID,
-        Outcome.DELIVERED,
-        Outcome.COLLECTED,
-    }
-)
-
-
 class RefusalKind(StrEnum):
     """Why a message was refused before it reached the history (the API maps these to HTTP)."""
 
@@ -240,23 +207,6 @@ class StepState(BaseModel):
     checking: bool = False  # an automated check is running
     awaiting_supplement: bool = False  # a check that runs again once the applicant supplements
     notice_ends: datetime | None = None  # a public notice's end
-
-
-class HandoverRow(BaseModel):
-    """A row of form 05: a step finished, or the dossier moved on."""
-
-    sequence: int
-    procedure: str
-    step: str
-    from_agency: str
-    to_agencies: list[str]
-    at: datetime
-    result: str
-    kind: Outcome | None = None
-    officer_id: str | None = None
-    due: datetime | None = None
-    verdict: Verdict | None = None
-    late_working_hours: float = 0.0
 
 
 class DocumentIssued(BaseModel):

@@ -21,7 +21,6 @@ from domain.dossier import (
 )
 from domain.dossier_core import DossierCore
 from domain.registry import (
-    HandoverSnapshot,
     IssuedSnapshot,
     ProcedureSnapshot,
     ReceivedSnapshot,
@@ -158,9 +157,7 @@ def registry_rows(core: DossierCore) -> RegistrySnapshot:
         for planned in plan.steps
         for step in [state.steps[planned.key]]
     ]
-    snapshot.handovers = [
-        HandoverSnapshot(**row.model_dump(exclude={"kind"})) for row in state.ledger
-    ]
+    snapshot.handovers = [row.model_copy() for row in state.ledger]  # the same model
     snapshot.received = [
         ReceivedSnapshot(
             sequence=number,

@@ -7,9 +7,12 @@ The dossier core builds them (`domain.dossier_core`), ``registry.sync`` writes t
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from domain.deadlines import Verdict
 
 
 class ProcedureSnapshot(BaseModel):
@@ -41,8 +44,44 @@ class StepSnapshot(BaseModel):
     late_working_hours: float = 0.0
 
 
-class HandoverSnapshot(BaseModel):
-    """A row of form 05."""
+class Outcome(StrEnum):
+    """What happened at a step: how it finished, or what a form 05 row records."""
+
+    APPROVED = "approved"  # an officer approved
+    PASSED = "passed"  # an automated check passed
+    NOTICE_ENDED = "notice_ended"  # a public notice period ran out
+    PAID = "paid"  # the financial obligation was paid
+    DELIVERED = "delivered"  # the post delivered the result home
+    COLLECTED = "collected"  # the applicant collected the result at the desk
+    REFUSED = "refused"
+    SENT_BACK = "sent_back"  # an earlier step must run again
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    SUPPLEMENT_LAPSED = "supplement_lapsed"  # the applicant's time ran out: processing stops
+    WITHDRAWN = "withdrawn"
+    POSTED = "posted"  # the result was handed to the post
+    BACK_TO_DESK = "back_to_desk"  # the post could not deliver; the result waits at the desk
+
+    @property
+    def finishes_step(self) -> bool:
+        """Whether the step is done and its dependants may run (a refusal ends it, blocking)."""
+        return self in _PASSING
+
+
+_PASSING = frozenset(
+    {
+        Outcome.APPROVED,
+        Outcome.PASSED,
+        Outcome.NOTICE_ENDED,
+        Outcome.PAID,
+        Outcome.DELIVERED,
+        Outcome.COLLECTED,
+    }
+)
+
+
+class HandoverRow(BaseModel):
+    """A row of the control slip (form 06; form 05 before 15/9/2025): a step finished, or the
+    dossier moved on. The workflow's ledger and the registry's rows are the same model."""
 
     sequence: int
     procedure: str
@@ -51,10 +90,15 @@ class HandoverSnapshot(BaseModel):
     to_agencies: list[str]
     at: datetime
     result: str
+    kind: Outcome | None = None
     officer_id: str | None = None
     due: datetime | None = None
-    verdict: str | None = None
+    verdict: Verdict | None = None
     late_working_hours: float = 0.0
+
+
+# The registry's name for a ledger row in a sync (the same model).
+HandoverSnapshot = HandoverRow
 
 
 class IssuedSnapshot(BaseModel):
