@@ -34,6 +34,7 @@ from engine.settings import Settings
 from forms.qr import qr_png
 from store.db import async_engine, session_factory
 from store.models import NotificationRecord, StepRecord
+from store.outbox import OUTBOXES, backlog
 from store.reports import report_input, row_values, run_report
 from tests.browser import chromium, free_port, screenshot_dir
 from tests.harness import running_engine
@@ -256,6 +257,14 @@ async def test_the_dashboard_prints_the_figures_of_starter_report(site: Site) ->
         assert printed == ["—" if v is None else str(v).replace(".", ",") for v in figures]
     assert any(row.group == "commune-committee" and row.decided >= 1 for row in expected.rows)
     assert "Ủy ban nhân dân" in dashboard.text or "UBND" in dashboard.text
+    # The outside systems' backlogs, as the registry's outboxes hold them.
+    async with site.sessions() as session:
+        waiting = {s: (await backlog(session, m)).waiting for s, m in OUTBOXES.items()}
+    for system, count in waiting.items():
+        row = re.search(rf'<tr data-system="{system}"><td>[^<]+</td><td class="n">(\d+)</td>',
+                        dashboard.text)  # fmt: skip
+        assert row is not None and int(row.group(1)) == count, system
+    assert "Cổng dịch vụ công quốc gia" in dashboard.text and "Tổng đài SMS" in dashboard.text
     pdf = await site.http.get("/desk/report.pdf", params={"by": "agency"})
     assert pdf.headers["content-type"] == "application/pdf"
     text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)

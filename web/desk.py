@@ -43,6 +43,7 @@ from domain.clock import VN_TZ
 from domain.dossier import DecisionAction
 from forms.official import labels
 from forms.render import vn_datetime, vn_hours
+from store import outbox
 from store.models import (
     AuditRecord,
     DossierRecord,
@@ -674,6 +675,11 @@ async def dashboard(
     """On-time figures per agency, procedure, desk or month, with charts."""
     result, error = await _report_or_error(ctx, query)
     document = vietnamese_report(result, ctx.catalog) if result is not None else None
+    async with ctx.sessions() as session:
+        outside = {
+            system: await outbox.backlog(session, model)
+            for system, model in outbox.OUTBOXES.items()
+        }
     printable = urlencode(
         {
             "from": (result.params.start if result else ""),
@@ -696,6 +702,8 @@ async def dashboard(
         error=error,
         groupings=[by.value for by in ReportBy],
         printable=printable,
+        outside=outside,
+        vn_tz=VN_TZ,
     )
 
 

@@ -45,6 +45,12 @@ class DeskText:
     inbox: str
     head_view: str
     dashboard: str
+    outside_systems: str
+    outside_names: dict[str, str]
+    outside_waiting: str
+    outside_oldest: str
+    outside_last_error: str
+    outside_help: str
     officer: str
     dossier: str
     procedure: str
@@ -144,6 +150,13 @@ VI = DeskText(
     inbox="Hồ sơ cần xử lý",
     head_view="Lãnh đạo",
     dashboard="Tỷ lệ đúng hạn",
+    outside_systems="Hệ thống bên ngoài",
+    outside_names={"portal": "Cổng dịch vụ công quốc gia", "sms": "Tổng đài SMS"},
+    outside_waiting="Đang chờ gửi",
+    outside_oldest="Chờ từ",
+    outside_last_error="Lỗi gần nhất",
+    outside_help="Trạng thái hồ sơ gửi Cổng dịch vụ công và tin nhắn gửi người dân chưa gửi "
+    "được; số tăng dần là dấu hiệu hệ thống bên ngoài đang gián đoạn.",
     officer="Cán bộ",
     dossier="Mã hồ sơ",
     procedure="Thủ tục",
@@ -260,6 +273,13 @@ EN = DeskText(
     inbox="Inbox",
     head_view="Head's view",
     dashboard="On-time rate",
+    outside_systems="Outside systems",
+    outside_names={"portal": "National public service portal", "sms": "SMS gateway"},
+    outside_waiting="Waiting",
+    outside_oldest="Waiting since",
+    outside_last_error="Last error",
+    outside_help="Status reports to the national portal and texts to citizens not yet sent; a "
+    "growing number means an outside system is down.",
     officer="Officer",
     dossier="Dossier code",
     procedure="Procedure",
