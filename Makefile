@@ -5,13 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
 
-.PHONY: demo test lint lock worker clean clean-data help screenshots
+.PHONY: demo test lint format lock worker clean clean-data help screenshots
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo   start Temporal, the database, the workers and a sample dossier (Ctrl-C stops)"
 	@echo "make test   run the whole test suite (PostgreSQL must be reachable, see README)"
 	@echo "make lint   ruff and mypy"
+	@echo "make format ruff's fixes and formatting, in place"
 	@echo "make lock   re-pin requirements.lock after editing pyproject.toml"
 	@echo "make screenshots  the browser tests, refreshing docs/screenshots"
 
@@ -31,6 +32,10 @@ test: $(STAMP)
 screenshots: $(STAMP)  # the browser tests, saving their screenshots into docs/screenshots
 	LIENTHONG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py \
 		tests/test_desk.py tests/test_desk_codec.py $(ARGS)
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
