@@ -819,3 +819,41 @@ class StepAssignment(Base):
     officer_id: Mapped[str] = mapped_column(String(80))
     assigned_by: Mapped[str] = mapped_column(String(80))
     assigned_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class ReceiptSeriesCounter(Base):
+    """The last number of a desk's electronic receipt series (ký hiệu mẫu số + ký hiệu).
+
+    Incremented in the same transaction that writes the receipt, so a rolled-back receipt
+    gives its number back: the series has neither repeats nor gaps.
+    """
+
+    __tablename__ = "receipt_series_counters"
+
+    desk_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    template_no: Mapped[str] = mapped_column(String(20), primary_key=True)  # ký hiệu mẫu số
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)  # ký hiệu
+    last_number: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ElectronicReceipt(Base):
+    """One electronic receipt (biên lai điện tử) for a fee, or the document of its refund."""
+
+    __tablename__ = "electronic_receipts"
+    __table_args__ = (UniqueConstraint("desk_code", "template_no", "symbol", "number"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # The payment's (or refund's) idempotency key: a retried callback finds its receipt.
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "receipt" | "refund"
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    desk_code: Mapped[str] = mapped_column(String(20))
+    template_no: Mapped[str] = mapped_column(String(20))
+    symbol: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    fee_name_vi: Mapped[str] = mapped_column(String(500))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(10))  # "online" | "desk"
+    issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # The rendered receipt holds the payer's name: encrypted like the applicant's contact.
+    html: Mapped[str] = mapped_column(EncryptedText("electronic_receipts.html"))
