@@ -857,3 +857,38 @@ class ElectronicReceipt(Base):
     issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     # The rendered receipt holds the payer's name: encrypted like the applicant's contact.
     html: Mapped[str] = mapped_column(EncryptedText("electronic_receipts.html"))
+
+
+class FeeStatus(StrEnum):
+    """Where a dossier's fee at receipt stands."""
+
+    DUE = "due"
+    PAID = "paid"
+    REFUNDED = "refunded"
+
+
+class DossierFee(Base):
+    """The fee a dossier owes at receipt (from the catalog version in force), and its payment.
+
+    ``held``: the fee blocks the clock and the dossier's workflow has not been started yet; it
+    starts, received at ``paid_at``, once the fee is paid.
+    """
+
+    __tablename__ = "dossier_fees"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    procedure_version: Mapped[str] = mapped_column(String(40))
+    fee_name_vi: Mapped[str] = mapped_column(String(500))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    blocks_clock: Mapped[bool] = mapped_column(Boolean)
+    held: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10))  # a `FeeStatus`
+    method: Mapped[str | None] = mapped_column(String(10), nullable=True)  # "online" | "desk"
+    payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    receipt_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refund_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    refund_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))

@@ -1,4 +1,4 @@
-"""Electronic receipts for fees paid at receipt: a gap-free number series per desk.
+"""Fees at receipt: what each dossier owes, and electronic receipts numbered per desk.
 
 Revision ID: 0010
 Revises: 0009
@@ -55,9 +55,30 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_electronic_receipts_dossier_code"), "electronic_receipts", ["dossier_code"]
     )
+    op.create_table(
+        "dossier_fees",
+        sa.Column("dossier_code", sa.String(40), nullable=False),
+        sa.Column("procedure_code", sa.String(80), nullable=False),
+        sa.Column("procedure_version", sa.String(40), nullable=False),
+        sa.Column("fee_name_vi", sa.String(500), nullable=False),
+        sa.Column("amount_vnd", sa.BigInteger(), nullable=False),
+        sa.Column("blocks_clock", sa.Boolean(), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("method", sa.String(10), nullable=True),
+        sa.Column("payment_id", sa.String(64), nullable=True),
+        sa.Column("paid_at", sa.TIMESTAMP(timezone=True), nullable=True),
+        sa.Column("receipt_id", sa.BigInteger(), nullable=True),
+        sa.Column("refund_id", sa.String(80), nullable=True),
+        sa.Column("refunded_at", sa.TIMESTAMP(timezone=True), nullable=True),
+        sa.Column("refund_reason", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("dossier_code", name=op.f("pk_dossier_fees")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("dossier_fees")
     op.drop_index(op.f("ix_electronic_receipts_dossier_code"), table_name="electronic_receipts")
     op.drop_table("electronic_receipts")
     op.drop_table("receipt_series_counters")
