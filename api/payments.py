@@ -156,7 +156,6 @@ class FakePaymentProvider:
         self._max = max_amount_vnd
         self._attempts = attempts
         self._http = http
-        self._own_http = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered: list[PaymentCallback] = []  # callbacks the engine acknowledged
         self._approved: dict[str, int] = {}  # payment id -> amount it collected
@@ -195,17 +194,35 @@ class FakePaymentProvider:
         callback = self.outcome(request)
         body = json.dumps(callback.model_dump(mode="json"), separators=(",", ":")).encode()
         headers = {SIGNATURE_HEADER: sign(self._secret, body), "Content-Type": "application/json"}
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
-            self._own_http = True
         if callback.status == "succeeded":
             self._approved[request.payment_id] = request.amount_vnd
+        # Without a client of the caller's, one per callback, closed by this side when done: a
+        # connection kept open would be closed by the engine at shutdown, leaving its port in
+        # TIME_WAIT.
+        http = self._http or httpx.AsyncClient(timeout=10.0)
+        try:
+            if await self._send(http, request, callback, body, headers):
+                return
+        finally:
+            if http is not self._http:
+                await http.aclose()
+        log.error("payment_callback_abandoned", payment_id=request.payment_id)
+
+    async def _send(
+        self,
+        http: httpx.AsyncClient,
+        request: PaymentRequest,
+        callback: PaymentCallback,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> bool:
+        """Post the callback until the engine acknowledges it (True) or attempts run out."""
         for attempt in range(self._attempts):
             try:
-                response = await self._http.post(self._callback_url, content=body, headers=headers)
+                response = await http.post(self._callback_url, content=body, headers=headers)
                 if response.is_success:
                     self.delivered.append(callback)
-                    return
+                    return True
                 log.warning(
                     "payment_callback_refused",
                     payment_id=request.payment_id,
@@ -218,7 +235,7 @@ class FakePaymentProvider:
                     error=type(exc).__name__,
                 )
             await asyncio.sleep(self._delay * 2 ** (attempt + 1))
-        log.error("payment_callback_abandoned", payment_id=request.payment_id)
+        return False
 
     async def refund(self, request: RefundRequest) -> RefundDone:
         """Give money back once per key; a repeated key gets the first answer, nothing more."""
@@ -250,9 +267,7 @@ class FakePaymentProvider:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Cancel the callbacks not sent yet; close the client this provider opened."""
+        """Cancel the callbacks not sent yet."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._own_http and self._http is not None:
-            await self._http.aclose()

@@ -842,7 +842,9 @@ class ElectronicReceipt(Base):
     __tablename__ = "electronic_receipts"
     __table_args__ = (UniqueConstraint("desk_code", "template_no", "symbol", "number"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     # The payment's (or refund's) idempotency key: a retried callback finds its receipt.
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     kind: Mapped[str] = mapped_column(String(10))  # "receipt" | "refund"

@@ -29,7 +29,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "electronic_receipts",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("idempotency_key", sa.String(120), nullable=False),
         sa.Column("kind", sa.String(10), nullable=False),
         sa.Column("dossier_code", sa.String(40), nullable=False),
