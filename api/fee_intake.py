@@ -265,6 +265,10 @@ async def settle_callback(ctx: ApiContext, callback: PaymentCallback) -> dict[st
                         collector_vi=ONLINE_COLLECTOR_VI,
                         at=now,
                     )
+                else:  # paid at the desk meanwhile: the money came twice, an officer refunds it
+                    log.warning(
+                        "fee_paid_twice", dossier_code=row.dossier_code, payment_id=row.payment_id
+                    )
                 row.status = PaymentStatus.SUCCEEDED.value
             else:
                 row.status = PaymentStatus.DECLINED.value
