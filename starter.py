@@ -599,6 +599,81 @@ def cmd_outside_relays(args: argparse.Namespace) -> int:
     return asyncio.run(_outside_relays(args))
 
 
+async def _fees_receipt_rows(args: argparse.Namespace) -> list[Any]:
+    from store import receipts
+    from store.db import session_factory
+
+    engine = await _portal_sessions(args)
+    try:
+        async with session_factory(engine)() as session:
+            return await receipts.of_dossier(session, args.code)
+    finally:
+        await engine.dispose()
+
+
+def cmd_fees_receipts(args: argparse.Namespace) -> int:
+    """Write a dossier's electronic receipts (HTML and PDF) to print them."""
+    from domain.catalog import default_catalog
+    from forms.receipt import receipt_pdf, reference
+
+    rows = asyncio.run(_fees_receipt_rows(args))
+    if not rows:
+        print(f"starter.py fees receipts: no receipt for {args.code}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    font, desk = _pdf_font(), default_catalog().agency("one-stop").name_vi
+    for row in rows:
+        name = reference(row.template_no, row.symbol, row.number)
+        stem = out / f"{row.dossier_code}-{row.kind}-{row.number:07d}"
+        stem.with_suffix(".html").write_text(row.html, encoding="utf-8")
+        pdf = receipt_pdf(row.html, reference=name, issued_at=row.issued_at, author=desk, font=font)
+        stem.with_suffix(".pdf").write_bytes(pdf)
+        print(f"{row.kind:<8} {name}  {row.amount_vnd:>10,} đ  {stem}.pdf")
+    return 0
+
+
+async def fees_refund(
+    api: str, token: str, code: str, reason: str, http: Any = None
+) -> tuple[int, dict[str, Any]]:
+    """Ask the API (which holds the payment provider) to refund a dossier's fee, as the head of
+    the one-stop desk: the HTTP status and the answer."""
+    import httpx
+
+    client = http or httpx.AsyncClient(base_url=api, timeout=30.0)
+    try:
+        response = await client.post(
+            f"/api/v1/agencies/one-stop/fees/{code}/refund",
+            json={"reason": reason},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    finally:
+        if http is None:
+            await client.aclose()
+    return response.status_code, response.json()
+
+
+def cmd_fees_refund(args: argparse.Namespace) -> int:
+    """Refund the fee of a dossier refused for the agency's fault (the head's act)."""
+    import os
+
+    token = args.token or os.environ.get("LIENTHONG_OFFICER_TOKEN", "")
+    if not token:
+        print(
+            "starter.py fees refund: error: give --token or LIENTHONG_OFFICER_TOKEN (a head's "
+            "token: python -m api issue-token --agency one-stop --officer ID --role head)",
+            file=sys.stderr,
+        )
+        return 2
+    status, answer = asyncio.run(fees_refund(args.api, token, args.code, args.reason))
+    if status != 200:
+        detail = answer.get("detail", answer)
+        print(f"starter.py fees refund: error {status}: {detail}", file=sys.stderr)
+        return 1
+    _print_json(answer)
+    return 0
+
+
 def _write_printable_report(args: argparse.Namespace, result: Any) -> int:
     """The report as the printable Vietnamese document (web/report.py), HTML or PDF."""
     from datetime import datetime
@@ -1015,6 +1090,26 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     reconcile.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
     reconcile.set_defaults(handler=cmd_portal_reconcile)
+
+    fees = commands.add_parser(
+        "fees",
+        help="fees at receipt: print a dossier's electronic receipts, refund a fee",
+        description="Fees and electronic receipts (docs/integrations.md).",
+    )
+    fees_commands = fees.add_subparsers(dest="fees_command", required=True)
+    fee_receipts = fees_commands.add_parser("receipts", help="write the receipts as HTML and PDF")
+    fee_receipts.add_argument("code", help="the dossier code")
+    fee_receipts.add_argument("--out", default="receipts", help="directory (default: receipts)")
+    fee_receipts.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
+    fee_receipts.set_defaults(handler=cmd_fees_receipts)
+    refund = fees_commands.add_parser(
+        "refund", help="refund the fee of a dossier refused for the agency's fault (head)"
+    )
+    refund.add_argument("code", help="the dossier code")
+    refund.add_argument("--reason", required=True, help="why (printed on the refund document)")
+    refund.add_argument("--api", default="http://127.0.0.1:8080", help="the API's base URL")
+    refund.add_argument("--token", help="a head's token (default: LIENTHONG_OFFICER_TOKEN)")
+    refund.set_defaults(handler=cmd_fees_refund)
 
     from sim.cli import add_arguments as add_simulate_arguments
 

@@ -22,7 +22,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api import agencies, citizens, errors
+from api import agencies, citizens, errors, fees
 from api import schemas as s
 from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
 from api.context import ApiContext, context
@@ -291,6 +291,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(citizens.router)
     app.include_router(agencies.router)
+    app.include_router(fees.router)  # fees at receipt and electronic receipts (h22)
     pages.install(app)  # the pages for people (web/), on the same app
     desk.install(app)
     return app

@@ -41,6 +41,7 @@ from api.admission import admit
 from api.auth import tracking_secret, tracking_secret_matches
 from api.context import ApiContext, context
 from api.errors import FieldError
+from api.fee_intake import FEE_PAYMENT_PREFIX, hold_for_fee, settle_callback
 from api.limits import (
     TooManyRequests,
     begin_factor,
@@ -575,8 +576,9 @@ async def submit(
             description="a unique key per dossier (a UUID): a retry with it returns the same one",
         ),
     ],
-) -> s.SubmissionResponse:
-    """Receive a dossier, start its workflow and answer with the receipt's essentials."""
+) -> s.SubmissionResponse | Response:
+    """Receive a dossier, start its workflow and answer with the receipt's essentials (202
+    without starting it when its fee blocks the clock: `api.fee_intake`)."""
     received_day = ctx.now().astimezone(VN_TZ).date()
     catalog_entry(ctx, body.procedure, received_day)
     needed = ctx.catalog.facts_needed_on(body.procedure, received_day)
@@ -607,6 +609,10 @@ async def submit(
     code = row.dossier_code
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
+    held = await hold_for_fee(ctx, row)  # a fee that blocks the clock is paid first (h22)
+    if held is not None:
+        held.headers.update(response.headers)
+        return held
     try:
         handle = await start_dossier(
             ctx.temporal,
@@ -1219,6 +1225,8 @@ async def payment_callback(
         callback = PaymentCallback.model_validate_json(raw)
     except ValidationError:
         raise HTTPException(400, "not a payment callback") from None
+    if callback.payment_id.startswith(FEE_PAYMENT_PREFIX):  # a fee at receipt (h22)
+        return await settle_callback(ctx, callback)
     async with ctx.sessions() as session:
         row = (
             await session.execute(

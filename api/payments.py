@@ -56,11 +56,41 @@ class PaymentCallback(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class RefundRequest(BaseModel):
+    """Give back (part of) a payment that succeeded; ``idempotency_key`` names the refund."""
+
+    payment_id: str
+    amount_vnd: int = Field(gt=0)
+    idempotency_key: str = Field(min_length=8, max_length=120)
+    reason: str = Field(max_length=500)
+
+
+class RefundDone(BaseModel):
+    """The provider refunded: the same ``refund_id`` for every call with the same key."""
+
+    refund_id: str
+    payment_id: str
+    amount_vnd: int
+
+
+class RefundRefused(Exception):
+    """The provider will not refund (unknown payment, or more than was paid)."""
+
+
+class ProviderUnavailable(Exception):
+    """The provider did not answer; the same request may be retried with the same key."""
+
+
 class PaymentProvider(Protocol):
     """What the API needs of a payment provider."""
 
     async def create(self, request: PaymentRequest) -> PaymentCreated:
         """Register a payment; its outcome arrives later on the callback endpoint."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> RefundDone:
+        """Refund a succeeded payment, once per idempotency key (`RefundRefused`,
+        `ProviderUnavailable`)."""
         ...
 
     async def aclose(self) -> None:
@@ -102,6 +132,7 @@ class FakePaymentProvider:
         max_amount_vnd: int | None = None,
         attempts: int = 5,
         http: httpx.AsyncClient | None = None,
+        refund_outages: int = 0,
     ) -> None:
         """Configure the fake.
 
@@ -114,6 +145,8 @@ class FakePaymentProvider:
             max_amount_vnd: amounts above this are declined; None: no limit.
             attempts: how many times a callback is sent before giving up.
             http: the client callbacks go through (tests pass one on the app's ASGI transport).
+            refund_outages: how many refund calls fail (`ProviderUnavailable`) before they work,
+                as a gateway that times out does.
         """
         self._secret = secret
         self._callback_url = callback_url
@@ -123,9 +156,11 @@ class FakePaymentProvider:
         self._max = max_amount_vnd
         self._attempts = attempts
         self._http = http
-        self._own_http = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered: list[PaymentCallback] = []  # callbacks the engine acknowledged
+        self._approved: dict[str, int] = {}  # payment id -> amount it collected
+        self.refund_outages = refund_outages
+        self.refunds: dict[str, RefundDone] = {}  # by idempotency key: what was given back
 
     def connect(self, http: httpx.AsyncClient) -> None:
         """Send callbacks through this client from now on."""
@@ -159,15 +194,35 @@ class FakePaymentProvider:
         callback = self.outcome(request)
         body = json.dumps(callback.model_dump(mode="json"), separators=(",", ":")).encode()
         headers = {SIGNATURE_HEADER: sign(self._secret, body), "Content-Type": "application/json"}
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
-            self._own_http = True
+        if callback.status == "succeeded":
+            self._approved[request.payment_id] = request.amount_vnd
+        # Without a client of the caller's, one per callback, closed by this side when done: a
+        # connection kept open would be closed by the engine at shutdown, leaving its port in
+        # TIME_WAIT.
+        http = self._http or httpx.AsyncClient(timeout=10.0)
+        try:
+            if await self._send(http, request, callback, body, headers):
+                return
+        finally:
+            if http is not self._http:
+                await http.aclose()
+        log.error("payment_callback_abandoned", payment_id=request.payment_id)
+
+    async def _send(
+        self,
+        http: httpx.AsyncClient,
+        request: PaymentRequest,
+        callback: PaymentCallback,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> bool:
+        """Post the callback until the engine acknowledges it (True) or attempts run out."""
         for attempt in range(self._attempts):
             try:
-                response = await self._http.post(self._callback_url, content=body, headers=headers)
+                response = await http.post(self._callback_url, content=body, headers=headers)
                 if response.is_success:
                     self.delivered.append(callback)
-                    return
+                    return True
                 log.warning(
                     "payment_callback_refused",
                     payment_id=request.payment_id,
@@ -180,7 +235,31 @@ class FakePaymentProvider:
                     error=type(exc).__name__,
                 )
             await asyncio.sleep(self._delay * 2 ** (attempt + 1))
-        log.error("payment_callback_abandoned", payment_id=request.payment_id)
+        return False
+
+    async def refund(self, request: RefundRequest) -> RefundDone:
+        """Give money back once per key; a repeated key gets the first answer, nothing more."""
+        if self.refund_outages > 0:
+            self.refund_outages -= 1
+            raise ProviderUnavailable("the provider timed out")
+        done = self.refunds.get(request.idempotency_key)
+        if done is not None:
+            return done
+        collected = self._approved.get(request.payment_id)
+        if collected is None:
+            raise RefundRefused(f"no succeeded payment {request.payment_id}")
+        given_back = sum(
+            r.amount_vnd for r in self.refunds.values() if r.payment_id == request.payment_id
+        )
+        if given_back + request.amount_vnd > collected:
+            raise RefundRefused(f"{request.payment_id}: more than was paid")
+        done = RefundDone(
+            refund_id=f"RF-{len(self.refunds) + 1:06d}",
+            payment_id=request.payment_id,
+            amount_vnd=request.amount_vnd,
+        )
+        self.refunds[request.idempotency_key] = done
+        return done
 
     async def drain(self) -> None:
         """Wait until every scheduled callback has been sent (or given up)."""
@@ -188,9 +267,7 @@ class FakePaymentProvider:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Cancel the callbacks not sent yet; close the client this provider opened."""
+        """Cancel the callbacks not sent yet."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._own_http and self._http is not None:
-            await self._http.aclose()

@@ -289,6 +289,65 @@ async def submit_and_follow(
         say(f"{state.dossier_code} ended the demo run as {state.status}")
 
 
+# The demo dossier that pays its fee online: its fee blocks the clock (the catalog says so).
+FEE_PROCEDURE = "birth-re-registration"
+_DEMO_PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+async def pay_a_fee_and_show_its_receipt(api_base: str, public_url: str) -> None:
+    """File one dossier online through the HTTP API, pay its fee through the (fake) payment
+    provider, and print where its electronic receipt is (docs/integrations.md)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api_base, timeout=30.0) as http:
+        detail = (await http.get(f"/api/v1/procedures/{FEE_PROCEDURE}")).json()
+        uploads = []
+        for document in detail["required_documents"]:
+            if not document["optional"]:
+                stored = await http.post(
+                    "/api/v1/uploads",
+                    files={"file": ("giay-to.pdf", _DEMO_PDF, "application/pdf")},
+                    data={"name": document["name_vi"]},
+                )
+                uploads.append(stored.json()["id"])
+        body = {
+            "procedure": FEE_PROCEDURE,
+            "applicant": {
+                "full_name": "Trần Văn Minh",
+                "national_id": "001090004321",
+                "phone": "0987 654 321",
+                "address": "Số 3 ngõ 8 Tôn Đức Thắng, Đống Đa, Hà Nội",
+            },
+            "documents": uploads,
+            "delivery": {"method": "desk"},
+        }
+        created = await http.post(
+            "/api/v1/dossiers", json=body, headers={"Idempotency-Key": secrets.token_hex(16)}
+        )
+        answer = created.json()
+        if created.status_code != 202:
+            raise DemoError(f"filing {FEE_PROCEDURE} online: {created.status_code} {answer}")
+        code, secret = answer["dossier_code"], answer["tracking_secret"]
+        fee = answer["fee"]
+        say(f"filed {code} ({FEE_PROCEDURE}) online: held until its fee is paid")
+        say(f"  {fee['name_vi']}: {fee['amount_vnd']} VND; paying online")
+        headers = {"X-Tracking-Secret": secret}
+        paid = await http.post(f"/api/v1/dossiers/{code}/fees/payments", headers=headers)
+        if paid.status_code != 202:
+            raise DemoError(f"paying the fee of {code}: {paid.status_code} {paid.text}")
+        for _ in range(120):
+            view = (await http.get(f"/api/v1/dossiers/{code}/fees", headers=headers)).json()
+            if view["status"] == "paid" and not view["held"]:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise DemoError(f"the fee of {code} was not recorded in 30 s; see the API's log")
+        receipt = view["receipts"][0]
+        say(f"  paid; received now. Electronic receipt {receipt['reference']}:")
+        say(f"    {public_url}{receipt['html']}  and  {public_url}{receipt['pdf']}")
+        say(f"    (header X-Tracking-Secret: {secret}; or starter.py fees receipts {code})")
+
+
 async def start_relays(address: str) -> None:
     """The outside systems' relays run for as long as the engine does."""
     from clients.dossiers import ensure_relay
@@ -503,6 +562,7 @@ async def run(args: argparse.Namespace) -> None:
             ),
             desk_base,
         )
+        await pay_a_fee_and_show_its_receipt(desk_base, public_url)
         await print_portal_sync(address, settings.database_url)
         print_todays_report(settings.database_url)
         if not args.once:

@@ -439,11 +439,18 @@ class Fee(_Frozen):
     amount_vnd: Annotated[int, Field(strict=True, ge=0)] | None = None
     per_vi: Text | None = None  # what the amount is charged per: "trang", "bản", "trường hợp"
     computed: StrictBool = False
+    # Whether the dossier is received (its clock starts) only once this fee is paid; a fee that
+    # does not block is paid after the dossier starts. ``blocks_clock_basis`` names the legal
+    # source, or says ``[unverified]``; it is required when the fee blocks.
+    blocks_clock: StrictBool = False
+    blocks_clock_basis: Text | None = None
 
     @model_validator(mode="after")
     def _amount_or_computed(self) -> Fee:
         if self.computed == (self.amount_vnd is not None):
             raise _rule("amount_vnd", "give either amount_vnd or computed: true, not both/neither")
+        if self.blocks_clock and not self.blocks_clock_basis:
+            raise _rule("blocks_clock_basis", "a fee that blocks the clock names its legal basis")
         return self
 
 

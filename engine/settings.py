@@ -34,6 +34,7 @@ ENV_PREFIX = "LIENTHONG_"
 _EXAMPLES = {
     "database_url": "DATABASE_URL=postgresql://lienthong:secret@127.0.0.1:5432/lienthong",
     "desk_code": "LIENTHONG_DESK_CODE=DONGDA",
+    "fee_collector_tax_code": "LIENTHONG_FEE_COLLECTOR_TAX_CODE=0100000000",
     "log_level": "LIENTHONG_LOG_LEVEL=info",
     "log_format": "LIENTHONG_LOG_FORMAT=json",
     "data_dir": "LIENTHONG_DATA_DIR=/var/lib/lienthong",
@@ -121,6 +122,12 @@ class Settings(BaseSettings):
     desk_code: str = Field(
         default="DONGDA",
         description="Code of this one-stop desk, the first part of every dossier code.",
+    )
+    fee_collector_tax_code: str = Field(
+        default="",
+        pattern=r"^(\d{10}(-\d{3})?)?$",
+        description="Tax code (mã số thuế) of the agency that collects fees, printed on each "
+        "electronic receipt; empty prints 'chưa khai báo' (the demo).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -819,3 +819,78 @@ class StepAssignment(Base):
     officer_id: Mapped[str] = mapped_column(String(80))
     assigned_by: Mapped[str] = mapped_column(String(80))
     assigned_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class ReceiptSeriesCounter(Base):
+    """The last number of a desk's electronic receipt series (ký hiệu mẫu số + ký hiệu).
+
+    Incremented in the same transaction that writes the receipt, so a rolled-back receipt
+    gives its number back: the series has neither repeats nor gaps.
+    """
+
+    __tablename__ = "receipt_series_counters"
+
+    desk_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    template_no: Mapped[str] = mapped_column(String(20), primary_key=True)  # ký hiệu mẫu số
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)  # ký hiệu
+    last_number: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ElectronicReceipt(Base):
+    """One electronic receipt (biên lai điện tử) for a fee, or the document of its refund."""
+
+    __tablename__ = "electronic_receipts"
+    __table_args__ = (UniqueConstraint("desk_code", "template_no", "symbol", "number"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    # The payment's (or refund's) idempotency key: a retried callback finds its receipt.
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "receipt" | "refund"
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    desk_code: Mapped[str] = mapped_column(String(20))
+    template_no: Mapped[str] = mapped_column(String(20))
+    symbol: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    fee_name_vi: Mapped[str] = mapped_column(String(500))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(10))  # "online" | "desk"
+    issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # The rendered receipt holds the payer's name: encrypted like the applicant's contact.
+    html: Mapped[str] = mapped_column(EncryptedText("electronic_receipts.html"))
+
+
+class FeeStatus(StrEnum):
+    """Where a dossier's fee at receipt stands."""
+
+    DUE = "due"
+    PAID = "paid"
+    REFUNDED = "refunded"
+
+
+class DossierFee(Base):
+    """The fee a dossier owes at receipt (from the catalog version in force), and its payment.
+
+    ``held``: the fee blocks the clock and the dossier's workflow has not been started yet; it
+    starts, received at ``paid_at``, once the fee is paid.
+    """
+
+    __tablename__ = "dossier_fees"
+
+    dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(80))
+    procedure_version: Mapped[str] = mapped_column(String(40))
+    fee_name_vi: Mapped[str] = mapped_column(String(500))
+    amount_vnd: Mapped[int] = mapped_column(BigInteger)
+    blocks_clock: Mapped[bool] = mapped_column(Boolean)
+    held: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(10))  # a `FeeStatus`
+    method: Mapped[str | None] = mapped_column(String(10), nullable=True)  # "online" | "desk"
+    payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    receipt_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refund_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
+    refund_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))

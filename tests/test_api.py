@@ -792,9 +792,22 @@ async def file_as_a_citizen(stack: Stack, code: str, national_id: str = NATIONAL
     if "parcel" in detail["required_fields"]:
         body["parcel"] = PARCEL
     created = await stack.submit(body)
+    if created.status_code == 202:  # held until its fee is paid (api.fee_intake): pay online
+        held = created.json()
+        headers = {"X-Tracking-Secret": held["tracking_secret"]}
+        paid = await stack.client.post(held["links"]["pay"], headers=headers)
+        assert paid.status_code == 202, paid.text
+        await eventually(lambda: fee_received(stack, held["links"]["fees"], headers), within=30)
+        return str(held["dossier_code"])
     assert created.status_code == 201, created.text
     dossier_code: str = created.json()["dossier_code"]
     return dossier_code
+
+
+async def fee_received(stack: Stack, fees_url: str, headers: dict[str, str]) -> bool:
+    """The fee is paid and the dossier started (no longer held)."""
+    view = (await stack.client.get(fees_url, headers=headers)).json()
+    return bool(view["status"] == "paid" and not view["held"])
 
 
 async def drive_to_the_end(stack: Stack, dossier_code: str) -> TrackingState:

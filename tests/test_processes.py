@@ -124,6 +124,10 @@ def test_demo_once_runs_the_sample_dossiers_and_stops_everything(tmp_path: Path)
     assert demo.stdout.count(" ended the demo run as returned") == 2  # the ward dossiers
     assert "waiting for the public notice" in demo.stdout  # the land dossier, as in life
     assert f"HTTP API: http://127.0.0.1:{api_port}/docs" in demo.stdout
+    # One dossier filed online pays its fee (which holds its clock) and shows its e-receipt.
+    assert "held until its fee is paid" in demo.stdout
+    assert "Electronic receipt 01BLP0-001 BL/" in demo.stdout
+    assert f"http://127.0.0.1:{api_port}/api/v1/dossiers/" in demo.stdout.split("receipt", 1)[1]
     # Every status change reached the (simulated) national portal before the demo ended.
     assert re.search(r"national portal: [1-9]\d* status reports delivered, 0 waiting", demo.stdout)
     # Each receipt's QR code opens the pages the demo's API serves, with its tracking secret.

@@ -16,6 +16,7 @@ travels in a POST body, never in a URL.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import date
@@ -330,6 +331,13 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         return _render(
             request, "error.html.j2", status=exc.status_code, message=_message(exc.detail)
         )
+    if not isinstance(created, s.SubmissionResponse):  # held for its fee (api.fee_intake, h22)
+        held = json.loads(bytes(created.body))
+        message = (
+            f"Hồ sơ {held['dossier_code']} được tiếp nhận khi nộp {held['fee']['name_vi']}: "
+            f"{vnd(held['fee']['amount_vnd'])}. Mã bí mật tra cứu: {held['tracking_secret']}."
+        )
+        return _render(request, "error.html.j2", status=202, message=message)
     return _render(
         request,
         "receipt.html.j2",

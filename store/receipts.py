@@ -1,0 +1,95 @@
+"""Electronic receipts in the registry: one number series per desk, gap-free and never repeated.
+
+`issue` takes the next number of the desk's series (``INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING`` on `ReceiptSeriesCounter`: PostgreSQL's row lock serialises concurrent issuers) and
+writes the receipt in the same transaction; a transaction that rolls back gives its number back,
+so the numbers that exist are 1, 2, 3, ... with no hole. A payment's idempotency key names its
+receipt: a retried callback or a refund asked twice gets the receipt it already has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forms.receipt import ReceiptDocument, render_receipt_html
+from store.db import dialect_insert
+from store.models import ElectronicReceipt, ReceiptSeriesCounter
+
+# [unverified] The shape of Circular 303/2016/TT-BTC's fee receipts (mẫu 01BLP0-001), kept by
+# many agencies after Decree 123/2020; "E" at the end of the symbol marks an e-receipt.
+TEMPLATE_NO = "01BLP0-001"
+
+
+def series_symbol(issued_at: datetime) -> str:
+    """``BL/26E``: the series restarts each calendar year [unverified]."""
+    return f"BL/{issued_at:%y}E"
+
+
+async def next_number(session: AsyncSession, desk_code: str, template_no: str, symbol: str) -> int:
+    """The next number of a desk's series, locked until the caller's transaction ends."""
+    stmt = dialect_insert(session, ReceiptSeriesCounter).values(
+        desk_code=desk_code, template_no=template_no, symbol=symbol, last_number=1
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            ReceiptSeriesCounter.desk_code,
+            ReceiptSeriesCounter.template_no,
+            ReceiptSeriesCounter.symbol,
+        ],
+        set_={"last_number": ReceiptSeriesCounter.last_number + 1},
+    ).returning(ReceiptSeriesCounter.last_number)
+    number: int = (await session.execute(stmt)).scalar_one()
+    return number
+
+
+async def find(session: AsyncSession, idempotency_key: str) -> ElectronicReceipt | None:
+    """The receipt a payment or refund already has."""
+    return await session.scalar(
+        select(ElectronicReceipt).where(ElectronicReceipt.idempotency_key == idempotency_key)
+    )
+
+
+async def issue(
+    session: AsyncSession, idempotency_key: str, desk_code: str, document: ReceiptDocument
+) -> ElectronicReceipt:
+    """Number, render and store a receipt (``document.number`` is ignored), once per key.
+
+    The caller commits; until then the desk's series is locked for other issuers.
+    """
+    existing = await find(session, idempotency_key)
+    if existing is not None:
+        return existing
+    symbol = series_symbol(document.issued_at)
+    number = await next_number(session, desk_code, TEMPLATE_NO, symbol)
+    numbered = replace(document, template_no=TEMPLATE_NO, symbol=symbol, number=number)
+    row = ElectronicReceipt(
+        idempotency_key=idempotency_key,
+        kind=numbered.kind,
+        dossier_code=numbered.dossier_code,
+        desk_code=desk_code,
+        template_no=TEMPLATE_NO,
+        symbol=symbol,
+        number=number,
+        fee_name_vi=numbered.fee_name_vi,
+        amount_vnd=numbered.amount_vnd,
+        method=numbered.method,
+        issued_at=numbered.issued_at,
+        html=render_receipt_html(numbered),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def of_dossier(session: AsyncSession, dossier_code: str) -> list[ElectronicReceipt]:
+    """A dossier's receipts and refund documents, oldest first."""
+    result = await session.execute(
+        select(ElectronicReceipt)
+        .where(ElectronicReceipt.dossier_code == dossier_code)
+        .order_by(ElectronicReceipt.id)
+    )
+    return list(result.scalars())
