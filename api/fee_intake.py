@@ -30,11 +30,11 @@ from temporalio.service import RPCError
 from api.auth import tracking_secret
 from api.context import ApiContext
 from api.payments import PaymentCallback
+from clients.dossiers import start_dossier
 from domain.catalog import UnknownAgency
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts
 from domain.fees import fee_due_on
-from engine.dossiers import start_dossier
 from forms.receipt import ReceiptDocument
 from store import receipts
 from store.db import dialect_insert
