@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make demo` and `make test`. Each builds .venv itself from
-# the lock file (requirements.lock, made by `make lock` from pyproject.toml).
+# the lock file (requirements.lock, with hashes, made by `make lock` from pyproject.toml).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -44,7 +44,7 @@ lint: $(STAMP)
 
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --no-emit-index-url --no-emit-find-links \
+	$(BIN)/pip-compile --quiet --generate-hashes --extra dev --no-emit-index-url --no-emit-find-links \
 		--strip-extras -o requirements.lock pyproject.toml
 
 clean:
