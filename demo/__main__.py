@@ -380,7 +380,7 @@ async def print_portal_sync(address: str, database_url: str) -> None:
     status = await relay.query(OutboxRelayWorkflow.status)
     say(
         f"national portal: {status.pushed_total} status reports delivered, "
-        f"{backlog.waiting} waiting (starter.py portal status)"
+        f"{backlog.waiting} waiting (starter.py outside status)"
     )
 
 
