@@ -50,7 +50,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import build_activities
-from activities.letters import ApologyInput, AppointmentMovedInput, LetterActivities
+from activities.letters import LetterActivities
 from activities.notify import AgencyNoticeInput
 from activities.post import AttemptInput, DispatchInput, ReturnToDeskInput, SimulatedPostOffice
 from activities.reception import CalendarInput, PlanDossierInput, PlanDossierResult
@@ -108,7 +108,7 @@ from store.db import async_engine, async_url, session_factory, sync_engine
 from store.letters import save_contact
 from store.registry import write_snapshots
 from store.seed import seed_reference_data
-from workflows.dossier import applicant_notice_input
+from workflows.dossier import apology_input, applicant_notice_input, appointment_moved_input
 
 _log = logging.getLogger(__name__)
 _US = timedelta(microseconds=1)
@@ -430,21 +430,9 @@ class CoreEngine:
         elif isinstance(effect, CancelCheck):
             return  # checks answer at once here: nothing is in flight
         elif isinstance(effect, SendApology):
-            record = core.state.apologies[effect.sequence - 1]
-            plan = core.plan
             letter = yield self._call(
                 "letters.issue-apology" if self._paperwork else _RECORD_APOLOGY,
-                ApologyInput(
-                    dossier_code=code,
-                    sequence=record.sequence,
-                    procedure_code=plan.procedure,
-                    procedure_name_vi=plan.name_vi,
-                    received_at=plan.received_at,
-                    original_appointment=record.original_appointment,
-                    new_appointment=record.new_appointment,
-                    agency=record.agency,
-                    reason_vi=record.reason_vi,
-                ),
+                apology_input(core, effect.sequence),
             )
             if isinstance(letter, str):  # recorded only (no paperwork)
                 core.apology_sent(effect.sequence, letter, False)
@@ -471,18 +459,9 @@ class CoreEngine:
                 return
             yield self._call("letters.applicant-notice", applicant_notice_input(core, effect))
         elif isinstance(effect, NotifyAppointmentMoved):
-            change = core.state.calendar_changes[effect.change]
             yield self._call(
                 "letters.appointment-moved",
-                AppointmentMovedInput(
-                    dossier_code=code,
-                    sequence=effect.change + 1,
-                    procedure_name_vi=core.plan.name_vi,
-                    announced_by=change.announced_by,
-                    days=[o.day for o in change.days],
-                    original_appointment=change.appointment_before,
-                    new_appointment=change.appointment_after,
-                ),
+                appointment_moved_input(core, effect.change),
             )
             core.applicant_notified(effect.change)
         elif isinstance(effect, ExtendCalendar):

@@ -248,6 +248,37 @@ class RegistryWriter:
         self._synced.update(pending)
 
 
+def apology_input(core: DossierCore, sequence: int) -> ApologyInput:
+    """What ``letters.issue-apology`` needs for the dossier's form 04 number ``sequence``."""
+    record = core.state.apologies[sequence - 1]
+    plan = core.plan
+    return ApologyInput(
+        dossier_code=core.request.dossier_code,
+        sequence=record.sequence,
+        procedure_code=plan.procedure,
+        procedure_name_vi=plan.name_vi,
+        received_at=plan.received_at,
+        original_appointment=record.original_appointment,
+        new_appointment=record.new_appointment,
+        agency=record.agency,
+        reason_vi=record.reason_vi,
+    )
+
+
+def appointment_moved_input(core: DossierCore, change: int) -> AppointmentMovedInput:
+    """What ``letters.appointment-moved`` needs for calendar change number ``change``."""
+    moved = core.state.calendar_changes[change]
+    return AppointmentMovedInput(
+        dossier_code=core.request.dossier_code,
+        sequence=change + 1,
+        procedure_name_vi=core.plan.name_vi,
+        announced_by=moved.announced_by,
+        days=[o.day for o in moved.days],
+        original_appointment=moved.appointment_before,
+        new_appointment=moved.appointment_after,
+    )
+
+
 def applicant_notice_input(core: DossierCore, effect: NotifyApplicant) -> ApplicantNoticeInput:
     """What ``letters.applicant-notice`` needs to write the applicant (form 02, its reminder,
     form 03, form 05); the simulator's core engine sends the same."""
@@ -439,7 +470,7 @@ class DossierWorkflow:
         if isinstance(effect, SendApology):
             letter = await self._at_the_desk(
                 "letters.issue-apology",
-                self._apology_input(core.state.apologies[effect.sequence - 1]),
+                apology_input(core, effect.sequence),
                 ApologyResult,
                 f"Phiếu xin lỗi và hẹn lại (mẫu 04) số {effect.sequence}",
                 start_to_close=timedelta(minutes=2),
@@ -468,18 +499,9 @@ class DossierWorkflow:
                 f"Thông báo cho người nộp hồ sơ: {effect.kind} ({effect.sequence})",
             )
         elif isinstance(effect, NotifyAppointmentMoved):
-            change = core.state.calendar_changes[effect.change]
             await self._at_the_desk(
                 "letters.appointment-moved",
-                AppointmentMovedInput(
-                    dossier_code=code,
-                    sequence=effect.change + 1,
-                    procedure_name_vi=core.plan.name_vi,
-                    announced_by=change.announced_by,
-                    days=[o.day for o in change.days],
-                    original_appointment=change.appointment_before,
-                    new_appointment=change.appointment_after,
-                ),
+                appointment_moved_input(core, effect.change),
                 NoticeSent,
                 "Thông báo dời ngày hẹn do điều chỉnh lịch làm việc",
             )
@@ -540,20 +562,6 @@ class DossierWorkflow:
                 "Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
             )  # fmt: skip
             self._apply(core.returned_to_desk(effect.step, workflow.now()))
-
-    def _apology_input(self, record: ApologyRecord) -> ApologyInput:
-        plan = self._core.plan
-        return ApologyInput(
-            dossier_code=self._request.dossier_code,
-            sequence=record.sequence,
-            procedure_code=plan.procedure,
-            procedure_name_vi=plan.name_vi,
-            received_at=plan.received_at,
-            original_appointment=record.original_appointment,
-            new_appointment=record.new_appointment,
-            agency=record.agency,
-            reason_vi=record.reason_vi,
-        )
 
     async def _at_the_desk(
         self,
