@@ -21,6 +21,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -39,10 +40,14 @@ T = TypeVar("T")
 
 
 def until(probe: Callable[[], T | None], *, within: float = 30.0, every: float = 0.2) -> T:
-    """Call ``probe`` until it returns something truthy."""
+    """Call ``probe`` until it returns something truthy. A probe that read an element the page
+    replaced meanwhile (a refresh re-renders the timeline) looks again."""
     deadline = time.monotonic() + within
     while True:
-        value = probe()
+        try:
+            value = probe()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
