@@ -42,9 +42,7 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,15 +59,14 @@ from temporalio.worker import Replayer
 from activities.letters import ApologyInput
 from activities.notify import AgencyNoticeInput, OutboxChannel
 from bench.cluster import (
-    WORKERS,
     Child,
+    ScratchDatabase,
     child_env,
-    create_database,
     dev_server_command,
-    drop_database,
     free_port,
     narrator,
     pairs,
+    province_workers,
     wait_for_server,
     workspace,
 )
@@ -89,7 +86,6 @@ from engine.temporal import (
     quiet_runtime,
     register_search_attributes,
 )
-from store.migrate import upgrade
 from store.models import (
     ApologyLetterRecord,
     AuditRecord,
@@ -255,12 +251,8 @@ class Cluster:
     def __init__(self, root: Path, admin_url: str, key_spec: str) -> None:
         self.root = root
         self.admin_url = admin_url
-        self.db_name = f"lienthong_chaos_{uuid.uuid4().hex[:10]}"
-        url = make_url(admin_url).set(database=self.db_name)
-        self.database_url = url.render_as_string(hide_password=False)
-        self.own_url = url.update_query_dict(
-            {"application_name": APPLICATION_NAME}
-        ).render_as_string(hide_password=False)
+        self.db = ScratchDatabase(admin_url, "chaos", APPLICATION_NAME)
+        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         env = child_env(root, self.database_url, self.address, key_spec)
@@ -270,16 +262,7 @@ class Cluster:
             root / "temporal.log",
             env,
         )
-        self.workers = [
-            Child(
-                name,
-                [sys.executable, "worker.py", *args, "--grace", "5"],
-                root / f"worker-{name}.log",
-                env,
-                ready_marker="worker_started",
-            )
-            for name, args in WORKERS
-        ]
+        self.workers = province_workers(root, env)
         self.engine: Engine | None = None
         self.holding: set[str] = set()  # workers the injector stopped on purpose
 
@@ -287,15 +270,14 @@ class Cluster:
 
     def create_database(self) -> None:
         """Create and migrate the chaos database."""
-        create_database(self.admin_url, self.db_name, ChaosError)
-        upgrade(self.database_url)
+        self.db.create(ChaosError)
         self.engine = create_engine(self.own_url, isolation_level="AUTOCOMMIT")
 
     def drop_database(self) -> None:
         """Drop the chaos database (whoever is still connected)."""
         if self.engine is not None:
             self.engine.dispose()
-        drop_database(self.admin_url, self.db_name)
+        self.db.drop()
 
     def busy_backends(self) -> list[tuple[int, int, str]]:
         """(pid, client port, table) of the other sessions inside a statement or transaction."""

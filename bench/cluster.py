@@ -19,12 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -32,6 +34,7 @@ from temporalio.worker import Worker
 from engine.names import search_attribute_flags
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import connect_config, dev_server_path, quiet_runtime
+from store.migrate import upgrade
 
 DESK = "DONGDA"
 # name -> worker.py arguments. Two of each of the busiest, as a province would run them.
@@ -94,6 +97,47 @@ def create_database(admin_url: str, name: str, error: type[Exception] = RuntimeE
         raise error(f"cannot create a database at {mask_url(admin_url)}: {reason}") from None
     finally:
         admin.dispose()
+
+
+class ScratchDatabase:
+    """A throwaway registry ``lienthong_<kind>_<random>`` on the server ``admin_url`` names:
+    ``url`` for the workers, ``own_url`` for the benchmark's own connections (tagged with
+    ``application_name`` when one is given, so that a fault injector can leave them alone)."""
+
+    def __init__(self, admin_url: str, kind: str, application_name: str = "") -> None:
+        self.admin_url = admin_url
+        self.name = f"lienthong_{kind}_{uuid.uuid4().hex[:10]}"
+        url = make_url(admin_url).set(database=self.name)
+        self.url = url.render_as_string(hide_password=False)
+        if application_name:
+            url = url.update_query_dict({"application_name": application_name})
+        self.own_url = url.render_as_string(hide_password=False)
+        self.created = False
+
+    def create(self, error: type[Exception] = RuntimeError) -> None:
+        """Create the database and migrate it to head (``error``: see `create_database`)."""
+        create_database(self.admin_url, self.name, error)
+        self.created = True
+        upgrade(self.url)
+
+    def drop(self) -> None:
+        """Drop it, whoever is still connected (nothing if it was never created)."""
+        if self.created:
+            drop_database(self.admin_url, self.name)
+
+
+def province_workers(root: Path, env: dict[str, str]) -> list[Child]:
+    """The `WORKERS` layout as ``worker.py`` processes, logging to ``root/worker-<name>.log``."""
+    return [
+        Child(
+            name,
+            [sys.executable, "worker.py", *args, "--grace", "5"],
+            root / f"worker-{name}.log",
+            env,
+            ready_marker="worker_started",
+        )
+        for name, args in WORKERS
+    ]
 
 
 def drop_database(admin_url: str, name: str) -> None:

@@ -85,10 +85,9 @@ from bench.bare import BareTracking, BareWorkflow, Shape, build_bare_workers, co
 from bench.cluster import (
     DESK,
     Child,
+    ScratchDatabase,
     child_env,
-    create_database,
     dev_server_command,
-    drop_database,
     free_port,
     machine,
     narrator,
@@ -110,7 +109,6 @@ from engine.names import agency_task_queue
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import connect_config, data_converter, exit_process, quiet_runtime
 from store.db import async_engine, session_factory
-from store.migrate import upgrade
 from store.repositories import allocate_dossier_code
 from store.seed import DEMO_PARCEL, seed_reference_data
 from workflows.dossier import (
@@ -241,13 +239,11 @@ class Setup:
     def __init__(self, root: Path, admin_url: str, key_spec: str) -> None:
         self.root = root
         self.admin_url = admin_url
-        self.db_name = f"lienthong_overhead_{uuid.uuid4().hex[:10]}"
-        url = make_url(admin_url).set(database=self.db_name)
-        self.database_url = url.render_as_string(hide_password=False)
+        self.db = ScratchDatabase(admin_url, "overhead")
+        self.db_name, self.database_url = self.db.name, self.db.url
         self.address = f"127.0.0.1:{free_port()}"
         self.catalog_dir = bench_catalog(root)
         self.catalog = load_catalog(self.catalog_dir)
-        self.created = False
         env = child_env(root, self.database_url, self.address, key_spec)
         self.server = Child(
             "temporal", dev_server_command(self.address), root / "temporal.log", env
@@ -275,9 +271,7 @@ class Setup:
 
     def create_database(self) -> None:
         """Create the registry database and migrate it to head."""
-        create_database(self.admin_url, self.db_name, BenchError)
-        self.created = True
-        upgrade(self.database_url)
+        self.db.create(BenchError)
 
     async def seed(self) -> None:
         """The reference registers (the cadastral book, the land price table) the checks read."""
@@ -289,9 +283,7 @@ class Setup:
 
     def drop_database(self) -> None:
         """Drop the registry database (whoever is still connected)."""
-        if not self.created:
-            return
-        drop_database(self.admin_url, self.db_name)
+        self.db.drop()
 
     async def start_server(self) -> None:
         """Start the dev server and wait until it answers."""

@@ -12,15 +12,15 @@ demo run it; on this shared VM its writes, not the engine, then set the pace), w
 search attributes and chaos's dynamic config (transfer and timer processors polling at 1000 RPS);
 a PostgreSQL registry database ``lienthong_sustained_<random>`` created on the server
 ``--database-url`` names, migrated to head and dropped at the end; the engine's real workers in
-bench.chaos's layout, each a ``worker.py`` process (two orchestration, two one-stop desk, one for
-justice, police and social security); and one more process serving the baseline's bare
-workflow. This process only submits dossiers and plays their people: it shares no interpreter
-with any worker.
+the toolkit's layout (`bench.cluster.WORKERS`, as bench.chaos runs them), each a ``worker.py``
+process (two orchestration, two one-stop desk, one for justice, police and social security);
+and one more process serving the baseline's bare workflow (`bench.bare.FloorWorkflow`). This
+process only submits dossiers and plays their people: it shares no interpreter with any worker.
 
 The load: for ``--minutes``, dossiers arrive open-loop at ``--rate`` per second (seeded Poisson
 arrivals, or a fixed interval), each a ward or permit dossier that finishes in real time
 (certified copy, signature certification, marital status, birth-residence-insurance, building
-permit; no land dossier, whose public notice is a real 15-day timer). bench.chaos's `Driver`
+permit; no land dossier, whose public notice is a real 15-day timer). `bench.dossiers.Driver`
 plays each dossier's officers and applicant (it polls the tracking query every 0.3 s while it
 waits, and an officer acts 0.3-1.5 s after seeing a step): most approve; a few refuse or ask for
 a supplement, which the applicant brings; a few dossiers arrive incomplete. Then submissions stop
@@ -86,7 +86,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -115,17 +114,16 @@ from temporalio.converter import DataConverter
 from api.admission import Admission, Bound, Load, judge
 from bench.bare import FLOOR_READY, FloorWorkflow
 from bench.cluster import (
-    WORKERS,
     Child,
+    ScratchDatabase,
     child_env,
-    create_database,
     dev_server_command,
-    drop_database,
     free_port,
     machine,
     narrator,
     pairs,
     process_cpu,
+    province_workers,
     wait_for_server,
     workspace,
 )
@@ -145,7 +143,6 @@ from engine.temporal import (
     exit_process,
     register_search_attributes,
 )
-from store.migrate import upgrade
 from workflows.dossier import DecisionAction, DecisionInput
 
 ADMIN_URL = os.environ.get(
@@ -211,7 +208,7 @@ def build_load(times: Sequence[float], rng: random.Random) -> list[Scenario]:
 
 
 class TimedDriver(Driver):
-    """bench.chaos's `Driver`, noting when its dossier's workflow was started (wall clock)."""
+    """`bench.dossiers.Driver`, noting when its dossier's workflow was started (wall clock)."""
 
     submitted_at: float | None = None
 
@@ -281,39 +278,26 @@ class Rig:
 
     def __init__(self, root: Path, admin_url: str, key_spec: str, server_file: bool) -> None:
         self.admin_url = admin_url
-        self.db_name = f"lienthong_sustained_{uuid.uuid4().hex[:10]}"
-        url = make_url(admin_url).set(database=self.db_name)
-        self.database_url = url.render_as_string(hide_password=False)
-        self.own_url = url.update_query_dict(
-            {"application_name": APPLICATION_NAME}
-        ).render_as_string(hide_password=False)
+        self.db = ScratchDatabase(admin_url, "sustained", APPLICATION_NAME)
+        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
         self.address = f"127.0.0.1:{free_port()}"
         env = child_env(root, self.database_url, self.address, key_spec)
         store = ["--db-filename", str(root / "temporal.db")] if server_file else []
         self.server = Child(
             "temporal", dev_server_command(self.address, *store), root / "temporal.log", env
         )
-        self.workers = [
-            Child(name, [sys.executable, "worker.py", *args, "--grace", "5"],
-                  root / f"worker-{name}.log", env, ready_marker="worker_started")
-            for name, args in WORKERS
-        ]  # fmt: skip
+        self.workers = province_workers(root, env)
         self.bare = Child("bare", [sys.executable, "-c", BARE_COMMAND],
                           root / "worker-bare.log", env, ready_marker=FLOOR_READY)  # fmt: skip
-        self.created = False
         self.counter = CallCounter()
 
     def create_database(self) -> None:
         """Create and migrate the registry database."""
-        create_database(self.admin_url, self.db_name, LoadError)
-        self.created = True
-        upgrade(self.database_url)
+        self.db.create(LoadError)
 
     def drop_database(self) -> None:
         """Drop the registry database (whoever is still connected)."""
-        if not self.created:
-            return
-        drop_database(self.admin_url, self.db_name)
+        self.db.drop()
 
     def backend_pids(self) -> list[int]:
         """Process ids of the PostgreSQL backends connected to the registry database now."""
@@ -1032,7 +1016,7 @@ def _layout(rig: Rig) -> dict[str, Any]:
         + ("file" if "--db-filename" in rig.server.command else "in memory"),
         "workers": {w.name: " ".join(w.command[2:]) for w in rig.workers},
         "bare_worker": "its own process, unsandboxed",
-        "load_generator": "this process: submissions, chaos Driver per dossier, bare probes",
+        "load_generator": "this process: submissions, a Driver per dossier, bare probes",
     }
 
 
