@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,7 +55,7 @@ from typing import Any
 import httpx
 
 from api.auth import issue_token
-from bench.cluster import child_env, dev_server_command, wait_for_server
+from bench.cluster import child_env, dev_server_command, free_port, narrator, wait_for_server
 from engine.crypto import new_key_spec
 from engine.settings import REPO_ROOT
 from store.migrate import upgrade
@@ -75,14 +74,7 @@ class BenchError(RuntimeError):
     """The stack did not come up; the message names the log to read."""
 
 
-def say(message: str) -> None:
-    print(f"[abuse] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+say = narrator("abuse")
 
 
 def client_from(address: str, base_url: str) -> httpx.AsyncClient:

@@ -18,6 +18,9 @@ workflow takes longer than a dossier; many at once, a round is bound by CPU, not
 
 `count_shape` reads the same counts from any workflow's history, so the baseline's own history
 can be checked against the dossier's.
+
+`FloorWorkflow` is the sustained-load benchmark's floor: one update, then one no-op activity,
+served by its own process (`serve_floor`) in the engine's environment.
 """
 
 from __future__ import annotations
@@ -328,3 +331,56 @@ def build_bare_workers(
         )
     )
     return workers
+
+
+@workflow.defn(name="FloorWorkflow", sandboxed=False)
+class FloorWorkflow:
+    """The floor: waits for one update, then starts one no-op activity.
+
+    Unsandboxed (it touches nothing outside itself): the figure is a floor, the server's and the
+    SDK's own round trip, not a like-for-like dossier step.
+    """
+
+    def __init__(self) -> None:
+        self._poked = False
+
+    @workflow.run
+    async def run(self) -> None:
+        """Wait for the update, run the activity, end."""
+        await workflow.wait_condition(lambda: self._poked)
+        await workflow.execute_activity(noop, "floor", start_to_close_timeout=timedelta(seconds=30))
+
+    @workflow.update
+    async def poke(self) -> None:
+        """The trivial update."""
+        self._poked = True
+
+
+FLOOR_READY = "floor worker ready"
+
+
+def serve_floor(task_queue: str) -> None:
+    """Entry point of the floor's worker process: `FloorWorkflow` on ``task_queue``, with the
+    engine's data converter and key ring (``LIENTHONG_DATA_KEYS``), until SIGINT/SIGTERM."""
+    # Here, not at the top: the sandbox imports this module for `BareWorkflow`.
+    import os
+
+    from bench.cluster import serve_until_stopped
+    from engine.crypto import KeyRing
+    from engine.temporal import connect_config, data_converter, exit_process
+
+    async def serve() -> int:
+        ring = KeyRing.from_spec(os.environ["LIENTHONG_DATA_KEYS"])
+        client = await Client.connect(**connect_config(), data_converter=data_converter(ring))
+        # Not eager: the dossier's activities run on other queues, so they are always dispatched.
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[FloorWorkflow],
+            activities=[noop],
+            disable_eager_activity_execution=True,
+        )
+        await serve_until_stopped([worker], FLOOR_READY)
+        return 0
+
+    exit_process(asyncio.run(serve()))

@@ -40,54 +40,45 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Replayer
 
 from activities.letters import ApologyInput
 from activities.notify import AgencyNoticeInput, OutboxChannel
 from bench.cluster import (
-    DESK,
+    Child,
+    ScratchDatabase,
     child_env,
-    create_database,
     dev_server_command,
-    drop_database,
+    free_port,
+    narrator,
+    pairs,
+    province_workers,
     wait_for_server,
+    workspace,
 )
-from clients.dossiers import allocate_code, start_dossier, update_dossier
+from bench.dossiers import MIX, Driver, Outcome, Scenario, build_scenario, retry
 from domain.calendar import default_calendar
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
-from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
+from domain.dossier import DossierStatus
 from domain.plan import plan_dossier
 from engine.crypto import KeyRing, new_key_spec
 from engine.keys import use_key_ring
-from engine.settings import REPO_ROOT, mask_url
+from engine.settings import mask_url
 from engine.temporal import (
     connect_config,
     data_converter,
@@ -95,7 +86,6 @@ from engine.temporal import (
     quiet_runtime,
     register_search_attributes,
 )
-from store.migrate import upgrade
 from store.models import (
     ApologyLetterRecord,
     AuditRecord,
@@ -111,67 +101,13 @@ from store.models import (
     StepRecord,
 )
 from workflows import WORKFLOWS
-from workflows.dossier import (
-    OFFICER_KINDS,
-    TERMINAL,
-    DecisionAction,
-    DecisionInput,
-    DossierResult,
-    DossierWorkflow,
-    SupplementInput,
-    TrackingState,
-    WithdrawInput,
-)
-
-_T = TypeVar("_T")
+from workflows.dossier import DossierResult, DossierWorkflow
 
 ADMIN_URL = os.environ.get(
     "LIENTHONG_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 # The chaos process's own connections say so, and the fault injector leaves them alone.
 APPLICATION_NAME = "lienthong-chaos"
-# name -> worker.py arguments. Two of each of the busiest, as a province would run them.
-WORKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("orchestration-a", ("--orchestration",)),
-    ("orchestration-b", ("--orchestration",)),
-    ("one-stop-a", ("--agency", "one-stop")),
-    ("one-stop-b", ("--agency", "one-stop")),
-    ("agencies", ("--agency", "justice", "--agency", "police", "--agency", "social-security")),
-)
-# What a dossier's applicant and officers do. "late": received on paper weeks ago, keyed in now.
-FATES = ("approve", "late", "refuse", "supplement", "incomplete", "withdraw", "send_back")
-# procedure -> fate -> the step the fate acts on (None: no particular step).
-MIX: dict[str, dict[str, str | None]] = {
-    "certified-copy": {
-        "approve": None,
-        "late": None,
-        "refuse": "certify",
-        "incomplete": None,  # no supplement allowed: the desk's check refuses it
-        "withdraw": "certify",
-    },
-    "signature-certification": {
-        "approve": None,
-        "refuse": "certify",
-        "incomplete": None,  # no identity paper, no population-database login: refused
-        "withdraw": "certify",
-    },
-    "marital-status-confirmation": {
-        "approve": None,
-        "late": None,
-        "refuse": "sign",
-        "supplement": "sign",
-        "incomplete": None,  # the desk asks for the missing form; the applicant brings it
-    },
-    "birth-residence-insurance": {"approve": None, "late": None, "incomplete": None},
-    "house-building-permit": {
-        "approve": None,
-        "late": None,
-        "refuse": "appraise",
-        "supplement": "appraise",
-        "withdraw": "decision",
-        "send_back": "decision",
-    },
-}
 WEIGHTS = {
     "approve": 50,
     "late": 12,
@@ -196,100 +132,11 @@ COVERAGE: tuple[tuple[str, str], ...] = (
     ("house-building-permit", "approve"),
     ("signature-certification", "approve"),
 )
-RETRIABLE = (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.TimeoutError)
+say = narrator("chaos")
 
 
 class ChaosError(RuntimeError):
     """The chaos run could not set itself up or keep going; printed as one line."""
-
-
-def say(message: str) -> None:
-    """A line of the run's narration (stderr, so ``--json`` keeps stdout clean)."""
-    print(f"[chaos] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-# ---- processes ------------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A child process the run starts, kills and restarts; its output goes to ``log``."""
-
-    name: str
-    command: list[str]
-    log: Path
-    env: dict[str, str]
-    ready_marker: str = ""
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    def alive(self) -> bool:
-        """Whether the process is running."""
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The running process's id."""
-        return self.process.pid if self.alive() and self.process is not None else None
-
-    def start(self) -> None:
-        """Start it in its own session (signals to the run do not reach it).
-
-        A previous process that never became ready is killed first: never two of one worker.
-        """
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=REPO_ROOT,
-                start_new_session=True,
-            )
-        self.starts += 1
-
-    def markers(self) -> int:
-        """How often the ready marker appears in the log."""
-        if not self.ready_marker or not self.log.exists():
-            return 0
-        return self.log.read_bytes().count(self.ready_marker.encode())
-
-    async def wait_ready(self, seen: int, within: float = 60.0) -> bool:
-        """Wait for a new ready marker; False if the process exited first or time ran out."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if self.markers() > seen:
-                return True
-            if not self.alive():
-                return False
-            await asyncio.sleep(0.1)
-        return False
-
-    def signal(self, sig: signal.Signals) -> None:
-        """Send a signal if it runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-
-    def stop(self, grace: float) -> None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def backend_owners(ports: set[int], pids: dict[int, str]) -> dict[int, str]:
@@ -321,36 +168,6 @@ def backend_owners(ports: set[int], pids: dict[int, str]) -> dict[int, str]:
 # ---- the dossiers ---------------------------------------------------------------------------
 
 
-@dataclass
-class Scenario:
-    """One dossier's story: its procedure, what its people do, and when it was received."""
-
-    index: int
-    procedure: str
-    fate: str
-    at_step: str | None  # procedure:step the fate acts on
-    received_at: datetime
-    documents: list[str]
-    subject_ref: str | None
-    submit_after: float  # seconds into the run
-    think: float  # seconds an officer or applicant takes before acting
-
-
-@dataclass
-class Outcome:
-    """What happened to a dossier as its driver saw it."""
-
-    code: str = ""
-    acts: list[tuple[str | None, str]] = field(default_factory=list)  # accepted (step, action)
-    refused_by_officer: bool = False
-    withdrawn: bool = False
-    supplements: int = 0
-    refused_fates: set[str] = field(default_factory=set)  # special acts the dossier refused
-    ambiguous: int = 0  # acts whose answer was lost and whose retry found them done
-    finished: bool = False
-    error: str | None = None
-
-
 def build_scenarios(count: int, rng: random.Random, window: float) -> list[Scenario]:
     """The seeded mix of dossiers and their submission moments over the first 85% of the run."""
     catalog = default_catalog()
@@ -370,27 +187,15 @@ def build_scenarios(count: int, rng: random.Random, window: float) -> list[Scena
             while day.weekday() >= 5:
                 day -= timedelta(days=1)
             received = datetime(day.year, day.month, day.day, 9, 0, tzinfo=VN_TZ)
-        version = catalog.version_on(procedure, received.date())
-        documents = [d.name_vi for d in version.required_documents if not d.optional]
-        subject_ref: str | None = f"chaos-subject-{index:04d}"
-        if fate == "incomplete":
-            documents = documents[1:]
-            if procedure == "signature-certification":
-                subject_ref = None  # no VNeID login either: nothing proves who signs
-        step = MIX[procedure][fate]
         scenarios.append(
-            Scenario(
-                index=index,
-                procedure=procedure,
-                fate=fate,
-                at_step=f"{procedure}:{step}" if step else None,
-                received_at=received,
-                documents=documents,
-                subject_ref=subject_ref,
+            build_scenario(
+                catalog, index, procedure, fate,
+                received_at=received, documents_on=received,
+                subject_ref=f"chaos-subject-{index:04d}",
                 submit_after=rng.uniform(0, window * 0.85),
                 think=rng.uniform(0.3, 1.5),
             )
-        )
+        )  # fmt: skip
     return scenarios
 
 
@@ -406,169 +211,6 @@ def expected_status(scenario: Scenario, outcome: Outcome) -> DossierStatus:
     ):
         return DossierStatus.REFUSED  # these procedures allow no supplement request
     return DossierStatus.RETURNED
-
-
-async def retry(call: Callable[[], Awaitable[_T]], until: float, pause: float = 0.5) -> _T:
-    """Run ``call`` until it does not fail with a transport error (the server may be away)."""
-    while True:
-        try:
-            return await call()
-        except RETRIABLE:
-            if time.monotonic() > until:
-                raise
-            await asyncio.sleep(pause)
-
-
-class Driver:
-    """Plays a dossier's applicant and officers until it closes (or the run's bound)."""
-
-    def __init__(self, client: Client, database_url: str, scenario: Scenario, until: float):
-        self.client = client
-        self.database_url = database_url
-        self.scenario = scenario
-        self.until = until
-        self.outcome = Outcome()
-
-    async def run(self, started: float) -> Outcome:
-        """Submit, then act until the dossier is closed."""
-        sc = self.scenario
-        try:
-            await asyncio.sleep(max(0.0, started + sc.submit_after - time.monotonic()))
-            code = await allocate_code(self.database_url, DESK, sc.received_at)
-            self.outcome.code = code
-            await retry(self._start, self.until)
-            handle = self.client.get_workflow_handle(code)
-            while time.monotonic() < self.until:
-                state = await retry(lambda: handle.query(DossierWorkflow.tracking), self.until)
-                if state.status in TERMINAL:
-                    await self._wait_closed(handle)
-                    break
-                if await self._act_on(handle, state):
-                    continue
-                await asyncio.sleep(0.3)
-        except Exception as exc:  # reported as a discrepancy, never hidden
-            self.outcome.error = f"{type(exc).__name__}: {exc}"
-        return self.outcome
-
-    async def _wait_closed(self, handle: WorkflowHandle[Any, Any]) -> None:
-        """A terminal status is not the end: the last registry sync and letters still run."""
-        while time.monotonic() < self.until:
-            description = await retry(handle.describe, self.until)
-            if description.status is not WorkflowExecutionStatus.RUNNING:
-                self.outcome.finished = True
-                return
-            await asyncio.sleep(0.5)
-
-    async def _start(self) -> None:
-        sc = self.scenario
-        # The first attempt may have reached the server before the connection broke.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await start_dossier(
-                self.client,
-                code=self.outcome.code,
-                desk_code=DESK,
-                procedure_code=sc.procedure,
-                received_at=sc.received_at,
-                facts=DossierFacts(
-                    documents=[SubmittedDocument(name_vi=name) for name in sc.documents],
-                    subject_ref=sc.subject_ref,
-                ),
-            )
-
-    async def _act_on(self, handle: WorkflowHandle[Any, Any], state: TrackingState) -> bool:
-        """Do the next thing the dossier waits for; True if something was done."""
-        sc, out = self.scenario, self.outcome
-        if state.status is DossierStatus.SUPPLEMENT_REQUESTED:
-            waiting = [s for s in state.supplements if s.answered_at is None]
-            if not waiting:
-                return False
-            await asyncio.sleep(sc.think * 2)  # the applicant goes home for the papers
-            documents = [SubmittedDocument(name_vi=n) for n in waiting[-1].missing_documents]
-            if await self._act(
-                handle, DossierWorkflow.provide_supplement, SupplementInput(documents=documents),
-                (None, "provide_supplement"),
-            ):  # fmt: skip
-                out.supplements += 1
-            return True
-        for step in state.open_steps:
-            if step.kind not in OFFICER_KINDS or step.decided:
-                continue
-            await asyncio.sleep(sc.think)
-            acted_here = [a for s, a in out.acts if s == step.key]
-            special = step.key == sc.at_step and sc.fate not in out.refused_fates
-            if special and sc.fate == "withdraw":
-                if await self._act(
-                    handle, DossierWorkflow.withdraw,
-                    WithdrawInput(reason="người nộp rút hồ sơ"), (None, "withdraw"),
-                ):  # fmt: skip
-                    out.withdrawn = True
-                else:
-                    out.refused_fates.add(sc.fate)  # the officers carry on instead
-                return True
-            action, extra = DecisionAction.APPROVE, dict[str, Any]()
-            if not special:
-                pass
-            elif sc.fate == "refuse":
-                action = DecisionAction.REFUSE
-                extra = {"reason": "hồ sơ không đáp ứng điều kiện theo quy định"}
-            elif sc.fate == "supplement" and not out.supplements:
-                if DecisionAction.REQUEST_SUPPLEMENT not in acted_here:
-                    action = DecisionAction.REQUEST_SUPPLEMENT
-                    extra = {
-                        "reason": "cần bổ sung bản sao giấy tờ",
-                        "missing_documents": ["Bản sao giấy tờ chứng minh nhân thân"],
-                    }
-            elif sc.fate == "send_back" and DecisionAction.SEND_BACK not in acted_here:
-                target = f"{sc.procedure}:appraise"
-                action = DecisionAction.SEND_BACK
-                extra = {"reason": "thẩm định lại hiện trạng", "send_back_to": target}
-            decision = DecisionInput(
-                step=step.key,
-                agency=step.agency,
-                officer_id=f"chaos-{step.agency}",
-                action=action,
-                **extra,
-            )
-            if await self._act(handle, DossierWorkflow.decide, decision, (step.key, action)):
-                out.refused_by_officer |= action is DecisionAction.REFUSE
-            elif action is not DecisionAction.APPROVE:
-                out.refused_fates.add(sc.fate)  # the dossier would not take it: approve next
-            return True
-        return False
-
-    async def _act(
-        self,
-        handle: WorkflowHandle[Any, Any],
-        update: Any,
-        arg: Any,
-        record: tuple[str | None, str],
-    ) -> bool:
-        """Send an update through `update_dossier`; True if the dossier took it.
-
-        When the answer is lost (server restarting), the same act is sent again: if that is
-        refused, the first one was taken (this driver is the dossier's only actor).
-        """
-        lost = False
-        while time.monotonic() < self.until:
-            try:
-                await update_dossier(handle, update, arg)
-            except WorkflowUpdateFailedError as err:
-                if lost:
-                    self.outcome.ambiguous += 1
-                    self.outcome.acts.append(record)
-                    return True
-                cause = err.cause
-                if isinstance(cause, ApplicationError) and cause.type == "NotReady":
-                    await asyncio.sleep(0.3)
-                    continue
-                return False  # the dossier moved on meanwhile; look again
-            except RETRIABLE:
-                lost = True
-                await asyncio.sleep(1.0)
-                continue
-            self.outcome.acts.append(record)
-            return True
-        return False
 
 
 # ---- faults ---------------------------------------------------------------------------------
@@ -609,12 +251,8 @@ class Cluster:
     def __init__(self, root: Path, admin_url: str, key_spec: str) -> None:
         self.root = root
         self.admin_url = admin_url
-        self.db_name = f"lienthong_chaos_{uuid.uuid4().hex[:10]}"
-        url = make_url(admin_url).set(database=self.db_name)
-        self.database_url = url.render_as_string(hide_password=False)
-        self.own_url = url.update_query_dict(
-            {"application_name": APPLICATION_NAME}
-        ).render_as_string(hide_password=False)
+        self.db = ScratchDatabase(admin_url, "chaos", APPLICATION_NAME)
+        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         env = child_env(root, self.database_url, self.address, key_spec)
@@ -624,16 +262,7 @@ class Cluster:
             root / "temporal.log",
             env,
         )
-        self.workers = [
-            Child(
-                name,
-                [sys.executable, "worker.py", *args, "--grace", "5"],
-                root / f"worker-{name}.log",
-                env,
-                ready_marker="worker_started",
-            )
-            for name, args in WORKERS
-        ]
+        self.workers = province_workers(root, env)
         self.engine: Engine | None = None
         self.holding: set[str] = set()  # workers the injector stopped on purpose
 
@@ -641,15 +270,14 @@ class Cluster:
 
     def create_database(self) -> None:
         """Create and migrate the chaos database."""
-        create_database(self.admin_url, self.db_name, ChaosError)
-        upgrade(self.database_url)
+        self.db.create(ChaosError)
         self.engine = create_engine(self.own_url, isolation_level="AUTOCOMMIT")
 
     def drop_database(self) -> None:
         """Drop the chaos database (whoever is still connected)."""
         if self.engine is not None:
             self.engine.dispose()
-        drop_database(self.admin_url, self.db_name)
+        self.db.drop()
 
     def busy_backends(self) -> list[tuple[int, int, str]]:
         """(pid, client port, table) of the other sessions inside a statement or transaction."""
@@ -1150,24 +778,6 @@ class Options:
     json: bool = False
 
 
-@contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[tuple[Path, Callable[[bool], None]]]:
-    """A temporary directory; kept when asked or when the run found a discrepancy."""
-    root = Path(tempfile.mkdtemp(prefix="lienthong-chaos-"))
-    verdict = {"keep": keep}
-
-    def keep_it(flag: bool) -> None:
-        verdict["keep"] = verdict["keep"] or flag
-
-    try:
-        yield root, keep_it
-    finally:
-        if verdict["keep"]:
-            say(f"logs and state kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-
-
 async def run(options: Options, counts: Counts, root: Path) -> None:
     """Set up, break things for a while, settle, check; fills ``counts``."""
     rng = random.Random(options.seed)
@@ -1238,10 +848,6 @@ async def _break_and_check(
     await checker.stuck(root / "histories")
 
 
-def _pairs(counter: Counter[str]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in sorted(counter.items())) or "none"
-
-
 def report(counts: Counts, options: Options, as_json: bool) -> None:
     """Print the counts: a summary for people, or one JSON object."""
     data = {
@@ -1278,7 +884,7 @@ def report(counts: Counts, options: Options, as_json: bool) -> None:
         f"unexpected worker exits: {counts.unexpected_worker_exits}",
         f"server restarts: {counts.server_restarts} ({counts.server_stop_signal or '-'})",
         f"database faults: {counts.db_faults} ({counts.backends_terminated} connections "
-        f"terminated: {_pairs(counts.terminated_by_table)})",
+        f"terminated: {pairs(counts.terminated_by_table)})",
         "activity attempts retried after a fault: "
         + (", ".join(f"{k} {v}" for k, v in sorted(counts.activity_retries.items())) or "none"),
         f"workflow tasks timed out (worker killed): {counts.workflow_task_timeouts}; "
@@ -1351,21 +957,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     as_json = options.json
     counts = Counts()
-    with workspace(options.keep) as (root, keep):
+    with workspace("chaos", options.keep, say) as space:
         try:
-            asyncio.run(run(options, counts, root))
+            asyncio.run(run(options, counts, space.root))
         except ChaosError as exc:
             counts.discrepancies.append(f"run: {exc}")
-            keep(True)
+            space.keep()
         except Exception as exc:  # keep the logs of a run that broke itself, and say why
             counts.discrepancies.append(f"run failed: {type(exc).__name__}: {exc}")
-            keep(True)
+            space.keep()
         except KeyboardInterrupt:
             say("interrupted")
-            keep(True)
+            space.keep()
             return 1
         failed = bool(counts.discrepancies) or counts.duplicates > 0 or counts.still_running > 0
-        keep(failed)
+        space.keep(failed)
         report(counts, options, as_json)
     return 1 if failed else 0
 

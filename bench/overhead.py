@@ -54,10 +54,8 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -81,41 +79,41 @@ from temporalio.client import (
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
-from temporalio.worker import Worker
 
 from bench.bare import ORCHESTRATION_QUEUE as BARE_ORCHESTRATION_QUEUE
 from bench.bare import BareTracking, BareWorkflow, Shape, build_bare_workers, count_shape
-from bench.chaos import Child, free_port
 from bench.cluster import (
     DESK,
+    Child,
+    ScratchDatabase,
     child_env,
-    create_database,
     dev_server_command,
-    drop_database,
+    free_port,
+    machine,
+    narrator,
+    pairs,
+    process_cpu,
+    serve_until_stopped,
     wait_for_server,
+    workspace,
 )
-from clients.dossiers import start_dossier, update_dossier
+from clients.dossiers import start_dossier
+from clients.officer import Act as OfficerAct
+from clients.officer import ApproveAll, Officer, perform
 from domain.catalog import Catalog, load_catalog
 from domain.clock import VN_TZ
-from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
+from domain.dossier import DossierFacts, SubmittedDocument
 from engine.crypto import KeyRing, new_key_spec
 from engine.keys import use_key_ring
 from engine.names import agency_task_queue
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import connect_config, data_converter, exit_process, quiet_runtime
 from store.db import async_engine, session_factory
-from store.migrate import upgrade
 from store.repositories import allocate_dossier_code
 from store.seed import DEMO_PARCEL, seed_reference_data
 from workflows.dossier import (
-    OFFICER_KINDS,
     TERMINAL,
-    DecisionAction,
-    DecisionInput,
     DossierResult,
-    DossierWorkflow,
-    PaymentInput,
-    TrackingState,
 )
 
 ADMIN_URL = os.environ.get(
@@ -125,6 +123,7 @@ PROCEDURE = "land-and-permit"
 # The notice the bench catalog leaves out: (procedure file, step id).
 NOTICE = ("land-first-certificate", "post-notice")
 READY = "overhead-workers-polling"
+BENCH_OFFICERS = ApproveAll(officer=lambda agency: f"bench-{agency}")
 Act = Callable[[], Awaitable[object]]
 # What a driver tries again at its next poll: a query that failed (the worker could not replay
 # the workflow), an update whose answer did not come in time, a transport error.
@@ -143,9 +142,7 @@ class WorkflowBroke(BenchError):
         self.workflow_id = workflow_id
 
 
-def say(message: str) -> None:
-    """A line of the run's narration (stderr, so ``--json`` keeps stdout clean)."""
-    print(f"[overhead] {message}", file=sys.stderr, flush=True)
+say = narrator("overhead")
 
 
 # ---- the catalog copy -----------------------------------------------------------------------
@@ -194,19 +191,6 @@ def required_documents(catalog: Catalog, procedure: str, day: datetime) -> list[
 # ---- the worker processes -------------------------------------------------------------------
 
 
-async def _serve_until_stopped(workers: Sequence[Worker]) -> None:
-    """Run the workers until SIGINT/SIGTERM, announcing readiness on stdout."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        for worker in workers:
-            await stack.enter_async_context(worker)
-        print(READY, flush=True)
-        await stop.wait()
-
-
 async def serve(kind: str, address: str, catalog_dir: Path) -> None:
     """A worker process of one side, with the same layout on both sides: a worker per agency's
     task queue and one for the workflows and their local activities."""
@@ -223,7 +207,7 @@ async def _serve_bare(address: str, agencies: Sequence[str]) -> None:
     payloads."""
     client = await Client.connect(**connect_config(address), data_converter=pydantic_data_converter)
     queues = [agency_task_queue(code) for code in agencies]
-    await _serve_until_stopped(build_bare_workers(client, queues))
+    await serve_until_stopped(build_bare_workers(client, queues), READY)
 
 
 async def _serve_engine(address: str, catalog: Catalog, agencies: Sequence[str]) -> None:
@@ -241,7 +225,7 @@ async def _serve_engine(address: str, catalog: Catalog, agencies: Sequence[str])
     try:
         activities = build_activities(session_factory(engine), catalog=catalog, settings=settings)
         workers = build_workers(client, list(agencies), True, timedelta(seconds=5), activities)
-        await _serve_until_stopped(workers)
+        await serve_until_stopped(workers, READY)
     finally:
         await engine.dispose()
 
@@ -255,13 +239,11 @@ class Setup:
     def __init__(self, root: Path, admin_url: str, key_spec: str) -> None:
         self.root = root
         self.admin_url = admin_url
-        self.db_name = f"lienthong_overhead_{uuid.uuid4().hex[:10]}"
-        url = make_url(admin_url).set(database=self.db_name)
-        self.database_url = url.render_as_string(hide_password=False)
+        self.db = ScratchDatabase(admin_url, "overhead")
+        self.db_name, self.database_url = self.db.name, self.db.url
         self.address = f"127.0.0.1:{free_port()}"
         self.catalog_dir = bench_catalog(root)
         self.catalog = load_catalog(self.catalog_dir)
-        self.created = False
         env = child_env(root, self.database_url, self.address, key_spec)
         self.server = Child(
             "temporal", dev_server_command(self.address), root / "temporal.log", env
@@ -289,9 +271,7 @@ class Setup:
 
     def create_database(self) -> None:
         """Create the registry database and migrate it to head."""
-        create_database(self.admin_url, self.db_name, BenchError)
-        self.created = True
-        upgrade(self.database_url)
+        self.db.create(BenchError)
 
     async def seed(self) -> None:
         """The reference registers (the cadastral book, the land price table) the checks read."""
@@ -303,9 +283,7 @@ class Setup:
 
     def drop_database(self) -> None:
         """Drop the registry database (whoever is still connected)."""
-        if not self.created:
-            return
-        drop_database(self.admin_url, self.db_name)
+        self.db.drop()
 
     async def start_server(self) -> None:
         """Start the dev server and wait until it answers."""
@@ -331,29 +309,27 @@ class Setup:
 async def running(admin_url: str, ring_spec: str) -> AsyncIterator[Setup]:
     """Everything the run needs, up; all of it gone afterwards, but for the temporary directory
     (logs, the history of a workflow that broke) when the run failed."""
-    root = Path(tempfile.mkdtemp(prefix="lienthong-overhead-"))
-    # The throwaway data key, kept with the logs so that a kept history can be replayed.
-    descriptor = os.open(root / "data-keys", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(ring_spec + "\n")
-    setup = Setup(root, admin_url, ring_spec)
-    failed = True
-    try:
-        say(f"database {setup.db_name} on {mask_url(admin_url)}")
-        setup.create_database()
-        await setup.seed()
-        await setup.start_server()
-        await setup.start_workers()
-        say(f"Temporal at {setup.address}; engine and bare workers polling")
-        yield setup
-        failed = False
-    finally:
-        setup.stop_all()
-        setup.drop_database()
-        if failed:
-            say(f"logs kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    with workspace("overhead", False, say) as space:
+        root = space.root
+        # The throwaway data key, kept with the logs so that a kept history can be replayed.
+        descriptor = os.open(root / "data-keys", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(ring_spec + "\n")
+        setup = Setup(root, admin_url, ring_spec)
+        failed = True
+        try:
+            say(f"database {setup.db_name} on {mask_url(admin_url)}")
+            setup.create_database()
+            await setup.seed()
+            await setup.start_server()
+            await setup.start_workers()
+            say(f"Temporal at {setup.address}; engine and bare workers polling")
+            yield setup
+            failed = False
+        finally:
+            setup.stop_all()
+            setup.drop_database()
+            space.keep(failed)
 
 
 async def save_history(client: Client, workflow_id: str, folder: Path) -> Path:
@@ -365,18 +341,6 @@ async def save_history(client: Client, workflow_id: str, folder: Path) -> Path:
 
 
 # ---- CPU time ------------------------------------------------------------------------------
-
-
-def process_cpu(pid: int | None) -> float:
-    """User + system CPU seconds a process has used (Linux /proc); 0 when unknown."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
@@ -502,29 +466,18 @@ class EngineSide:
         )
 
     async def acts(self, handle: WorkflowHandle[Any, Any]) -> list[Act]:
-        """Pay what is due; approve every open officer step not yet decided."""
-        state: TrackingState = await handle.query(DossierWorkflow.tracking)
+        """Pay what is due; approve every open officer step not yet decided
+        (`clients.officer.ApproveAll`)."""
+        officer = Officer(handle, BENCH_OFFICERS)
+        state = await officer.look()
         if state.status in TERMINAL:
             return []
-        acts: list[Act] = []
-        owed = state.amount_due_vnd - state.amount_paid_vnd
-        if state.status is DossierStatus.FINANCIAL_OBLIGATION and owed > 0:
-            payment = PaymentInput(reference=f"PAY-{handle.id}", amount_vnd=owed)
-            acts.append(functools.partial(handle.signal, DossierWorkflow.payment_received, payment))
-        for step in state.open_steps:
-            if step.kind in OFFICER_KINDS and not step.decided:
-                decision = DecisionInput(
-                    step=step.key,
-                    agency=step.agency,
-                    officer_id=f"bench-{step.agency}",
-                    action=DecisionAction.APPROVE,
-                )
-                acts.append(functools.partial(self._decide, handle, decision))
-        return acts
+        plan = officer.plan(state, datetime.now(VN_TZ))
+        return [functools.partial(self._perform, handle, act) for act in plan.acts]
 
-    async def _decide(self, handle: WorkflowHandle[Any, Any], decision: DecisionInput) -> None:
+    async def _perform(self, handle: WorkflowHandle[Any, Any], act: OfficerAct) -> None:
         try:
-            await update_dossier(handle, DossierWorkflow.decide, decision)
+            await perform(handle, act)
         except WorkflowUpdateFailedError:
             self.trouble["act refused"] += 1  # e.g. still being received: polled again
 
@@ -707,19 +660,11 @@ class Report:
         return medians
 
 
-def machine() -> dict[str, Any]:
+def machine_and_sdk() -> dict[str, Any]:
     """Cores, CPU model, Python and SDK versions of this machine."""
-    model = platform.processor()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     return {
-        "cores": os.cpu_count(),
+        **machine(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu": model or "unknown",
-        "python": platform.python_version(),
         "temporalio": temporalio.__version__,
         "platform": platform.platform(),
     }
@@ -860,10 +805,6 @@ async def _measure(
     report.trouble = {"engine": dict(engine.trouble), "bare": dict(bare.trouble)}
 
 
-def _pairs(counts: dict[str, int]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or "nothing"
-
-
 def _span(ranges: dict[str, tuple[int, int]], key: str) -> str:
     low, high = ranges.get(key, (0, 0))
     return str(low) if low == high else f"{low}-{high}"
@@ -936,9 +877,9 @@ def print_report(report: Report, as_json: bool) -> None:
             f"{r['rate']:.2f}/s" + (f" (shape of {r['mirrors']})" if "mirrors" in r else "")
             for r in report.rounds
         ),
-        f"engine dossiers ended: {_pairs(report.statuses)}",
+        f"engine dossiers ended: {pairs(report.statuses, 'nothing')}",
         *(
-            f"retried by the {side} drivers: {_pairs(trouble)}"
+            f"retried by the {side} drivers: {pairs(trouble, 'nothing')}"
             for side, trouble in report.trouble.items()
         ),
         *cpu_lines(cpu),
@@ -994,7 +935,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = " ".join(sys.argv[1:] if argv is None else argv)
     report = Report(
         command=f".venv/bin/python -m bench.overhead {shown}".strip(),
-        machine=machine(),
+        machine=machine_and_sdk(),
         engine_dossier=(
             f"{PROCEDURE} (land-first-certificate + house-building-permit) on a catalog copy "
             f"without the {NOTICE[0]}:{NOTICE[1]} step (the catalog allows no notice shorter "

@@ -44,6 +44,7 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.cluster import cpu_model
 from domain.calendar import default_calendar
 from domain.clock import LegalClock
 from engine.temporal import quiet_runtime, test_server_path
@@ -151,15 +152,7 @@ async def profile_run(scale: float, months: int, engine: str = "temporal") -> Sc
 
 def machine() -> str:
     """Cores and CPU model, as docs/benchmarks.md records them."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}"
 
 
 def parse_runs(text: str) -> list[tuple[float, int]]:

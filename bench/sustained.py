@@ -12,15 +12,15 @@ demo run it; on this shared VM its writes, not the engine, then set the pace), w
 search attributes and chaos's dynamic config (transfer and timer processors polling at 1000 RPS);
 a PostgreSQL registry database ``lienthong_sustained_<random>`` created on the server
 ``--database-url`` names, migrated to head and dropped at the end; the engine's real workers in
-bench.chaos's layout, each a ``worker.py`` process (two orchestration, two one-stop desk, one for
-justice, police and social security); and one more process serving the baseline's bare
-workflow. This process only submits dossiers and plays their people: it shares no interpreter
-with any worker.
+the toolkit's layout (`bench.cluster.WORKERS`, as bench.chaos runs them), each a ``worker.py``
+process (two orchestration, two one-stop desk, one for justice, police and social security);
+and one more process serving the baseline's bare workflow (`bench.bare.FloorWorkflow`). This
+process only submits dossiers and plays their people: it shares no interpreter with any worker.
 
 The load: for ``--minutes``, dossiers arrive open-loop at ``--rate`` per second (seeded Poisson
 arrivals, or a fixed interval), each a ward or permit dossier that finishes in real time
 (certified copy, signature certification, marital status, birth-residence-insurance, building
-permit; no land dossier, whose public notice is a real 15-day timer). bench.chaos's `Driver`
+permit; no land dossier, whose public notice is a real 15-day timer). `bench.dossiers.Driver`
 plays each dossier's officers and applicant (it polls the tracking query every 0.3 s while it
 waits, and an officer acts 0.3-1.5 s after seeing a step): most approve; a few refuse or ask for
 a supplement, which the applicant brings; a few dossiers arrive incomplete. Then submissions stop
@@ -81,17 +81,13 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -99,7 +95,6 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
@@ -115,19 +110,26 @@ from temporalio.client import (
     WorkflowUpdateHandle,
 )
 from temporalio.converter import DataConverter
-from temporalio.worker import Worker
 
 from api.admission import Admission, Bound, Load, judge
-from bench.chaos import MIX, WORKERS, Child, Driver, Scenario, free_port
+from bench.bare import FLOOR_READY, FloorWorkflow
 from bench.cluster import (
+    Child,
+    ScratchDatabase,
     child_env,
-    create_database,
     dev_server_command,
-    drop_database,
+    free_port,
+    machine,
+    narrator,
+    pairs,
+    process_cpu,
+    province_workers,
     wait_for_server,
+    workspace,
 )
+from bench.dossiers import MIX, Driver, Scenario, build_scenario
 from domain.calendar import default_calendar
-from domain.catalog import Catalog, default_catalog
+from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
 from domain.dossier import AutomatedCheckInput
 from domain.plan import plan_dossier
@@ -137,12 +139,10 @@ from engine.keys import use_key_ring
 from engine.names import DOSSIER_STATUS, ORCHESTRATION_TASK_QUEUE, agency_task_queue
 from engine.settings import REPO_ROOT, Settings, mask_url
 from engine.temporal import (
-    connect_config,
     data_converter,
     exit_process,
     register_search_attributes,
 )
-from store.migrate import upgrade
 from workflows.dossier import DecisionAction, DecisionInput
 
 ADMIN_URL = os.environ.get(
@@ -153,8 +153,7 @@ APPLICATION_NAME = "lienthong-sustained"
 # dossiers arrive incomplete (the desk refuses them or asks for the missing paper).
 LOAD_WEIGHTS = {"approve": 88, "refuse": 4, "supplement": 4, "incomplete": 4}
 BARE_QUEUE = "sustained-bare"
-BARE_READY = "bare worker ready"
-BARE_COMMAND = "from bench.sustained import serve_bare; serve_bare()"
+BARE_COMMAND = f"from bench.bare import serve_floor; serve_floor({BARE_QUEUE!r})"
 PROBE_EVERY = 2.0  # seconds between the bare probes during the load
 HELD_SUBMITTED = 0.95  # share of the arrivals started within the load period
 HELD_CLOSED = 0.90  # dossiers closed per dossier started, over the load windows after the first
@@ -170,66 +169,7 @@ class LoadError(RuntimeError):
     """The run could not set itself up; printed as one line."""
 
 
-def say(message: str) -> None:
-    """A line of the run's narration (stderr, so ``--json`` keeps stdout clean)."""
-    print(f"[sustained] {message}", file=sys.stderr, flush=True)
-
-
-# ---- the baseline's bare workflow (served by its own process) -------------------------------
-
-
-@activity.defn(name="bench.noop")
-async def noop() -> None:
-    """The baseline's activity: does nothing."""
-
-
-@workflow.defn(name="BareWorkflow", sandboxed=False)
-class BareWorkflow:
-    """The floor: waits for one update, then starts one no-op activity.
-
-    Unsandboxed (it touches nothing outside itself): the figure is a floor, the server's and the
-    SDK's own round trip, not a like-for-like dossier step.
-    """
-
-    def __init__(self) -> None:
-        self._poked = False
-
-    @workflow.run
-    async def run(self) -> None:
-        """Wait for the update, run the activity, end."""
-        await workflow.wait_condition(lambda: self._poked)
-        await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
-
-    @workflow.update
-    async def poke(self) -> None:
-        """The trivial update."""
-        self._poked = True
-
-
-def serve_bare() -> None:
-    """Entry point of the baseline's worker process (same environment as the engine's)."""
-    exit_process(asyncio.run(_serve_bare()))
-
-
-async def _serve_bare() -> int:
-    ring = KeyRing.from_spec(os.environ["LIENTHONG_DATA_KEYS"])
-    client = await Client.connect(**connect_config(), data_converter=data_converter(ring))
-    # Not eager: the dossier's activities run on other queues, so they are always dispatched.
-    worker = Worker(
-        client,
-        task_queue=BARE_QUEUE,
-        workflows=[BareWorkflow],
-        activities=[noop],
-        disable_eager_activity_execution=True,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        print(BARE_READY, flush=True)
-        await stop.wait()
-    return 0
+say = narrator("sustained")
 
 
 # ---- the load -------------------------------------------------------------------------------
@@ -247,49 +187,28 @@ def arrival_times(rate: float, seconds: float, rng: random.Random, poisson: bool
 
 
 def build_load(times: Sequence[float], rng: random.Random) -> list[Scenario]:
-    """One seeded scenario (procedure, fate, documents) per arrival, from chaos's MIX."""
+    """One seeded scenario (procedure, fate, documents) per arrival, from the benchmarks' MIX."""
     catalog = default_catalog()
     now = datetime.now(VN_TZ)
     scenarios = []
     for index, at in enumerate(times):
         fate = rng.choices(list(LOAD_WEIGHTS), weights=list(LOAD_WEIGHTS.values()))[0]
         procedure = rng.choice([code for code, fates in MIX.items() if fate in fates])
-        scenarios.append(_scenario(catalog, index, procedure, fate, now, at, rng))
+        scenarios.append(
+            build_scenario(
+                catalog, index, procedure, fate,
+                received_at=now + timedelta(seconds=at),  # never later than the submission
+                documents_on=now,
+                subject_ref=f"load-subject-{index:05d}",
+                submit_after=at,
+                think=rng.uniform(0.3, 1.5),
+            )
+        )  # fmt: skip
     return scenarios
 
 
-def _scenario(
-    catalog: Catalog,
-    index: int,
-    procedure: str,
-    fate: str,
-    now: datetime,
-    at: float,
-    rng: random.Random,
-) -> Scenario:
-    version = catalog.version_on(procedure, now.date())
-    documents = [d.name_vi for d in version.required_documents if not d.optional]
-    subject_ref: str | None = f"load-subject-{index:05d}"
-    if fate == "incomplete":
-        documents = documents[1:]
-        if procedure == "signature-certification":
-            subject_ref = None  # nothing proves who signs: the desk refuses it
-    step = MIX[procedure][fate]
-    return Scenario(
-        index=index,
-        procedure=procedure,
-        fate=fate,
-        at_step=f"{procedure}:{step}" if step else None,
-        received_at=now + timedelta(seconds=at),  # never later than the submission
-        documents=documents,
-        subject_ref=subject_ref,
-        submit_after=at,
-        think=rng.uniform(0.3, 1.5),
-    )
-
-
 class TimedDriver(Driver):
-    """bench.chaos's `Driver`, noting when its dossier's workflow was started (wall clock)."""
+    """`bench.dossiers.Driver`, noting when its dossier's workflow was started (wall clock)."""
 
     submitted_at: float | None = None
 
@@ -359,39 +278,26 @@ class Rig:
 
     def __init__(self, root: Path, admin_url: str, key_spec: str, server_file: bool) -> None:
         self.admin_url = admin_url
-        self.db_name = f"lienthong_sustained_{uuid.uuid4().hex[:10]}"
-        url = make_url(admin_url).set(database=self.db_name)
-        self.database_url = url.render_as_string(hide_password=False)
-        self.own_url = url.update_query_dict(
-            {"application_name": APPLICATION_NAME}
-        ).render_as_string(hide_password=False)
+        self.db = ScratchDatabase(admin_url, "sustained", APPLICATION_NAME)
+        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
         self.address = f"127.0.0.1:{free_port()}"
         env = child_env(root, self.database_url, self.address, key_spec)
         store = ["--db-filename", str(root / "temporal.db")] if server_file else []
         self.server = Child(
             "temporal", dev_server_command(self.address, *store), root / "temporal.log", env
         )
-        self.workers = [
-            Child(name, [sys.executable, "worker.py", *args, "--grace", "5"],
-                  root / f"worker-{name}.log", env, ready_marker="worker_started")
-            for name, args in WORKERS
-        ]  # fmt: skip
+        self.workers = province_workers(root, env)
         self.bare = Child("bare", [sys.executable, "-c", BARE_COMMAND],
-                          root / "worker-bare.log", env, ready_marker=BARE_READY)  # fmt: skip
-        self.created = False
+                          root / "worker-bare.log", env, ready_marker=FLOOR_READY)  # fmt: skip
         self.counter = CallCounter()
 
     def create_database(self) -> None:
         """Create and migrate the registry database."""
-        create_database(self.admin_url, self.db_name, LoadError)
-        self.created = True
-        upgrade(self.database_url)
+        self.db.create(LoadError)
 
     def drop_database(self) -> None:
         """Drop the registry database (whoever is still connected)."""
-        if not self.created:
-            return
-        drop_database(self.admin_url, self.db_name)
+        self.db.drop()
 
     def backend_pids(self) -> list[int]:
         """Process ids of the PostgreSQL backends connected to the registry database now."""
@@ -449,16 +355,6 @@ class Rig:
 # ---- CPU ------------------------------------------------------------------------------------
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a process has used; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy() -> float:
     """CPU seconds the whole machine has been busy (all cores, every process)."""
     with open("/proc/stat", encoding="ascii") as stat:
@@ -514,9 +410,9 @@ class Poke:
 
 async def poke_bare(client: Client, workflow_id: str) -> Poke:
     """Start a bare workflow and send it its update."""
-    handle = await client.start_workflow(BareWorkflow.run, id=workflow_id, task_queue=BARE_QUEUE)
+    handle = await client.start_workflow(FloorWorkflow.run, id=workflow_id, task_queue=BARE_QUEUE)
     sent = time.time()
-    await handle.execute_update(BareWorkflow.poke)
+    await handle.execute_update(FloorWorkflow.poke)
     return Poke(workflow_id, sent)
 
 
@@ -1005,20 +901,6 @@ def _hop_figures(hops: Hops) -> dict[str, Any]:
 # ---- the run --------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    """This machine, as far as the figures depend on it."""
-    model = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
-        model = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")),
-                     "")  # fmt: skip
-    return {
-        "cores": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def code_version() -> dict[str, Any]:
     """The commit the workers run, and the engine's files changed since (they run too)."""
 
@@ -1037,7 +919,9 @@ def code_version() -> dict[str, Any]:
 
 async def run(options: Options, root: Path) -> dict[str, Any]:
     """Set up, measure the floor, load, measure the floor again; every figure."""
-    report: dict[str, Any] = {"machine": machine(), "code": code_version(), "seed": options.seed,
+    load = [round(x, 2) for x in os.getloadavg()]
+    report: dict[str, Any] = {"machine": {**machine(), "load_average_at_start": load},
+                              "code": code_version(), "seed": options.seed,
                               "arrivals": "poisson" if options.poisson else "fixed"}  # fmt: skip
     key_spec = new_key_spec("sustained")
     rig = Rig(root, options.admin_url, key_spec, options.server_db == "file")
@@ -1132,7 +1016,7 @@ def _layout(rig: Rig) -> dict[str, Any]:
         + ("file" if "--db-filename" in rig.server.command else "in memory"),
         "workers": {w.name: " ".join(w.command[2:]) for w in rig.workers},
         "bare_worker": "its own process, unsandboxed",
-        "load_generator": "this process: submissions, chaos Driver per dossier, bare probes",
+        "load_generator": "this process: submissions, a Driver per dossier, bare probes",
     }
 
 
@@ -1165,7 +1049,7 @@ def _period_lines(p: dict[str, Any]) -> list[str]:
         f"{p['steady_started_per_s']:g} started/s "
         f"({p['steady_closed_per_s'] / p['rate_offered']:.2f} of offered); backlog growth "
         f"{p['backlog_growth_per_min']:+g}/min -> {'held' if p['held'] else 'NOT held'}",
-        f"dossiers: {_pairs(p['statuses'])}; open after the drain {p['open_at_end_of_drain']}; "
+        f"dossiers: {pairs(p['statuses'])}; open after the drain {p['open_at_end_of_drain']}; "
         f"driver errors {p['driver_errors']} (first: {p['first_driver_error']}); drivers cut "
         f"off at the end of the drain {p['drivers_cut_off']}; "
         f"lifetime {_s(p['dossier_lifetime_s'])}",
@@ -1179,11 +1063,11 @@ def _period_lines(p: dict[str, Any]) -> list[str]:
         f"over the idle floor: dossier p50 {over['p50']['dossier']}x, "
         f"p99 {over['p99']['dossier']}x; bare during load p50 {over['p50']['bare_during_load']}x, "
         f"p99 {over['p99']['bare_during_load']}x",
-        "CPU during the load (share of one core): " + _pairs(p["cpu_share_of_one_core"]),
-        "admission's readings during the load: " + _pairs(p.get("admission") or {}),
+        "CPU during the load (share of one core): " + pairs(p["cpu_share_of_one_core"]),
+        "admission's readings during the load: " + pairs(p.get("admission") or {}),
         f"history events read {p['history_events']}, workflow tasks {p['workflow_tasks']}; "
         f"server CPU per 1,000 events {p['server_cpu_s_per_1000_events']} s",
-        "this process's calls per second during the load: " + _pairs(p["client_calls_per_s"]),
+        "this process's calls per second during the load: " + pairs(p["client_calls_per_s"]),
     ]
     return lines
 
@@ -1192,10 +1076,6 @@ def _s(figures: dict[str, float] | None) -> str:
     if not figures:
         return "none"
     return f"p50 {figures['p50']:g} s, p99 {figures['p99']:g} s"
-
-
-def _pairs(mapping: dict[str, Any]) -> str:
-    return ", ".join(f"{key} {value}" for key, value in sorted(mapping.items())) or "none"
 
 
 def print_report(report: dict[str, Any], as_json: bool) -> None:
@@ -1331,20 +1211,6 @@ def plot_curve(report: dict[str, Any], path: Path) -> None:
 # ---- command line ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[tuple[Path, dict[str, bool]]]:
-    """A temporary directory for the server's file and the logs; kept when asked or on failure."""
-    root = Path(tempfile.mkdtemp(prefix="lienthong-sustained-"))
-    verdict = {"keep": keep}
-    try:
-        yield root, verdict
-    finally:
-        if verdict["keep"]:
-            say(f"logs kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-
-
 def parse_args(argv: Sequence[str] | None) -> Options:
     """Command-line options; bad values exit 2 with one line."""
     parser = argparse.ArgumentParser(
@@ -1408,16 +1274,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 with the figures printed; 1 when the run could not set itself up."""
     options = parse_args(argv)
-    with workspace(options.keep) as (root, verdict):
+    with workspace("sustained", options.keep, say) as space:
         try:
-            report = asyncio.run(run(options, root))
+            report = asyncio.run(run(options, space.root))
         except LoadError as exc:
             say(f"error: {exc}")
-            verdict["keep"] = True
+            space.keep()
             return 1
         except KeyboardInterrupt:
             say("interrupted")
-            verdict["keep"] = True
+            space.keep()
             return 1
         print_report(report, options.json)
         if options.plot is not None and "overload" in report:

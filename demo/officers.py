@@ -1,27 +1,26 @@
 """Demo officers, applicants and the payment side: they act on dossiers after short pauses.
 
 Demo only: production officers decide through the agencies' own screens (the API). These bots
-approve every open officer step of their agency, pay the financial obligation, and print each
-hand-over as the dossier moves, so a new user can watch it in the Temporal Web UI.
+(`clients.officer` with the `ApproveAll` policy) approve every open officer step of their
+agency, pay the financial obligation, and print each hand-over as the dossier moves, so a new
+user can watch it in the Temporal Web UI.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 
-from clients.dossiers import update_dossier
-from domain.dossier import DossierStatus
-from workflows.dossier import (
-    OFFICER_KINDS,
-    TERMINAL,
-    DecisionAction,
-    DecisionInput,
-    DossierWorkflow,
-    PaymentInput,
-    TrackingState,
+from clients.officer import ApproveAll, Officer
+from workflows.dossier import TERMINAL, PaymentInput, TrackingState
+
+DEMO_OFFICERS = ApproveAll(
+    officer=lambda agency: f"demo-{agency}",
+    reference=lambda code: f"DEMO-PAY-{code}",
+    reason="đạt yêu cầu",
 )
 
 
@@ -33,11 +32,16 @@ async def follow_dossier(
     stop_when_waiting_on_calendar: bool = True,
 ) -> TrackingState:
     """Act as every officer of the dossier until it ends (or only the calendar can move it)."""
-    handle = client.get_workflow_handle(code)
+    officer = Officer(
+        client.get_workflow_handle(code),
+        DEMO_OFFICERS,
+        think=think_seconds,
+        tolerate_refusals=True,  # the step moved on meanwhile; look again
+    )
     printed = 0
     last_status: str | None = None
     while True:
-        state = await handle.query(DossierWorkflow.tracking)
+        state = await officer.look()
         for row in state.ledger[printed:]:
             verdict = f" [{row.verdict}]" if row.verdict else ""
             say(
@@ -51,36 +55,11 @@ async def follow_dossier(
         if state.status in TERMINAL:
             return state
         acted = False
-        if state.status == DossierStatus.FINANCIAL_OBLIGATION and (
-            state.amount_paid_vnd < state.amount_due_vnd
-        ):
-            await asyncio.sleep(think_seconds)
-            amount = state.amount_due_vnd - state.amount_paid_vnd
-            await handle.signal(
-                DossierWorkflow.payment_received,
-                PaymentInput(reference=f"DEMO-PAY-{code}", amount_vnd=amount),
-            )
-            say(f"{code}  applicant paid {amount:,} VND")
-            acted = True
-        for step in state.open_steps:
-            if step.kind not in OFFICER_KINDS or step.decided:
-                continue
-            await asyncio.sleep(think_seconds)
-            try:
-                await update_dossier(
-                    handle,
-                    DossierWorkflow.decide,
-                    DecisionInput(
-                        step=step.key,
-                        agency=step.agency,
-                        officer_id=f"demo-{step.agency}",
-                        action=DecisionAction.APPROVE,
-                        reason="đạt yêu cầu",
-                    ),
-                )
-                acted = True
-            except WorkflowUpdateFailedError:
-                pass  # the step moved on meanwhile; look again
+        for act in officer.plan(state, datetime.now(UTC)).acts:
+            [(_, taken)] = await officer.carry_out([act])
+            if isinstance(act, PaymentInput):
+                say(f"{code}  applicant paid {act.amount_vnd:,} VND")
+            acted |= taken
         waiting_on_calendar = [s for s in state.open_steps if s.kind == "public_notice"]
         if not acted and waiting_on_calendar and stop_when_waiting_on_calendar:
             notice = waiting_on_calendar[0]

@@ -8,7 +8,8 @@ applicant's ``provide_supplement`` or ``withdraw``, the payer's ``payment_receiv
 when to look again; the driver sleeps until then. On the time-skipping server every sleep is
 skipped as soon as nothing else is running, so months pass in minutes.
 
-The acts are the real clients' calls (`clients.dossiers.start_dossier`, `update_dossier`), made
+The acts are the real clients' calls (`clients.dossiers.start_dossier`, the scripted officer's
+`clients.officer.perform`: the updates through `update_dossier`, the payment signal), made
 from activities on the driver's own task queue. (Local activities would save history events, but
 the time-skipping test server failed to complete driver workflow tasks that carried their
 markers: "invalid history builder state for action".)
@@ -38,7 +39,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError
 
-    from clients.dossiers import start_dossier, update_dossier
+    from clients.dossiers import start_dossier
+    from clients.officer import Act as OfficerAct
+    from clients.officer import perform
     from domain.catalog import Catalog
     from domain.clock import VN_TZ
     from domain.dossier import DossierFacts, SubmittedDocument
@@ -245,14 +248,7 @@ class DriverActivities:
             DossierWorkflow.run, dossier.code
         )
         try:
-            if act.kind == "decide":
-                await update_dossier(handle, DossierWorkflow.decide, decision_of(act))
-            elif act.kind == "supplement":
-                await update_dossier(handle, DossierWorkflow.provide_supplement, supplement_of(act))
-            elif act.kind == "withdraw":
-                await update_dossier(handle, DossierWorkflow.withdraw, WITHDRAWAL)
-            else:
-                await handle.signal(DossierWorkflow.payment_received, payment_of(act))
+            await perform(handle, message_of(act))
         except WorkflowUpdateFailedError:
             # The workflow's validator said no (the step moved on, a supplement is not allowed
             # any more): remember it, so that the next look plans something it accepts.
@@ -315,6 +311,17 @@ def dossier_facts(catalog: Catalog, dossier: SimDossier) -> DossierFacts:
         subject_ref=f"SIM-{dossier.code}",  # an opaque reference, no personal data
         home_delivery=dossier.home_delivery,
     )
+
+
+def message_of(act: Act) -> OfficerAct:
+    """The oracle's act as the message `clients.officer.perform` sends the dossier."""
+    if act.kind == "decide":
+        return decision_of(act)
+    if act.kind == "supplement":
+        return supplement_of(act)
+    if act.kind == "withdraw":
+        return WITHDRAWAL
+    return payment_of(act)
 
 
 def decision_of(act: Act) -> DecisionInput:

@@ -1,4 +1,5 @@
-"""Test support: the real workers wired as worker.py wires them, and scripted officers."""
+"""Test support: the real workers wired as worker.py wires them, and scripted officers
+(`clients.officer`) who let time pass on the test server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +19,16 @@ from temporalio.testing import WorkflowEnvironment
 from activities.portal import NationalPortal
 from activities.post import PostalService
 from activities.sms import SmsGateway
-from clients.dossiers import start_dossier, update_dossier
+from clients.dossiers import start_dossier
+from clients.officer import ApproveAll, AtPace, Officer, undecided
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
-from domain.dossier import DossierFacts, DossierStatus, SubmittedDocument
+from domain.dossier import DossierFacts, SubmittedDocument
 from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.seed import DEMO_PARCEL, seed_reference_data
 from worker import in_process_workers
-from workflows.dossier import (
-    OFFICER_KINDS,
-    TERMINAL,
-    DecisionAction,
-    DecisionInput,
-    DossierWorkflow,
-    PaymentInput,
-    TrackingState,
-)
+from workflows.dossier import TERMINAL, DossierWorkflow, TrackingState
 
 
 @contextlib.asynccontextmanager
@@ -122,23 +116,6 @@ async def submit(
     )
 
 
-async def pay_what_is_due(
-    handle: WorkflowHandle[DossierWorkflow, object], state: TrackingState
-) -> bool:
-    """The payment side pays the outstanding obligation; True if it did."""
-    if state.status != DossierStatus.FINANCIAL_OBLIGATION or (
-        state.amount_paid_vnd >= state.amount_due_vnd
-    ):
-        return False
-    await handle.signal(
-        DossierWorkflow.payment_received,
-        PaymentInput(
-            reference=f"PAY-{handle.id}", amount_vnd=state.amount_due_vnd - state.amount_paid_vnd
-        ),
-    )
-    return True
-
-
 async def is_still(handle: WorkflowHandle[Any, Any], state: TrackingState) -> bool:
     """Whether nothing is left to move the dossier from ``state`` but time: no activity or
     workflow task pending (a legal-clock question, a registry write, the task that follows
@@ -162,41 +139,28 @@ async def officers_until(
     approve: bool = True,
     within: float = 60.0,
 ) -> TrackingState:
-    """Approve every open officer step and pay what is due until ``until(state)`` holds.
+    """Approve every open officer step and pay what is due until ``until(state)`` holds
+    (`clients.officer.ApproveAll`).
 
     Time moves only when nothing else can move the dossier (a public notice): then a day is
     skipped on the test server.
     """
+    officer = Officer(handle, ApproveAll(approve=approve))
 
     async def loop() -> TrackingState:
         while True:
-            state = await handle.query(DossierWorkflow.tracking)
+            state = await officer.look()
             if on_state is not None:
                 on_state(state)
             if until(state) or state.status in TERMINAL:
                 return state
-            opening = [
-                step for step in state.open_steps
-                if step.kind in OFFICER_KINDS and not step.decided and step.due is None
-            ]  # fmt: skip
+            opening = [step for step in undecided(state) if step.due is None]
             if opening and not await is_still(handle, state):
                 await asyncio.sleep(0.05)  # a step being opened: its due moment is on the way
                 continue
-            acted = await pay_what_is_due(handle, state)
-            for step in state.open_steps if approve else []:
-                if step.kind in OFFICER_KINDS and not step.decided:
-                    await update_dossier(
-                        handle,
-                        DossierWorkflow.decide,
-                        DecisionInput(
-                            step=step.key,
-                            agency=step.agency,
-                            officer_id=f"officer-{step.agency}",
-                            action=DecisionAction.APPROVE,
-                        ),
-                    )
-                    acted = True
-            if not acted:
+            plan = officer.plan(state, datetime.now(UTC))
+            await officer.carry_out(plan.acts)
+            if not plan.acts:
                 kinds = {step.kind for step in state.open_steps}
                 # Nothing but time moves the dossier: a public notice, or results with the post.
                 waiting = all(step.decided for step in state.open_steps)
@@ -225,63 +189,27 @@ async def officers_at_pace(
     act_on: Callable[[str], bool] = lambda key: True,
     within: float = 120.0,
 ) -> TrackingState:
-    """Officers who use their whole budget: each approves a minute before the step is due, or
-    ``late[key]`` of working time after it. Time is skipped on the test server in between."""
-    late = late or {}
+    """Officers who use their whole budget (`clients.officer.AtPace`): each approves a minute
+    before the step is due, or ``late[key]`` of working time after it. Time is skipped on the
+    test server in between."""
+    officer = Officer(handle, AtPace(clock, late=late or {}, act_on=act_on))
 
     async def loop() -> TrackingState:
         while True:
-            state = await handle.query(DossierWorkflow.tracking)
+            state = await officer.look()
             if until(state) or state.status in TERMINAL:
                 return state
             now = await env.get_current_time()
-            if await pay_what_is_due(handle, state):
-                continue
-            # Skip time only when the dossier is still: no automated check is running (its
-            # successors are about to open) and every officer step has its due moment.
-            if any(step.kind == "automated_check" for step in state.open_steps) or (
-                state.status == DossierStatus.IN_PROGRESS
-                and any(
-                    step.kind in OFFICER_KINDS and step.due is None for step in state.open_steps
-                )
-            ):
-                await asyncio.sleep(0.05)
-                continue
-            targets = []
-            for step in state.open_steps:
-                if (
-                    step.kind not in OFFICER_KINDS
-                    or step.decided
-                    or not act_on(step.key)
-                    or step.due is None
-                ):
-                    continue
-                target = (
-                    clock.add(step.due, late[step.key])
-                    if step.key in late
-                    else step.due - timedelta(minutes=1)
-                )
-                if now >= target:
-                    await update_dossier(
-                        handle,
-                        DossierWorkflow.decide,
-                        DecisionInput(
-                            step=step.key,
-                            agency=step.agency,
-                            officer_id=f"officer-{step.agency}",
-                            action=DecisionAction.APPROVE,
-                        ),
-                    )
-                    break
-                targets.append(target)
+            plan = officer.plan(state, now)
+            if plan.acts:
+                await officer.carry_out(plan.acts)
+            elif plan.settling or not await is_still(handle, state):
+                await asyncio.sleep(0.05)  # the next step may be opening
+            elif plan.wake_at is not None:
+                await env.sleep(plan.wake_at - now)
+            elif any(step.kind == "public_notice" for step in state.open_steps):
+                await env.sleep(timedelta(hours=12))
             else:
-                if not await is_still(handle, state):
-                    await asyncio.sleep(0.05)  # the next step may be opening
-                elif targets:
-                    await env.sleep(min(targets) - now)
-                elif any(step.kind == "public_notice" for step in state.open_steps):
-                    await env.sleep(timedelta(hours=12))
-                else:
-                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)
 
     return await asyncio.wait_for(loop(), within)

@@ -17,8 +17,9 @@ import sys
 
 import pytest
 
-from bench.chaos import FATES, backend_owners, build_scenarios, expected_status
-from bench.chaos import Outcome as DriverOutcome
+from bench.chaos import backend_owners, build_scenarios, expected_status
+from bench.dossiers import FATES
+from bench.dossiers import Outcome as DriverOutcome
 from domain.dossier import DossierStatus
 from engine.settings import REPO_ROOT
 from tests.conftest import ADMIN_URL
