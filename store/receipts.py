@@ -5,6 +5,10 @@ RETURNING`` on `ReceiptSeriesCounter`: PostgreSQL's row lock serialises concurre
 writes the receipt in the same transaction; a transaction that rolls back gives its number back,
 so the numbers that exist are 1, 2, 3, ... with no hole. A payment's idempotency key names its
 receipt: a retried callback or a refund asked twice gets the receipt it already has.
+
+In the same transaction the receipt is queued for the tax authority's e-invoice system
+(``einvoice_outbox``, the transactional outbox of `store.outbox`): a receipt that exists is
+always transmitted, once per key, by the ``einvoice`` relay (`activities.einvoice`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.fees import EInvoiceTransmission, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
 from store.db import dialect_insert
-from store.models import ElectronicReceipt, ReceiptSeriesCounter
+from store.models import EInvoiceOutboxRecord, ElectronicReceipt, ReceiptSeriesCounter
 
 # [unverified] The shape of Circular 303/2016/TT-BTC's fee receipts (mẫu 01BLP0-001), kept by
 # many agencies after Decree 123/2020; "E" at the end of the symbol marks an e-receipt.
@@ -82,7 +87,39 @@ async def issue(
     )
     session.add(row)
     await session.flush()
+    transmission = transmission_of(numbered, desk_code)
+    session.add(
+        EInvoiceOutboxRecord(
+            dossier_code=numbered.dossier_code,
+            changed_at=numbered.issued_at,
+            key=transmission.key,
+            receipt_id=row.id,
+            payload=transmission.model_dump_json(),
+            attempts=0,
+        )
+    )
+    await session.flush()
     return row
+
+
+def transmission_of(document: ReceiptDocument, desk_code: str) -> EInvoiceTransmission:
+    """What the tax authority gets of a numbered receipt (no payer name)."""
+    return EInvoiceTransmission(
+        key=transmission_key(desk_code, document.template_no, document.symbol, document.number),
+        kind="refund" if document.kind == "refund" else "receipt",
+        collector_name_vi=document.agency_name_vi,
+        collector_tax_code=document.agency_tax_code,
+        desk_code=desk_code,
+        template_no=document.template_no,
+        symbol=document.symbol,
+        number=document.number,
+        dossier_code=document.dossier_code,
+        fee_name_vi=document.fee_name_vi,
+        amount_vnd=document.amount_vnd,
+        method=document.method,
+        issued_at=document.issued_at,
+        refunds=document.refunds,
+    )
 
 
 async def of_dossier(session: AsyncSession, dossier_code: str) -> list[ElectronicReceipt]:

@@ -1,13 +1,15 @@
-"""A dossier paid, receipted, synced to the portal and texted, end to end.
+"""A dossier paid, receipted, transmitted to the tax authority, synced to the portal and texted,
+end to end.
 
 The real app over httpx's ASGI transport, Temporal's time-skipping server with every worker and
 the outside systems' relays, PostgreSQL, the fake payment provider calling back over the app,
-and the simulated counterparts (portal, SMS gateway) keeping what they received. Nothing of
-ours is replaced.
+and the simulated counterparts (portal, SMS gateway, tax authority) keeping what they received.
+Nothing of ours is replaced.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,6 +24,7 @@ from domain.outbox import RelayConfig, RelayInput
 from store.models import (
     ElectronicReceipt,
     PortalOutboxRecord,
+    SimulatedEInvoiceRecord,
     SimulatedPortalReceipt,
     SimulatedSmsRecord,
 )
@@ -44,9 +47,10 @@ async def relays(
     stack: Stack,  # noqa: F811
     task_queue: str,
 ) -> AsyncIterator[dict[str, WorkflowHandle[Any, Any]]]:
-    """The portal's and the SMS gateway's relays, on the stack's workers."""
+    """The portal's, the SMS gateway's and the e-invoice system's relays, on the stack's
+    workers."""
     handles: dict[str, WorkflowHandle[Any, Any]] = {}
-    for system in ("portal", "sms"):
+    for system in ("portal", "sms", "einvoice"):
         handles[system] = await stack.env.client.start_workflow(
             OutboxRelayWorkflow.run,
             RelayInput(system=system, config=RelayConfig(idle_poll=timedelta(minutes=1))),
@@ -100,7 +104,14 @@ async def test_a_dossier_is_paid_receipted_synced_to_the_portal_and_texted(
                 )
             ).all()
             texted = await session.get(SimulatedSmsRecord, f"{code}:receipt:1")
-        return not waiting and texted is not None
+            transmitted = (
+                await session.execute(
+                    select(SimulatedEInvoiceRecord).where(
+                        SimulatedEInvoiceRecord.dossier_code == code
+                    )
+                )
+            ).all()
+        return not waiting and texted is not None and bool(transmitted)
 
     await eventually(delivered, within=60, every=0.3)
 
@@ -124,6 +135,11 @@ async def test_a_dossier_is_paid_receipted_synced_to_the_portal_and_texted(
             ).scalars()
         )
         sms = await session.get(SimulatedSmsRecord, f"{code}:receipt:1")
+        (transmitted,) = (
+            await session.execute(
+                select(SimulatedEInvoiceRecord).where(SimulatedEInvoiceRecord.dossier_code == code)
+            )
+        ).scalars()
     # The portal holds each status once, in the order the registry saw them, ending returned.
     assert [r.sequence for r in got] == list(range(1, len(queued) + 1))
     assert [r.status_code for r in got] == [r.status_code for r in queued]
@@ -134,3 +150,7 @@ async def test_a_dossier_is_paid_receipted_synced_to_the_portal_and_texted(
     assert sms is not None and code in sms.text and sms.encoding == "GSM-7"
     assert "Nhung" not in sms.text and sms.to_masked.endswith("78")
     assert await count(stack.sessions, ElectronicReceipt, dossier_code=code) == 1
+    # The receipt went to the tax authority's e-invoice system once, under its number.
+    sent = json.loads(transmitted.payload)
+    assert receipt["reference"].endswith(f"số {sent['number']:07d}")
+    assert (sent["kind"], sent["amount_vnd"], transmitted.deliveries) == ("receipt", 5000, 1)
