@@ -9,7 +9,9 @@ the workflow (the dossier core knows nothing of it):
 - `settle_callback`: the provider's signed callback for a fee payment (id ``FEE-...``) marks the
   payment, issues the electronic receipt (`store.receipts`) in the same transaction, and
   starts a held dossier, received at the moment of payment (`start_held`).
-- `pay_fee`: the same receipt for a fee paid at the desk.
+- `pay_fee`: the same receipt for a fee paid at the desk. A dossier filed at the desk whose
+  fee blocks the clock is held the same way (`store.receipts.hold_at_desk`, from
+  ``starter.py submit``) and started by its desk payment.
 
 Every step is idempotent: a retried callback finds its payment settled and its receipt issued,
 and a held dossier whose start failed is started by the retry (the workflow id is the code).
@@ -37,7 +39,6 @@ from domain.dossier import DossierFacts
 from domain.fees import fee_due_on
 from forms.receipt import ReceiptDocument
 from store import receipts
-from store.db import dialect_insert
 from store.letters import get_contact
 from store.models import (
     DossierFee,
@@ -73,23 +74,9 @@ async def record_fee(ctx: ApiContext, row: OnlineSubmission) -> DossierFee | Non
     if due.exempt:
         return None
     async with ctx.sessions() as session:
-        await session.execute(
-            dialect_insert(session, DossierFee)
-            .values(
-                dossier_code=row.dossier_code,
-                procedure_code=due.procedure_code,
-                procedure_version=due.procedure_version,
-                fee_name_vi=due.name_vi,
-                amount_vnd=due.amount_vnd,
-                blocks_clock=due.blocks_clock,
-                held=due.blocks_clock,
-                status=FeeStatus.DUE.value,
-                created_at=_utc(row.received_at),
-            )
-            .on_conflict_do_nothing(index_elements=[DossierFee.dossier_code])
-        )
+        fee = await receipts.record_due(session, row.dossier_code, due, _utc(row.received_at))
         await session.commit()
-        return await session.get(DossierFee, row.dossier_code)
+        return fee
 
 
 async def hold_for_fee(ctx: ApiContext, row: OnlineSubmission) -> JSONResponse | None:
@@ -192,6 +179,9 @@ async def locked_fee(session: AsyncSession, code: str) -> DossierFee | None:
 async def start_held(ctx: ApiContext, code: str) -> None:
     """Start a paid dossier that was held for its fee, received at the moment of payment.
 
+    An online dossier starts with its submission's facts; one filed at the desk with the facts
+    recorded with its fee (`store.receipts.hold_at_desk`).
+
     Raises:
         HTTPException: 503 when Temporal cannot be reached (the caller's retry starts it).
     """
@@ -202,7 +192,13 @@ async def start_held(ctx: ApiContext, code: str) -> None:
                 select(OnlineSubmission).where(OnlineSubmission.dossier_code == code)
             )
         ).scalar_one_or_none()
-    if fee is None or not fee.held or fee.paid_at is None or submission is None:
+    if fee is None or not fee.held or fee.paid_at is None:
+        return
+    if submission is not None:
+        procedure, facts = submission.procedure_code, submission.facts
+    elif fee.facts is not None:
+        procedure, facts = fee.procedure_code, fee.facts
+    else:
         return
     received = _utc(fee.paid_at)
     try:
@@ -210,9 +206,9 @@ async def start_held(ctx: ApiContext, code: str) -> None:
             ctx.temporal,
             code=code,
             desk_code=ctx.settings.desk_code,
-            procedure_code=submission.procedure_code,
+            procedure_code=procedure,
             received_at=received,
-            facts=DossierFacts.model_validate_json(submission.facts),
+            facts=DossierFacts.model_validate_json(facts),
             task_queue=ctx.task_queue,
             desk_url=ctx.settings.desk_url(code),
         )

@@ -907,7 +907,8 @@ class DossierFee(Base):
     """The fee a dossier owes at receipt (from the catalog version in force), and its payment.
 
     ``held``: the fee blocks the clock and the dossier's workflow has not been started yet; it
-    starts, received at ``paid_at``, once the fee is paid.
+    starts, received at ``paid_at``, once the fee is paid. ``facts`` (revision 0011): what a
+    dossier filed at the desk starts with once paid (an online one's are its submission's).
     """
 
     __tablename__ = "dossier_fees"
@@ -928,3 +929,4 @@ class DossierFee(Base):
     refunded_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
     refund_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    facts: Mapped[str | None] = mapped_column(Text, nullable=True)  # `DossierFacts` JSON

@@ -14,15 +14,23 @@ always transmitted, once per key, by the ``einvoice`` relay (`activities.einvoic
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.fees import EInvoiceTransmission, transmission_key
+from domain.catalog import Catalog
+from domain.clock import VN_TZ
+from domain.fees import EInvoiceTransmission, FeeDue, fee_due_on, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
 from store.db import dialect_insert
-from store.models import EInvoiceOutboxRecord, ElectronicReceipt, ReceiptSeriesCounter
+from store.models import (
+    DossierFee,
+    EInvoiceOutboxRecord,
+    ElectronicReceipt,
+    FeeStatus,
+    ReceiptSeriesCounter,
+)
 
 # [unverified] The shape of Circular 303/2016/TT-BTC's fee receipts (mẫu 01BLP0-001), kept by
 # many agencies after Decree 123/2020; "E" at the end of the symbol marks an e-receipt.
@@ -130,3 +138,58 @@ async def of_dossier(session: AsyncSession, dossier_code: str) -> list[Electroni
         .order_by(ElectronicReceipt.id)
     )
     return list(result.scalars())
+
+
+async def record_due(
+    session: AsyncSession,
+    dossier_code: str,
+    due: FeeDue,
+    at: datetime,
+    *,
+    facts: str | None = None,
+) -> DossierFee:
+    """The dossier's fee at receipt, recorded once (a retry finds the first record).
+
+    A fee that blocks the clock is recorded ``held``: the dossier is started when it is paid.
+    ``facts`` (`DossierFacts` JSON): what a dossier filed at the desk starts with then.
+    The caller commits.
+    """
+    await session.execute(
+        dialect_insert(session, DossierFee)
+        .values(
+            dossier_code=dossier_code,
+            procedure_code=due.procedure_code,
+            procedure_version=due.procedure_version,
+            fee_name_vi=due.name_vi,
+            amount_vnd=due.amount_vnd,
+            blocks_clock=due.blocks_clock,
+            held=due.blocks_clock,
+            status=FeeStatus.DUE.value,
+            created_at=at.astimezone(UTC),
+            facts=facts,
+        )
+        .on_conflict_do_nothing(index_elements=[DossierFee.dossier_code])
+    )
+    fee = await session.get(DossierFee, dossier_code)
+    assert fee is not None  # inserted now or earlier, in this transaction's view
+    return fee
+
+
+async def hold_at_desk(
+    session: AsyncSession,
+    catalog: Catalog,
+    *,
+    dossier_code: str,
+    procedure_code: str,
+    received_at: datetime,
+    facts: str,
+) -> DossierFee | None:
+    """The fee of a dossier filed at the desk, recorded as an online one's is; None when the
+    procedure is exempt. When the fee blocks the clock the returned fee is ``held``: the caller
+    does not start the dossier, the desk payment does (`api.fee_intake.start_held`), with
+    ``facts``. The caller commits.
+    """
+    due = fee_due_on(catalog, procedure_code, received_at.astimezone(VN_TZ).date())
+    if due.exempt:
+        return None
+    return await record_due(session, dossier_code, due, received_at, facts=facts)

@@ -1,5 +1,5 @@
 """Electronic receipts transmitted to the tax authority: their outbox, and what the simulated
-tax authority received.
+tax authority received; the facts a dossier filed at the desk starts with once its fee is paid.
 
 Revision ID: 0011
 Revises: 0010
@@ -59,8 +59,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sim_einvoice_received", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sim_einvoice_received_dossier_code"), ["dossier_code"])
+    with op.batch_alter_table("dossier_fees", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("facts", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dossier_fees", schema=None) as batch_op:
+        batch_op.drop_column("facts")
     op.drop_table("sim_einvoice_received")
     op.drop_table("einvoice_outbox")
