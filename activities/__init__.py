@@ -86,7 +86,8 @@ def build_activities(
         post: The postal operator; the simulated post office (rates from settings) by default.
         portal: The national portal; the simulated one (failure rate from settings) by default.
         sms: The SMS gateway; the simulated one (failure rate from settings) by default.
-        einvoice: The tax authority's e-invoice system; the simulated one by default.
+        einvoice: The tax authority's e-invoice system; the simulated one (failure rate from
+            settings) by default.
     """
     catalog = catalog or default_catalog()
     reception = ReceptionActivities(catalog, clock)
@@ -108,7 +109,10 @@ def build_activities(
     portal_sync = PortalActivities(sessions, portal)
     sms = sms or SimulatedSmsGateway(sessions, failure_rate=settings.sms_failure_rate)
     texts = SmsActivities(sessions, sms, settings)
-    receipts = EInvoiceActivities(sessions, einvoice or SimulatedTaxAuthority(sessions))
+    einvoice = einvoice or SimulatedTaxAuthority(
+        sessions, failure_rate=settings.einvoice_failure_rate
+    )
+    receipts = EInvoiceActivities(sessions, einvoice)
     return [
         reception.plan_dossier,
         reception.calendar,
