@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.client import WorkflowHandle
 
 from domain.dossier import PORTAL_STATUS_CODE, DossierStatus
@@ -28,6 +28,7 @@ from store.models import (
     SimulatedPortalReceipt,
     SimulatedSmsRecord,
 )
+from store.outbox import OUTBOXES
 from tests.harness import officers_until
 from tests.test_api import (
     Stack,
@@ -48,7 +49,13 @@ async def relays(
     task_queue: str,
 ) -> AsyncIterator[dict[str, WorkflowHandle[Any, Any]]]:
     """The portal's, the SMS gateway's and the e-invoice system's relays, on the stack's
-    workers."""
+    workers; what other tests left waiting is set aside first (the database is shared)."""
+    async with stack.sessions() as session:
+        for model in OUTBOXES.values():
+            await session.execute(
+                update(model).where(model.pushed_at.is_(None)).values(pushed_at=datetime.now(UTC))
+            )
+        await session.commit()
     handles: dict[str, WorkflowHandle[Any, Any]] = {}
     for system in ("portal", "sms", "einvoice"):
         handles[system] = await stack.env.client.start_workflow(
