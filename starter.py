@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -688,25 +688,40 @@ async def fees_desk_payment(
     return response.status_code, response.json()
 
 
-def cmd_fees_pay(args: argparse.Namespace) -> int:
-    """Record a fee paid in cash at the desk; a dossier held for it starts, received now."""
+def _desk_answer(
+    command: str,
+    token: str,
+    role_help: str,
+    call: Callable[[str], Coroutine[Any, Any, tuple[int, dict[str, Any]]]],
+) -> int:
+    """Run an officer's request to the API with ``token`` (or LIENTHONG_OFFICER_TOKEN) and
+    print its answer; exit 2 without a token, 1 when the API refuses."""
     import os
 
-    token = args.token or os.environ.get("LIENTHONG_OFFICER_TOKEN", "")
+    token = token or os.environ.get("LIENTHONG_OFFICER_TOKEN", "")
     if not token:
         print(
-            "starter.py fees pay: error: give --token or LIENTHONG_OFFICER_TOKEN (an officer's "
-            "token: python -m api issue-token --agency one-stop --officer ID)",
+            f"starter.py {command}: error: give --token or LIENTHONG_OFFICER_TOKEN ({role_help})",
             file=sys.stderr,
         )
         return 2
-    status, answer = asyncio.run(fees_desk_payment(args.api, token, args.code))
+    status, answer = asyncio.run(call(token))
     if status != 200:
         detail = answer.get("detail", answer)
-        print(f"starter.py fees pay: error {status}: {detail}", file=sys.stderr)
+        print(f"starter.py {command}: error {status}: {detail}", file=sys.stderr)
         return 1
     _print_json(answer)
     return 0
+
+
+def cmd_fees_pay(args: argparse.Namespace) -> int:
+    """Record a fee paid in cash at the desk; a dossier held for it starts, received now."""
+    return _desk_answer(
+        "fees pay",
+        args.token,
+        "an officer's token: python -m api issue-token --agency one-stop --officer ID",
+        lambda token: fees_desk_payment(args.api, token, args.code),
+    )
 
 
 async def fees_refund(
@@ -731,23 +746,12 @@ async def fees_refund(
 
 def cmd_fees_refund(args: argparse.Namespace) -> int:
     """Refund the fee of a dossier refused for the agency's fault (the head's act)."""
-    import os
-
-    token = args.token or os.environ.get("LIENTHONG_OFFICER_TOKEN", "")
-    if not token:
-        print(
-            "starter.py fees refund: error: give --token or LIENTHONG_OFFICER_TOKEN (a head's "
-            "token: python -m api issue-token --agency one-stop --officer ID --role head)",
-            file=sys.stderr,
-        )
-        return 2
-    status, answer = asyncio.run(fees_refund(args.api, token, args.code, args.reason))
-    if status != 200:
-        detail = answer.get("detail", answer)
-        print(f"starter.py fees refund: error {status}: {detail}", file=sys.stderr)
-        return 1
-    _print_json(answer)
-    return 0
+    return _desk_answer(
+        "fees refund",
+        args.token,
+        "a head's token: python -m api issue-token --agency one-stop --officer ID --role head",
+        lambda token: fees_refund(args.api, token, args.code, args.reason),
+    )
 
 
 def _write_printable_report(args: argparse.Namespace, result: Any) -> int:

@@ -17,10 +17,7 @@ authority's and the province's) implements the one method.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,7 +25,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.outbox import MessageRefused, SystemUnavailable, push_round
+from activities.outbox import (
+    MessageRefused,
+    SimulatedCounterpart,
+    SystemUnavailable,
+    push_round,
+)
 from domain.fees import EInvoiceTransmission, transmission_key
 from domain.outbox import PushRequest, PushResult
 from store.models import EInvoiceOutboxRecord, SimulatedEInvoiceRecord
@@ -48,50 +50,22 @@ class TaxAuthorityEInvoice(Protocol):
         ...
 
 
-class SimulatedTaxAuthority:
-    """A tax authority that is sometimes down, and keeps what it received.
-
-    Args:
-        sessions: where it keeps what it received.
-        down: windows ``(start, end)`` of the relay's time when every transmission is refused.
-        failure_rate: chance that a transmission is refused at another time.
-        lost_ack_rate: chance that a receipt is recorded but its acknowledgement is lost (the
-            relay sends it again; the authority recognises the key).
-        max_delay: the longest time (seconds) it takes to answer.
-        seed: with the key and the attempt, fixes every draw (reproducible runs).
-    """
+class SimulatedTaxAuthority(SimulatedCounterpart):
+    """A tax authority that is sometimes down, and keeps what it received (table
+    ``sim_einvoice_received``);
+    ``sessions`` is where it keeps it; ``behaviour`` (down windows, rates, delay) is
+    `activities.outbox.SimulatedCounterpart`'s."""
 
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        down: Sequence[tuple[datetime, datetime]] = (),
-        failure_rate: float = 0.0,
-        lost_ack_rate: float = 0.0,
-        max_delay: float = 0.0,
-        seed: int = 123,
+        self, sessions: async_sessionmaker[AsyncSession], *, seed: int = 123, **behaviour: Any
     ) -> None:
-        if not (0 <= failure_rate <= 1 and 0 <= lost_ack_rate <= 1):
-            raise ValueError("the e-invoice system's failure rates must be between 0 and 1")
+        super().__init__("hệ thống hóa đơn điện tử", seed=seed, **behaviour)
         self._sessions = sessions
-        self._down = tuple(down)
-        self._failure_rate = failure_rate
-        self._lost_ack_rate = lost_ack_rate
-        self._max_delay = max_delay
-        self._seed = seed
-        self._tries: dict[str, int] = {}
 
     async def transmit(self, receipt: EInvoiceTransmission, sent_at: datetime) -> str:
         """Record the receipt once by its key; refuse it while down or at the failure rate."""
         key = receipt.key
-        self._tries[key] = self._tries.get(key, 0) + 1
-        draw = random.Random(f"{self._seed}:{key}:{self._tries[key]}")
-        if self._max_delay:
-            await asyncio.sleep(draw.uniform(0, self._max_delay))
-        if any(start <= sent_at < end for start, end in self._down):
-            raise SystemUnavailable("hệ thống hóa đơn điện tử đang bảo trì (503)")
-        if draw.random() < self._failure_rate:
-            raise SystemUnavailable("hệ thống hóa đơn điện tử không trả lời (timeout)")
+        draw = await self.answer(key, sent_at)
         expected = transmission_key(
             receipt.desk_code, receipt.template_no, receipt.symbol, receipt.number
         )
@@ -117,7 +91,7 @@ class SimulatedTaxAuthority:
                     )
                 )
             await session.commit()
-        if row is None and draw.random() < self._lost_ack_rate:
+        if row is None and self.ack_lost(draw):
             raise SystemUnavailable("mất xác nhận từ cơ quan thuế (kết nối bị ngắt)")
         return code
 

@@ -298,3 +298,16 @@ async def test_a_dossier_filed_at_the_desk_waits_for_its_blocking_fee_paid_at_th
     again, _ = await fees_desk_payment(BASE, bearer, code, http=stack.client)
     assert again == 200
     assert await count(stack.sessions, ElectronicReceipt, dossier_code=code) == 1
+
+
+def test_the_desk_fee_commands_name_the_token_they_need(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIENTHONG_OFFICER_TOKEN", raising=False)
+    for argv, role in (
+        (["fees", "pay", "DONGDA-260302-0001"], "an officer's token"),
+        (["fees", "refund", "DONGDA-260302-0001", "--reason", "sai thẩm quyền"], "a head's"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"starter.py {' '.join(argv[:2])}: error: give --token" in err and role in err
