@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -308,6 +308,10 @@ async def _submit(args: argparse.Namespace) -> int:
     check_channel(default_catalog(), args.procedure, received, facts)  # before a code is used
     client = await connect(args.address)
     code = await allocate_code(settings.database_url, settings.desk_code, received)
+    held = await _hold_for_fee(settings.database_url, code, args.procedure, received, facts)
+    if held is not None:
+        print(held)
+        return 0
     handle = await start_dossier(
         client,
         code=code,
@@ -633,6 +637,93 @@ def cmd_fees_receipts(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _hold_for_fee(
+    database_url: str, code: str, procedure: str, received: datetime, facts: Any
+) -> str | None:
+    """Record the fee of a dossier filed at the desk; when it blocks the clock, what to tell
+    the officer instead of starting the dossier (its desk payment starts it)."""
+    from domain.catalog import default_catalog
+    from forms.receipt import vnd
+    from store import receipts
+    from store.db import async_engine, session_factory
+
+    engine = async_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            fee = await receipts.hold_at_desk(
+                session,
+                default_catalog(),
+                dossier_code=code,
+                procedure_code=procedure,
+                received_at=received,
+                facts=facts.model_dump_json(),
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    if fee is None or not fee.held:
+        return None
+    return (
+        f"dossier {code} held until its fee is paid: {fee.fee_name_vi}, {vnd(fee.amount_vnd)} đ;"
+        f" it is received when paid: starter.py fees pay {code}"
+    )
+
+
+async def fees_desk_payment(
+    api: str, token: str, code: str, http: Any = None
+) -> tuple[int, dict[str, Any]]:
+    """Record, through the API, a dossier's fee paid in cash at the one-stop desk: the HTTP
+    status and the answer (the fee with its receipt)."""
+    import httpx
+
+    client = http or httpx.AsyncClient(base_url=api, timeout=30.0)
+    try:
+        response = await client.post(
+            f"/api/v1/agencies/one-stop/fees/{code}/desk-payment",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    finally:
+        if http is None:
+            await client.aclose()
+    return response.status_code, response.json()
+
+
+def _desk_answer(
+    command: str,
+    token: str,
+    role_help: str,
+    call: Callable[[str], Coroutine[Any, Any, tuple[int, dict[str, Any]]]],
+) -> int:
+    """Run an officer's request to the API with ``token`` (or LIENTHONG_OFFICER_TOKEN) and
+    print its answer; exit 2 without a token, 1 when the API refuses."""
+    import os
+
+    token = token or os.environ.get("LIENTHONG_OFFICER_TOKEN", "")
+    if not token:
+        print(
+            f"starter.py {command}: error: give --token or LIENTHONG_OFFICER_TOKEN ({role_help})",
+            file=sys.stderr,
+        )
+        return 2
+    status, answer = asyncio.run(call(token))
+    if status != 200:
+        detail = answer.get("detail", answer)
+        print(f"starter.py {command}: error {status}: {detail}", file=sys.stderr)
+        return 1
+    _print_json(answer)
+    return 0
+
+
+def cmd_fees_pay(args: argparse.Namespace) -> int:
+    """Record a fee paid in cash at the desk; a dossier held for it starts, received now."""
+    return _desk_answer(
+        "fees pay",
+        args.token,
+        "an officer's token: python -m api issue-token --agency one-stop --officer ID",
+        lambda token: fees_desk_payment(args.api, token, args.code),
+    )
+
+
 async def fees_refund(
     api: str, token: str, code: str, reason: str, http: Any = None
 ) -> tuple[int, dict[str, Any]]:
@@ -655,23 +746,12 @@ async def fees_refund(
 
 def cmd_fees_refund(args: argparse.Namespace) -> int:
     """Refund the fee of a dossier refused for the agency's fault (the head's act)."""
-    import os
-
-    token = args.token or os.environ.get("LIENTHONG_OFFICER_TOKEN", "")
-    if not token:
-        print(
-            "starter.py fees refund: error: give --token or LIENTHONG_OFFICER_TOKEN (a head's "
-            "token: python -m api issue-token --agency one-stop --officer ID --role head)",
-            file=sys.stderr,
-        )
-        return 2
-    status, answer = asyncio.run(fees_refund(args.api, token, args.code, args.reason))
-    if status != 200:
-        detail = answer.get("detail", answer)
-        print(f"starter.py fees refund: error {status}: {detail}", file=sys.stderr)
-        return 1
-    _print_json(answer)
-    return 0
+    return _desk_answer(
+        "fees refund",
+        args.token,
+        "a head's token: python -m api issue-token --agency one-stop --officer ID --role head",
+        lambda token: fees_refund(args.api, token, args.code, args.reason),
+    )
 
 
 def _write_printable_report(args: argparse.Namespace, result: Any) -> int:
@@ -1093,7 +1173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fees = commands.add_parser(
         "fees",
-        help="fees at receipt: print a dossier's electronic receipts, refund a fee",
+        help="fees at receipt: a dossier's electronic receipts, a desk payment, a refund",
         description="Fees and electronic receipts (docs/integrations.md).",
     )
     fees_commands = fees.add_subparsers(dest="fees_command", required=True)
@@ -1102,6 +1182,13 @@ def build_parser() -> argparse.ArgumentParser:
     fee_receipts.add_argument("--out", default="receipts", help="directory (default: receipts)")
     fee_receipts.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
     fee_receipts.set_defaults(handler=cmd_fees_receipts)
+    pay = fees_commands.add_parser(
+        "pay", help="record the fee paid in cash at the desk; a held dossier starts (officer)"
+    )
+    pay.add_argument("code", help="the dossier code")
+    pay.add_argument("--api", default="http://127.0.0.1:8080", help="the API's base URL")
+    pay.add_argument("--token", help="an officer's token (default: LIENTHONG_OFFICER_TOKEN)")
+    pay.set_defaults(handler=cmd_fees_pay)
     refund = fees_commands.add_parser(
         "refund", help="refund the fee of a dossier refused for the agency's fault (head)"
     )

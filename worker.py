@@ -9,6 +9,7 @@ Examples:
     python worker.py --agency tax                    # only the tax authority's queue
     python worker.py --orchestration --agency one-stop
     python worker.py --outside portal                # only the national portal's relay queue
+    python worker.py --outside einvoice              # only the tax authority's e-receipt queue
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
+from activities.einvoice import TaxAuthorityEInvoice
 from activities.portal import NationalPortal
 from activities.post import PostalService
 from activities.sms import SmsGateway
@@ -161,6 +163,7 @@ def in_process_workers(
     post: PostalService | None = None,
     portal: NationalPortal | None = None,
     sms: SmsGateway | None = None,
+    einvoice: TaxAuthorityEInvoice | None = None,
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
     """Every agency's worker, the outside systems' and the orchestration worker, all in this
@@ -174,6 +177,7 @@ def in_process_workers(
         post=post,
         portal=portal,
         sms=sms,
+        einvoice=einvoice,
     )
     return build_workers(
         client,

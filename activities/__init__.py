@@ -33,6 +33,9 @@ Outside systems, each on its own queue (`engine.names.outside_task_queue`):
   outbox the registry writes; behind `activities.portal.NationalPortal`, simulated here)
 - `activities.sms`: ``sms.push-pending`` (text messages to applicants, from the SMS outbox;
   behind `activities.sms.SmsGateway`, simulated here)
+- `activities.einvoice`: ``einvoice.push-pending`` (electronic fee receipts to the tax
+  authority, from the outbox `store.receipts` writes; behind
+  `activities.einvoice.TaxAuthorityEInvoice`, simulated here)
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.civil_status import CivilStatusActivities
+from activities.einvoice import EInvoiceActivities, SimulatedTaxAuthority, TaxAuthorityEInvoice
 from activities.health_insurance import HealthInsuranceActivities
 from activities.land import LandActivities
 from activities.letters import LetterActivities
@@ -69,6 +73,7 @@ def build_activities(
     post: PostalService | None = None,
     portal: NationalPortal | None = None,
     sms: SmsGateway | None = None,
+    einvoice: TaxAuthorityEInvoice | None = None,
 ) -> list[Callable[..., Any]]:
     """All activity callables, bound to their dependencies.
 
@@ -81,6 +86,8 @@ def build_activities(
         post: The postal operator; the simulated post office (rates from settings) by default.
         portal: The national portal; the simulated one (failure rate from settings) by default.
         sms: The SMS gateway; the simulated one (failure rate from settings) by default.
+        einvoice: The tax authority's e-invoice system; the simulated one (failure rate from
+            settings) by default.
     """
     catalog = catalog or default_catalog()
     reception = ReceptionActivities(catalog, clock)
@@ -102,6 +109,10 @@ def build_activities(
     portal_sync = PortalActivities(sessions, portal)
     sms = sms or SimulatedSmsGateway(sessions, failure_rate=settings.sms_failure_rate)
     texts = SmsActivities(sessions, sms, settings)
+    einvoice = einvoice or SimulatedTaxAuthority(
+        sessions, failure_rate=settings.einvoice_failure_rate
+    )
+    receipts = EInvoiceActivities(sessions, einvoice)
     return [
         reception.plan_dossier,
         reception.calendar,
@@ -123,4 +134,5 @@ def build_activities(
         delivery.return_to_desk,
         portal_sync.push_pending,
         texts.push_pending,
+        receipts.push_pending,
     ]

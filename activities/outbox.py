@@ -10,7 +10,10 @@ repeats at most one row, which the system recognises by its idempotency key.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +32,66 @@ class SystemUnavailable(Exception):
 
 class MessageRefused(Exception):
     """The system refused this message for what it says (a wrong code, a missing field)."""
+
+
+class SimulatedCounterpart:
+    """What the simulated outside systems share (`activities.portal.SimulatedPortal`,
+    `activities.einvoice.SimulatedTaxAuthority`): down in windows of the relay's time, failing,
+    slow, and losing acknowledgements, each drawn from the seed, the key and the attempt, so a
+    run is reproduced exactly.
+
+    Args:
+        name_vi: how its errors name it ("cổng dịch vụ công").
+        down: windows ``(start, end)`` of the relay's time when every message is refused.
+        failure_rate: chance that a message is refused at another time.
+        lost_ack_rate: chance that a message is recorded but its acknowledgement is lost (the
+            relay sends it again; the system recognises the key).
+        max_delay: the longest time (seconds) it takes to answer.
+        seed: with the key and the attempt, fixes every draw.
+    """
+
+    def __init__(
+        self,
+        name_vi: str,
+        *,
+        down: Sequence[tuple[datetime, datetime]] = (),
+        failure_rate: float = 0.0,
+        lost_ack_rate: float = 0.0,
+        max_delay: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if not (0 <= failure_rate <= 1 and 0 <= lost_ack_rate <= 1):
+            raise ValueError(f"the failure rates of {name_vi} must be between 0 and 1")
+        self._name_vi = name_vi
+        self._down = tuple(down)
+        self._failure_rate = failure_rate
+        self._lost_ack_rate = lost_ack_rate
+        self._max_delay = max_delay
+        self._seed = seed
+        self._tries: dict[str, int] = {}
+
+    async def answer(self, key: str, sent_at: datetime) -> random.Random:
+        """Take ``key``'s attempt: wait, then refuse while down or at the failure rate.
+
+        Returns:
+            The attempt's draw, for `ack_lost` once the message is recorded.
+
+        Raises:
+            SystemUnavailable: down, or a failure drawn.
+        """
+        self._tries[key] = self._tries.get(key, 0) + 1
+        draw = random.Random(f"{self._seed}:{key}:{self._tries[key]}")
+        if self._max_delay:
+            await asyncio.sleep(draw.uniform(0, self._max_delay))
+        if any(start <= sent_at < end for start, end in self._down):
+            raise SystemUnavailable(f"{self._name_vi} đang bảo trì (503)")
+        if draw.random() < self._failure_rate:
+            raise SystemUnavailable(f"{self._name_vi} không trả lời (timeout)")
+        return draw
+
+    def ack_lost(self, draw: random.Random) -> bool:
+        """Whether the acknowledgement of a message just recorded is lost (a retry follows)."""
+        return draw.random() < self._lost_ack_rate
 
 
 async def push_round(

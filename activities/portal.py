@@ -16,9 +16,7 @@ harmless on either.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -28,7 +26,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.outbox import MessageRefused, SystemUnavailable, push_round
+from activities.outbox import (
+    MessageRefused,
+    SimulatedCounterpart,
+    SystemUnavailable,
+    push_round,
+)
 from domain.dossier import PORTAL_STATUS_CODE, DossierStatus
 from domain.outbox import PushRequest, PushResult
 from store import portal as outbox
@@ -70,51 +73,22 @@ class NationalPortal(Protocol):
         ...
 
 
-class SimulatedPortal:
+class SimulatedPortal(SimulatedCounterpart):
     """A portal that is sometimes down, and keeps what it received (table
-    ``sim_portal_receipts``).
-
-    Args:
-        sessions: where it keeps what it received.
-        down: windows ``(start, end)`` of the relay's time when every report is refused.
-        failure_rate: chance that a report is refused at another time.
-        lost_ack_rate: chance that a report is recorded but its acknowledgement is lost (the
-            relay sends it again; the portal recognises the key).
-        max_delay: the longest time (seconds) it takes to answer.
-        seed: with the key and the attempt, fixes every draw (reproducible runs).
-    """
+    ``sim_portal_receipts``);
+    ``sessions`` is where it keeps it; ``behaviour`` (down windows, rates, delay) is
+    `activities.outbox.SimulatedCounterpart`'s."""
 
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        down: Sequence[tuple[datetime, datetime]] = (),
-        failure_rate: float = 0.0,
-        lost_ack_rate: float = 0.0,
-        max_delay: float = 0.0,
-        seed: int = 2018,
+        self, sessions: async_sessionmaker[AsyncSession], *, seed: int = 2018, **behaviour: Any
     ) -> None:
-        if not (0 <= failure_rate <= 1 and 0 <= lost_ack_rate <= 1):
-            raise ValueError("portal failure rates must be between 0 and 1")
+        super().__init__("cổng dịch vụ công", seed=seed, **behaviour)
         self._sessions = sessions
-        self._down = tuple(down)
-        self._failure_rate = failure_rate
-        self._lost_ack_rate = lost_ack_rate
-        self._max_delay = max_delay
-        self._seed = seed
-        self._tries: dict[str, int] = {}
 
     async def report(self, update: PortalUpdate) -> None:
         """Record the report once by its key; refuse it while down or at the failure rate."""
         key = update.idempotency_key
-        self._tries[key] = self._tries.get(key, 0) + 1
-        draw = random.Random(f"{self._seed}:{key}:{self._tries[key]}")
-        if self._max_delay:
-            await asyncio.sleep(draw.uniform(0, self._max_delay))
-        if any(start <= update.sent_at < end for start, end in self._down):
-            raise PortalUnavailable("cổng dịch vụ công đang bảo trì (503)")
-        if draw.random() < self._failure_rate:
-            raise PortalUnavailable("cổng dịch vụ công không trả lời (timeout)")
+        draw = await self.answer(key, update.sent_at)
         if not 1 <= update.status_code <= 10:
             raise PortalRejected(f"mã trạng thái {update.status_code} không hợp lệ")
         async with self._sessions() as session:
@@ -137,7 +111,7 @@ class SimulatedPortal:
                     )
                 )
             await session.commit()
-        if row is None and draw.random() < self._lost_ack_rate:
+        if row is None and self.ack_lost(draw):
             raise PortalUnavailable("mất xác nhận từ cổng (kết nối bị ngắt)")
 
     async def acknowledged(self, dossier_codes: Sequence[str]) -> dict[str, int]:

@@ -9,7 +9,9 @@ the workflow (the dossier core knows nothing of it):
 - `settle_callback`: the provider's signed callback for a fee payment (id ``FEE-...``) marks the
   payment, issues the electronic receipt (`store.receipts`) in the same transaction, and
   starts a held dossier, received at the moment of payment (`start_held`).
-- `pay_fee`: the same receipt for a fee paid at the desk.
+- `pay_fee`: the same receipt for a fee paid at the desk. A dossier filed at the desk whose
+  fee blocks the clock is held the same way (`store.receipts.hold_at_desk`, from
+  ``starter.py submit``) and started by its desk payment.
 
 Every step is idempotent: a retried callback finds its payment settled and its receipt issued,
 and a held dossier whose start failed is started by the retry (the workflow id is the code).
@@ -29,22 +31,20 @@ from temporalio.service import RPCError
 
 from api.auth import tracking_secret
 from api.context import ApiContext
-from api.payments import PaymentCallback
+from api.payments import PaymentCallback, PaymentCreated, PaymentRequest
 from clients.dossiers import start_dossier
 from domain.catalog import UnknownAgency
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts
 from domain.fees import fee_due_on
 from forms.receipt import ReceiptDocument
-from store import receipts
-from store.db import dialect_insert
+from store import payments, receipts
 from store.letters import get_contact
 from store.models import (
     DossierFee,
     ElectronicReceipt,
     FeeStatus,
     OnlineSubmission,
-    PaymentRecord,
     PaymentStatus,
 )
 
@@ -73,23 +73,9 @@ async def record_fee(ctx: ApiContext, row: OnlineSubmission) -> DossierFee | Non
     if due.exempt:
         return None
     async with ctx.sessions() as session:
-        await session.execute(
-            dialect_insert(session, DossierFee)
-            .values(
-                dossier_code=row.dossier_code,
-                procedure_code=due.procedure_code,
-                procedure_version=due.procedure_version,
-                fee_name_vi=due.name_vi,
-                amount_vnd=due.amount_vnd,
-                blocks_clock=due.blocks_clock,
-                held=due.blocks_clock,
-                status=FeeStatus.DUE.value,
-                created_at=_utc(row.received_at),
-            )
-            .on_conflict_do_nothing(index_elements=[DossierFee.dossier_code])
-        )
+        fee = await receipts.record_due(session, row.dossier_code, due, _utc(row.received_at))
         await session.commit()
-        return await session.get(DossierFee, row.dossier_code)
+        return fee
 
 
 async def hold_for_fee(ctx: ApiContext, row: OnlineSubmission) -> JSONResponse | None:
@@ -140,21 +126,22 @@ def collector_tax_code(ctx: ApiContext) -> str:
     return ctx.settings.fee_collector_tax_code or "chưa khai báo"
 
 
-async def pay_fee(
+async def fee_document(
     session: AsyncSession,
     ctx: ApiContext,
     fee: DossierFee,
     *,
+    kind: str,
     method: str,
-    key: str,
     collector_vi: str,
     at: datetime,
-) -> ElectronicReceipt:
-    """Mark ``fee`` (locked by the caller) paid and issue its receipt, in the caller's
-    transaction: both are written or neither."""
+    refunds: str = "",
+    reason_vi: str = "",
+) -> ReceiptDocument:
+    """The receipt (or refund document) of ``fee``, before `store.receipts.issue` numbers it."""
     contact = await get_contact(session, fee.dossier_code)
-    document = ReceiptDocument(
-        kind="receipt",
+    return ReceiptDocument(
+        kind=kind,
         agency_name_vi=collector_name_vi(ctx),
         agency_tax_code=collector_tax_code(ctx),
         template_no="",
@@ -167,6 +154,27 @@ async def pay_fee(
         method=method,
         issued_at=at,
         collector_vi=collector_vi,
+        refunds=refunds,
+        reason_vi=reason_vi,
+    )
+
+
+async def pay_fee(
+    session: AsyncSession,
+    ctx: ApiContext,
+    fee: DossierFee,
+    *,
+    method: str,
+    key: str,
+    collector_vi: str,
+    at: datetime,
+) -> ElectronicReceipt | None:
+    """Mark ``fee`` (locked by the caller) paid and issue its receipt, in the caller's
+    transaction: both are written or neither. None (nothing done) when it is no longer due."""
+    if fee.status != FeeStatus.DUE.value:
+        return None
+    document = await fee_document(
+        session, ctx, fee, kind="receipt", method=method, collector_vi=collector_vi, at=at
     )
     receipt = await receipts.issue(session, key, ctx.settings.desk_code, document)
     fee.status = FeeStatus.PAID.value
@@ -189,8 +197,39 @@ async def locked_fee(session: AsyncSession, code: str) -> DossierFee | None:
     ).scalar_one_or_none()
 
 
+async def locked_fee_or_404(session: AsyncSession, code: str) -> DossierFee:
+    """The dossier's fee row, locked until the transaction ends.
+
+    Raises:
+        HTTPException: 404 when the dossier owes no fee (exempt, or unknown).
+    """
+    fee = await locked_fee(session, code)
+    if fee is None:
+        raise HTTPException(404, "no fee is due for this dossier")
+    return fee
+
+
+async def create_with_provider(ctx: ApiContext, request: PaymentRequest) -> PaymentCreated:
+    """Ask the provider to create the payment whose row (pending) is committed already.
+
+    Raises:
+        HTTPException: 502 when the provider is unavailable; the payment is then recorded as
+            declined, so a new one may be started.
+    """
+    try:
+        return await ctx.payments.create(request)
+    except Exception:
+        async with ctx.sessions() as session:
+            await payments.decline(session, request.payment_id, "provider_unavailable")
+            await session.commit()
+        raise HTTPException(502, "the payment provider is unavailable; try again") from None
+
+
 async def start_held(ctx: ApiContext, code: str) -> None:
     """Start a paid dossier that was held for its fee, received at the moment of payment.
+
+    An online dossier starts with its submission's facts; one filed at the desk with the facts
+    recorded with its fee (`store.receipts.hold_at_desk`).
 
     Raises:
         HTTPException: 503 when Temporal cannot be reached (the caller's retry starts it).
@@ -202,7 +241,13 @@ async def start_held(ctx: ApiContext, code: str) -> None:
                 select(OnlineSubmission).where(OnlineSubmission.dossier_code == code)
             )
         ).scalar_one_or_none()
-    if fee is None or not fee.held or fee.paid_at is None or submission is None:
+    if fee is None or not fee.held or fee.paid_at is None:
+        return
+    if submission is not None:
+        procedure, facts = submission.procedure_code, submission.facts
+    elif fee.facts is not None:
+        procedure, facts = fee.procedure_code, fee.facts
+    else:
         return
     received = _utc(fee.paid_at)
     try:
@@ -210,9 +255,9 @@ async def start_held(ctx: ApiContext, code: str) -> None:
             ctx.temporal,
             code=code,
             desk_code=ctx.settings.desk_code,
-            procedure_code=submission.procedure_code,
+            procedure_code=procedure,
             received_at=received,
-            facts=DossierFacts.model_validate_json(submission.facts),
+            facts=DossierFacts.model_validate_json(facts),
             task_queue=ctx.task_queue,
             desk_url=ctx.settings.desk_url(code),
         )
@@ -237,14 +282,7 @@ async def start_held(ctx: ApiContext, code: str) -> None:
 async def settle_callback(ctx: ApiContext, callback: PaymentCallback) -> dict[str, str]:
     """The provider's (signature-checked) callback for a fee payment: once per payment."""
     async with ctx.sessions() as session:
-        row = (
-            await session.execute(
-                select(PaymentRecord)
-                .where(PaymentRecord.payment_id == callback.payment_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one_or_none()
+        row = await payments.locked_payment(session, callback.payment_id)
         if row is None:
             raise HTTPException(404, "no such payment")
         if row.status == PaymentStatus.PENDING.value:
@@ -252,20 +290,19 @@ async def settle_callback(ctx: ApiContext, callback: PaymentCallback) -> dict[st
                 raise HTTPException(400, "the amount differs from the payment's")
             now = ctx.now()
             if callback.status == "succeeded":
-                fee = await locked_fee(session, row.dossier_code)
-                if fee is None:
-                    raise HTTPException(404, "no fee recorded for this dossier")
-                if fee.status == FeeStatus.DUE.value:
-                    await pay_fee(
-                        session,
-                        ctx,
-                        fee,
-                        method="online",
-                        key=row.payment_id,
-                        collector_vi=ONLINE_COLLECTOR_VI,
-                        at=now,
-                    )
-                else:  # paid at the desk meanwhile: the money came twice, an officer refunds it
+                fee = await locked_fee_or_404(session, row.dossier_code)
+                paid = await pay_fee(
+                    session,
+                    ctx,
+                    fee,
+                    method="online",
+                    key=row.payment_id,
+                    collector_vi=ONLINE_COLLECTOR_VI,
+                    at=now,
+                )
+                if (
+                    not paid
+                ):  # paid at the desk meanwhile: the money came twice, an officer refunds it
                     log.warning(
                         "fee_paid_twice", dossier_code=row.dossier_code, payment_id=row.payment_id
                     )

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from api import schemas as s
 from api.agencies import Head, Officer
@@ -33,19 +34,20 @@ from api.fee_intake import (
     FEE_PAYMENT_PREFIX,
     ONE_STOP_AGENCY,
     collector_name_vi,
-    collector_tax_code,
+    create_with_provider,
+    fee_document,
     fee_links,
     locked_fee,
+    locked_fee_or_404,
     pay_fee,
     start_held,
 )
 from api.limits import take_write
 from api.payments import PaymentRequest, ProviderUnavailable, RefundRefused, RefundRequest
 from domain.dossier import DossierStatus
-from forms.receipt import ReceiptDocument, receipt_pdf, reference
+from forms.receipt import receipt_pdf, reference
 from forms.render import FontNotFound, find_font
 from store import receipts
-from store.letters import get_contact
 from store.models import (
     AuditRecord,
     DossierFee,
@@ -184,25 +186,16 @@ async def pay_online(
         session.add(row)
         name, amount = fee.fee_name_vi, fee.amount_vnd
         await session.commit()
-    try:
-        created = await ctx.payments.create(
-            PaymentRequest(
-                payment_id=row.payment_id,
-                dossier_code=code,
-                amount_vnd=amount,
-                description=f"{name} - hồ sơ {code}",
-                method=method,
-            )
-        )
-    except Exception:
-        async with ctx.sessions() as session:
-            await session.execute(
-                update(PaymentRecord)
-                .where(PaymentRecord.payment_id == row.payment_id)
-                .values(status=PaymentStatus.DECLINED.value, decline_reason="provider_unavailable")
-            )
-            await session.commit()
-        raise HTTPException(502, "the payment provider is unavailable; try again") from None
+    created = await create_with_provider(
+        ctx,
+        PaymentRequest(
+            payment_id=row.payment_id,
+            dossier_code=code,
+            amount_vnd=amount,
+            description=f"{name} - hồ sơ {code}",
+            method=method,
+        ),
+    )
     return s.PaymentView(
         payment_id=row.payment_id,
         status=PaymentStatus.PENDING.value,
@@ -255,36 +248,39 @@ async def receipt_document(
 # -- the one-stop desk ---------------------------------------------------------------------------
 
 
+def _desk_route(action: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """An officer route of the one-stop desk on a dossier's fee, answering the fee's view."""
+    return router.post(
+        f"/agencies/{{agency}}/fees/{{code}}/{action}",
+        response_model=FeeView,
+        tags=["agencies"],
+        summary=summary,
+    )
+
+
 def _desk_only(agency: str) -> None:
     if agency != ONE_STOP_AGENCY:
         raise HTTPException(403, f"fees are collected by the {ONE_STOP_AGENCY} desk only")
 
 
-@router.post(
-    "/agencies/{agency}/fees/{code}/desk-payment",
-    response_model=FeeView,
-    tags=["agencies"],
-    summary="Record the fee paid in cash at the desk; issues the receipt",
-)
+@_desk_route("desk-payment", "Record the fee paid in cash at the desk; issues the receipt")
 async def desk_payment(
     code: FeeCode, claims: Officer, ctx: Annotated[ApiContext, Depends(context)]
 ) -> FeeView:
     """The receipt is issued now; a dossier held for its fee starts, received now."""
     _desk_only(claims.agency)
     async with ctx.sessions() as session:
-        fee = await locked_fee(session, code)
-        if fee is None:
-            raise HTTPException(404, "no fee is due for this dossier")
-        if fee.status == FeeStatus.DUE.value:
-            await pay_fee(
-                session,
-                ctx,
-                fee,
-                method="desk",
-                key=f"DESK-{code}",
-                collector_vi=claims.officer,
-                at=ctx.now(),
-            )
+        fee = await locked_fee_or_404(session, code)
+        paid = await pay_fee(
+            session,
+            ctx,
+            fee,
+            method="desk",
+            key=f"DESK-{code}",
+            collector_vi=claims.officer,
+            at=ctx.now(),
+        )
+        if paid is not None:
             await session.commit()
         elif fee.method != "desk":
             raise HTTPException(409, f"the fee is already {fee.status} ({fee.method})")
@@ -292,12 +288,7 @@ async def desk_payment(
     return await fee_view(ctx, code)
 
 
-@router.post(
-    "/agencies/{agency}/fees/{code}/refund",
-    response_model=FeeView,
-    tags=["agencies"],
-    summary="The head refunds the fee of a dossier refused for the agency's fault",
-)
+@_desk_route("refund", "The head refunds the fee of a dossier refused for the agency's fault")
 async def refund(
     code: FeeCode, body: RefundBody, claims: Head, ctx: Annotated[ApiContext, Depends(context)]
 ) -> FeeView:
@@ -313,9 +304,7 @@ async def refund(
     _desk_only(claims.agency)
     key = f"REFUND-{code}"
     async with ctx.sessions() as session:
-        fee = await locked_fee(session, code)
-        if fee is None:
-            raise HTTPException(404, "no fee is due for this dossier")
+        fee = await locked_fee_or_404(session, code)
         if fee.status == FeeStatus.REFUNDED.value:
             await session.rollback()
             return await fee_view(ctx, code)
@@ -343,20 +332,14 @@ async def refund(
             refund_id = f"CASH-{code}"
         original = await session.get(ElectronicReceipt, fee.receipt_id)
         now = ctx.now()
-        document = ReceiptDocument(
+        document = await fee_document(
+            session,
+            ctx,
+            fee,
             kind="refund",
-            agency_name_vi=collector_name_vi(ctx),
-            agency_tax_code=collector_tax_code(ctx),
-            template_no="",
-            symbol="",
-            number=0,
-            dossier_code=code,
-            payer_name=await _payer(session, code),
-            fee_name_vi=fee.fee_name_vi,
-            amount_vnd=fee.amount_vnd,
             method=fee.method or "desk",
-            issued_at=now,
             collector_vi=claims.officer,
+            at=now,
             refunds=(
                 reference(original.template_no, original.symbol, original.number)
                 if original is not None
@@ -385,8 +368,3 @@ async def refund(
         )
         await session.commit()
     return await fee_view(ctx, code)
-
-
-async def _payer(session: AsyncSession, code: str) -> str:
-    contact = await get_contact(session, code)
-    return contact.full_name if contact is not None else ""

@@ -11,7 +11,10 @@ receipts").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel
 
 from domain.catalog import Catalog, Fee, ProcedureVersion
 
@@ -73,3 +76,33 @@ def fee_due_on(catalog: Catalog, code: str, day: date) -> FeeDue:
         procedure_version=combined.version,
         items=tuple(fee for part in parts for fee in part.items),
     )
+
+
+class EInvoiceTransmission(BaseModel):
+    """One electronic receipt (or refund document) as the tax authority's e-invoice system
+    receives it: who collected, the series and number, what and how much; no payer name.
+
+    Queued with the receipt (`store.receipts.issue`) and sent by ``einvoice.push-pending``
+    (`activities.einvoice`). Which fields the authority's interface requires is `[unverified]`
+    (docs/integrations.md): these are the receipt's own, less the payer.
+    """
+
+    key: str  # "{desk}:{template}:{symbol}:{number}": one per receipt, the idempotency key
+    kind: Literal["receipt", "refund"]
+    collector_name_vi: str
+    collector_tax_code: str
+    desk_code: str
+    template_no: str
+    symbol: str
+    number: int
+    dossier_code: str
+    fee_name_vi: str
+    amount_vnd: int
+    method: str
+    issued_at: datetime
+    refunds: str = ""  # the receipt a refund document reverses
+
+
+def transmission_key(desk_code: str, template_no: str, symbol: str, number: int) -> str:
+    """The tax authority's idempotency key of a receipt: its desk, series and number."""
+    return f"{desk_code}:{template_no}:{symbol}:{number}"

@@ -13,8 +13,9 @@ ORCHESTRATION_TASK_QUEUE = "dossiers"
 
 
 # Outside systems, each served from its own queue as an agency is (`workflows.relay`): the
-# national public-service portal (status reports) and the SMS gateway (citizens' text messages).
-OUTSIDE_SYSTEMS = ("portal", "sms")
+# national public-service portal (status reports), the SMS gateway (citizens' text messages) and
+# the tax authority's e-invoice system (electronic fee receipts).
+OUTSIDE_SYSTEMS = ("portal", "sms", "einvoice")
 
 
 def outside_task_queue(system: str) -> str:

@@ -57,6 +57,7 @@ _EXAMPLES = {
     "post_not_found_rate": "LIENTHONG_POST_NOT_FOUND_RATE=0.02",
     "portal_failure_rate": "LIENTHONG_PORTAL_FAILURE_RATE=0.05",
     "sms_failure_rate": "LIENTHONG_SMS_FAILURE_RATE=0.02",
+    "einvoice_failure_rate": "LIENTHONG_EINVOICE_FAILURE_RATE=0.02",
     "data_keys": (
         "LIENTHONG_DATA_KEYS=k2026a:<base64 of 32 random bytes>,k2025b:<...>; "
         "make one with: python -m engine.crypto new-key"
@@ -185,6 +186,12 @@ class Settings(BaseSettings):
     )
     sms_failure_rate: float = Field(
         default=0.0, ge=0, le=1, description="Simulated SMS gateway: chance a send fails."
+    )
+    einvoice_failure_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Simulated tax authority e-invoice system: chance a transmission fails.",
     )
 
     # -- personal data at rest (engine.crypto) ----------------------------------------------------

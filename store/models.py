@@ -861,6 +861,40 @@ class ElectronicReceipt(Base):
     html: Mapped[str] = mapped_column(EncryptedText("electronic_receipts.html"))
 
 
+class EInvoiceOutboxRecord(OutboxRow):
+    """An electronic receipt (or refund document) owed to the tax authority's e-invoice system
+    (revision 0011).
+
+    Written by `store.receipts.issue` in the receipt's own transaction, so no receipt exists that
+    the tax authority will not get. ``payload`` is the transmission as sent (JSON: the collector,
+    the series and number, the fee and the amount; no payer name); ``key`` (``{desk}:{template}:
+    {symbol}:{number}``, one per receipt) is the authority's idempotency key.
+    """
+
+    __tablename__ = "einvoice_outbox"
+
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    receipt_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+    # What the tax authority answered: its code for the transmitted receipt.
+    authority_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
+
+
+class SimulatedEInvoiceRecord(Base):
+    """What the simulated tax authority received, by idempotency key (revision 0011);
+    ``deliveries`` counts how often the same key arrived (a retry after a lost acknowledgement).
+    """
+
+    __tablename__ = "sim_einvoice_received"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(40), index=True)
+    authority_code: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[str] = mapped_column(Text)
+    arrival: Mapped[int] = mapped_column(Integer)  # order of first arrival, 1, 2, ...
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+
 class FeeStatus(StrEnum):
     """Where a dossier's fee at receipt stands."""
 
@@ -873,7 +907,8 @@ class DossierFee(Base):
     """The fee a dossier owes at receipt (from the catalog version in force), and its payment.
 
     ``held``: the fee blocks the clock and the dossier's workflow has not been started yet; it
-    starts, received at ``paid_at``, once the fee is paid.
+    starts, received at ``paid_at``, once the fee is paid. ``facts`` (revision 0011): what a
+    dossier filed at the desk starts with once paid (an online one's are its submission's).
     """
 
     __tablename__ = "dossier_fees"
@@ -894,3 +929,4 @@ class DossierFee(Base):
     refunded_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
     refund_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    facts: Mapped[str | None] = mapped_column(Text, nullable=True)  # `DossierFacts` JSON

@@ -1,9 +1,10 @@
 """What every outside system's outbox shares: rows waiting in order, marked when delivered.
 
-An outbox table (`store.models.OutboxRow`: ``portal_outbox``, ``sms_outbox``) is written in the
-registry's transactions, so nothing the registry holds can be missing from it; its relay
-(`workflows.relay`) reads `pending` rows in ``id`` order and marks each one. The per-system
-modules (`store.portal`, `store.sms`) decide what goes in.
+An outbox table (`store.models.OutboxRow`: ``portal_outbox``, ``sms_outbox``,
+``einvoice_outbox``) is written in the registry's transactions, so nothing the registry holds
+can be missing from it; its relay (`workflows.relay`) reads `pending` rows in ``id`` order and
+marks each one. The per-system
+modules (`store.portal`, `store.sms`, `store.receipts`) decide what goes in.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import OutboxRow, PortalOutboxRecord, SmsOutboxRecord
+from store.models import EInvoiceOutboxRecord, OutboxRow, PortalOutboxRecord, SmsOutboxRecord
 
 RowT = TypeVar("RowT", bound=OutboxRow)
 
 # Each outside system's outbox (`engine.names.OUTSIDE_SYSTEMS`).
-OUTBOXES: dict[str, type[OutboxRow]] = {"portal": PortalOutboxRecord, "sms": SmsOutboxRecord}
+OUTBOXES: dict[str, type[OutboxRow]] = {
+    "portal": PortalOutboxRecord,
+    "sms": SmsOutboxRecord,
+    "einvoice": EInvoiceOutboxRecord,
+}
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

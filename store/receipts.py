@@ -5,19 +5,32 @@ RETURNING`` on `ReceiptSeriesCounter`: PostgreSQL's row lock serialises concurre
 writes the receipt in the same transaction; a transaction that rolls back gives its number back,
 so the numbers that exist are 1, 2, 3, ... with no hole. A payment's idempotency key names its
 receipt: a retried callback or a refund asked twice gets the receipt it already has.
+
+In the same transaction the receipt is queued for the tax authority's e-invoice system
+(``einvoice_outbox``, the transactional outbox of `store.outbox`): a receipt that exists is
+always transmitted, once per key, by the ``einvoice`` relay (`activities.einvoice`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.catalog import Catalog
+from domain.clock import VN_TZ
+from domain.fees import EInvoiceTransmission, FeeDue, fee_due_on, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
 from store.db import dialect_insert
-from store.models import ElectronicReceipt, ReceiptSeriesCounter
+from store.models import (
+    DossierFee,
+    EInvoiceOutboxRecord,
+    ElectronicReceipt,
+    FeeStatus,
+    ReceiptSeriesCounter,
+)
 
 # [unverified] The shape of Circular 303/2016/TT-BTC's fee receipts (mẫu 01BLP0-001), kept by
 # many agencies after Decree 123/2020; "E" at the end of the symbol marks an e-receipt.
@@ -82,7 +95,39 @@ async def issue(
     )
     session.add(row)
     await session.flush()
+    transmission = transmission_of(numbered, desk_code)
+    session.add(
+        EInvoiceOutboxRecord(
+            dossier_code=numbered.dossier_code,
+            changed_at=numbered.issued_at,
+            key=transmission.key,
+            receipt_id=row.id,
+            payload=transmission.model_dump_json(),
+            attempts=0,
+        )
+    )
+    await session.flush()
     return row
+
+
+def transmission_of(document: ReceiptDocument, desk_code: str) -> EInvoiceTransmission:
+    """What the tax authority gets of a numbered receipt (no payer name)."""
+    return EInvoiceTransmission(
+        key=transmission_key(desk_code, document.template_no, document.symbol, document.number),
+        kind="refund" if document.kind == "refund" else "receipt",
+        collector_name_vi=document.agency_name_vi,
+        collector_tax_code=document.agency_tax_code,
+        desk_code=desk_code,
+        template_no=document.template_no,
+        symbol=document.symbol,
+        number=document.number,
+        dossier_code=document.dossier_code,
+        fee_name_vi=document.fee_name_vi,
+        amount_vnd=document.amount_vnd,
+        method=document.method,
+        issued_at=document.issued_at,
+        refunds=document.refunds,
+    )
 
 
 async def of_dossier(session: AsyncSession, dossier_code: str) -> list[ElectronicReceipt]:
@@ -93,3 +138,58 @@ async def of_dossier(session: AsyncSession, dossier_code: str) -> list[Electroni
         .order_by(ElectronicReceipt.id)
     )
     return list(result.scalars())
+
+
+async def record_due(
+    session: AsyncSession,
+    dossier_code: str,
+    due: FeeDue,
+    at: datetime,
+    *,
+    facts: str | None = None,
+) -> DossierFee:
+    """The dossier's fee at receipt, recorded once (a retry finds the first record).
+
+    A fee that blocks the clock is recorded ``held``: the dossier is started when it is paid.
+    ``facts`` (`DossierFacts` JSON): what a dossier filed at the desk starts with then.
+    The caller commits.
+    """
+    await session.execute(
+        dialect_insert(session, DossierFee)
+        .values(
+            dossier_code=dossier_code,
+            procedure_code=due.procedure_code,
+            procedure_version=due.procedure_version,
+            fee_name_vi=due.name_vi,
+            amount_vnd=due.amount_vnd,
+            blocks_clock=due.blocks_clock,
+            held=due.blocks_clock,
+            status=FeeStatus.DUE.value,
+            created_at=at.astimezone(UTC),
+            facts=facts,
+        )
+        .on_conflict_do_nothing(index_elements=[DossierFee.dossier_code])
+    )
+    fee = await session.get(DossierFee, dossier_code)
+    assert fee is not None  # inserted now or earlier, in this transaction's view
+    return fee
+
+
+async def hold_at_desk(
+    session: AsyncSession,
+    catalog: Catalog,
+    *,
+    dossier_code: str,
+    procedure_code: str,
+    received_at: datetime,
+    facts: str,
+) -> DossierFee | None:
+    """The fee of a dossier filed at the desk, recorded as an online one's is; None when the
+    procedure is exempt. When the fee blocks the clock the returned fee is ``held``: the caller
+    does not start the dossier, the desk payment does (`api.fee_intake.start_held`), with
+    ``facts``. The caller commits.
+    """
+    due = fee_due_on(catalog, procedure_code, received_at.astimezone(VN_TZ).date())
+    if due.exempt:
+        return None
+    return await record_due(session, dossier_code, due, received_at, facts=facts)

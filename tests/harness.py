@@ -16,6 +16,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.einvoice import TaxAuthorityEInvoice
 from activities.portal import NationalPortal
 from activities.post import PostalService
 from activities.sms import SmsGateway
@@ -42,11 +43,12 @@ async def running_engine(
     settings: Settings | None = None,
     portal: Callable[[Any], NationalPortal] | None = None,
     sms: Callable[[Any], SmsGateway] | None = None,
+    einvoice: Callable[[Any], TaxAuthorityEInvoice] | None = None,
 ) -> AsyncIterator[None]:
     """Every agency's worker and the orchestration worker (on ``task_queue``), seeded data.
 
-    ``portal``, ``sms``: build the national portal, the SMS gateway, from the registry's sessions
-    (default: simulated).
+    ``portal``, ``sms``, ``einvoice``: build the national portal, the SMS gateway, the tax
+    authority's e-invoice system, from the registry's sessions (default: simulated).
     """
     engine = async_engine(database_url)
     sessions = session_factory(engine)
@@ -65,6 +67,7 @@ async def running_engine(
         post=post,
         portal=portal(sessions) if portal is not None else None,
         sms=sms(sessions) if sms is not None else None,
+        einvoice=einvoice(sessions) if einvoice is not None else None,
     )
     try:
         async with contextlib.AsyncExitStack() as stack:

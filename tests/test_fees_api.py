@@ -4,6 +4,7 @@ workers, PostgreSQL, and the fake payment provider calling back over the app's t
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from temporalio.service import RPCError
 
 from api.auth import issue_token
-from starter import fees_refund, main
+from starter import fees_desk_payment, fees_refund, main
 from store.models import (
     AuditRecord,
     DossierFee,
@@ -33,6 +34,7 @@ from tests.test_api import (
     token,
 )
 from tests.test_forms import flat, pdf_text
+from workflows.dossier import DossierWorkflow
 
 pytestmark = pytest.mark.postgres
 
@@ -244,3 +246,68 @@ async def refuse(app: Stack, code: str, headers: dict[str, str], step: str) -> N
         return record is not None and record.status == "refused"
 
     await eventually(refused, within=60)
+
+
+async def test_a_dossier_filed_at_the_desk_waits_for_its_blocking_fee_paid_at_the_desk(
+    stack: Stack,  # noqa: F811
+    pg_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setenv("LIENTHONG_DESK_CODE", stack.settings.desk_code)
+    get_settings.cache_clear()
+    address = stack.env.client.service_client.config.target_host
+    try:
+        argv = [
+            "submit", "--procedure", "birth-re-registration", "--all-documents",
+            "--address", address,
+        ]  # fmt: skip
+        status = await asyncio.to_thread(main, argv)
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert status == 0, out
+    held = re.search(r"dossier (\S+) held until its fee is paid: (.+), 5\.000 đ", out)
+    assert held is not None, out
+    code = held.group(1)
+    assert "starter.py fees pay" in out
+    assert not await started(stack, code)  # the counter does not start the clock either
+    async with stack.sessions() as session:
+        fee = await session.get(DossierFee, code)
+    assert fee is not None and (fee.held, fee.status, fee.blocks_clock) == (True, "due", True)
+
+    # The usual way: the officer records the cash at the desk, which starts the dossier.
+    refused, _ = await fees_desk_payment(BASE, "not-a-token", code, http=stack.client)
+    assert refused == 401 and not await started(stack, code)
+    bearer = token(ONE_STOP)["Authorization"].removeprefix("Bearer ")
+    status, view = await fees_desk_payment(BASE, bearer, code, http=stack.client)
+    assert status == 200, view
+    assert (view["status"], view["method"], view["held"]) == ("paid", "desk", False)
+    (receipt,) = view["receipts"]
+    assert receipt["method"] == "desk" and receipt["amount_vnd"] == 5000
+    handle = stack.env.client.get_workflow_handle_for(DossierWorkflow.run, code)
+    state = await handle.query(DossierWorkflow.tracking)
+    async with stack.sessions() as session:
+        paid = await session.get(DossierFee, code, populate_existing=True)
+    assert paid is not None and paid.paid_at is not None
+    assert state.received_at == paid.paid_at  # received when paid, not when filed
+    # Paid twice at the desk (a double click): one receipt, the dossier started once.
+    again, _ = await fees_desk_payment(BASE, bearer, code, http=stack.client)
+    assert again == 200
+    assert await count(stack.sessions, ElectronicReceipt, dossier_code=code) == 1
+
+
+def test_the_desk_fee_commands_name_the_token_they_need(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIENTHONG_OFFICER_TOKEN", raising=False)
+    for argv, role in (
+        (["fees", "pay", "DONGDA-260302-0001"], "an officer's token"),
+        (["fees", "refund", "DONGDA-260302-0001", "--reason", "sai thẩm quyền"], "a head's"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"starter.py {' '.join(argv[:2])}: error: give --token" in err and role in err

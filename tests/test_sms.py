@@ -225,37 +225,36 @@ async def test_each_message_goes_once_to_the_number_on_file_and_only_if_chosen(
 
 @pytest.mark.postgres
 async def test_a_dossier_texts_its_receipt_and_its_result_through_the_relay(
-    env: WorkflowEnvironment, task_queue: str, pg_url: str
+    env: WorkflowEnvironment,
+    task_queue: str,
+    pg_url: str,
+    sessions: async_sessionmaker[AsyncSession],  # other tests' waiting messages cleared
 ) -> None:
-    engine = async_engine(pg_url)
-    factory = session_factory(engine)
+    factory = sessions
     code = f"SMSE{uuid.uuid4().hex[:5].upper()}-{(await env.get_current_time()):%y%m%d}-0001"
     async with factory() as session:
         await save_contact(session, code, full_name="Phạm Văn Dũng", phone="+84901234567")
         await session.commit()
-    try:
-        async with running_engine(env.client, task_queue, pg_url):
-            relay = await env.client.start_workflow(
-                OutboxRelayWorkflow.run,
-                RelayInput(system="sms", config=RelayConfig(idle_poll=timedelta(minutes=1))),
-                id=f"sms-relay-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-            )
-            handle = await submit(env, task_queue, "certified-copy", code=code)
-            await officers_until(env, handle, lambda s: False, within=120)
-            await handle.result()
-            # Bounded in wall time, not in rounds: on a loaded machine the relay's push may
-            # still be running when the test server has skipped the next poll's minute.
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                sent = await rows(factory, SimulatedSmsRecord, code)
-                if {r.key.split(":")[1] for r in sent} >= {"receipt", "result_ready"}:
-                    break
-                await env.sleep(timedelta(minutes=1))
-                await asyncio.sleep(0.1)
-            await relay.terminate("test over")
-        kinds = [r.key.split(":")[1] for r in sorted(sent, key=lambda r: r.sent_at)]
-        assert kinds[0] == "receipt" and "result_ready" in kinds, kinds
-        assert all(fits_one_sms(r.text) and code in r.text for r in sent)
-    finally:
-        await engine.dispose()
+    async with running_engine(env.client, task_queue, pg_url):
+        relay = await env.client.start_workflow(
+            OutboxRelayWorkflow.run,
+            RelayInput(system="sms", config=RelayConfig(idle_poll=timedelta(minutes=1))),
+            id=f"sms-relay-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+        handle = await submit(env, task_queue, "certified-copy", code=code)
+        await officers_until(env, handle, lambda s: False, within=120)
+        await handle.result()
+        # Bounded in wall time, not in rounds: on a loaded machine the relay's push may still
+        # be running when the test server has skipped the next poll's minute.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            sent = await rows(factory, SimulatedSmsRecord, code)
+            if {r.key.split(":")[1] for r in sent} >= {"receipt", "result_ready"}:
+                break
+            await env.sleep(timedelta(minutes=1))
+            await asyncio.sleep(0.1)
+        await relay.terminate("test over")
+    kinds = [r.key.split(":")[1] for r in sorted(sent, key=lambda r: r.sent_at)]
+    assert kinds[0] == "receipt" and "result_ready" in kinds, kinds
+    assert all(fits_one_sms(r.text) and code in r.text for r in sent)

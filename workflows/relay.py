@@ -26,11 +26,12 @@ with workflow.unsafe.imports_passed_through():
 SYSTEM_NAMES_VI = {
     "portal": "Cổng dịch vụ công quốc gia",
     "sms": "tổng đài SMS",
+    "einvoice": "hệ thống hóa đơn điện tử của cơ quan thuế",
 }
 
 
 def relay_id(system: str) -> str:
-    """The relay's workflow id: ``portal-relay``, ``sms-relay``."""
+    """The relay's workflow id: ``portal-relay``, ``sms-relay``, ``einvoice-relay``."""
     return f"{system}-relay"
 
 

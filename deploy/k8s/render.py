@@ -237,7 +237,7 @@ def documents() -> dict[str, tuple[str, list[dict[str, Any]]]]:
         queue = agency_task_queue(agency.code)
         workers.append(worker(name, ["--agency", agency.code], queue))
         scalers.append(scaled_object(name, queue, "activity", 5))
-    # The outside systems' relays (national portal, SMS gateway): one worker each on its queue.
+    # The outside systems' relays (national portal, SMS gateway, e-invoice): one worker each.
     for system in OUTSIDE_SYSTEMS:
         name = f"worker-outside-{system}"
         queue = outside_task_queue(system)

@@ -58,7 +58,7 @@ issue frontend "$SERVER_DAYS" "serverAuth,clientAuth" "$names"
 for agency in $AGENCIES; do
     issue "client-worker-$agency" "$CLIENT_DAYS" clientAuth ""
 done
-for other in worker-orchestration worker-outside-portal worker-outside-sms api ui admin keda; do
+for other in worker-orchestration worker-outside-portal worker-outside-sms worker-outside-einvoice api ui admin keda; do
     issue "client-$other" "$CLIENT_DAYS" clientAuth ""
 done
 rm -f ca.srl
