@@ -1085,6 +1085,14 @@ class DossierCore:
                 f"no step {decision.step!r}; steps: {', '.join(state.steps)}",
             )
         planned = self.planned(decision.step)
+        self._check_step_open(decision, step, planned)
+        self._check_action(decision, planned, now)
+
+    def _check_step_open(
+        self, decision: DecisionInput, step: StepState, planned: PlannedStep
+    ) -> None:
+        """Raise `Refusal` unless this officer's agency may act on the open step now."""
+        state = self.state
         if decision.agency != planned.agency:
             raise Refusal(
                 RefusalKind.WRONG_AGENCY,
@@ -1112,6 +1120,10 @@ class DossierCore:
             raise Refusal(
                 RefusalKind.CLOCK_PAUSED, "the dossier is waiting for the applicant's supplement"
             )
+
+    def _check_action(self, decision: DecisionInput, planned: PlannedStep, now: datetime) -> None:
+        """Raise `Refusal` unless the decision's action carries what it needs."""
+        state = self.state
         if decision.action is DecisionAction.REQUEST_SUPPLEMENT:
             if not decision.missing_documents:
                 raise Refusal(
