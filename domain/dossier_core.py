@@ -422,43 +422,46 @@ class DossierCore:
             if not planned.counted:
                 # An agency's time the law leaves out of the limit (the tax authority's under
                 # Decree 151/2025): the appointment moves by it; the other steps keep counting.
-                self._open_pause(
-                    Pause(
-                        start=now,
-                        reason=self._uncounted_pause(planned),
-                        procedure=planned.procedure,
-                        moves_appointment=True,
-                        step=planned.key,
-                        keeps_steps_running=True,
-                    )
+                self._pause_step(
+                    planned,
+                    now,
+                    self._uncounted_pause(planned),
+                    moves_appointment=True,
+                    keeps_steps_running=True,
                 )
             self._effects.append(RunCheck(key=planned.key, run=step.runs))
         elif kind is StepKind.PUBLIC_NOTICE:
             # A statutory posting period; its time is not counted.
-            self._open_pause(
-                Pause(
-                    start=now,
-                    reason=f"niêm yết {planned.key}",
-                    procedure=planned.procedure,
-                    step=planned.key,
-                )
-            )
+            self._pause_step(planned, now, f"niêm yết {planned.key}")
             step.notice_ends = now + timedelta(days=planned.notice_days or 0)
         elif kind is StepKind.PAYMENT:
             if not planned.counted:
-                self._open_pause(
-                    Pause(
-                        start=now,
-                        reason=self._payment_pause(planned),
-                        procedure=planned.procedure,
-                        moves_appointment=True,
-                        step=planned.key,
-                    )
-                )
+                self._pause_step(planned, now, self._payment_pause(planned), moves_appointment=True)
             self._try_payment(planned, now)
         elif planned.key in self.state.decisions:
             # Carried over with its approval accepted: the result was on its way home.
             self._start_delivery(planned, self.state.decisions[planned.key], now)
+
+    def _pause_step(
+        self,
+        planned: PlannedStep,
+        now: datetime,
+        reason: str,
+        *,
+        moves_appointment: bool = False,
+        keeps_steps_running: bool = False,
+    ) -> None:
+        """Stop the clock of ``planned``'s procedure from ``now``, as the step's own pause."""
+        self._open_pause(
+            Pause(
+                start=now,
+                reason=reason,
+                procedure=planned.procedure,
+                moves_appointment=moves_appointment,
+                step=planned.key,
+                keeps_steps_running=keeps_steps_running,
+            )
+        )
 
     @staticmethod
     def _uncounted_pause(planned: PlannedStep) -> str:
