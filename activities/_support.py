@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.dossier import AutomatedCheckResult
 from domain.dossier_code import DossierCodeError, parse_dossier_code
 
 
@@ -23,6 +25,16 @@ def receipt_date(dossier_code: str) -> date:
         return parse_dossier_code(dossier_code)[1]
     except DossierCodeError as exc:
         raise ApplicationError(str(exc), type="DossierCodeError", non_retryable=True) from None
+
+
+def no_birth_registration(event: str, dossier_code: str, cannot_vi: str) -> AutomatedCheckResult:
+    """The refusal of a step that builds on the dossier's birth registration, which does not
+    exist (yet): logged as ``event``; ``cannot_vi`` says what cannot be done, in Vietnamese."""
+    activity.logger.info(event, extra={"dossier": dossier_code, "reason": "birth"})
+    return AutomatedCheckResult(
+        passed=False,
+        summary_vi=f"Chưa có đăng ký khai sinh của hồ sơ này; chưa thể {cannot_vi}",
+    )
 
 
 def vn_date(day: date) -> str:

@@ -26,7 +26,7 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import receipt_date, vn_date
+from activities._support import no_birth_registration, receipt_date, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
 from store.models import CivilRegistrationKind
@@ -65,14 +65,8 @@ class HealthInsuranceActivities:
                 session, CivilRegistrationKind.BIRTH, request.dossier_code
             )
             if birth is None:
-                activity.logger.info(
-                    "health_card_refused",
-                    extra={"dossier": request.dossier_code, "reason": "birth"},
-                )
-                return AutomatedCheckResult(
-                    passed=False,
-                    summary_vi="Chưa có đăng ký khai sinh của hồ sơ này; "
-                    "chưa thể cấp thẻ bảo hiểm y tế",
+                return no_birth_registration(
+                    "health_card_refused", request.dossier_code, "cấp thẻ bảo hiểm y tế"
                 )
             card, created = await registers.issue_health_card(
                 session,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import receipt_date
+from activities._support import no_birth_registration, receipt_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
 from store.models import CivilRegistrationKind
@@ -44,13 +44,8 @@ class ResidenceActivities:
                 session, CivilRegistrationKind.BIRTH, request.dossier_code
             )
             if birth is None:
-                activity.logger.info(
-                    "residence_refused", extra={"dossier": request.dossier_code, "reason": "birth"}
-                )
-                return AutomatedCheckResult(
-                    passed=False,
-                    summary_vi="Chưa có đăng ký khai sinh của hồ sơ này; "
-                    "chưa thể đăng ký thường trú",
+                return no_birth_registration(
+                    "residence_refused", request.dossier_code, "đăng ký thường trú"
                 )
             entry, created = await registers.register_residence(
                 session,
