@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.dossier import AutomatedCheckResult
 from domain.dossier_code import DossierCodeError, parse_dossier_code
+from store import registers
+from store.models import CivilRegistration, CivilRegistrationKind
+
+_Written = TypeVar("_Written")
 
 
 def receipt_date(dossier_code: str) -> date:
@@ -27,14 +34,32 @@ def receipt_date(dossier_code: str) -> date:
         raise ApplicationError(str(exc), type="DossierCodeError", non_retryable=True) from None
 
 
-def no_birth_registration(event: str, dossier_code: str, cannot_vi: str) -> AutomatedCheckResult:
-    """The refusal of a step that builds on the dossier's birth registration, which does not
-    exist (yet): logged as ``event``; ``cannot_vi`` says what cannot be done, in Vietnamese."""
-    activity.logger.info(event, extra={"dossier": dossier_code, "reason": "birth"})
-    return AutomatedCheckResult(
-        passed=False,
-        summary_vi=f"Chưa có đăng ký khai sinh của hồ sơ này; chưa thể {cannot_vi}",
-    )
+async def from_birth_registration(
+    sessions: async_sessionmaker[AsyncSession],
+    dossier_code: str,
+    write: Callable[[AsyncSession, CivilRegistration, date], Awaitable[_Written]],
+    *,
+    refused_event: str,
+    cannot_vi: str,
+) -> _Written | AutomatedCheckResult:
+    """Make an entry from the dossier's birth registration: ``write`` gets the registration and
+    the receipt date, and the session is committed after it. Without a birth registration (the
+    catalog runs these steps after ``justice.register-birth``): a refusal, logged as
+    ``refused_event``, that says in Vietnamese what ``cannot_vi`` be done."""
+    day = receipt_date(dossier_code)
+    async with sessions() as session:
+        birth = await registers.get_civil_registration(
+            session, CivilRegistrationKind.BIRTH, dossier_code
+        )
+        if birth is None:
+            activity.logger.info(refused_event, extra={"dossier": dossier_code, "reason": "birth"})
+            return AutomatedCheckResult(
+                passed=False,
+                summary_vi=f"Chưa có đăng ký khai sinh của hồ sơ này; chưa thể {cannot_vi}",
+            )
+        written = await write(session, birth, day)
+        await session.commit()
+    return written
 
 
 def vn_date(day: date) -> str:

@@ -22,14 +22,15 @@ is valid from birth].
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import no_birth_registration, receipt_date, vn_date
+from activities._support import from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
-from store.models import CivilRegistrationKind
+from store.models import CivilRegistration, HealthInsuranceCard
 
 HANOI_PROVINCE_CODE = "01"
 
@@ -59,16 +60,11 @@ class HealthInsuranceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``).
         """
-        day = receipt_date(request.dossier_code)
-        async with self._sessions() as session:
-            birth = await registers.get_civil_registration(
-                session, CivilRegistrationKind.BIRTH, request.dossier_code
-            )
-            if birth is None:
-                return no_birth_registration(
-                    "health_card_refused", request.dossier_code, "cấp thẻ bảo hiểm y tế"
-                )
-            card, created = await registers.issue_health_card(
+
+        async def issue(
+            session: AsyncSession, birth: CivilRegistration, day: date
+        ) -> tuple[HealthInsuranceCard, bool]:
+            return await registers.issue_health_card(
                 session,
                 dossier_code=request.dossier_code,
                 birth_registration_number=birth.number,
@@ -78,7 +74,17 @@ class HealthInsuranceActivities:
                     self._province_code, day.year, sequence
                 ),
             )
-            await session.commit()
+
+        issued = await from_birth_registration(
+            self._sessions,
+            request.dossier_code,
+            issue,
+            refused_event="health_card_refused",
+            cannot_vi="cấp thẻ bảo hiểm y tế",
+        )
+        if isinstance(issued, AutomatedCheckResult):
+            return issued
+        card, created = issued
         activity.logger.info(
             "health_card_issued", extra={"dossier": request.dossier_code, "new_row": created}
         )

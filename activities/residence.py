@@ -11,13 +11,15 @@ receipt date, like the birth registration.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import no_birth_registration, receipt_date
+from activities._support import from_birth_registration
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
-from store.models import CivilRegistrationKind
+from store.models import CivilRegistration, ResidenceRegistration
 
 
 def residence_registration_number(year: int, sequence: int) -> str:
@@ -38,16 +40,11 @@ class ResidenceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``, so that means the chain was broken).
         """
-        day = receipt_date(request.dossier_code)
-        async with self._sessions() as session:
-            birth = await registers.get_civil_registration(
-                session, CivilRegistrationKind.BIRTH, request.dossier_code
-            )
-            if birth is None:
-                return no_birth_registration(
-                    "residence_refused", request.dossier_code, "đăng ký thường trú"
-                )
-            entry, created = await registers.register_residence(
+
+        async def register(
+            session: AsyncSession, birth: CivilRegistration, day: date
+        ) -> tuple[ResidenceRegistration, bool]:
+            return await registers.register_residence(
                 session,
                 dossier_code=request.dossier_code,
                 birth_registration_number=birth.number,
@@ -55,7 +52,17 @@ class ResidenceActivities:
                 subject_ref=request.facts.subject_ref or birth.subject_ref,
                 number=lambda sequence: residence_registration_number(day.year, sequence),
             )
-            await session.commit()
+
+        registered = await from_birth_registration(
+            self._sessions,
+            request.dossier_code,
+            register,
+            refused_event="residence_refused",
+            cannot_vi="đăng ký thường trú",
+        )
+        if isinstance(registered, AutomatedCheckResult):
+            return registered
+        entry, created = registered
         activity.logger.info(
             "residence_registered", extra={"dossier": request.dossier_code, "new_row": created}
         )
