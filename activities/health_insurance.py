@@ -22,7 +22,6 @@ is valid from birth].
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -30,7 +29,6 @@ from temporalio import activity
 from activities._support import from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
-from store.models import CivilRegistration, HealthInsuranceCard
 
 HANOI_PROVINCE_CODE = "01"
 
@@ -60,25 +58,15 @@ class HealthInsuranceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``).
         """
-
-        async def issue(
-            session: AsyncSession, birth: CivilRegistration, day: date
-        ) -> tuple[HealthInsuranceCard, bool]:
-            return await registers.issue_health_card(
-                session,
-                dossier_code=request.dossier_code,
-                birth_registration_number=birth.number,
-                valid_from=day,
-                subject_ref=request.facts.subject_ref or birth.subject_ref,
-                card_number=lambda sequence: health_card_number(
-                    self._province_code, day.year, sequence
-                ),
-            )
-
         issued = await from_birth_registration(
             self._sessions,
-            request.dossier_code,
-            issue,
+            request,
+            lambda session, link, day: registers.issue_health_card(
+                session,
+                **link,
+                valid_from=day,
+                card_number=lambda n: health_card_number(self._province_code, day.year, n),
+            ),
             refused_event="health_card_refused",
             cannot_vi="cấp thẻ bảo hiểm y tế",
         )

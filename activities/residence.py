@@ -11,15 +11,12 @@ receipt date, like the birth registration.
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities._support import from_birth_registration
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
-from store.models import CivilRegistration, ResidenceRegistration
 
 
 def residence_registration_number(year: int, sequence: int) -> str:
@@ -40,23 +37,15 @@ class ResidenceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``, so that means the chain was broken).
         """
-
-        async def register(
-            session: AsyncSession, birth: CivilRegistration, day: date
-        ) -> tuple[ResidenceRegistration, bool]:
-            return await registers.register_residence(
-                session,
-                dossier_code=request.dossier_code,
-                birth_registration_number=birth.number,
-                registered_on=day,
-                subject_ref=request.facts.subject_ref or birth.subject_ref,
-                number=lambda sequence: residence_registration_number(day.year, sequence),
-            )
-
         registered = await from_birth_registration(
             self._sessions,
-            request.dossier_code,
-            register,
+            request,
+            lambda session, link, day: registers.register_residence(
+                session,
+                **link,
+                registered_on=day,
+                number=lambda n: residence_registration_number(day.year, n),
+            ),
             refused_event="residence_refused",
             cannot_vi="đăng ký thường trú",
         )
