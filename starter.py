@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -276,7 +278,8 @@ def _parcel(text: str) -> ParcelRef:
         ) from None
 
 
-async def _submit(args: argparse.Namespace) -> int:
+async def cmd_submit(args: argparse.Namespace) -> int:
+    """Receive a dossier and print its receipt."""
     from clients.dossiers import allocate_code, check_channel, start_dossier, wait_for_receipt
     from domain.catalog import default_catalog
     from domain.dossier import DossierFacts, SubmissionChannel, SubmittedDocument
@@ -326,12 +329,8 @@ async def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
-    """Receive a dossier and print its receipt."""
-    return asyncio.run(_submit(args))
-
-
-async def _track(args: argparse.Namespace) -> int:
+async def cmd_track(args: argparse.Namespace) -> int:
+    """Print a dossier's tracking state."""
     from engine.temporal import connect
     from workflows.dossier import DossierWorkflow
 
@@ -356,12 +355,8 @@ async def _track(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_track(args: argparse.Namespace) -> int:
-    """Print a dossier's tracking state."""
-    return asyncio.run(_track(args))
-
-
-async def _decide(args: argparse.Namespace) -> int:
+async def cmd_decide(args: argparse.Namespace) -> int:
+    """An officer's decision on an open step."""
     from temporalio.client import WorkflowUpdateFailedError
 
     from clients.dossiers import update_dossier
@@ -390,15 +385,11 @@ async def _decide(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_decide(args: argparse.Namespace) -> int:
-    """An officer's decision on an open step."""
-    return asyncio.run(_decide(args))
-
-
 # ---- calendar ------------------------------------------------------------------------------------
 
 
-async def _amend(args: argparse.Namespace) -> int:
+async def cmd_calendar_amend(args: argparse.Namespace) -> int:
+    """Record a calendar amendment and tell the open dossiers it touches."""
     from datetime import timedelta
 
     from domain.calendar import OVERRIDES_FILE, load_amendment, record_amendment
@@ -433,11 +424,6 @@ async def _amend(args: argparse.Namespace) -> int:
         told += 1
     print(f"told {told} open dossier(s); each re-plans its due moments and appointment")
     return 0
-
-
-def cmd_calendar_amend(args: argparse.Namespace) -> int:
-    """Record a calendar amendment and tell the open dossiers it touches."""
-    return asyncio.run(_amend(args))
 
 
 # ---- reports -------------------------------------------------------------------------------------
@@ -542,7 +528,8 @@ def cmd_outside_status(args: argparse.Namespace) -> int:
     return asyncio.run(_outside_status(args))
 
 
-async def _portal_reconcile(args: argparse.Namespace) -> int:
+async def cmd_portal_reconcile(args: argparse.Namespace) -> int:
+    """Compare the registry with what the portal acknowledged on a day; re-send the difference."""
     from activities.portal import SimulatedPortal, reconcile
     from store.db import session_factory
 
@@ -579,11 +566,6 @@ async def _nudge_relay(address: str | None) -> None:
         print("the portal relay was asked to send them now")
     except Exception as exc:
         print(f"the relay could not be reached ({exc}); it sends them at its next round")
-
-
-def cmd_portal_reconcile(args: argparse.Namespace) -> int:
-    """Compare the registry with what the portal acknowledged on a day; re-send the difference."""
-    return asyncio.run(_portal_reconcile(args))
 
 
 async def _outside_relays(args: argparse.Namespace) -> int:
@@ -785,6 +767,18 @@ def _write_printable_report(args: argparse.Namespace, result: Any) -> int:
 # ---- simulate ------------------------------------------------------------------------------------
 
 
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from sim.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _plan_staff_arguments(parser: argparse.ArgumentParser) -> None:
+    from sim.staffing import add_arguments
+
+    add_arguments(parser)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run a scenario or a district profile on the core engine or Temporal (sim/)."""
     from sim.cli import run
@@ -915,6 +909,414 @@ def cmd_register(args: argparse.Namespace) -> int:
 # ---- the parser --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a command: what `argparse.ArgumentParser.add_argument` takes."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def _arg(*flags: str, **options: Any) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A command that only holds others (``catalog``, ``db``, ...)."""
+
+    name: str
+    help: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its group (if any), its name, what runs it and its arguments.
+
+    A handler returns the exit status, or a coroutine that `main` runs to get it.
+    """
+
+    group: Group | None
+    name: str
+    handler: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]]
+    help: str
+    description: str | None = None
+    args: tuple[Arg, ...] = ()
+    more_args: Callable[[argparse.ArgumentParser], None] | None = None  # a module's own set
+
+
+# Arguments several commands take, worded once.
+_JSON = _arg("--json", action="store_true", help="print JSON")
+_ON = _arg("--on", type=_day, help="the day (default: today)")
+_TEMPORAL = _arg("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
+_FRONTEND = _arg("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
+_DATABASE_URL = _arg("--database-url", metavar="URL", help="default: DATABASE_URL")
+_PROCEDURE = _arg("--procedure", required=True, help="procedure or combined code")
+_DOSSIER_CODE = _arg("code", help="dossier code, e.g. DONGDA-261130-0001")
+_FEE_DOSSIER = _arg("code", help="the dossier code")
+_FROM = _arg(
+    "--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day"
+)
+_TO = _arg(
+    "--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (incl.)"
+)
+
+_CATALOG = Group("catalog", "list or show catalogued procedures", "The procedure catalog.")
+_CALENDAR = Group(
+    "calendar", "the working calendar", "Days off and worked days the government announces."
+)
+_DB = Group("db", "database maintenance", "The registry.")
+_OUTSIDE = Group(
+    "outside",
+    "outside systems (national portal, SMS): backlogs and their relays",
+    "Messages owed to outside systems (docs/integrations.md).",
+)
+_PORTAL = Group(
+    "portal",
+    "the national public-service portal: compare a day with it, re-send the difference",
+    "Status reports to the national portal (docs/integrations.md).",
+)
+_FEES = Group(
+    "fees",
+    "fees at receipt: a dossier's electronic receipts, a desk payment, a refund",
+    "Fees and electronic receipts (docs/integrations.md).",
+)
+
+# In the order --help lists them; a group is listed where its first command is.
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        _CATALOG,
+        "list",
+        cmd_catalog_list,
+        "procedures in force on a day",
+        args=(_ON, _JSON),
+    ),
+    Command(
+        _CATALOG,
+        "show",
+        cmd_catalog_show,
+        "one procedure with its steps",
+        args=(
+            _arg("code", help="procedure or combined code, e.g. land-first-certificate"),
+            _arg("--on", type=_day, help="the day whose version to show (default: today)"),
+            _JSON,
+        ),
+    ),
+    Command(
+        _CATALOG,
+        "check",
+        cmd_catalog_check,
+        "validate every file; coverage table; every [unverified] fact",
+        "Load and validate the whole catalog and the calendar overrides, print a coverage table "
+        "and list every fact marked [unverified] with its file and line. Exit 1 when a file "
+        "breaks a rule.",
+        args=(
+            _arg("--on", type=_day, help="the day for coverage and warnings (default: today)"),
+            _JSON,
+        ),
+    ),
+    Command(
+        None,
+        "exemption",
+        cmd_exemption,
+        "does a planned house need a building permit at all?",
+        "Answer from the catalog's exemptions (Construction Law 2025 from 2026-07-01) instead of "
+        "opening a dossier.",
+        args=(
+            _arg("--procedure", default="house-building-permit", help="procedure code"),
+            _arg("--floors", type=int, required=True, help="storeys above ground"),
+            _arg("--floor-area", type=float, required=True, help="total floor area, m²"),
+            _arg(
+                "--planned-urban-area",
+                action="store_true",
+                help="the plot lies in an area with an approved urban plan",
+            ),
+            _ON,
+            _JSON,
+        ),
+    ),
+    Command(
+        _CATALOG,
+        "poster",
+        cmd_catalog_poster,
+        "the desk's A4 poster: procedures with QR codes to their pages",
+        args=(
+            _arg("--desk", required=True, help="the desk's code, e.g. DONGDA"),
+            _arg("--on", type=_day, help="the day whose procedures to list (default: today)"),
+            _arg("--out", help="the PDF to write (default: DESK-poster.pdf)"),
+        ),
+    ),
+    Command(
+        None,
+        "due-date",
+        cmd_due_date,
+        "appointment and step due moments for a receipt",
+        "Apply the legal clock: working days, holidays, office hours, pauses.",
+        args=(
+            _PROCEDURE,
+            _arg(
+                "--received",
+                required=True,
+                type=_aware_datetime,
+                help="receipt moment with offset, e.g. 2026-02-12T09:00+07:00",
+            ),
+            _arg(
+                "--pause",
+                action="append",
+                type=_pause,
+                metavar="START/END",
+                help="a period the clock stops (supplement), ISO/ISO; repeatable",
+            ),
+            _arg("--json", action="store_true", help="print one JSON object"),
+        ),
+    ),
+    Command(
+        _CALENDAR,
+        "amend",
+        cmd_calendar_amend,
+        "record an amendment and re-plan the open dossiers it touches",
+        "Record the amendment in the calendar override file, then signal every open dossier "
+        "whose calendar reaches the amended days: each re-plans its due moments and "
+        "appointment, and tells the applicant if the appointment moved (no apology).",
+        args=(
+            _arg(
+                "--file",
+                required=True,
+                type=Path,
+                help="YAML: announced_by, note, overrides (day, kind, reason, source)",
+            ),
+            _arg("--overrides", type=Path, help="the override file (default: the shipped one)"),
+            _arg("--dry-run", action="store_true", help="validate the file only"),
+            _arg("--address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)"),
+        ),
+    ),
+    Command(_DB, "upgrade", cmd_db_upgrade, "apply migrations to DATABASE_URL"),
+    Command(
+        None,
+        "submit",
+        cmd_submit,
+        "receive a dossier and print its receipt",
+        "Allocate a dossier code, start its workflow and print the receipt.",
+        args=(
+            _PROCEDURE,
+            _arg("--received", type=_aware_datetime, help="receipt moment (default: now)"),
+            _arg("--parcel", type=_parcel, help="land parcel COMMUNE/SHEET/NUMBER"),
+            _arg(
+                "--document",
+                action="append",
+                metavar="NAME",
+                help="a document handed in (repeatable)",
+            ),
+            _arg("--all-documents", action="store_true", help="hand in every required document"),
+            _arg(
+                "--online-for-applicant",
+                metavar="OFFICER",
+                help="file through the online channel on the applicant's behalf (required for "
+                "an online-only procedure; the officer's id is recorded in the audit log)",
+            ),
+            _TEMPORAL,
+        ),
+    ),
+    Command(
+        None,
+        "track",
+        cmd_track,
+        "a dossier's status, open steps and hand-over ledger (form 06)",
+        args=(_DOSSIER_CODE, _JSON, _TEMPORAL),
+    ),
+    Command(
+        None,
+        "decide",
+        cmd_decide,
+        "an officer's decision on an open step",
+        "Approve, request a supplement, refuse, or send back an open step.",
+        args=(
+            _arg("code", help="dossier code"),
+            _arg("step", help="the open step, PROCEDURE:STEP"),
+            _arg("action", choices=["approve", "request_supplement", "refuse", "send_back"]),
+            _arg("--agency", required=True, help="the officer's agency code"),
+            _arg("--officer", required=True, help="the officer's id"),
+            _arg("--reason", help="required to refuse or send back"),
+            _arg("--missing", action="append", metavar="DOCUMENT", help="for a supplement"),
+            _arg("--to", metavar="PROCEDURE:STEP", help="for send_back: the earlier step"),
+            _TEMPORAL,
+        ),
+    ),
+    Command(
+        None,
+        "form",
+        cmd_form,
+        "a dossier's form 01, 02, 03, 05 or 06 as HTML and PDF, from the registry",
+        "Render an official form of a dossier from DATABASE_URL, numbered as in Circular "
+        "03/2025/TT-VPCP; a dossier received before 15/09/2025 gets the 2018 form (its control "
+        "slip is numbered 05 there). Without --html or --pdf, writes CODE-form-NN.html and "
+        "CODE-form-NN.pdf here; prints the paths.",
+        args=(
+            _arg(
+                "number",
+                choices=FORM_NUMBERS,
+                help="01 receipt, 02 supplement request, 03 "
+                "refusal, 05 notice that processing stops, 06 process-control slip",
+            ),
+            _DOSSIER_CODE,
+            _arg("--sequence", type=int, help="which request/refusal (02, 03, 05; default: last)"),
+            _arg("--html", metavar="FILE", help="write the HTML page to FILE"),
+            _arg("--pdf", metavar="FILE", help="write the PDF to FILE"),
+        ),
+    ),
+    Command(
+        None,
+        "register",
+        cmd_register,
+        "the register of a desk (form 07) over a range of days, as HTML, PDF or CSV",
+        "Every dossier the desk received from --from to --to (Vietnam days, inclusive); no "
+        "personal data. Writes DESK-register-FROM-TO.FORMAT unless --output.",
+        args=(
+            _arg("--desk", required=True, help="one-stop desk code, e.g. DONGDA"),
+            _FROM,
+            _TO,
+            _arg("--format", choices=("html", "pdf", "csv"), default="html"),
+            _arg("--output", metavar="FILE", help="where to write; - for stdout"),
+        ),
+    ),
+    Command(
+        None,
+        "report",
+        cmd_report,
+        "on-time report: received, decided early/on time/late, apologies, working time",
+        "Dossiers (or, with --by agency or --agency, agency steps) of a period of Vietnam-time "
+        "days; a totals row ends the table. See docs/reports.md.",
+        args=(
+            _FROM,
+            _TO,
+            _arg("--desk", help="only dossiers of this one-stop desk, e.g. DONGDA"),
+            _arg("--agency", help="only this agency's steps and letters (agency level)"),
+            _arg("--procedure", help="only this procedure or combined code"),
+            _arg("--by", choices=REPORT_GROUPINGS, help="one row per month, agency, ..."),
+            _arg(
+                "--format",
+                choices=REPORT_FORMATS + PRINTABLE_REPORT_FORMATS,
+                default="table",
+                help="default: table; html and pdf write the printable Vietnamese report",
+            ),
+            _arg(
+                "--output",
+                metavar="FILE",
+                help="html/pdf: where to write (default on-time-report-...)",
+            ),
+            _DATABASE_URL,
+        ),
+    ),
+    Command(
+        _OUTSIDE,
+        "status",
+        cmd_outside_status,
+        "what still waits, and why",
+        args=(_arg("--json", action="store_true"), _DATABASE_URL),
+    ),
+    Command(
+        _OUTSIDE,
+        "relays",
+        cmd_outside_relays,
+        "start the relays unless they run",
+        args=(_FRONTEND,),
+    ),
+    Command(
+        _PORTAL,
+        "reconcile",
+        cmd_portal_reconcile,
+        "compare the registry with the portal for a day; re-send the difference",
+        args=(
+            _arg(
+                "--date",
+                required=True,
+                type=_day,
+                metavar="YYYY-MM-DD",
+                help="Vietnam calendar day",
+            ),
+            _arg("--json", action="store_true"),
+            _arg("--no-nudge", action="store_true", help="do not ask the relay to send at once"),
+            _DATABASE_URL,
+            _FRONTEND,
+        ),
+    ),
+    Command(
+        _FEES,
+        "receipts",
+        cmd_fees_receipts,
+        "write the receipts as HTML and PDF",
+        args=(
+            _FEE_DOSSIER,
+            _arg("--out", default="receipts", help="directory (default: receipts)"),
+            _DATABASE_URL,
+        ),
+    ),
+    Command(
+        _FEES,
+        "pay",
+        cmd_fees_pay,
+        "record the fee paid in cash at the desk; a held dossier starts (officer)",
+        args=(
+            _FEE_DOSSIER,
+            _arg("--api", default="http://127.0.0.1:8080", help="the API's base URL"),
+            _arg("--token", help="an officer's token (default: LIENTHONG_OFFICER_TOKEN)"),
+        ),
+    ),
+    Command(
+        _FEES,
+        "refund",
+        cmd_fees_refund,
+        "refund the fee of a dossier refused for the agency's fault (head)",
+        args=(
+            _FEE_DOSSIER,
+            _arg("--reason", required=True, help="why (printed on the refund document)"),
+            _arg("--api", default="http://127.0.0.1:8080", help="the API's base URL"),
+            _arg("--token", help="a head's token (default: LIENTHONG_OFFICER_TOKEN)"),
+        ),
+    ),
+    Command(
+        None,
+        "simulate",
+        cmd_simulate,
+        "run a scenario or a district profile (the dossier core, or Temporal)",
+        "Months in minutes on the dossier core (default) or the real workflows on Temporal's "
+        "time-skipping test server; a throwaway registry. See docs/simulation.md.",
+        more_args=_simulate_arguments,
+    ),
+    Command(
+        None,
+        "plan-staff",
+        cmd_plan_staff,
+        "the fewest officers per agency keeping a target on-time rate (core-engine runs)",
+        "Bisection over each agency's officers, each candidate a run of the profile on the core "
+        "engine. See docs/simulation.md.",
+        more_args=_plan_staff_arguments,
+    ),
+)
+
+
+def _add_command(
+    commands: Any, groups: dict[str, Any], command: Command
+) -> argparse.ArgumentParser:
+    """Add one command of the table (and its group, the first time) to the parser."""
+    where = commands
+    if command.group is not None:
+        group = command.group
+        if group.name not in groups:
+            holder = commands.add_parser(group.name, help=group.help, description=group.description)
+            groups[group.name] = holder.add_subparsers(dest=f"{group.name}_command", required=True)
+        where = groups[group.name]
+    options = {} if command.description is None else {"description": command.description}
+    parser: argparse.ArgumentParser = where.add_parser(command.name, help=command.help, **options)
+    for argument in command.args:
+        parser.add_argument(*argument.flags, **argument.options)
+    if command.more_args is not None:
+        command.more_args(parser)
+    parser.set_defaults(handler=command.handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, each command with its own --help."""
     parser = _Parser(
@@ -922,303 +1324,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the liên thông engine: the catalog, the legal clock, dossiers.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    catalog = commands.add_parser(
-        "catalog", help="list or show catalogued procedures", description="The procedure catalog."
-    )
-    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
-    listing = catalog_commands.add_parser("list", help="procedures in force on a day")
-    listing.add_argument("--on", type=_day, help="the day (default: today)")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(handler=cmd_catalog_list)
-    show = catalog_commands.add_parser("show", help="one procedure with its steps")
-    show.add_argument("code", help="procedure or combined code, e.g. land-first-certificate")
-    show.add_argument("--on", type=_day, help="the day whose version to show (default: today)")
-    show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(handler=cmd_catalog_show)
-    check = catalog_commands.add_parser(
-        "check",
-        help="validate every file; coverage table; every [unverified] fact",
-        description="Load and validate the whole catalog and the calendar overrides, print a "
-        "coverage table and list every fact marked [unverified] with its file and line. Exit 1 "
-        "when a file breaks a rule.",
-    )
-    check.add_argument("--on", type=_day, help="the day for coverage and warnings (default: today)")
-    check.add_argument("--json", action="store_true", help="print JSON")
-    check.set_defaults(handler=cmd_catalog_check)
-
-    exempt = commands.add_parser(
-        "exemption",
-        help="does a planned house need a building permit at all?",
-        description="Answer from the catalog's exemptions (Construction Law 2025 from "
-        "2026-07-01) instead of opening a dossier.",
-    )
-    exempt.add_argument("--procedure", default="house-building-permit", help="procedure code")
-    exempt.add_argument("--floors", type=int, required=True, help="storeys above ground")
-    exempt.add_argument("--floor-area", type=float, required=True, help="total floor area, m²")
-    exempt.add_argument(
-        "--planned-urban-area",
-        action="store_true",
-        help="the plot lies in an area with an approved urban plan",
-    )
-    exempt.add_argument("--on", type=_day, help="the day (default: today)")
-    exempt.add_argument("--json", action="store_true", help="print JSON")
-    exempt.set_defaults(handler=cmd_exemption)
-
-    wall = catalog_commands.add_parser(
-        "poster", help="the desk's A4 poster: procedures with QR codes to their pages"
-    )
-    wall.add_argument("--desk", required=True, help="the desk's code, e.g. DONGDA")
-    wall.add_argument("--on", type=_day, help="the day whose procedures to list (default: today)")
-    wall.add_argument("--out", help="the PDF to write (default: DESK-poster.pdf)")
-    wall.set_defaults(handler=cmd_catalog_poster)
-
-    due = commands.add_parser(
-        "due-date",
-        help="appointment and step due moments for a receipt",
-        description="Apply the legal clock: working days, holidays, office hours, pauses.",
-    )
-    due.add_argument("--procedure", required=True, help="procedure or combined code")
-    due.add_argument(
-        "--received",
-        required=True,
-        type=_aware_datetime,
-        help="receipt moment with offset, e.g. 2026-02-12T09:00+07:00",
-    )
-    due.add_argument(
-        "--pause",
-        action="append",
-        type=_pause,
-        metavar="START/END",
-        help="a period the clock stops (supplement), ISO/ISO; repeatable",
-    )
-    due.add_argument("--json", action="store_true", help="print one JSON object")
-    due.set_defaults(handler=cmd_due_date)
-
-    calendar = commands.add_parser(
-        "calendar",
-        help="the working calendar",
-        description="Days off and worked days the government announces.",
-    )
-    calendar_commands = calendar.add_subparsers(dest="calendar_command", required=True)
-    amend = calendar_commands.add_parser(
-        "amend",
-        help="record an amendment and re-plan the open dossiers it touches",
-        description="Record the amendment in the calendar override file, then signal every "
-        "open dossier whose calendar reaches the amended days: each re-plans its due moments "
-        "and appointment, and tells the applicant if the appointment moved (no apology).",
-    )
-    amend.add_argument(
-        "--file",
-        required=True,
-        type=Path,
-        help="YAML: announced_by, note, overrides (day, kind, reason, source)",
-    )
-    amend.add_argument(
-        "--overrides", type=Path, help="the override file (default: the shipped one)"
-    )
-    amend.add_argument("--dry-run", action="store_true", help="validate the file only")
-    amend.add_argument("--address", help="Temporal frontend host:port (default: TEMPORAL_ADDRESS)")
-    amend.set_defaults(handler=cmd_calendar_amend)
-
-    db = commands.add_parser("db", help="database maintenance", description="The registry.")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_upgrade = db_commands.add_parser("upgrade", help="apply migrations to DATABASE_URL")
-    db_upgrade.set_defaults(handler=cmd_db_upgrade)
-
-    submit = commands.add_parser(
-        "submit",
-        help="receive a dossier and print its receipt",
-        description="Allocate a dossier code, start its workflow and print the receipt.",
-    )
-    submit.add_argument("--procedure", required=True, help="procedure or combined code")
-    submit.add_argument("--received", type=_aware_datetime, help="receipt moment (default: now)")
-    submit.add_argument("--parcel", type=_parcel, help="land parcel COMMUNE/SHEET/NUMBER")
-    submit.add_argument(
-        "--document", action="append", metavar="NAME", help="a document handed in (repeatable)"
-    )
-    submit.add_argument(
-        "--all-documents", action="store_true", help="hand in every required document"
-    )
-    submit.add_argument(
-        "--online-for-applicant",
-        metavar="OFFICER",
-        help="file through the online channel on the applicant's behalf (required for an "
-        "online-only procedure; the officer's id is recorded in the audit log)",
-    )
-    submit.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
-    submit.set_defaults(handler=cmd_submit)
-
-    track = commands.add_parser(
-        "track", help="a dossier's status, open steps and hand-over ledger (form 06)"
-    )
-    track.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
-    track.add_argument("--json", action="store_true", help="print JSON")
-    track.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
-    track.set_defaults(handler=cmd_track)
-
-    decide = commands.add_parser(
-        "decide",
-        help="an officer's decision on an open step",
-        description="Approve, request a supplement, refuse, or send back an open step.",
-    )
-    decide.add_argument("code", help="dossier code")
-    decide.add_argument("step", help="the open step, PROCEDURE:STEP")
-    decide.add_argument("action", choices=["approve", "request_supplement", "refuse", "send_back"])
-    decide.add_argument("--agency", required=True, help="the officer's agency code")
-    decide.add_argument("--officer", required=True, help="the officer's id")
-    decide.add_argument("--reason", help="required to refuse or send back")
-    decide.add_argument("--missing", action="append", metavar="DOCUMENT", help="for a supplement")
-    decide.add_argument("--to", metavar="PROCEDURE:STEP", help="for send_back: the earlier step")
-    decide.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS)")
-    decide.set_defaults(handler=cmd_decide)
-
-    form = commands.add_parser(
-        "form",
-        help="a dossier's form 01, 02, 03, 05 or 06 as HTML and PDF, from the registry",
-        description="Render an official form of a dossier from DATABASE_URL, numbered as in "
-        "Circular 03/2025/TT-VPCP; a dossier received before 15/09/2025 gets the 2018 form "
-        "(its control slip is numbered 05 there). Without --html or --pdf, writes "
-        "CODE-form-NN.html and CODE-form-NN.pdf here; prints the paths.",
-    )
-    form.add_argument("number", choices=FORM_NUMBERS, help="01 receipt, 02 supplement "
-                      "request, 03 refusal, 05 notice that processing stops, "
-                      "06 process-control slip")  # fmt: skip
-    form.add_argument("code", help="dossier code, e.g. DONGDA-261130-0001")
-    form.add_argument("--sequence", type=int,
-                      help="which request/refusal (02, 03, 05; default: last)")  # fmt: skip
-    form.add_argument("--html", metavar="FILE", help="write the HTML page to FILE")
-    form.add_argument("--pdf", metavar="FILE", help="write the PDF to FILE")
-    form.set_defaults(handler=cmd_form)
-
-    register = commands.add_parser(
-        "register",
-        help="the register of a desk (form 07) over a range of days, as HTML, PDF or CSV",
-        description="Every dossier the desk received from --from to --to (Vietnam days, "
-        "inclusive); no personal data. Writes DESK-register-FROM-TO.FORMAT unless --output.",
-    )
-    register.add_argument("--desk", required=True, help="one-stop desk code, e.g. DONGDA")
-    register.add_argument(
-        "--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day"
-    )
-    register.add_argument(
-        "--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (incl.)"
-    )
-    register.add_argument("--format", choices=("html", "pdf", "csv"), default="html")
-    register.add_argument("--output", metavar="FILE", help="where to write; - for stdout")
-    register.set_defaults(handler=cmd_register)
-
-    report = commands.add_parser(
-        "report",
-        help="on-time report: received, decided early/on time/late, apologies, working time",
-        description="Dossiers (or, with --by agency or --agency, agency steps) of a period of "
-        "Vietnam-time days; a totals row ends the table. See docs/reports.md.",
-    )
-    report.add_argument(
-        "--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day"
-    )
-    report.add_argument(
-        "--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (incl.)"
-    )
-    report.add_argument("--desk", help="only dossiers of this one-stop desk, e.g. DONGDA")
-    report.add_argument("--agency", help="only this agency's steps and letters (agency level)")
-    report.add_argument("--procedure", help="only this procedure or combined code")
-    report.add_argument("--by", choices=REPORT_GROUPINGS, help="one row per month, agency, ...")
-    report.add_argument(
-        "--format",
-        choices=REPORT_FORMATS + PRINTABLE_REPORT_FORMATS,
-        default="table",
-        help="default: table; html and pdf write the printable Vietnamese report",
-    )
-    report.add_argument(
-        "--output", metavar="FILE", help="html/pdf: where to write (default on-time-report-...)"
-    )
-    report.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
-    report.set_defaults(handler=cmd_report)
-
-    outside = commands.add_parser(
-        "outside",
-        help="outside systems (national portal, SMS): backlogs and their relays",
-        description="Messages owed to outside systems (docs/integrations.md).",
-    )
-    outside_commands = outside.add_subparsers(dest="outside_command", required=True)
-    outside_status = outside_commands.add_parser("status", help="what still waits, and why")
-    outside_status.add_argument("--json", action="store_true")
-    outside_status.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
-    outside_status.set_defaults(handler=cmd_outside_status)
-    relays = outside_commands.add_parser("relays", help="start the relays unless they run")
-    relays.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
-    relays.set_defaults(handler=cmd_outside_relays)
-
-    portal = commands.add_parser(
-        "portal",
-        help="the national public-service portal: compare a day with it, re-send the difference",
-        description="Status reports to the national portal (docs/integrations.md).",
-    )
-    portal_commands = portal.add_subparsers(dest="portal_command", required=True)
-    reconcile = portal_commands.add_parser(
-        "reconcile",
-        help="compare the registry with the portal for a day; re-send the difference",
-    )
-    reconcile.add_argument(
-        "--date", required=True, type=_day, metavar="YYYY-MM-DD", help="Vietnam calendar day"
-    )
-    reconcile.add_argument("--json", action="store_true")
-    reconcile.add_argument(
-        "--no-nudge", action="store_true", help="do not ask the relay to send at once"
-    )
-    reconcile.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
-    reconcile.add_argument("--address", help="Temporal frontend (default: TEMPORAL_ADDRESS)")
-    reconcile.set_defaults(handler=cmd_portal_reconcile)
-
-    fees = commands.add_parser(
-        "fees",
-        help="fees at receipt: a dossier's electronic receipts, a desk payment, a refund",
-        description="Fees and electronic receipts (docs/integrations.md).",
-    )
-    fees_commands = fees.add_subparsers(dest="fees_command", required=True)
-    fee_receipts = fees_commands.add_parser("receipts", help="write the receipts as HTML and PDF")
-    fee_receipts.add_argument("code", help="the dossier code")
-    fee_receipts.add_argument("--out", default="receipts", help="directory (default: receipts)")
-    fee_receipts.add_argument("--database-url", metavar="URL", help="default: DATABASE_URL")
-    fee_receipts.set_defaults(handler=cmd_fees_receipts)
-    pay = fees_commands.add_parser(
-        "pay", help="record the fee paid in cash at the desk; a held dossier starts (officer)"
-    )
-    pay.add_argument("code", help="the dossier code")
-    pay.add_argument("--api", default="http://127.0.0.1:8080", help="the API's base URL")
-    pay.add_argument("--token", help="an officer's token (default: LIENTHONG_OFFICER_TOKEN)")
-    pay.set_defaults(handler=cmd_fees_pay)
-    refund = fees_commands.add_parser(
-        "refund", help="refund the fee of a dossier refused for the agency's fault (head)"
-    )
-    refund.add_argument("code", help="the dossier code")
-    refund.add_argument("--reason", required=True, help="why (printed on the refund document)")
-    refund.add_argument("--api", default="http://127.0.0.1:8080", help="the API's base URL")
-    refund.add_argument("--token", help="a head's token (default: LIENTHONG_OFFICER_TOKEN)")
-    refund.set_defaults(handler=cmd_fees_refund)
-
-    from sim.cli import add_arguments as add_simulate_arguments
-
-    simulate = commands.add_parser(
-        "simulate",
-        help="run a scenario or a district profile (the dossier core, or Temporal)",
-        description="Months in minutes on the dossier core (default) or the real workflows "
-        "on Temporal's time-skipping test server; a throwaway registry. See docs/simulation.md.",
-    )
-    add_simulate_arguments(simulate)
-    simulate.set_defaults(handler=cmd_simulate)
-
-    from sim.staffing import add_arguments as add_plan_staff_arguments
-
-    plan_staff = commands.add_parser(
-        "plan-staff",
-        help="the fewest officers per agency keeping a target on-time rate (core-engine runs)",
-        description="Bisection over each agency's officers, each candidate a run of the "
-        "profile on the core engine. See docs/simulation.md.",
-    )
-    add_plan_staff_arguments(plan_staff)
-    plan_staff.set_defaults(handler=cmd_plan_staff)
+    groups: dict[str, Any] = {}
+    for command in COMMANDS:
+        _add_command(commands, groups, command)
     return parser
 
 
@@ -1231,7 +1339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        status = args.handler(args)
+        if inspect.iscoroutine(status):  # the commands that talk to Temporal or the registry
+            status = asyncio.run(status)
+        return int(status)
     except LookupError as exc:  # unknown procedure, version not in force
         print(
             f"starter.py {args.command}: error: {exc.args[0] if exc.args else exc}", file=sys.stderr

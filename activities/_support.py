@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from domain.dossier_code import DossierCodeError, parse_dossier_code
+from store import registers
+from store.models import CivilRegistrationKind
+
+_Written = TypeVar("_Written")
 
 
 def receipt_date(dossier_code: str) -> date:
@@ -23,6 +32,45 @@ def receipt_date(dossier_code: str) -> date:
         return parse_dossier_code(dossier_code)[1]
     except DossierCodeError as exc:
         raise ApplicationError(str(exc), type="DossierCodeError", non_retryable=True) from None
+
+
+async def from_birth_registration(
+    sessions: async_sessionmaker[AsyncSession],
+    request: AutomatedCheckInput,
+    write: Callable[[AsyncSession, dict[str, Any], date], Awaitable[_Written]],
+    *,
+    refused_event: str,
+    cannot_vi: str,
+) -> _Written | AutomatedCheckResult:
+    """Make an entry from the dossier's birth registration, and commit it.
+
+    ``write`` gets the session, the entry's link to the birth (``dossier_code``,
+    ``birth_registration_number``, ``subject_ref``, as keyword arguments of the register's write)
+    and the receipt date. Without a birth registration (the catalog runs these steps after
+    ``justice.register-birth``): a refusal, logged as ``refused_event``, saying in Vietnamese
+    what ``cannot_vi`` be done yet.
+    """
+    day = receipt_date(request.dossier_code)
+    async with sessions() as session:
+        birth = await registers.get_civil_registration(
+            session, CivilRegistrationKind.BIRTH, request.dossier_code
+        )
+        if birth is None:
+            activity.logger.info(
+                refused_event, extra={"dossier": request.dossier_code, "reason": "birth"}
+            )
+            return AutomatedCheckResult(
+                passed=False,
+                summary_vi=f"Chưa có đăng ký khai sinh của hồ sơ này; chưa thể {cannot_vi}",
+            )
+        link = {
+            "dossier_code": request.dossier_code,
+            "birth_registration_number": birth.number,
+            "subject_ref": request.facts.subject_ref or birth.subject_ref,
+        }
+        written = await write(session, link, day)
+        await session.commit()
+    return written
 
 
 def vn_date(day: date) -> str:

@@ -26,10 +26,9 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import receipt_date, vn_date
+from activities._support import from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
-from store.models import CivilRegistrationKind
 
 HANOI_PROVINCE_CODE = "01"
 
@@ -59,32 +58,21 @@ class HealthInsuranceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``).
         """
-        day = receipt_date(request.dossier_code)
-        async with self._sessions() as session:
-            birth = await registers.get_civil_registration(
-                session, CivilRegistrationKind.BIRTH, request.dossier_code
-            )
-            if birth is None:
-                activity.logger.info(
-                    "health_card_refused",
-                    extra={"dossier": request.dossier_code, "reason": "birth"},
-                )
-                return AutomatedCheckResult(
-                    passed=False,
-                    summary_vi="Chưa có đăng ký khai sinh của hồ sơ này; "
-                    "chưa thể cấp thẻ bảo hiểm y tế",
-                )
-            card, created = await registers.issue_health_card(
+        issued = await from_birth_registration(
+            self._sessions,
+            request,
+            lambda session, link, day: registers.issue_health_card(
                 session,
-                dossier_code=request.dossier_code,
-                birth_registration_number=birth.number,
+                **link,
                 valid_from=day,
-                subject_ref=request.facts.subject_ref or birth.subject_ref,
-                card_number=lambda sequence: health_card_number(
-                    self._province_code, day.year, sequence
-                ),
-            )
-            await session.commit()
+                card_number=lambda n: health_card_number(self._province_code, day.year, n),
+            ),
+            refused_event="health_card_refused",
+            cannot_vi="cấp thẻ bảo hiểm y tế",
+        )
+        if isinstance(issued, AutomatedCheckResult):
+            return issued
+        card, created = issued
         activity.logger.info(
             "health_card_issued", extra={"dossier": request.dossier_code, "new_row": created}
         )

@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -327,40 +328,19 @@ class LetterActivities:
         """
         code = checked_dossier_code(request.dossier_code)
         reference = f"{code}-appointment-moved-{request.sequence}"
-        async with self._sessions() as session:
-            contact = await store.get_contact(session, code)
-        email = contact.email if contact is not None else None
-        to = email or self._settings.agency_address(DESK_AGENCY)
-        text = render_text(
+        sent = await self._notify_applicant(
+            code,
+            reference,
             "appointment_moved.txt.j2",
-            via_desk=email is None,
-            addressee_vi=f"Ông/Bà {contact.full_name}" if contact else GENERIC_ADDRESSEE_VI,
-            dossier_code=code,
+            f"Thông báo dời ngày hẹn trả kết quả - hồ sơ {code}",
             announced_by=request.announced_by,
             days=[f"{day:%d/%m/%Y}" for day in request.days],
             procedure_name_vi=request.procedure_name_vi,
             original_appointment=request.original_appointment,
             new_appointment=request.new_appointment,
-            tracking_url=self._settings.tracking_url(code),
-            reference=reference,
-        )
-        await with_heartbeats(
-            self._channel.send(
-                OutgoingMessage(
-                    message_id=message_id(reference, self._settings.desk_code),
-                    sender=self._settings.sender_address,
-                    to=to,
-                    subject=f"Thông báo dời ngày hẹn trả kết quả - hồ sơ {code}",
-                    text=text,
-                    date=_issue_moment(),
-                    headers={"X-Lienthong-Reference": reference},
-                )
-            )
         )
         activity.logger.info("appointment_moved_sent", extra={"dossier": code, "notice": reference})
-        return NoticeSent(
-            reference=reference, channel=self._channel.name, recipient=mask_address(to)
-        )
+        return sent
 
     @activity.defn(name="letters.applicant-notice")
     async def applicant_notice(self, request: ApplicantNoticeInput) -> NoticeSent:
@@ -377,24 +357,43 @@ class LetterActivities:
         code = checked_dossier_code(request.dossier_code)
         agency = catalog_agency(self._catalog, request.agency)
         reference = f"{code}-{request.kind.value.replace('_', '-')}-{request.sequence}"
-        async with self._sessions() as session:
-            contact = await store.get_contact(session, code)
-        email = contact.email if contact is not None else None
-        to = email or self._settings.agency_address(DESK_AGENCY)
-        text = render_text(
+        sent = await self._notify_applicant(
+            code,
+            reference,
             "applicant_notice.txt.j2",
-            via_desk=email is None,
-            addressee_vi=f"Ông/Bà {contact.full_name}" if contact else GENERIC_ADDRESSEE_VI,
+            f"{NOTICE_SUBJECTS[request.kind]} - hồ sơ {code}",
             kind=request.kind.value,
             form_vi=notice_form_vi(request.kind, request.received_at),
-            dossier_code=code,
             agency_name_vi=agency.name_vi,
             procedure_name_vi=request.procedure_name_vi,
             reason_vi=request.reason_vi,
             missing_documents=request.missing_documents,
             answer_by=request.answer_by,
+        )
+        activity.logger.info(
+            "applicant_notice_sent",
+            extra={"dossier": code, "notice": reference, "kind": request.kind.value},
+        )
+        return sent
+
+    async def _notify_applicant(
+        self, code: str, reference: str, template: str, subject: str, **fields: Any
+    ) -> NoticeSent:
+        """Render ``template`` for the applicant of dossier ``code`` and e-mail it, or send it to
+        the desk when no address is on file. The Message-ID comes from ``reference``, so a retry
+        sends the same message."""
+        async with self._sessions() as session:
+            contact = await store.get_contact(session, code)
+        email = contact.email if contact is not None else None
+        to = email or self._settings.agency_address(DESK_AGENCY)
+        text = render_text(
+            template,
+            via_desk=email is None,
+            addressee_vi=f"Ông/Bà {contact.full_name}" if contact else GENERIC_ADDRESSEE_VI,
+            dossier_code=code,
             tracking_url=self._settings.tracking_url(code),
             reference=reference,
+            **fields,
         )
         await with_heartbeats(
             self._channel.send(
@@ -402,16 +401,12 @@ class LetterActivities:
                     message_id=message_id(reference, self._settings.desk_code),
                     sender=self._settings.sender_address,
                     to=to,
-                    subject=f"{NOTICE_SUBJECTS[request.kind]} - hồ sơ {code}",
+                    subject=subject,
                     text=text,
                     date=_issue_moment(),
                     headers={"X-Lienthong-Reference": reference},
                 )
             )
-        )
-        activity.logger.info(
-            "applicant_notice_sent",
-            extra={"dossier": code, "notice": reference, "kind": request.kind.value},
         )
         return NoticeSent(
             reference=reference, channel=self._channel.name, recipient=mask_address(to)

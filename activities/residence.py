@@ -14,10 +14,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import receipt_date
+from activities._support import from_birth_registration
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import registers
-from store.models import CivilRegistrationKind
 
 
 def residence_registration_number(year: int, sequence: int) -> str:
@@ -38,29 +37,21 @@ class ResidenceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``, so that means the chain was broken).
         """
-        day = receipt_date(request.dossier_code)
-        async with self._sessions() as session:
-            birth = await registers.get_civil_registration(
-                session, CivilRegistrationKind.BIRTH, request.dossier_code
-            )
-            if birth is None:
-                activity.logger.info(
-                    "residence_refused", extra={"dossier": request.dossier_code, "reason": "birth"}
-                )
-                return AutomatedCheckResult(
-                    passed=False,
-                    summary_vi="Chưa có đăng ký khai sinh của hồ sơ này; "
-                    "chưa thể đăng ký thường trú",
-                )
-            entry, created = await registers.register_residence(
+        registered = await from_birth_registration(
+            self._sessions,
+            request,
+            lambda session, link, day: registers.register_residence(
                 session,
-                dossier_code=request.dossier_code,
-                birth_registration_number=birth.number,
+                **link,
                 registered_on=day,
-                subject_ref=request.facts.subject_ref or birth.subject_ref,
-                number=lambda sequence: residence_registration_number(day.year, sequence),
-            )
-            await session.commit()
+                number=lambda n: residence_registration_number(day.year, n),
+            ),
+            refused_event="residence_refused",
+            cannot_vi="đăng ký thường trú",
+        )
+        if isinstance(registered, AutomatedCheckResult):
+            return registered
+        entry, created = registered
         activity.logger.info(
             "residence_registered", extra={"dossier": request.dossier_code, "new_row": created}
         )

@@ -124,7 +124,14 @@ class Calendar(Protocol):
         ...
 
     def is_working_day(self, day: date) -> bool:
-        """Whether a statutory time limit runs on this day."""
+        """Whether a statutory time limit runs on this day.
+
+        Args:
+            day: A calendar day (not a datetime).
+
+        Returns:
+            True on a working day, False on a weekend, holiday or swapped day off.
+        """
         ...
 
     def next_working_day(self, day: date) -> date:
@@ -134,6 +141,19 @@ class Calendar(Protocol):
     def previous_working_day(self, day: date) -> date:
         """The last working day strictly before ``day``."""
         ...
+
+
+_ONE_DAY = timedelta(days=1)
+
+
+def _working_day_from(calendar: Calendar, day: date, step: timedelta) -> date:
+    """The first working day of ``calendar`` strictly after ``day`` (``step`` a day forward) or
+    strictly before it (a day back)."""
+    _check_day(day)
+    candidate = day + step
+    while not calendar.is_working_day(candidate):
+        candidate += step
+    return candidate
 
 
 def _check_day(day: date) -> None:
@@ -784,13 +804,7 @@ class CalendarSnapshot(BaseModel):
             )
 
     def is_working_day(self, day: date) -> bool:
-        """Whether a statutory time limit runs on this day.
-
-        Args:
-            day: A calendar day (not a datetime).
-
-        Returns:
-            True on a working day, False on a weekend, holiday or swapped day off.
+        """Whether a statutory time limit runs on this day (`Calendar.is_working_day`).
 
         Raises:
             CalendarRangeError: The day is outside ``[first_day, last_day]``; the message names
@@ -812,11 +826,7 @@ class CalendarSnapshot(BaseModel):
         Raises:
             CalendarRangeError: The search leaves the snapshot's range.
         """
-        _check_day(day)
-        candidate = day + timedelta(days=1)
-        while not self.is_working_day(candidate):
-            candidate += timedelta(days=1)
-        return candidate
+        return _working_day_from(self, day, _ONE_DAY)
 
     def previous_working_day(self, day: date) -> date:
         """The last working day strictly before ``day``.
@@ -824,11 +834,7 @@ class CalendarSnapshot(BaseModel):
         Raises:
             CalendarRangeError: The search leaves the snapshot's range.
         """
-        _check_day(day)
-        candidate = day - timedelta(days=1)
-        while not self.is_working_day(candidate):
-            candidate -= timedelta(days=1)
-        return candidate
+        return _working_day_from(self, day, -_ONE_DAY)
 
     def holiday_name(self, day: date) -> str | None:
         """Why a day is off, as far as the snapshot knows.
@@ -1002,13 +1008,7 @@ class WorkingCalendar:
         return table
 
     def is_working_day(self, day: date) -> bool:
-        """Whether a statutory time limit runs on this day.
-
-        Args:
-            day: A calendar day (not a datetime).
-
-        Returns:
-            True on a working day, False on a weekend, holiday or swapped day off.
+        """Whether a statutory time limit runs on this day (`Calendar.is_working_day`).
 
         Raises:
             CalendarRangeError: The year is outside the holiday data's range.
@@ -1046,11 +1046,7 @@ class WorkingCalendar:
         Raises:
             CalendarRangeError: The search leaves the holiday data's range.
         """
-        _check_day(day)
-        candidate = day + timedelta(days=1)
-        while not self.is_working_day(candidate):
-            candidate += timedelta(days=1)
-        return candidate
+        return _working_day_from(self, day, _ONE_DAY)
 
     def previous_working_day(self, day: date) -> date:
         """The last working day strictly before ``day``.
@@ -1058,11 +1054,7 @@ class WorkingCalendar:
         Raises:
             CalendarRangeError: The search leaves the holiday data's range.
         """
-        _check_day(day)
-        candidate = day - timedelta(days=1)
-        while not self.is_working_day(candidate):
-            candidate -= timedelta(days=1)
-        return candidate
+        return _working_day_from(self, day, -_ONE_DAY)
 
     def snapshot(self, first: date, last: date) -> CalendarSnapshot:
         """A frozen copy of this calendar's answers for ``[first, last]``, overrides included.

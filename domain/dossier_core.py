@@ -422,43 +422,46 @@ class DossierCore:
             if not planned.counted:
                 # An agency's time the law leaves out of the limit (the tax authority's under
                 # Decree 151/2025): the appointment moves by it; the other steps keep counting.
-                self._open_pause(
-                    Pause(
-                        start=now,
-                        reason=self._uncounted_pause(planned),
-                        procedure=planned.procedure,
-                        moves_appointment=True,
-                        step=planned.key,
-                        keeps_steps_running=True,
-                    )
+                self._pause_step(
+                    planned,
+                    now,
+                    self._uncounted_pause(planned),
+                    moves_appointment=True,
+                    keeps_steps_running=True,
                 )
             self._effects.append(RunCheck(key=planned.key, run=step.runs))
         elif kind is StepKind.PUBLIC_NOTICE:
             # A statutory posting period; its time is not counted.
-            self._open_pause(
-                Pause(
-                    start=now,
-                    reason=f"niêm yết {planned.key}",
-                    procedure=planned.procedure,
-                    step=planned.key,
-                )
-            )
+            self._pause_step(planned, now, f"niêm yết {planned.key}")
             step.notice_ends = now + timedelta(days=planned.notice_days or 0)
         elif kind is StepKind.PAYMENT:
             if not planned.counted:
-                self._open_pause(
-                    Pause(
-                        start=now,
-                        reason=self._payment_pause(planned),
-                        procedure=planned.procedure,
-                        moves_appointment=True,
-                        step=planned.key,
-                    )
-                )
+                self._pause_step(planned, now, self._payment_pause(planned), moves_appointment=True)
             self._try_payment(planned, now)
         elif planned.key in self.state.decisions:
             # Carried over with its approval accepted: the result was on its way home.
             self._start_delivery(planned, self.state.decisions[planned.key], now)
+
+    def _pause_step(
+        self,
+        planned: PlannedStep,
+        now: datetime,
+        reason: str,
+        *,
+        moves_appointment: bool = False,
+        keeps_steps_running: bool = False,
+    ) -> None:
+        """Stop the clock of ``planned``'s procedure from ``now``, as the step's own pause."""
+        self._open_pause(
+            Pause(
+                start=now,
+                reason=reason,
+                procedure=planned.procedure,
+                moves_appointment=moves_appointment,
+                step=planned.key,
+                keeps_steps_running=keeps_steps_running,
+            )
+        )
 
     @staticmethod
     def _uncounted_pause(planned: PlannedStep) -> str:
@@ -1085,6 +1088,14 @@ class DossierCore:
                 f"no step {decision.step!r}; steps: {', '.join(state.steps)}",
             )
         planned = self.planned(decision.step)
+        self._check_step_open(decision, step, planned)
+        self._check_action(decision, planned, now)
+
+    def _check_step_open(
+        self, decision: DecisionInput, step: StepState, planned: PlannedStep
+    ) -> None:
+        """Raise `Refusal` unless this officer's agency may act on the open step now."""
+        state = self.state
         if decision.agency != planned.agency:
             raise Refusal(
                 RefusalKind.WRONG_AGENCY,
@@ -1112,6 +1123,10 @@ class DossierCore:
             raise Refusal(
                 RefusalKind.CLOCK_PAUSED, "the dossier is waiting for the applicant's supplement"
             )
+
+    def _check_action(self, decision: DecisionInput, planned: PlannedStep, now: datetime) -> None:
+        """Raise `Refusal` unless the decision's action carries what it needs."""
+        state = self.state
         if decision.action is DecisionAction.REQUEST_SUPPLEMENT:
             if not decision.missing_documents:
                 raise Refusal(

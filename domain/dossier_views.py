@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from domain.catalog import StepKind
 from domain.clock import VN_TZ
@@ -16,10 +16,12 @@ from domain.dossier import (
     DossierStatus,
     OpenStep,
     Outcome,
+    StepState,
     StepStatus,
     TrackingState,
 )
 from domain.dossier_core import DossierCore
+from domain.plan import PlannedStep
 from domain.registry import (
     IssuedSnapshot,
     ProcedureSnapshot,
@@ -40,6 +42,19 @@ class Visibility(NamedTuple):
     appointment: datetime | None
 
 
+def _step_view(planned: PlannedStep, step: StepState) -> dict[str, Any]:
+    """What every view of a step shows: which step, whose, and where its clock stands."""
+    return {
+        "key": planned.key,
+        "name_vi": planned.name_vi,
+        "agency": planned.agency,
+        "kind": planned.kind,
+        "opened_at": step.opened_at,
+        "due": step.due,
+        "overdue": step.overdue,
+    }
+
+
 def tracking(core: DossierCore) -> TrackingState:
     """Status, open steps with their agencies and due moments, the ledger, documents."""
     state = core.state
@@ -51,13 +66,7 @@ def tracking(core: DossierCore) -> TrackingState:
         appointment=state.appointment or (state.plan.appointment if state.plan else None),
         open_steps=[
             OpenStep(
-                key=planned.key,
-                name_vi=planned.name_vi,
-                agency=planned.agency,
-                kind=planned.kind,
-                opened_at=step.opened_at,
-                due=step.due,
-                overdue=step.overdue,
+                **_step_view(planned, step),
                 warn_at=step.warn_at,
                 warned=step.warned,
                 decided=planned.key in state.decisions,
@@ -138,16 +147,10 @@ def registry_rows(core: DossierCore) -> RegistrySnapshot:
     ]
     snapshot.steps = [
         StepSnapshot(
-            key=planned.key,
+            **_step_view(planned, step),
             procedure=planned.procedure,
-            agency=planned.agency,
-            kind=planned.kind,
-            name_vi=planned.name_vi,
             status=step.status,
-            opened_at=step.opened_at,
-            due=step.due,
             done_at=step.done_at,
-            overdue=step.overdue,
             outcome=step.outcome,
             officer_id=step.officer_id,
             verdict=step.verdict,

@@ -104,6 +104,94 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, headers=_HTML_HEADERS)
 
 
+def _authorised(token: str, request: Request) -> bool:
+    scheme, _, offered = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and offered and _token_matches(token, offered.strip()):
+        return True
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie is not None and _session_valid(token, cookie, time.time())
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _parse_payloads(body: bytes) -> Payloads:
+    payloads = Payloads()
+    try:
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError(f"a JSON object is expected, not {type(document).__name__}")
+        json_format.ParseDict(document, payloads, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, RecursionError) as exc:
+        # The parser's message names a field or a position; it never holds payload data.
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise HTTPException(400, f"the body is not Temporal Payloads JSON: {reason}") from None
+    return payloads
+
+
+async def _apply(token: str, request: Request, operation: str, coder: Coder) -> Response:
+    namespace = request.headers.get("x-namespace", "")[:100]
+    if not _authorised(token, request):
+        log.warning("codec_unauthorised", operation=operation, namespace=namespace)
+        raise HTTPException(
+            401,
+            "a valid Authorization: Bearer <LIENTHONG_CODEC_TOKEN> or sign-in cookie is needed",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    payloads = _parse_payloads(await _read_body(request))
+    try:
+        converted = await coder(payloads.payloads)
+    except CryptoError as exc:
+        log.warning("codec_failed", operation=operation, namespace=namespace, error=str(exc))
+        raise HTTPException(400, f"cannot {operation}: {exc}") from None
+    log.info("codec_request", operation=operation, namespace=namespace, payloads=len(converted))
+    text = json_format.MessageToJson(
+        Payloads(payloads=converted), always_print_fields_with_no_presence=True
+    )
+    return Response(text, media_type="application/json")
+
+
+def _sign_in_form(message: str = "", status: int = 200) -> HTMLResponse:
+    notice = f"<p><strong>{html.escape(message)}</strong></p>" if message else ""
+    return _page(
+        "Máy chủ giải mã — Liên thông",
+        f"{notice}<p>Nhập mã truy cập (<code>LIENTHONG_CODEC_TOKEN</code>) để Temporal Web UI "
+        "trên trình duyệt này đọc được dữ liệu hồ sơ đã mã hóa.<br><small>Enter the codec "
+        "server's access token so that the Temporal Web UI in this browser can decode "
+        "payloads.</small></p>"
+        '<form method="post" action="login"><p><label for="token">Mã truy cập</label><br>'
+        '<input id="token" name="token" type="password" autocomplete="off" required></p>'
+        '<p><button type="submit">Đăng nhập</button></p></form>',
+        status,
+    )
+
+
+def _signed_in_page(request: Request) -> HTMLResponse:
+    endpoint = str(request.base_url).rstrip("/")
+    return _page(
+        "Đã đăng nhập",
+        f"<p>Trình duyệt này dùng được máy chủ giải mã trong {SESSION_SECONDS // 3600} giờ."
+        "</p><p>Trong Temporal Web UI, mở <em>Codec Server</em> (biểu tượng ở thanh trên), "
+        "chọn <em>Use my browser setting and ignore Cluster-level setting</em>, "
+        f"nhập địa chỉ <code>{html.escape(endpoint)}</code>, bật "
+        "<em>Include cross-origin credentials</em> rồi bấm <em>Apply</em>. Mở Web UI bằng "
+        f"cùng tên máy (<code>{html.escape(request.url.hostname or '')}</code>).</p>"
+        "<p><small>Signed in for this browser. In the Web UI's Codec Server settings, choose "
+        "<em>Use my browser setting and ignore Cluster-level setting</em>, use this "
+        "endpoint and turn on <em>Include cross-origin credentials</em>.</small></p>"
+        '<form method="post" action="logout"><button type="submit">Đăng xuất</button></form>',
+    )
+
+
 def create_app(*, token: str, key_ring: KeyRing, cors_origins: Sequence[str] = ()) -> FastAPI:
     """The codec server as an ASGI app.
 
@@ -135,62 +223,13 @@ def create_app(*, token: str, key_ring: KeyRing, cors_origins: Sequence[str] = (
         max_age=600,
     )
 
-    def authorised(request: Request) -> bool:
-        scheme, _, offered = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and offered and _token_matches(token, offered.strip()):
-            return True
-        cookie = request.cookies.get(SESSION_COOKIE)
-        return cookie is not None and _session_valid(token, cookie, time.time())
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-        return bytes(body)
-
-    async def apply(request: Request, operation: str, coder: Coder) -> Response:
-        namespace = request.headers.get("x-namespace", "")[:100]
-        if not authorised(request):
-            log.warning("codec_unauthorised", operation=operation, namespace=namespace)
-            raise HTTPException(
-                401,
-                "a valid Authorization: Bearer <LIENTHONG_CODEC_TOKEN> or sign-in cookie is needed",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        body = await read_body(request)
-        payloads = Payloads()
-        try:
-            document = json.loads(body)
-            if not isinstance(document, dict):
-                raise ValueError(f"a JSON object is expected, not {type(document).__name__}")
-            json_format.ParseDict(document, payloads, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, RecursionError) as exc:
-            # The parser's message names a field or a position; it never holds payload data.
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise HTTPException(400, f"the body is not Temporal Payloads JSON: {reason}") from None
-        try:
-            converted = await coder(payloads.payloads)
-        except CryptoError as exc:
-            log.warning("codec_failed", operation=operation, namespace=namespace, error=str(exc))
-            raise HTTPException(400, f"cannot {operation}: {exc}") from None
-        log.info("codec_request", operation=operation, namespace=namespace, payloads=len(converted))
-        text = json_format.MessageToJson(
-            Payloads(payloads=converted), always_print_fields_with_no_presence=True
-        )
-        return Response(text, media_type="application/json")
-
     async def encode(request: Request) -> Response:
         """Encrypt the given payloads with the active key."""
-        return await apply(request, "encode", codec.encode)
+        return await _apply(token, request, "encode", codec.encode)
 
     async def decode(request: Request) -> Response:
         """Decrypt the given payloads; others pass through."""
-        return await apply(request, "decode", codec.decode)
+        return await _apply(token, request, "decode", codec.decode)
 
     # Only the last path segment counts (the protocol): /encode, /default/encode, ...
     for path in ("/encode", "/{prefix:path}/encode"):
@@ -203,30 +242,16 @@ def create_app(*, token: str, key_ring: KeyRing, cors_origins: Sequence[str] = (
         """Liveness for compose and the demo; says nothing about keys or data."""
         return JSONResponse({"status": "ok"})
 
-    def sign_in_form(message: str = "", status: int = 200) -> HTMLResponse:
-        notice = f"<p><strong>{html.escape(message)}</strong></p>" if message else ""
-        return _page(
-            "Máy chủ giải mã — Liên thông",
-            f"{notice}<p>Nhập mã truy cập (<code>LIENTHONG_CODEC_TOKEN</code>) để Temporal Web UI "
-            "trên trình duyệt này đọc được dữ liệu hồ sơ đã mã hóa.<br><small>Enter the codec "
-            "server's access token so that the Temporal Web UI in this browser can decode "
-            "payloads.</small></p>"
-            '<form method="post" action="login"><p><label for="token">Mã truy cập</label><br>'
-            '<input id="token" name="token" type="password" autocomplete="off" required></p>'
-            '<p><button type="submit">Đăng nhập</button></p></form>',
-            status,
-        )
-
     @app.get("/", include_in_schema=False)
     @app.get("/login", include_in_schema=False)
     async def login_page() -> HTMLResponse:
         """The sign-in form."""
-        return sign_in_form()
+        return _sign_in_form()
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> HTMLResponse:
         """Check the typed token; on success set the session cookie for this browser."""
-        body = await read_body(request)
+        body = await _read_body(request)
         try:
             fields = parse_qs(body.decode("utf-8"), max_num_fields=4)
         except (UnicodeDecodeError, ValueError):
@@ -234,22 +259,9 @@ def create_app(*, token: str, key_ring: KeyRing, cors_origins: Sequence[str] = (
         offered = (fields.get("token") or [""])[0].strip()
         if not offered or not _token_matches(token, offered):
             log.warning("codec_sign_in_refused")
-            return sign_in_form("Mã truy cập không đúng. (Wrong access token.)", status=401)
+            return _sign_in_form("Mã truy cập không đúng. (Wrong access token.)", status=401)
         expires = int(time.time()) + SESSION_SECONDS
-        endpoint = str(request.base_url).rstrip("/")
-        page = _page(
-            "Đã đăng nhập",
-            f"<p>Trình duyệt này dùng được máy chủ giải mã trong {SESSION_SECONDS // 3600} giờ."
-            "</p><p>Trong Temporal Web UI, mở <em>Codec Server</em> (biểu tượng ở thanh trên), "
-            "chọn <em>Use my browser setting and ignore Cluster-level setting</em>, "
-            f"nhập địa chỉ <code>{html.escape(endpoint)}</code>, bật "
-            "<em>Include cross-origin credentials</em> rồi bấm <em>Apply</em>. Mở Web UI bằng "
-            f"cùng tên máy (<code>{html.escape(request.url.hostname or '')}</code>).</p>"
-            "<p><small>Signed in for this browser. In the Web UI's Codec Server settings, choose "
-            "<em>Use my browser setting and ignore Cluster-level setting</em>, use this "
-            "endpoint and turn on <em>Include cross-origin credentials</em>.</small></p>"
-            '<form method="post" action="logout"><button type="submit">Đăng xuất</button></form>',
-        )
+        page = _signed_in_page(request)
         page.set_cookie(
             SESSION_COOKIE,
             session_cookie_value(token, expires),
@@ -264,7 +276,7 @@ def create_app(*, token: str, key_ring: KeyRing, cors_origins: Sequence[str] = (
     @app.post("/logout", include_in_schema=False)
     async def logout() -> HTMLResponse:
         """Forget this browser's session."""
-        page = sign_in_form("Đã đăng xuất. (Signed out.)")
+        page = _sign_in_form("Đã đăng xuất. (Signed out.)")
         page.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
         return page
 

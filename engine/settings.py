@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -86,6 +86,23 @@ CODEC_TOKEN_MIN_LENGTH = 16
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message names the variable and an example."""
+
+
+def _secret(description: str) -> Any:
+    """A secret setting, empty when unset; whatever needs it checks that it is set."""
+    return Field(default=SecretStr(""), description=description)
+
+
+def _matching(value: str, pattern: str, message: str) -> str:
+    """``value`` if all of it matches ``pattern``; else a `ValueError` with ``message``."""
+    if not re.fullmatch(pattern, value):
+        raise ValueError(message)
+    return value
+
+
+def _chance(default: float, description: str) -> Any:
+    """A probability, from 0 to 1."""
+    return Field(default=default, ge=0, le=1, description=description)
 
 
 def normalise_database_url(url: str) -> str:
@@ -174,33 +191,19 @@ class Settings(BaseSettings):
     delivery_attempts: int = Field(
         default=3, ge=1, le=10, description="Delivery attempts before the result goes back."
     )
-    post_absent_rate: float = Field(
-        default=0.1, ge=0, le=1, description="Simulated post: chance nobody is home."
-    )
-    post_not_found_rate: float = Field(
-        default=0.02, ge=0, le=1, description="Simulated post: chance the address is not found."
-    )
+    post_absent_rate: float = _chance(0.1, "Simulated post: chance nobody is home.")
+    post_not_found_rate: float = _chance(0.02, "Simulated post: chance the address is not found.")
     # The national portal's status sync (activities.portal): the simulated portal's behaviour.
-    portal_failure_rate: float = Field(
-        default=0.0, ge=0, le=1, description="Simulated portal: chance a report is refused."
-    )
-    sms_failure_rate: float = Field(
-        default=0.0, ge=0, le=1, description="Simulated SMS gateway: chance a send fails."
-    )
-    einvoice_failure_rate: float = Field(
-        default=0.0,
-        ge=0,
-        le=1,
-        description="Simulated tax authority e-invoice system: chance a transmission fails.",
+    portal_failure_rate: float = _chance(0.0, "Simulated portal: chance a report is refused.")
+    sms_failure_rate: float = _chance(0.0, "Simulated SMS gateway: chance a send fails.")
+    einvoice_failure_rate: float = _chance(
+        0.0, "Simulated tax authority e-invoice system: chance a transmission fails."
     )
 
     # -- personal data at rest (engine.crypto) ----------------------------------------------------
-    data_keys: SecretStr = Field(
-        default=SecretStr(""),
-        description=(
-            "AES-256 keys for personal data, comma-separated kid:base64 (32 bytes); unset: the "
-            "demo key file data_dir/keys/data-keys.json. Keep old keys listed to read old rows."
-        ),
+    data_keys: SecretStr = _secret(
+        "AES-256 keys for personal data, comma-separated kid:base64 (32 bytes); unset: the "
+        "demo key file data_dir/keys/data-keys.json. Keep old keys listed to read old rows."
     )
     data_key_id: str = Field(
         default="",
@@ -208,12 +211,9 @@ class Settings(BaseSettings):
     )
 
     # -- the codec server (engine.codec_server) ---------------------------------------------------
-    codec_token: SecretStr = Field(
-        default=SecretStr(""),
-        description=(
-            "Bearer token the codec server requires of every request (and of its sign-in page); "
-            "the codec server refuses to start without one."
-        ),
+    codec_token: SecretStr = _secret(
+        "Bearer token the codec server requires of every request (and of its sign-in page); "
+        "the codec server refuses to start without one."
     )
     codec_cors_origins: str = Field(
         default="http://localhost:8233,http://127.0.0.1:8233",
@@ -221,16 +221,12 @@ class Settings(BaseSettings):
     )
 
     # -- the HTTP API (api/) ----------------------------------------------------------------------
-    api_token_secret: SecretStr = Field(
-        default=SecretStr(""),
-        description=(
-            "HMAC-SHA256 key of agency tokens and of the receipts' tracking secrets; the API "
-            "refuses to start without one."
-        ),
+    api_token_secret: SecretStr = _secret(
+        "HMAC-SHA256 key of agency tokens and of the receipts' tracking secrets; the API "
+        "refuses to start without one."
     )
-    payment_webhook_secret: SecretStr = Field(
-        default=SecretStr(""),
-        description="Key the payment provider signs its callbacks with (HMAC-SHA256).",
+    payment_webhook_secret: SecretStr = _secret(
+        "Key the payment provider signs its callbacks with (HMAC-SHA256)."
     )
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0, le=1024**3)
     upload_types: str = Field(
@@ -294,19 +290,9 @@ class Settings(BaseSettings):
         default=10, ge=1, le=60, description="How long a one-time code sent to an applicant lasts."
     )
 
-    @field_validator("codec_token")
+    @field_validator("codec_token", "api_token_secret", "payment_webhook_secret")
     @classmethod
-    def _codec_token(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value()
-        if token and (token != token.strip() or len(token) < CODEC_TOKEN_MIN_LENGTH):
-            raise ValueError(
-                f"must be at least {CODEC_TOKEN_MIN_LENGTH} characters, without spaces around it"
-            )
-        return value
-
-    @field_validator("api_token_secret", "payment_webhook_secret")
-    @classmethod
-    def _api_secret(cls, value: SecretStr) -> SecretStr:
+    def _secret_long_enough(cls, value: SecretStr) -> SecretStr:
         secret = value.get_secret_value()
         if secret and (secret != secret.strip() or len(secret) < CODEC_TOKEN_MIN_LENGTH):
             raise ValueError(
@@ -386,33 +372,33 @@ class Settings(BaseSettings):
     @classmethod
     def _desk_code(cls, value: str) -> str:
         # The code is split on '-', so the desk part must not contain one.
-        if not re.fullmatch(r"[A-Z0-9.]{2,20}", value):
-            raise ValueError("must be 2-20 characters of A-Z, 0-9 or '.', with no '-'")
-        return value
+        return _matching(
+            value, r"[A-Z0-9.]{2,20}", "must be 2-20 characters of A-Z, 0-9 or '.', with no '-'"
+        )
 
     @field_validator("public_base_url", "temporal_ui_url")
     @classmethod
     def _public_base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
-            raise ValueError("must be an http:// or https:// address")
-        return value
+        return _matching(
+            value.strip().rstrip("/"),
+            r"https?://[^\s/]+(/\S*)?",
+            "must be an http:// or https:// address",
+        )
 
     @field_validator("agency_email_domain")
     @classmethod
     def _agency_email_domain(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", value):
-            raise ValueError("must be a domain name such as agencies.example.gov.vn")
-        return value
+        return _matching(
+            value.strip().lower(),
+            r"[a-z0-9-]+(\.[a-z0-9-]+)+",
+            "must be a domain name such as agencies.example.gov.vn",
+        )
 
     @field_validator("smtp_from")
     @classmethod
     def _smtp_from(cls, value: str) -> str:
         value = value.strip()
-        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
-            raise ValueError("must be an e-mail address")
-        return value
+        return _matching(value, r"[^@\s]+@[^@\s]+", "must be an e-mail address") if value else ""
 
     @property
     def letters_path(self) -> Path:

@@ -132,6 +132,25 @@ class _OfficialForm(BaseModel):
         raise NotImplementedError
 
 
+class _DossierLetter(_OfficialForm):
+    """A form the dossier's n-th request, refusal or stop sends the applicant (02, 03, 05).
+
+    Its reference names the form by a fixed number (02, 03, 05), whatever its edition prints.
+    """
+
+    reference_number: ClassVar[str]
+
+    dossier_code: str
+    sequence: int = Field(ge=1)
+    procedure_name_vi: str
+    applicant_name_vi: str
+
+    @property
+    def reference(self) -> str:
+        """``{code}-form-{02|03|05}-{sequence}``."""
+        return f"{self.dossier_code}-form-{self.reference_number}-{self.sequence}"
+
+
 class ReceivedItem(BaseModel):
     """A document handed in, and how many of it."""
 
@@ -208,7 +227,7 @@ class ReceiptForm(_OfficialForm):
         return self.received_at
 
 
-class SupplementForm(_OfficialForm):
+class SupplementForm(_DossierLetter):
     """Form 02, phiếu yêu cầu bổ sung, hoàn thiện hồ sơ: what the applicant must add, and why.
 
     Attributes:
@@ -219,21 +238,13 @@ class SupplementForm(_OfficialForm):
 
     kind: ClassVar[FormKind] = FormKind.SUPPLEMENT
     template: ClassVar[str] = "02"
+    reference_number: ClassVar[str] = "02"
 
-    dossier_code: str
-    sequence: int = Field(ge=1)
-    procedure_name_vi: str
-    applicant_name_vi: str
     requesting_agency_vi: str
     missing_documents: tuple[str, ...]
     reason_vi: str
     issued_at: AwareDatetime
     place_vi: str = ""
-
-    @property
-    def reference(self) -> str:
-        """``{code}-form-02-{sequence}``."""
-        return f"{self.dossier_code}-form-02-{self.sequence}"
 
     @property
     def issuer_vi(self) -> str:
@@ -246,7 +257,7 @@ class SupplementForm(_OfficialForm):
         return self.issued_at
 
 
-class RefusalForm(_OfficialForm):
+class RefusalForm(_DossierLetter):
     """Form 03, phiếu từ chối tiếp nhận, giải quyết hồ sơ: who refused, at which step, why.
 
     Attributes:
@@ -256,21 +267,13 @@ class RefusalForm(_OfficialForm):
 
     kind: ClassVar[FormKind] = FormKind.REFUSAL
     template: ClassVar[str] = "03"
+    reference_number: ClassVar[str] = "03"
 
-    dossier_code: str
-    sequence: int = Field(ge=1)
-    procedure_name_vi: str
-    applicant_name_vi: str
     agency_name_vi: str
     step_name_vi: str
     reasons_vi: tuple[str, ...] = Field(min_length=1)
     issued_at: AwareDatetime
     place_vi: str = ""
-
-    @property
-    def reference(self) -> str:
-        """``{code}-form-03-{sequence}``."""
-        return f"{self.dossier_code}-form-03-{self.sequence}"
 
     @property
     def issuer_vi(self) -> str:
@@ -339,7 +342,7 @@ class ControlSlip(_OfficialForm):
         return self.rows[-1].at if self.rows else self.received_at
 
 
-class StopNotice(_OfficialForm):
+class StopNotice(_DossierLetter):
     """Form 05 of Circular 03/2025/TT-VPCP, thông báo dừng giải quyết hồ sơ: the applicant did
     not supplement within their time, so processing stopped (no such form in 2018).
 
@@ -351,11 +354,8 @@ class StopNotice(_OfficialForm):
 
     kind: ClassVar[FormKind] = FormKind.STOP_NOTICE
     template: ClassVar[str] = "stop"
+    reference_number: ClassVar[str] = "05"
 
-    dossier_code: str
-    sequence: int = Field(ge=1)
-    procedure_name_vi: str
-    applicant_name_vi: str
     agency_name_vi: str
     missing_documents: tuple[str, ...]
     requested_at: AwareDatetime
@@ -367,11 +367,6 @@ class StopNotice(_OfficialForm):
     def _only_2025(self) -> StopNotice:
         number_of(self.kind, self.edition)  # the 2018 forms have none: ValueError
         return self
-
-    @property
-    def reference(self) -> str:
-        """``{code}-form-05-{sequence}``."""
-        return f"{self.dossier_code}-form-05-{self.sequence}"
 
     @property
     def issuer_vi(self) -> str:

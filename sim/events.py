@@ -343,26 +343,9 @@ class Oracle:
         if waiting:
             acts.append(self._supplement_answer(dossier, state))
         else:
-            for step in state.open_steps:
-                if step.kind == "automated_check" or step.opened_at is None:
-                    transient = True
-                elif step.kind in OFFICER_KINDS and not step.decided:
-                    acts.append(self._officer(dossier, state, step))
-                elif step.kind == "payment":
-                    if state.amount_due_vnd > state.amount_paid_vnd:
-                        pay = self._payment(dossier, state, step)
-                        if pay is not None:
-                            acts.append(pay)
-                        else:
-                            unplanned = True
-                    else:
-                        transient = True
-                elif step.kind == "public_notice":
-                    acts_at = self._notice_end(dossier, step)
-                    if acts_at is not None:
-                        return self._wake(acts, now, max(acts_at, now + SOON))
-                else:
-                    unplanned = True  # e.g. a result with the post: it moves on its own
+            transient, unplanned, notice_end = self._open_step_acts(dossier, state, acts)
+            if notice_end is not None:
+                return self._wake(acts, now, max(notice_end, now + SOON))
         due = [act for act in acts if act.at <= now]
         if due:
             return Next(act=min(due, key=lambda a: a.at))
@@ -372,6 +355,35 @@ class Oracle:
             # Every open step waits for one of our acts: nothing changes before the first.
             return self._wake(acts, now, max(act.at for act in acts))
         return self._wake(acts, now, now + WAITING_POLL)
+
+    def _open_step_acts(
+        self, dossier: SimDossier, state: TrackingState, acts: list[Act]
+    ) -> tuple[bool, bool, datetime | None]:
+        """Add to ``acts`` the act each open step waits for. Says whether a step is in passing
+        (transient), whether one moves without an act of ours (unplanned), and when the first
+        public notice found ends (the steps after it are not looked at)."""
+        transient = unplanned = False
+        for step in state.open_steps:
+            if step.kind == "automated_check" or step.opened_at is None:
+                transient = True
+            elif step.kind in OFFICER_KINDS and not step.decided:
+                acts.append(self._officer(dossier, state, step))
+            elif step.kind == "payment":
+                if state.amount_due_vnd > state.amount_paid_vnd:
+                    pay = self._payment(dossier, state, step)
+                    if pay is not None:
+                        acts.append(pay)
+                    else:
+                        unplanned = True
+                else:
+                    transient = True
+            elif step.kind == "public_notice":
+                acts_at = self._notice_end(dossier, step)
+                if acts_at is not None:
+                    return transient, unplanned, acts_at
+            else:
+                unplanned = True  # e.g. a result with the post: it moves on its own
+        return transient, unplanned, None
 
     @staticmethod
     def _wake(acts: list[Act], now: datetime, fallback: datetime) -> Next:

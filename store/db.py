@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import ColumnElement, create_engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
@@ -61,6 +62,29 @@ def dialect_insert(bind: AsyncSession | Connection, table: Any) -> Any:
     SQLAlchemy builds it per dialect (of a session's or a connection's database)."""
     dialect = bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def on_conflict(stmt: Any, table: Any, keys: Sequence[str], columns: Iterable[str]) -> Any:
+    """``stmt`` (a `dialect_insert`) made an upsert: a row whose business key ``keys`` stands
+    already gets ``columns`` from the new row; with no columns to update, it is left alone."""
+    index = [getattr(table, key) for key in keys]
+    updated = [name for name in columns if name not in keys]
+    if not updated:
+        return stmt.on_conflict_do_nothing(index_elements=index)
+    return stmt.on_conflict_do_update(
+        index_elements=index, set_={name: stmt.excluded[name] for name in updated}
+    )
+
+
+_Row = TypeVar("_Row")
+
+
+async def rows_where(
+    session: AsyncSession, model: type[_Row], condition: ColumnElement[bool], *order_by: Any
+) -> list[_Row]:
+    """Every row of ``model`` meeting ``condition``, in the order ``order_by`` gives."""
+    result = await session.execute(select(model).where(condition).order_by(*order_by))
+    return list(result.scalars())
 
 
 def check_connection(url: str) -> None:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Select, Text, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.crypto import key_id_of
@@ -213,37 +213,30 @@ async def record_apology(
     return row, inserted is not None
 
 
+def _apology(dossier_code: str, sequence: int) -> Select[ApologyLetterRecord]:
+    # populate_existing: the row is read again even when the session already holds it.
+    return (
+        select(ApologyLetterRecord)
+        .where(
+            ApologyLetterRecord.dossier_code == dossier_code,
+            ApologyLetterRecord.sequence == sequence,
+        )
+        .execution_options(populate_existing=True)
+    )
+
+
 async def get_apology(
     session: AsyncSession, dossier_code: str, sequence: int
 ) -> ApologyLetterRecord | None:
     """The letter of a dossier with this sequence number, or None."""
-    return (
-        await session.execute(
-            select(ApologyLetterRecord)
-            .where(
-                ApologyLetterRecord.dossier_code == dossier_code,
-                ApologyLetterRecord.sequence == sequence,
-            )
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+    return (await session.execute(_apology(dossier_code, sequence))).scalar_one_or_none()
 
 
 async def lock_apology(
     session: AsyncSession, dossier_code: str, sequence: int
 ) -> ApologyLetterRecord:
     """The letter's row, locked until the transaction ends (it must exist)."""
-    return (
-        await session.execute(
-            select(ApologyLetterRecord)
-            .where(
-                ApologyLetterRecord.dossier_code == dossier_code,
-                ApologyLetterRecord.sequence == sequence,
-            )
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    return (await session.execute(_apology(dossier_code, sequence).with_for_update())).scalar_one()
 
 
 def _notice_key(dossier_code: str, kind: str, step: str, sequence: int) -> Any:

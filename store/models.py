@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from store.types import EncryptedText
 
@@ -38,6 +38,16 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _serial_id() -> Mapped[int]:
+    """A surrogate key the database numbers."""
+    return mapped_column(Integer, primary_key=True, autoincrement=True)
+
+
+def _written_at() -> Mapped[datetime]:
+    """When the row was written, by the database's clock."""
+    return mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
 
 
 class Base(DeclarativeBase):
@@ -86,9 +96,7 @@ class DossierRecord(Base):
     amount_paid_vnd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The workflow's sync counter: an older snapshot never overwrites a newer one.
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
     updated_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -140,7 +148,7 @@ class LandParcel(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     commune: Mapped[str] = mapped_column(String(40))
     map_sheet: Mapped[int] = mapped_column(Integer)  # tờ bản đồ số
     parcel_number: Mapped[int] = mapped_column(Integer)  # thửa đất số
@@ -167,7 +175,7 @@ class LandPrice(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     commune: Mapped[str] = mapped_column(String(40))
     land_use: Mapped[str] = mapped_column(String(8))
     price_vnd_per_m2: Mapped[int] = mapped_column(BigInteger)
@@ -188,7 +196,7 @@ class CivilRegistration(Base):
         UniqueConstraint("kind", "dossier_code", name="uq_civil_registrations_kind_dossier"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     kind: Mapped[str] = mapped_column(String(20))  # a `CivilRegistrationKind`
     number: Mapped[str] = mapped_column(String(40), unique=True)  # số đăng ký
     dossier_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -197,47 +205,44 @@ class CivilRegistration(Base):
     partner_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     registered_on: Mapped[date] = mapped_column(Date)
     ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # divorce or death
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
-class ResidenceRegistration(Base):
+class _MadeFromBirth:
+    """Columns of an entry a dossier makes from the child's birth registration, one per dossier
+    (the residence registration, the health-insurance card)."""
+
+    __tablename__: str
+
+    id: Mapped[int] = _serial_id()
+    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
+    subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    created_at: Mapped[datetime] = _written_at()
+
+    @declared_attr
+    def birth_registration_number(cls) -> Mapped[str]:
+        return mapped_column(
+            String(40),
+            ForeignKey("civil_registrations.number", name=f"fk_{cls.__tablename__}_birth_number"),
+        )
+
+
+class ResidenceRegistration(_MadeFromBirth, Base):
     """A permanent-residence registration (đăng ký thường trú) made by the commune police."""
 
     __tablename__ = "residence_registrations"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
-    birth_registration_number: Mapped[str] = mapped_column(
-        String(40),
-        ForeignKey("civil_registrations.number", name="fk_residence_registrations_birth_number"),
-    )
-    subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     registered_on: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
 
 
-class HealthInsuranceCard(Base):
+class HealthInsuranceCard(_MadeFromBirth, Base):
     """A health-insurance card (thẻ bảo hiểm y tế) issued by the social security office."""
 
     __tablename__ = "health_insurance_cards"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
     card_number: Mapped[str] = mapped_column(String(20), unique=True)
-    birth_registration_number: Mapped[str] = mapped_column(
-        String(40),
-        ForeignKey("civil_registrations.number", name="fk_health_insurance_cards_birth_number"),
-    )
-    subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     valid_from: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,9 +296,7 @@ class ApplicantContact(Base):
     # Keyed HMACs (engine.crypto blind_index) for exact lookups without decrypting.
     national_id_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     phone_last4_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
     updated_at: Mapped[datetime] = mapped_column(
         TIMESTAMP(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -314,7 +317,7 @@ class ApologyLetterRecord(Base):
         Index("ix_apology_letters_agency_issued_at", "agency", "issued_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     letter_id: Mapped[str] = mapped_column(String(80), unique=True)
     dossier_code: Mapped[str] = mapped_column(String(40), index=True)
     sequence: Mapped[int] = mapped_column(Integer)
@@ -344,9 +347,7 @@ class ApologyLetterRecord(Base):
     message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     recipient_masked: Mapped[str | None] = mapped_column(String(320), nullable=True)
     via_desk: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # no applicant e-mail
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
 class NotificationRecord(Base):
@@ -362,7 +363,7 @@ class NotificationRecord(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     notice_id: Mapped[str] = mapped_column(String(240), unique=True)
     dossier_code: Mapped[str] = mapped_column(String(40), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # a `NoticeKind`
@@ -375,9 +376,7 @@ class NotificationRecord(Base):
     sent_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(20), nullable=True)  # `DeliveryChannel`
     message_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,9 +591,7 @@ class OnlineSubmission(Base):
     procedure_code: Mapped[str] = mapped_column(String(80))
     received_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     facts: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
 class UploadRecord(Base):
@@ -607,9 +604,7 @@ class UploadRecord(Base):
     content_type: Mapped[str] = mapped_column(String(100))  # as sniffed, not as declared
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
 class PaymentStatus(StrEnum):
@@ -630,9 +625,7 @@ class PaymentRecord(Base):
     amount_vnd: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20))  # a `PaymentStatus`
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
     completed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True), nullable=True)
 
 
@@ -645,9 +638,7 @@ class RatingRecord(Base):
     score: Mapped[int] = mapped_column(Integer)
     # Free text may name people: encrypted like the contacts.
     comment: Mapped[str] = mapped_column(EncryptedText("ratings.comment"))
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
 class OutboxRow(Base):
@@ -790,9 +781,7 @@ class OneTimeCode(Base):
     dossier_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(
-        TIMESTAMP(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = _written_at()
 
 
 class RevokedToken(Base):

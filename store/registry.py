@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import portal, sms
-from store.db import dialect_insert
+from store.db import dialect_insert, on_conflict, rows_where
 from store.models import (
     AuditRecord,
     DeliveryAttemptRecord,
@@ -33,6 +33,8 @@ from store.models import (
 
 if TYPE_CHECKING:
     from domain.registry import RegistrySnapshot
+
+_Row = TypeVar("_Row", StepRecord, HandoverRecord, AuditRecord, DocumentRecord, DeliveryRecord)
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -51,15 +53,16 @@ async def _upsert(
     if not rows:
         return
     stmt = dialect_insert(session, table).values(list(rows))
-    index = [getattr(table, key) for key in keys]
-    if update:
-        columns = [name for name in rows[0] if name not in keys]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=index, set_={name: stmt.excluded[name] for name in columns}
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=index)
-    await session.execute(stmt)
+    await session.execute(on_conflict(stmt, table, keys, rows[0] if update else ()))
+
+
+def _dossier_upsert(stmt: Any, values: dict[str, Any]) -> Any:
+    # The dossier row only moves forward: an older snapshot than the stored revision is ignored.
+    return stmt.on_conflict_do_update(
+        index_elements=[DossierRecord.code],
+        set_={key: stmt.excluded[key] for key in values if key != "code"},
+        where=DossierRecord.revision <= stmt.excluded.revision,
+    )
 
 
 # (table, rows, business key, whether a row written again is updated)
@@ -241,11 +244,7 @@ async def apply_snapshot(session: AsyncSession, snapshot: RegistrySnapshot) -> b
 async def _upsert_dossier(session: AsyncSession, snapshot: RegistrySnapshot) -> bool:
     values = dossier_values(snapshot)
     stmt = dialect_insert(session, DossierRecord).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DossierRecord.code],
-        set_={key: stmt.excluded[key] for key in values if key != "code"},
-        where=DossierRecord.revision <= stmt.excluded.revision,
-    ).returning(DossierRecord.code)
+    stmt = _dossier_upsert(stmt, values).returning(DossierRecord.code)
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
@@ -260,83 +259,57 @@ def write_snapshots(connection: Connection, snapshots: Sequence[RegistrySnapshot
         for table, rows, keys, update in snapshot_rows(snapshot):
             tables.setdefault(table, ([], keys, update))[0].extend(rows)
     for table, (rows, keys, update) in tables.items():
-        if not rows:
-            continue
-        stmt = dialect_insert(connection, table)
-        index = [getattr(table, key) for key in keys]
-        if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=index,
-                set_={name: stmt.excluded[name] for name in rows[0] if name not in keys},
+        if rows:
+            stmt = on_conflict(
+                dialect_insert(connection, table), table, keys, rows[0] if update else ()
             )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=index)
-        connection.execute(stmt, rows)
+            connection.execute(stmt, rows)
     dossiers = [dossier_values(snapshot) for snapshot in snapshots]
-    stmt = dialect_insert(connection, DossierRecord)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DossierRecord.code],
-        set_={key: stmt.excluded[key] for key in dossiers[0] if key != "code"},
-        where=DossierRecord.revision <= stmt.excluded.revision,
+    connection.execute(
+        _dossier_upsert(dialect_insert(connection, DossierRecord), dossiers[0]), dossiers
     )
-    connection.execute(stmt, dossiers)
+
+
+async def _of_dossier(
+    session: AsyncSession, model: type[_Row], dossier_code: str, *order_by: Any
+) -> list[_Row]:
+    return await rows_where(session, model, model.dossier_code == dossier_code, *order_by)
 
 
 async def steps_of(session: AsyncSession, dossier_code: str) -> list[StepRecord]:
     """The steps of a dossier, in key order."""
-    result = await session.execute(
-        select(StepRecord)
-        .where(StepRecord.dossier_code == dossier_code)
-        .order_by(StepRecord.step_key)
-    )
-    return list(result.scalars())
+    return await _of_dossier(session, StepRecord, dossier_code, StepRecord.step_key)
 
 
 async def handovers_of(session: AsyncSession, dossier_code: str) -> list[HandoverRecord]:
     """Form 05 of a dossier: its hand-overs in order."""
-    result = await session.execute(
-        select(HandoverRecord)
-        .where(HandoverRecord.dossier_code == dossier_code)
-        .order_by(HandoverRecord.sequence)
-    )
-    return list(result.scalars())
+    return await _of_dossier(session, HandoverRecord, dossier_code, HandoverRecord.sequence)
 
 
 async def audit_of(session: AsyncSession, dossier_code: str) -> list[AuditRecord]:
     """Every recorded decision and applicant action on a dossier, oldest first."""
-    result = await session.execute(
-        select(AuditRecord)
-        .where(AuditRecord.dossier_code == dossier_code)
-        .order_by(AuditRecord.at, AuditRecord.update_id)
+    return await _of_dossier(
+        session, AuditRecord, dossier_code, AuditRecord.at, AuditRecord.update_id
     )
-    return list(result.scalars())
 
 
 async def documents_of(session: AsyncSession, dossier_code: str) -> list[DocumentRecord]:
     """The documents a dossier produced, by kind and sequence."""
-    result = await session.execute(
-        select(DocumentRecord)
-        .where(DocumentRecord.dossier_code == dossier_code)
-        .order_by(DocumentRecord.kind, DocumentRecord.sequence)
+    return await _of_dossier(
+        session, DocumentRecord, dossier_code, DocumentRecord.kind, DocumentRecord.sequence
     )
-    return list(result.scalars())
 
 
 async def deliveries_of(session: AsyncSession, dossier_code: str) -> list[DeliveryRecord]:
     """A dossier's shipments by post, by return step."""
-    result = await session.execute(
-        select(DeliveryRecord)
-        .where(DeliveryRecord.dossier_code == dossier_code)
-        .order_by(DeliveryRecord.step)
-    )
-    return list(result.scalars())
+    return await _of_dossier(session, DeliveryRecord, dossier_code, DeliveryRecord.step)
 
 
 async def attempts_of(session: AsyncSession, tracking_number: str) -> list[DeliveryAttemptRecord]:
     """The delivery attempts of a shipment, in order."""
-    result = await session.execute(
-        select(DeliveryAttemptRecord)
-        .where(DeliveryAttemptRecord.tracking_number == tracking_number)
-        .order_by(DeliveryAttemptRecord.attempt)
+    return await rows_where(
+        session,
+        DeliveryAttemptRecord,
+        DeliveryAttemptRecord.tracking_number == tracking_number,
+        DeliveryAttemptRecord.attempt,
     )
-    return list(result.scalars())

@@ -240,14 +240,11 @@ def _field_error(exc: FieldError, lang: Lang) -> str:
     return entry["message_vi" if lang == "vi" else "message_en"]
 
 
-@router.post("/procedures/{code}/file", response_class=HTMLResponse)
-async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
-    """Validate the form as the API validates a submission, store the uploads, submit, and show
-    the receipt; or show the form again with each error next to its field."""
-    entry = _entry(ctx, code)
-    lang = lang_of(request)
+async def _read_filing_form(
+    request: Request, ctx: Ctx, documents: list[dict[str, Any]], lang: Lang
+) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]], dict[str, str]]:
+    """The filled-in form: its text values, its files by field, and a message per missing file."""
     limit = ctx.settings.upload_max_bytes
-    documents = _form_documents(ctx, entry)
     # Files are read into memory: no more than the procedure's documents at their size limit.
     most = limit * len(documents) + 64 * 1024
     length = request.headers.get("content-length", "")
@@ -255,7 +252,7 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         raise HTTPException(413, f"the form must have a Content-Length of at most {most} bytes")
     form = await request.form(max_files=len(documents), max_fields=_MAX_FIELDS)
     try:
-        values = {name: _text(form, name) for name in form if name != "key"}
+        values: dict[str, Any] = {name: _text(form, name) for name in form if name != "key"}
         values["key"] = _text(form, "key") or uuid.uuid4().hex
         files: dict[str, tuple[str, bytes]] = {}
         errors: dict[str, str] = {}
@@ -268,8 +265,13 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
                 errors[doc["field"]] = translator(lang)["doc_missing"]
     finally:
         await form.close()
+    return values, files, errors
+
+
+def _submission_body(code: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The API's submission body from the form's values (a parcel only where one is given)."""
     body: dict[str, Any] = {
-        "procedure": entry.code,
+        "procedure": code,
         "applicant": {
             "full_name": values.get("full_name", ""),
             "national_id": values.get("national_id", ""),
@@ -289,6 +291,17 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
             "map_sheet": values.get("map_sheet", ""),
             "parcel_number": values.get("parcel_number", ""),
         }
+    return body
+
+
+@router.post("/procedures/{code}/file", response_class=HTMLResponse)
+async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
+    """Validate the form as the API validates a submission, store the uploads, submit, and show
+    the receipt; or show the form again with each error next to its field."""
+    entry = _entry(ctx, code)
+    lang = lang_of(request)
+    values, files, errors = await _read_filing_form(request, ctx, _form_documents(ctx, entry), lang)
+    body = _submission_body(entry.code, values)
     needed = ctx.catalog.facts_needed_on(entry.code, _today(ctx))
     if DossierFact.PARCEL in needed and "parcel" not in body:
         errors["parcel"] = _field_error(
