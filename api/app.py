@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app` wires the routes to injected dependencies.
 
-Routes: the catalog (``/api/v1/procedures``), citizens (`api.citizens`), agencies
+Routes: the catalog (``/api/v1/procedures``), citizens (`api.citizens` and the modules it
+names, one per resource), agencies
 (`api.agencies`) and the payment provider's callback. OpenAPI at ``/openapi.json``, interactive
 docs at ``/docs``. See docs/api.md.
 
@@ -22,7 +23,18 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api import agencies, citizens, errors, fees
+from api import (
+    agencies,
+    citizen_payments,
+    citizens,
+    errors,
+    fees,
+    rating,
+    submission,
+    supplements,
+    tracking,
+    uploads,
+)
 from api import schemas as s
 from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
 from api.context import ApiContext, context
@@ -85,7 +97,7 @@ async def procedure(
 ) -> s.ProcedureDetail:
     """The version in force on the day: documents to supply, fees, steps and their agencies."""
     day = on or ctx.now().astimezone(VN_TZ).date()
-    entry = citizens.catalog_entry(ctx, code, day)
+    entry = submission.catalog_entry(ctx, code, day)
     versions = (
         ctx.catalog.components_on(code, day) if isinstance(entry, CombinedProcedure) else (entry,)
     )
@@ -145,7 +157,7 @@ async def exemption(
     """An exempt case (a small house outside planned urban areas from 2026-07-01) gets this
     answer, with its legal basis, instead of filing a dossier."""
     day = on or ctx.now().astimezone(VN_TZ).date()
-    entry = citizens.catalog_entry(ctx, code, day)
+    entry = submission.catalog_entry(ctx, code, day)
     case = BuildingCase(
         floors=floors, floor_area_m2=floor_area_m2, in_planned_urban_area=in_planned_urban_area
     )
@@ -289,7 +301,10 @@ def create_app(
     app.state.verifier = verifier  # the officer's desk (web.desk) signs in through it too
     app.middleware("http")(_agency_auth(verifier, sessions))
     app.include_router(catalog_router)
-    app.include_router(citizens.router)
+    for citizens_routes in (uploads, submission, tracking, supplements, citizen_payments):
+        app.include_router(citizens_routes.router)
+    app.include_router(citizens.router)  # the one-time code
+    app.include_router(rating.router)
     app.include_router(agencies.router)
     app.include_router(fees.router)  # fees at receipt and electronic receipts (h22)
     pages.install(app)  # the pages for people (web/), on the same app

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from domain.dossier import DossierStatus, ParcelRef
@@ -43,6 +50,30 @@ def nfc(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(nfc)]
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A moment read from the database with its zone (SQLite gives stored moments back naive;
+    they are UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+V = TypeVar("V", bound=BaseModel)
+# A moment a view reads from a table row.
+StoredMoment = Annotated[datetime, AfterValidator(stored_utc)]
+
+
+def view_of(model: type[V], source: object, **given: Any) -> V:
+    """A view read from ``source``'s attributes of the same names (a table row, a workflow's
+    model; nested models too), with the ``given`` fields besides or instead."""
+    read = {
+        name: getattr(source, name)
+        for name in model.model_fields
+        if name not in given and hasattr(source, name)
+    }
+    return model.model_validate(read | given, from_attributes=True)
+
+
 UploadId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 _MOBILE = re.compile(r"0[35789]\d{8}")
@@ -157,7 +188,7 @@ class SubmissionResponse(BaseModel):
 
     dossier_code: str
     procedure: str
-    received_at: datetime
+    received_at: StoredMoment
     appointment: datetime | None = Field(description="null while the dossier is being planned")
     tracking_secret: str = Field(description="the second factor for tracking; keep it")
     links: Links
@@ -228,7 +259,7 @@ class DeliveryAttemptView(BaseModel):
     """One attempt of the post office."""
 
     attempt: int
-    at: datetime
+    at: StoredMoment
     outcome: str
     note_vi: str
 
@@ -240,9 +271,9 @@ class DeliveryView(BaseModel):
     tracking_number: str
     status: str
     attempts: int
-    dispatched_at: datetime
-    closed_at: datetime | None
-    applicant_told_at: datetime | None = Field(
+    dispatched_at: StoredMoment
+    closed_at: StoredMoment | None
+    applicant_told_at: StoredMoment | None = Field(
         description="attempts exhausted: when the applicant was told to collect it at the desk"
     )
     attempt_log: list[DeliveryAttemptView]

@@ -323,11 +323,11 @@ async def documents_of(session: AsyncSession, dossier_code: str) -> list[Documen
 
 
 async def deliveries_of(session: AsyncSession, dossier_code: str) -> list[DeliveryRecord]:
-    """A dossier's shipments by post, by return step."""
+    """A dossier's shipments by post, in the order they left (then by return step)."""
     result = await session.execute(
         select(DeliveryRecord)
         .where(DeliveryRecord.dossier_code == dossier_code)
-        .order_by(DeliveryRecord.step)
+        .order_by(DeliveryRecord.dispatched_at, DeliveryRecord.step)
     )
     return list(result.scalars())
 

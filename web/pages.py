@@ -1,9 +1,9 @@
 """The public pages: the procedure catalogue, the desk's poster, the citizen's portal.
 
 Server-rendered HTML on the API's app, no JavaScript. Every act goes through the API's own
-functions (`api.citizens`): the same validation, the same second factor, the same refusals, so a
-rule changed there applies here. The receipt's tracking secret (or the phone's last 4 digits)
-travels in a POST body, never in a URL.
+functions (`api.citizens` and the citizens' route modules): the same validation, the same second
+factor, the same refusals, so a rule changed there applies here. The receipt's tracking secret
+(or the phone's last 4 digits) travels in a POST body, never in a URL.
 
 - ``/`` and ``/procedures/{code}``: the catalogue, from the versions in force today.
 - ``/procedures/{code}/file``: the filing form built from what the procedure needs.
@@ -32,11 +32,12 @@ from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import citizens
+from api import citizen_payments, citizens, submission, supplements, tracking, uploads
 from api import schemas as s
 from api.context import ApiContext, context
 from api.errors import FieldError, error_entry
 from api.limits import TooManyRequests
+from api.rating import rate
 from domain.catalog import CatalogEntry, DossierFact
 from domain.clock import VN_TZ
 from domain.dossier import DossierStatus
@@ -118,7 +119,7 @@ def _today(ctx: ApiContext) -> date:
 
 def _entry(ctx: ApiContext, code: str) -> CatalogEntry:
     try:
-        return citizens.catalog_entry(ctx, code, _today(ctx))
+        return submission.catalog_entry(ctx, code, _today(ctx))
     except FieldError as exc:  # no version in force today
         raise HTTPException(404, exc.message_en) from None
 
@@ -300,7 +301,7 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         errors = {**_messages(exc, lang), **errors}
     for field, (name_vi, data) in files.items():
         try:
-            citizens.check_upload(ctx, name_vi, data)
+            uploads.check_upload(ctx, name_vi, data)
         except FieldError as exc:
             errors[field] = _field_error(exc, lang)
     if errors:  # nothing is stored until the whole form passes
@@ -310,11 +311,11 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     except TooManyRequests as exc:
         return _too_many(request, exc)
     upload_ids = [
-        (await citizens.store_upload(ctx, name_vi, data)).id for name_vi, data in files.values()
+        (await uploads.store_upload(ctx, name_vi, data)).id for name_vi, data in files.values()
     ]
     request_body = request_body.model_copy(update={"documents": upload_ids})
     try:
-        created = await citizens.submit(
+        created = await submission.submit(
             request_body,
             Response(),
             ctx,
@@ -398,7 +399,7 @@ async def _tracking_page(
     pay_at: str | None = None,
     problem: str = "",
 ) -> HTMLResponse:
-    view = await citizens.track(code, factor, ctx)
+    view = await tracking.track(code, factor, ctx)
     async with ctx.sessions() as session:
         letters = (
             await session.execute(
@@ -509,9 +510,9 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         await form.close()
 
     async def act() -> None:
-        ids = [(await citizens.store_upload(ctx, name, data)).id for name, data in files if data]
+        ids = [(await uploads.store_upload(ctx, name, data)).id for name, data in files if data]
         body = s.SupplementRequestBody.model_validate({"documents": ids})
-        await citizens.supplement_dossier(
+        await supplements.supplement_dossier(
             ctx, code, _proof(request, ctx, checked[1], checked[2]), body.documents
         )
 
@@ -529,7 +530,7 @@ async def pay(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         ctx,
         code,
         checked,
-        citizens.pay_dossier(ctx, code, _proof(request, ctx, checked[1], checked[2])),
+        citizen_payments.pay_dossier(ctx, code, _proof(request, ctx, checked[1], checked[2])),
         "pay",
     )
 
@@ -548,7 +549,7 @@ async def withdraw(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
 
     async def act() -> None:
         body = s.WithdrawRequestBody.model_validate({"reason": _text(form, "reason")})
-        await citizens.withdraw_dossier(
+        await supplements.withdraw_dossier(
             ctx, code, _proof(request, ctx, checked[1], checked[2]), body.reason
         )
 
@@ -566,7 +567,7 @@ async def rating(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         body = s.RatingBody.model_validate(
             {"score": _text(form, "score"), "comment": _text(form, "comment")}
         )
-        await citizens.rate(code, body, checked[0], citizens.client_of(request, ctx), ctx)
+        await rate(code, body, checked[0], citizens.client_of(request, ctx), ctx)
 
     return await _act(request, ctx, code, checked, act(), "rating")
 
@@ -577,7 +578,7 @@ async def receipt_pdf(request: Request, code: str, ctx: Ctx) -> Response:
     _, checked = await _authorised(request, ctx, code)
     if isinstance(checked, HTMLResponse):
         return checked
-    return await citizens.receipt(code, checked[0], ctx, format="pdf", accept=None)
+    return await tracking.receipt(code, checked[0], ctx, format="pdf", accept=None)
 
 
 @router.post("/track/{code}/letters/{sequence}.pdf")

@@ -1,0 +1,126 @@
+"""The applicant's acts on a running dossier: a supplement (the documents form 02 asked for),
+withdrawal, and a new address for a result sent by post. Each needs a strong factor (the
+receipt's secret or a one-time code) and counts against the write quotas; the shared functions
+are what the portal's pages call too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+
+from api import schemas as s
+from api.citizens import ApplicantProof, Proof, authorise
+from api.context import ApiContext, context
+from api.limits import take_write
+from api.uploads import uploaded_documents
+from api.workflow import NOT_FOUND
+from api.workflow import update as run_update
+from domain.dossier import DossierStatus
+from store.applicants import is_posted, record_address_change, submitted_facts
+from store.letters import get_contact
+from workflows.dossier import DossierWorkflow, SupplementInput, WithdrawInput
+
+router = APIRouter(prefix="/api/v1")
+
+
+async def supplement_dossier(
+    ctx: ApiContext, code: str, given: Proof, upload_ids: list[str]
+) -> DossierStatus:
+    """Hand in a supplement: needs a strong factor; counted against the write quotas."""
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code)
+    documents = await uploaded_documents(ctx, upload_ids, "documents")
+    status: DossierStatus = await run_update(
+        ctx, code, DossierWorkflow.provide_supplement, SupplementInput(documents=documents)
+    )
+    return status
+
+
+async def withdraw_dossier(ctx: ApiContext, code: str, given: Proof, reason: str) -> DossierStatus:
+    """Withdraw a dossier: needs a strong factor; counted against the write quotas."""
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code)
+    status: DossierStatus = await run_update(
+        ctx, code, DossierWorkflow.withdraw, WithdrawInput(reason=reason)
+    )
+    return status
+
+
+@router.post(
+    "/dossiers/{code}/supplements",
+    response_model=s.StatusView,
+    tags=["citizens"],
+    summary="Hand in the documents a supplement request asked for (receipt's secret or OTP)",
+)
+async def supplement(
+    code: Annotated[str, Path(max_length=40)],
+    body: s.SupplementRequestBody,
+    given: ApplicantProof,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.StatusView:
+    """The uploads become the dossier's supplement; the clock runs again."""
+    status = await supplement_dossier(ctx, code, given, list(body.documents))
+    return s.StatusView(dossier_code=code, status=status)
+
+
+@router.post(
+    "/dossiers/{code}/withdraw",
+    response_model=s.StatusView,
+    tags=["citizens"],
+    summary="Withdraw the dossier (receipt's secret or a one-time code)",
+)
+async def withdraw(
+    code: Annotated[str, Path(max_length=40)],
+    body: s.WithdrawRequestBody,
+    given: ApplicantProof,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.StatusView:
+    """Every open step ends; nothing is left running."""
+    status = await withdraw_dossier(ctx, code, given, body.reason)
+    return s.StatusView(dossier_code=code, status=status)
+
+
+async def change_delivery_address(
+    ctx: ApiContext, code: str, given: Proof, address: str
+) -> s.DeliveryAddressChanged:
+    """Post the result elsewhere: needs a strong factor; counted against the write quotas.
+
+    The post office reads the address when it dispatches, so a change holds until then.
+
+    Raises:
+        HTTPException: 409 for a result collected at the desk, or already with the post.
+    """
+    await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code)
+    async with ctx.sessions() as session:
+        facts = await submitted_facts(session, code)
+        if facts is None or not facts.home_delivery:
+            raise HTTPException(409, "the result is collected at the desk, not posted")
+        if await is_posted(session, code):
+            raise HTTPException(409, "the result is already with the post office")
+        contact = await get_contact(session, code)
+        if contact is None:
+            raise HTTPException(404, NOT_FOUND)
+        contact.address = address
+        record_address_change(session, code, datetime.now(UTC))
+        await session.commit()
+    return s.DeliveryAddressChanged(dossier_code=code, changed=True)
+
+
+@router.put(
+    "/dossiers/{code}/delivery-address",
+    response_model=s.DeliveryAddressChanged,
+    tags=["citizens"],
+    summary="Change where the result is posted (receipt's secret or a one-time code)",
+)
+async def delivery_address(
+    code: Annotated[str, Path(max_length=40)],
+    body: s.DeliveryAddressBody,
+    given: ApplicantProof,
+    ctx: Annotated[ApiContext, Depends(context)],
+) -> s.DeliveryAddressChanged:
+    """Until the post office has it, the result goes to the new address."""
+    return await change_delivery_address(ctx, code, given, body.address)
