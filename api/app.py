@@ -37,7 +37,7 @@ from api import (
 )
 from api import schemas as s
 from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx
 from api.payments import PaymentProvider
 from domain.catalog import (
     BuildingCase,
@@ -79,7 +79,7 @@ def _summary(ctx: ApiContext, entry: CatalogEntry, day: date) -> s.ProcedureSumm
     "/procedures", response_model=list[s.ProcedureSummary], summary="Procedures one can file"
 )
 async def procedures(
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
 ) -> list[s.ProcedureSummary]:
     """Every procedure and combined bundle in force on the day."""
@@ -92,7 +92,7 @@ async def procedures(
 )
 async def procedure(
     code: Annotated[str, Path(max_length=80)],
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
 ) -> s.ProcedureDetail:
     """The version in force on the day: documents to supply, fees, steps and their agencies."""
@@ -146,7 +146,7 @@ async def procedure(
 )
 async def exemption(
     code: Annotated[str, Path(max_length=80)],
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     floors: Annotated[int, Query(ge=1, le=200, description="storeys above ground")],
     floor_area_m2: Annotated[float, Query(gt=0, le=1_000_000, description="total floor area")],
     in_planned_urban_area: Annotated[

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.db import dialect_insert
+from store.db import insert_new
 from store.models import RevokedToken
 
 _TRACKING = b"tracking-secret:"
@@ -305,22 +305,17 @@ async def revoke(session: AsyncSession, claims: AgencyClaims, reason: str = "") 
     """
     if claims.token_id is None:
         return False
-    inserted = (
-        await session.execute(
-            dialect_insert(session, RevokedToken)
-            .values(
-                token_id=claims.token_id,
-                agency=claims.agency,
-                officer=claims.officer,
-                expires_at=claims.expires_at,
-                revoked_at=datetime.now(UTC),
-                reason=reason[:200],
-            )
-            .on_conflict_do_nothing(index_elements=[RevokedToken.token_id])
-            .returning(RevokedToken.token_id)
-        )
-    ).scalar_one_or_none()
-    return inserted is not None
+    return await insert_new(
+        session,
+        RevokedToken,
+        RevokedToken.token_id,
+        token_id=claims.token_id,
+        agency=claims.agency,
+        officer=claims.officer,
+        expires_at=claims.expires_at,
+        revoked_at=datetime.now(UTC),
+        reason=reason[:200],
+    )
 
 
 def tracking_secret(secret: str, dossier_code: str) -> str:

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Request
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from api import schemas as s
 from api.citizens import ApplicantProof, Authorised, Proof, authorise
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx, DossierCode
 from api.fee_intake import FEE_PAYMENT_PREFIX, settle_callback
 from api.limits import take_write
 from api.payments import PaymentCallback, PaymentRequest, signature_matches
@@ -86,9 +86,9 @@ async def pay_dossier(
     summary="Pay the outstanding financial obligation (receipt's secret or a one-time code)",
 )
 async def start_payment(
-    code: Annotated[str, Path(max_length=40)],
+    code: DossierCode,
     given: ApplicantProof,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     body: s.PaymentStartBody | None = None,
 ) -> s.PaymentView:
     """Create a payment of what is due; the provider calls back with the outcome."""
@@ -105,7 +105,7 @@ async def payment_status(
     code: str,
     payment_id: Annotated[str, Path(max_length=64)],
     _: Authorised,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.PaymentView:
     """Pending until the provider calls back; then succeeded or declined (with the reason)."""
     async with ctx.sessions() as session:
@@ -142,7 +142,7 @@ async def _signal_payment(ctx: ApiContext, code: str, payment_id: str, amount: i
 )
 async def payment_callback(
     request: Request,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     x_signature: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, str]:
     """Record the outcome of a payment, once; a success reaches the dossier as a signal.

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from activities.notify import OutgoingMessage, channel_from_settings, mask_address, message_id
 from api import schemas as s
 from api.auth import tracking_secret_matches
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx, DossierCode
 from api.errors import FieldError
 from api.limits import begin_factor, client_key, end_factor, lift_dossier_lock, take_write
 from api.workflow import NOT_FOUND
@@ -70,7 +70,7 @@ class Proof:
 
 def proof(
     request: Request,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     x_tracking_secret: Annotated[
         str | None, Header(max_length=64, description="the receipt's tracking secret")
     ] = None,
@@ -182,8 +182,8 @@ async def authorise(ctx: ApiContext, code: str, given: Proof, *, change: bool = 
 
 
 async def applicant(
-    ctx: Annotated[ApiContext, Depends(context)],
-    code: Annotated[str, Path(max_length=40)],
+    ctx: Ctx,
+    code: DossierCode,
     given: ApplicantProof,
 ) -> Factor:
     """The factor that opens the dossier for reading (a FastAPI dependency, `authorise`)."""
@@ -193,7 +193,7 @@ async def applicant(
 Authorised = Annotated[Factor, Depends(applicant)]
 
 
-def client_of(request: Request, ctx: Annotated[ApiContext, Depends(context)]) -> str:
+def client_of(request: Request, ctx: Ctx) -> str:
     """The keyed digest naming the request's client address (`api.limits.client_key`)."""
     return client_key(ctx.token_secret, request.client.host if request.client else None)
 
@@ -201,7 +201,7 @@ def client_of(request: Request, ctx: Annotated[ApiContext, Depends(context)]) ->
 Client = Annotated[str, Depends(client_of)]
 
 
-async def write_quota(ctx: Annotated[ApiContext, Depends(context)], client: Client) -> None:
+async def write_quota(ctx: Ctx, client: Client) -> None:
     """Count a submission or upload against the client's quota of writes (a FastAPI
     dependency); a submission's own quotas count new dossiers only (`api.submission`)."""
     await take_write(ctx, client, None)
@@ -261,9 +261,9 @@ async def send_one_time_code(ctx: ApiContext, code: str, given: Proof) -> s.OneT
     summary="Send a one-time code to the applicant's e-mail (to act without the receipt)",
 )
 async def one_time_code(
-    code: Annotated[str, Path(max_length=40)],
+    code: DossierCode,
     given: ApplicantProof,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.OneTimeCodeSent:
     """Send the code; it goes in the ``X-One-Time-Code`` header of the act that needs it."""
     return await send_one_time_code(ctx, code, given)

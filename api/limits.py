@@ -28,9 +28,10 @@ import ipaddress
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import structlog
 from sqlalchemy import delete, select
@@ -42,6 +43,7 @@ from store.db import dialect_insert
 from store.models import AbuseCounter, AuditRecord
 
 log = structlog.get_logger(__name__)
+P = TypeVar("P")  # a counter's policy: an `AttemptPolicy` or a `Quota`
 
 
 class TooManyRequests(Exception):
@@ -190,6 +192,26 @@ async def _counter(session: AsyncSession, key: str, now: datetime) -> AbuseCount
     ).scalar_one()
 
 
+async def _refuse_on_sight(
+    session: AsyncSession,
+    counters: Sequence[tuple[str, P, str]],
+    refuse: Callable[[AbuseCounter, P, str, datetime], None],
+    now: datetime,
+) -> None:
+    """Raise what ``refuse`` raises for a counter as it stands, remembering the refusal; the
+    transaction is rolled back either way. A refusal costs one read and no write: an attacker's
+    refused requests are cheap."""
+    for key, policy, field in counters:
+        seen = await session.get(AbuseCounter, key)
+        if seen is not None:
+            try:
+                refuse(seen, policy, field, now)
+            except TooManyRequests as refusal:
+                _remember(key, refusal, refusal.retry)
+                raise
+    await session.rollback()
+
+
 def _restart_if_over(row: AbuseCounter, window: timedelta, now: datetime) -> None:
     locked = row.locked_until is not None and _utc(row.locked_until) > now
     if not locked and (row.locked_until is not None or now - _utc(row.window_start) >= window):
@@ -218,16 +240,7 @@ async def begin_factor(ctx: ApiContext, code: str, client: str) -> None:
     )
     _refuse_if_remembered([key for key, _, _ in counters])
     async with ctx.sessions() as session:
-        # A refusal costs one read and no write: an attacker's refused requests are cheap.
-        for key, policy, field in counters:
-            seen = await session.get(AbuseCounter, key)
-            if seen is not None:
-                try:
-                    _refuse_if_held(seen, policy, field, now)
-                except TooManyRequests as refusal:
-                    _remember(key, refusal, refusal.retry)
-                    raise
-        await session.rollback()
+        await _refuse_on_sight(session, counters, _refuse_if_held, now)
         for key, policy, field in counters:
             row = await _counter(session, key, now)
             try:
@@ -333,15 +346,7 @@ async def take_write(ctx: ApiContext, client: str, code: str | None) -> None:
         quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
     _refuse_if_remembered([key for key, _, _ in quotas])
     async with ctx.sessions() as session:
-        for key, quota, field in quotas:  # a refusal costs reads only
-            seen = await session.get(AbuseCounter, key)
-            if seen is not None:
-                try:
-                    _refuse_if_used_up(seen, quota, field, now)
-                except TooManyRequests as refusal:
-                    _remember(key, refusal, refusal.retry)
-                    raise
-        await session.rollback()
+        await _refuse_on_sight(session, quotas, _refuse_if_used_up, now)
         try:
             await _count(session, quotas, now)
         except TooManyRequests:

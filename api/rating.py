@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 
 from api import schemas as s
 from api.citizens import Authorised, Client
-from api.context import ApiContext, context
+from api.context import Ctx
 from api.limits import take_write
 from api.workflow import tracking
 from store.applicants import insert_rating
@@ -30,7 +29,7 @@ async def rate(
     body: s.RatingBody,
     _: Authorised,
     client: Client,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.RatingView:
     """Record the rating; a second one is refused. The phone's digits are enough (a rating
     changes nothing of the dossier), and it counts against the write quotas."""

@@ -425,8 +425,8 @@ class InboxItem(BaseModel):
     step_key: str
     name_vi: str
     kind: str
-    opened_at: datetime | None
-    due_at: datetime | None
+    opened_at: StoredMoment | None
+    due_at: StoredMoment | None
     overdue: bool
     due_soon: bool
     working_hours_left: float | None = Field(

@@ -22,7 +22,7 @@ from api import schemas as s
 from api.admission import admit
 from api.auth import tracking_secret
 from api.citizens import Client, WriteQuota
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx
 from api.errors import FieldError
 from api.fee_intake import hold_for_fee
 from api.limits import TooManyRequests, take_submission
@@ -143,7 +143,7 @@ async def _claim(
 async def submit(
     body: s.SubmissionRequest,
     response: Response,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     client: Client,
     idempotency_key: Annotated[
         str,

@@ -7,13 +7,12 @@ are what the portal's pages call too.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException
 
 from api import schemas as s
 from api.citizens import ApplicantProof, Proof, authorise
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx, DossierCode
 from api.limits import take_write
 from api.uploads import uploaded_documents
 from api.workflow import NOT_FOUND
@@ -56,10 +55,10 @@ async def withdraw_dossier(ctx: ApiContext, code: str, given: Proof, reason: str
     summary="Hand in the documents a supplement request asked for (receipt's secret or OTP)",
 )
 async def supplement(
-    code: Annotated[str, Path(max_length=40)],
+    code: DossierCode,
     body: s.SupplementRequestBody,
     given: ApplicantProof,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.StatusView:
     """The uploads become the dossier's supplement; the clock runs again."""
     status = await supplement_dossier(ctx, code, given, list(body.documents))
@@ -73,10 +72,10 @@ async def supplement(
     summary="Withdraw the dossier (receipt's secret or a one-time code)",
 )
 async def withdraw(
-    code: Annotated[str, Path(max_length=40)],
+    code: DossierCode,
     body: s.WithdrawRequestBody,
     given: ApplicantProof,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.StatusView:
     """Every open step ends; nothing is left running."""
     status = await withdraw_dossier(ctx, code, given, body.reason)
@@ -117,10 +116,10 @@ async def change_delivery_address(
     summary="Change where the result is posted (receipt's secret or a one-time code)",
 )
 async def delivery_address(
-    code: Annotated[str, Path(max_length=40)],
+    code: DossierCode,
     body: s.DeliveryAddressBody,
     given: ApplicantProof,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.DeliveryAddressChanged:
     """Until the post office has it, the result goes to the new address."""
     return await change_delivery_address(ctx, code, given, body.address)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import schemas as s
 from api.citizens import Authorised, Factor
-from api.context import ApiContext, context
+from api.context import Ctx
 from api.workflow import tracking
 from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
@@ -46,9 +46,7 @@ async def _deliveries(session: AsyncSession, code: str, factor: Factor) -> list[
     tags=["citizens"],
     summary="Track a dossier (needs the tracking secret or the phone's last 4 digits)",
 )
-async def track(
-    code: str, factor: Authorised, ctx: Annotated[ApiContext, Depends(context)]
-) -> s.TrackingView:
+async def track(code: str, factor: Authorised, ctx: Ctx) -> s.TrackingView:
     """The dossier's status, open steps, hand-overs, documents, payments and delivery."""
     state = await tracking(ctx, code)
     async with ctx.sessions() as session:
@@ -79,7 +77,7 @@ async def track(
 async def receipt(
     code: str,
     factor: Authorised,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     format: Annotated[Literal["html", "pdf"] | None, Query()] = None,
     accept: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
@@ -123,6 +121,6 @@ async def receipt(
     responses={200: {"content": {"image/png": {}}}},
     response_class=Response,
 )
-async def qr(code: str, _: Authorised, ctx: Annotated[ApiContext, Depends(context)]) -> Response:
+async def qr(code: str, _: Authorised, ctx: Ctx) -> Response:
     """The tracking link as a PNG QR code."""
     return Response(qr_png(ctx.settings.tracking_url(code)), media_type="image/png")

@@ -11,15 +11,14 @@ import hashlib
 import os
 import uuid
 from pathlib import Path as FsPath
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api import schemas as s
 from api.citizens import WriteQuota
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx
 from api.errors import FieldError
 from domain.dossier import SubmittedDocument
 from store.applicants import add_upload, uploads_by_id
@@ -125,9 +124,7 @@ def _store_file(directory: FsPath, digest: str, data: bytes) -> None:
         }
     },
 )
-async def upload(
-    request: Request, ctx: Annotated[ApiContext, Depends(context)]
-) -> s.UploadResponse:
+async def upload(request: Request, ctx: Ctx) -> s.UploadResponse:
     """Store an uploaded document; size and type are checked before anything is stored."""
     limit = ctx.settings.upload_max_bytes
     length = request.headers.get("content-length", "")
