@@ -62,14 +62,7 @@ catalog_router = APIRouter(prefix="/api/v1", tags=["catalog"])
 def _summary(ctx: ApiContext, entry: CatalogEntry, day: date) -> s.ProcedureSummary:
     warning = next((w for w in ctx.catalog.ending_soon(day) if w.code == entry.code), None)
     return s.ProcedureSummary(
-        code=entry.code,
-        version=entry.version,
-        name_vi=entry.name_vi,
-        name_en=entry.name_en,
-        combined=isinstance(entry, CombinedProcedure),
-        online_only=entry.online_only,
-        home_delivery=entry.home_delivery,
-        limit=str(entry.limit),
+        **s.ProcedureHeading.fields_of(entry, str(entry.limit)),
         in_force_until=entry.effective_to,
         warning=str(warning) if warning else None,
     )

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.catalog import CatalogEntry, CombinedProcedure
 from domain.dossier import DossierStatus, ParcelRef
 from workflows.dossier import DecisionAction
 
@@ -448,8 +449,9 @@ class InboxPage(BaseModel):
     items: list[InboxItem]
 
 
-class ProcedureSummary(BaseModel):
-    """A procedure (or combined bundle) one can file today."""
+class ProcedureHeading(BaseModel):
+    """What names a procedure (or combined bundle) version: the catalog's lists and the
+    procedure's public page (`web.views.ProcedurePage`) both start with it."""
 
     code: str
     version: str
@@ -458,7 +460,26 @@ class ProcedureSummary(BaseModel):
     combined: bool
     online_only: bool
     home_delivery: bool
-    limit: str
+    limit: str  # the time limit, in words
+
+    @classmethod
+    def fields_of(cls, entry: CatalogEntry, limit: str) -> dict[str, Any]:
+        """This heading's fields of a catalog entry, its time limit given in words."""
+        return {
+            "code": entry.code,
+            "version": entry.version,
+            "name_vi": entry.name_vi,
+            "name_en": entry.name_en,
+            "combined": isinstance(entry, CombinedProcedure),
+            "online_only": entry.online_only,
+            "home_delivery": entry.home_delivery,
+            "limit": limit,
+        }
+
+
+class ProcedureSummary(ProcedureHeading):
+    """A procedure (or combined bundle) one can file today."""
+
     # The last day this version takes dossiers (None: open-ended), and, within 30 days of it
     # with no successor published, a warning that dossiers will be refused after it.
     in_force_until: date | None = None
