@@ -298,6 +298,7 @@ def create_app(
         app.include_router(citizens_routes.router)
     app.include_router(citizens.router)  # the one-time code
     app.include_router(rating.router)
+    app.include_router(citizen_payments.provider)
     app.include_router(agencies.router)
     app.include_router(fees.router)  # fees at receipt and electronic receipts (h22)
     pages.install(app)  # the pages for people (web/), on the same app

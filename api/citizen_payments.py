@@ -17,10 +17,9 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from api import schemas as s
-from api.citizens import ApplicantProof, Authorised, Proof, authorise
+from api.citizens import ApplicantProof, Authorised, Proof, authorise_change
 from api.context import ApiContext, Ctx, DossierCode
 from api.fee_intake import FEE_PAYMENT_PREFIX, settle_callback
-from api.limits import take_write
 from api.payments import PaymentCallback, PaymentRequest, signature_matches
 from api.workflow import handle_of, rpc_error, tracking
 from domain.dossier import DossierStatus
@@ -34,7 +33,8 @@ from store.applicants import (
 from store.models import PaymentStatus
 from workflows.dossier import DossierWorkflow, PaymentInput
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
+provider = APIRouter(prefix="/api/v1", tags=["payment provider"])  # its callback
 log = structlog.get_logger(__name__)
 
 
@@ -47,8 +47,7 @@ async def pay_dossier(
         HTTPException: 409 when nothing is due or a payment is pending; 502 when the provider
             is unavailable (the payment is then recorded as declined).
     """
-    await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code)
+    await authorise_change(ctx, code, given)
     body = s.PaymentStartBody() if method is None else s.PaymentStartBody(method=method)
     state = await tracking(ctx, code)
     outstanding = state.amount_due_vnd - state.amount_paid_vnd
@@ -82,7 +81,6 @@ async def pay_dossier(
     "/dossiers/{code}/payments",
     status_code=202,
     response_model=s.PaymentView,
-    tags=["citizens"],
     summary="Pay the outstanding financial obligation (receipt's secret or a one-time code)",
 )
 async def start_payment(
@@ -98,7 +96,6 @@ async def start_payment(
 @router.get(
     "/dossiers/{code}/payments/{payment_id}",
     response_model=s.PaymentView,
-    tags=["citizens"],
     summary="A payment's status",
 )
 async def payment_status(
@@ -127,9 +124,8 @@ async def _signal_payment(ctx: ApiContext, code: str, payment_id: str, amount: i
         raise rpc_error(err) from None
 
 
-@router.post(
+@provider.post(
     "/payments/callback",
-    tags=["payment provider"],
     summary="The payment provider's callback (HMAC-signed body, header X-Signature)",
     openapi_extra={
         "requestBody": {

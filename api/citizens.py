@@ -35,7 +35,7 @@ from api.workflow import NOT_FOUND
 from store.applicants import drop_one_time_code, one_time_code_of, replace_one_time_code
 from store.letters import contact_phone_ends_with, get_contact
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
 
 
 # -- the second factor ------------------------------------------------------------------------
@@ -181,6 +181,14 @@ async def authorise(ctx: ApiContext, code: str, given: Proof, *, change: bool = 
     return factor
 
 
+async def authorise_change(ctx: ApiContext, code: str, given: Proof) -> Factor:
+    """Check a strong factor for a change of the dossier (`authorise`) and count the change
+    against the client's and the dossier's write quotas."""
+    factor = await authorise(ctx, code, given, change=True)
+    await take_write(ctx, given.client, code)
+    return factor
+
+
 async def applicant(
     ctx: Ctx,
     code: DossierCode,
@@ -257,7 +265,6 @@ async def send_one_time_code(ctx: ApiContext, code: str, given: Proof) -> s.OneT
     "/dossiers/{code}/one-time-code",
     status_code=202,
     response_model=s.OneTimeCodeSent,
-    tags=["citizens"],
     summary="Send a one-time code to the applicant's e-mail (to act without the receipt)",
 )
 async def one_time_code(

@@ -14,14 +14,13 @@ from api.workflow import tracking
 from store.applicants import insert_rating
 from workflows.dossier import TERMINAL
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
 
 
 @router.post(
     "/dossiers/{code}/rating",
     status_code=201,
     response_model=s.RatingView,
-    tags=["citizens"],
     summary="Rate the service (1-5), once, after the dossier has ended",
 )
 async def rate(

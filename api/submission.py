@@ -37,7 +37,7 @@ from store.letters import save_contact, subject_ref
 from store.models import OnlineSubmission
 from store.repositories import allocate_dossier_code
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
 
 
 def catalog_entry(ctx: ApiContext, code: str, day: Any) -> CatalogEntry:
@@ -137,7 +137,6 @@ async def _claim(
     dependencies=[Depends(admit), WriteQuota],
     status_code=201,
     response_model=s.SubmissionResponse,
-    tags=["citizens"],
     summary="Submit a dossier online (idempotent by the Idempotency-Key header)",
 )
 async def submit(

@@ -7,13 +7,13 @@ are what the portal's pages call too.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
 from api import schemas as s
-from api.citizens import ApplicantProof, Proof, authorise
+from api.citizens import ApplicantProof, Proof, authorise_change
 from api.context import ApiContext, Ctx, DossierCode
-from api.limits import take_write
 from api.uploads import uploaded_documents
 from api.workflow import NOT_FOUND
 from api.workflow import update as run_update
@@ -22,64 +22,53 @@ from store.applicants import is_posted, record_address_change, submitted_facts
 from store.letters import get_contact
 from workflows.dossier import DossierWorkflow, SupplementInput, WithdrawInput
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
 
 
 async def supplement_dossier(
     ctx: ApiContext, code: str, given: Proof, upload_ids: list[str]
-) -> DossierStatus:
+) -> s.StatusView:
     """Hand in a supplement: needs a strong factor; counted against the write quotas."""
-    await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code)
+    await authorise_change(ctx, code, given)
     documents = await uploaded_documents(ctx, upload_ids, "documents")
-    status: DossierStatus = await run_update(
+    return await _run(
         ctx, code, DossierWorkflow.provide_supplement, SupplementInput(documents=documents)
     )
-    return status
 
 
-async def withdraw_dossier(ctx: ApiContext, code: str, given: Proof, reason: str) -> DossierStatus:
+async def withdraw_dossier(ctx: ApiContext, code: str, given: Proof, reason: str) -> s.StatusView:
     """Withdraw a dossier: needs a strong factor; counted against the write quotas."""
-    await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code)
-    status: DossierStatus = await run_update(
-        ctx, code, DossierWorkflow.withdraw, WithdrawInput(reason=reason)
-    )
-    return status
+    await authorise_change(ctx, code, given)
+    return await _run(ctx, code, DossierWorkflow.withdraw, WithdrawInput(reason=reason))
+
+
+async def _run(ctx: ApiContext, code: str, update: Any, arg: Any) -> s.StatusView:
+    status: DossierStatus = await run_update(ctx, code, update, arg)
+    return s.StatusView(dossier_code=code, status=status)
 
 
 @router.post(
     "/dossiers/{code}/supplements",
     response_model=s.StatusView,
-    tags=["citizens"],
     summary="Hand in the documents a supplement request asked for (receipt's secret or OTP)",
 )
 async def supplement(
-    code: DossierCode,
-    body: s.SupplementRequestBody,
-    given: ApplicantProof,
-    ctx: Ctx,
+    code: DossierCode, body: s.SupplementRequestBody, given: ApplicantProof, ctx: Ctx
 ) -> s.StatusView:
     """The uploads become the dossier's supplement; the clock runs again."""
-    status = await supplement_dossier(ctx, code, given, list(body.documents))
-    return s.StatusView(dossier_code=code, status=status)
+    return await supplement_dossier(ctx, code, given, list(body.documents))
 
 
 @router.post(
     "/dossiers/{code}/withdraw",
     response_model=s.StatusView,
-    tags=["citizens"],
     summary="Withdraw the dossier (receipt's secret or a one-time code)",
 )
 async def withdraw(
-    code: DossierCode,
-    body: s.WithdrawRequestBody,
-    given: ApplicantProof,
-    ctx: Ctx,
+    code: DossierCode, body: s.WithdrawRequestBody, given: ApplicantProof, ctx: Ctx
 ) -> s.StatusView:
     """Every open step ends; nothing is left running."""
-    status = await withdraw_dossier(ctx, code, given, body.reason)
-    return s.StatusView(dossier_code=code, status=status)
+    return await withdraw_dossier(ctx, code, given, body.reason)
 
 
 async def change_delivery_address(
@@ -92,8 +81,7 @@ async def change_delivery_address(
     Raises:
         HTTPException: 409 for a result collected at the desk, or already with the post.
     """
-    await authorise(ctx, code, given, change=True)
-    await take_write(ctx, given.client, code)
+    await authorise_change(ctx, code, given)
     async with ctx.sessions() as session:
         facts = await submitted_facts(session, code)
         if facts is None or not facts.home_delivery:
@@ -112,7 +100,6 @@ async def change_delivery_address(
 @router.put(
     "/dossiers/{code}/delivery-address",
     response_model=s.DeliveryAddressChanged,
-    tags=["citizens"],
     summary="Change where the result is posted (receipt's secret or a one-time code)",
 )
 async def delivery_address(

@@ -24,7 +24,7 @@ from store.applicants import payments_of, submitted_facts
 from store.forms_data import receipt_form
 from store.registry import attempts_of, deliveries_of
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
 
 
 async def _deliveries(session: AsyncSession, code: str, factor: Factor) -> list[s.DeliveryView]:
@@ -43,7 +43,6 @@ async def _deliveries(session: AsyncSession, code: str, factor: Factor) -> list[
 @router.get(
     "/dossiers/{code}",
     response_model=s.TrackingView,
-    tags=["citizens"],
     summary="Track a dossier (needs the tracking secret or the phone's last 4 digits)",
 )
 async def track(code: str, factor: Authorised, ctx: Ctx) -> s.TrackingView:
@@ -69,7 +68,6 @@ async def track(code: str, factor: Authorised, ctx: Ctx) -> s.TrackingView:
 
 @router.get(
     "/dossiers/{code}/receipt",
-    tags=["citizens"],
     summary="The receipt (form 01) as HTML or PDF",
     responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
     response_class=Response,
@@ -116,7 +114,6 @@ async def receipt(
 
 @router.get(
     "/dossiers/{code}/qr.png",
-    tags=["citizens"],
     summary="A QR code of the dossier's tracking link",
     responses={200: {"content": {"image/png": {}}}},
     response_class=Response,

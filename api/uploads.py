@@ -23,7 +23,7 @@ from api.errors import FieldError
 from domain.dossier import SubmittedDocument
 from store.applicants import add_upload, uploads_by_id
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", tags=["citizens"])
 
 # Magic numbers of the accepted file types: the declared type is not trusted.
 _SIGNATURES = {
@@ -101,7 +101,6 @@ def _store_file(directory: FsPath, digest: str, data: bytes) -> None:
     status_code=201,
     dependencies=[WriteQuota],
     response_model=s.UploadResponse,
-    tags=["citizens"],
     summary="Upload a document (PDF, JPEG or PNG) before submitting",
     openapi_extra={
         "requestBody": {
