@@ -63,15 +63,15 @@ def dialect_insert(bind: AsyncSession | Connection, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-async def insert_new(session: AsyncSession, table: Any, key: Any, **values: Any) -> bool:
-    """Insert a row unless one with the same ``key`` (a unique column) stands: whether this
-    call inserted it. One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement, so two
+async def insert_new(session: AsyncSession, table: Any, unique: Any, /, **values: Any) -> bool:
+    """Insert a row unless one with the same value in the ``unique`` column stands: whether
+    this call inserted it. One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement, so two
     concurrent callers cannot both insert."""
     statement = (
         dialect_insert(session, table)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(key)
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(unique)
     )
     return (await session.execute(statement)).scalar_one_or_none() is not None
 
