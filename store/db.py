@@ -64,14 +64,15 @@ def dialect_insert(bind: AsyncSession | Connection, table: Any) -> Any:
 
 
 async def insert_new(session: AsyncSession, table: Any, unique: Any, /, **values: Any) -> bool:
-    """Insert a row unless one with the same value in the ``unique`` column stands: whether
-    this call inserted it. One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement, so two
-    concurrent callers cannot both insert."""
+    """Insert a row unless one with the same business key stands: whether this call inserted
+    it. ``unique`` is the key's column, or a tuple of its columns. One ``INSERT ... ON CONFLICT
+    DO NOTHING RETURNING`` statement, so of two concurrent callers only one inserts."""
+    columns = list(unique) if isinstance(unique, tuple) else [unique]
     statement = (
         dialect_insert(session, table)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=[unique])
-        .returning(unique)
+        .on_conflict_do_nothing(index_elements=columns)
+        .returning(columns[0])
     )
     return (await session.execute(statement)).scalar_one_or_none() is not None
 
