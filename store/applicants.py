@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.dossier import DossierFacts
-from store.db import insert_new
+from store.db import insert_new, locked_row
 from store.models import (
     AuditRecord,
     DeliveryRecord,
@@ -101,14 +101,10 @@ async def get_payment(session: AsyncSession, payment_id: str) -> PaymentRecord |
 async def lock_payment(session: AsyncSession, payment_id: str) -> PaymentRecord | None:
     """A payment by id, read afresh under its row lock (``FOR UPDATE`` on PostgreSQL), so two
     deliveries of one callback are recorded one after the other."""
-    return (
-        await session.execute(
-            select(PaymentRecord)
-            .where(PaymentRecord.payment_id == payment_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+    row: PaymentRecord | None = await locked_row(
+        session, PaymentRecord, PaymentRecord.payment_id == payment_id
+    )
+    return row
 
 
 def add_payment(session: AsyncSession, dossier_code: str, amount_vnd: int) -> PaymentRecord:

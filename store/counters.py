@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.db import insert_new
+from store.db import insert_new, locked_row
 from store.models import AbuseCounter, AuditRecord
 
 
@@ -34,14 +34,8 @@ async def lock_counter(session: AsyncSession, key: str, now: datetime) -> AbuseC
         last_at=now,
         locked_until=None,
     )
-    return (
-        await session.execute(
-            select(AbuseCounter)
-            .where(AbuseCounter.key == key)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    row: AbuseCounter = await locked_row(session, AbuseCounter, AbuseCounter.key == key)
+    return row
 
 
 async def drop_counter(session: AsyncSession, key: str) -> None:

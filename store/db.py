@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
@@ -75,6 +75,16 @@ async def insert_new(session: AsyncSession, table: Any, unique: Any, /, **values
         .returning(columns[0])
     )
     return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def locked_row(session: AsyncSession, table: Any, *where: Any) -> Any:
+    """The row that ``where`` selects, or None, read afresh (not from the session's cache) under
+    its row lock (``SELECT ... FOR UPDATE`` on PostgreSQL) until the transaction ends."""
+    return (
+        await session.execute(
+            select(table).where(*where).with_for_update().execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
 
 
 def check_connection(url: str) -> None:
