@@ -228,6 +228,16 @@ async def get_apology(
     ).scalar_one_or_none()
 
 
+async def rendered_apologies(session: AsyncSession, dossier_code: str) -> set[int]:
+    """The sequence numbers of the dossier's letters whose PDF is rendered."""
+    result = await session.execute(
+        select(ApologyLetterRecord.sequence, ApologyLetterRecord.pdf_path).where(
+            ApologyLetterRecord.dossier_code == dossier_code
+        )
+    )
+    return {sequence for sequence, pdf in result.all() if pdf}
+
+
 async def lock_apology(
     session: AsyncSession, dossier_code: str, sequence: int
 ) -> ApologyLetterRecord:

@@ -28,7 +28,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,7 +43,7 @@ from domain.dossier import DossierStatus
 from forms.official import labels
 from forms.qr import png_data_uri, qr_png
 from forms.render import FontNotFound, find_font, vn_datetime
-from store.models import ApologyLetterRecord
+from store.letters import get_apology, rendered_apologies
 from web import poster
 from web.i18n import LANG_COOKIE, REFUSALS, STATES, Lang, lang_of, translator, word
 from web.views import (
@@ -401,14 +400,7 @@ async def _tracking_page(
 ) -> HTMLResponse:
     view = await tracking.track(code, factor, ctx)
     async with ctx.sessions() as session:
-        letters = (
-            await session.execute(
-                select(ApologyLetterRecord.sequence, ApologyLetterRecord.pdf_path)
-                .where(ApologyLetterRecord.dossier_code == code)
-                .order_by(ApologyLetterRecord.sequence)
-            )
-        ).all()
-    downloadable = {sequence for sequence, pdf in letters if pdf}
+        downloadable = await rendered_apologies(session, code)
     pending = [req for req in view.supplements if req.answered_at is None]
     outstanding = view.amount_due_vnd - view.amount_paid_vnd
     return _render(
@@ -425,7 +417,7 @@ async def _tracking_page(
         outstanding=vnd(max(outstanding, 0)),
         vnd=vnd,
         ended=view.status in TERMINAL,
-        apology_sequences=[seq for seq, _ in letters if seq in downloadable],
+        apology_sequences=sorted(downloadable),
         agency_vi=lambda code: agency_vi(ctx.catalog, code),
         result_vi=labels().result,
         state_word=lambda code: word(STATES, code, lang_of(request)),
@@ -588,14 +580,7 @@ async def apology_pdf(request: Request, code: str, sequence: int, ctx: Ctx) -> R
     if isinstance(checked, HTMLResponse):
         return checked
     async with ctx.sessions() as session:
-        row = (
-            await session.execute(
-                select(ApologyLetterRecord).where(
-                    ApologyLetterRecord.dossier_code == code,
-                    ApologyLetterRecord.sequence == sequence,
-                )
-            )
-        ).scalar_one_or_none()
+        row = await get_apology(session, code, sequence)
     path = Path(row.pdf_path) if row is not None and row.pdf_path else None
     if path is None or not await asyncio.to_thread(path.is_file):
         raise HTTPException(404, "the letter is not rendered yet; try again in a moment")
