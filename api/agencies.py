@@ -14,22 +14,19 @@ by revoking the token the request carries.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import func, select
 
 from api import schemas as s
 from api.auth import AgencyClaims, revoke
-from api.context import ApiContext, context
+from api.context import ApiContext, Ctx, DossierCode
 from api.workflow import update as run_update
 from domain.calendar import default_calendar
 from domain.clock import LegalClock
-from store.db import dialect_insert
-from store.models import AuditRecord, StepAssignment, StepRecord
+from store.inbox import assign_step, assignment_of, get_step, open_steps_page
 from workflows.dossier import OFFICER_KINDS, DecisionInput, DecisionResult, DossierWorkflow
 
 router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])
@@ -38,7 +35,7 @@ bearer = HTTPBearer(auto_error=False, description="a token from `python -m api i
 
 def officer(
     request: Request,
-    agency: Annotated[str, Path(max_length=40)],
+    agency: DossierCode,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AgencyClaims:
     """The token's claims (checked by the middleware), if its agency is the path's; else 403."""
@@ -51,6 +48,7 @@ def officer(
 
 
 Officer = Annotated[AgencyClaims, Depends(officer)]
+StepKey = Annotated[str, Path(max_length=160, description="procedure:step")]
 
 
 def head(claims: Officer) -> AgencyClaims:
@@ -61,12 +59,6 @@ def head(claims: Officer) -> AgencyClaims:
 
 
 Head = Annotated[AgencyClaims, Depends(head)]
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 async def open_steps(
@@ -83,55 +75,28 @@ async def open_steps(
     and the officer the head assigned each to. The API's inbox and the officer's desk
     (`web.desk`) both list these; ``overdue_only``: the head's escalations."""
     now = ctx.now()
-    where: list[Any] = [StepRecord.agency == agency, StepRecord.status == "open"]
-    if overdue_only:
-        where.append(StepRecord.overdue.is_(True) | (StepRecord.due_at <= now))
     async with ctx.sessions() as session:
-        total = (
-            await session.execute(select(func.count()).select_from(StepRecord).where(*where))
-        ).scalar_one()
-        rows = (
-            await session.execute(
-                select(StepRecord, StepAssignment.officer_id)
-                .outerjoin(
-                    StepAssignment,
-                    (StepAssignment.dossier_code == StepRecord.dossier_code)
-                    & (StepAssignment.step_key == StepRecord.step_key),
-                )
-                .where(*where)
-                .order_by(
-                    StepRecord.due_at.is_(None),
-                    StepRecord.due_at,
-                    StepRecord.opened_at,
-                    StepRecord.dossier_code,
-                    StepRecord.step_key,
-                )
-                .offset((page - 1) * page_size)
-                .limit(page_size)
+        total, rows = await open_steps_page(
+            session, agency, now=now, overdue_only=overdue_only, page=page, page_size=page_size
+        )
+    items = []
+    for row, assigned_to in rows:
+        due = row.due_at and s.stored_utc(row.due_at)
+        left = working_hours_left(now, due)
+        overdue = row.overdue or (due is not None and due <= now)
+        due_soon = not overdue and left is not None and left <= ctx.settings.inbox_due_soon_hours
+        items.append(
+            s.view_of(
+                s.InboxItem,
+                row,
+                due_at=due,
+                overdue=overdue,
+                due_soon=due_soon,
+                working_hours_left=left,
+                officer_action=row.kind in OFFICER_KINDS,
+                assigned_to=assigned_to,
             )
-        ).all()
-        items = []
-        for row, assigned_to in rows:
-            due = _aware(row.due_at)
-            left = working_hours_left(now, due)
-            overdue = row.overdue or (due is not None and due <= now)
-            items.append(
-                s.InboxItem(
-                    dossier_code=row.dossier_code,
-                    step_key=row.step_key,
-                    name_vi=row.name_vi,
-                    kind=row.kind,
-                    opened_at=_aware(row.opened_at),
-                    due_at=due,
-                    overdue=overdue,
-                    due_soon=not overdue
-                    and left is not None
-                    and left <= ctx.settings.inbox_due_soon_hours,
-                    working_hours_left=left,
-                    officer_action=row.kind in OFFICER_KINDS,
-                    assigned_to=assigned_to,
-                )
-            )
+        )
     return s.InboxPage(agency=agency, page=page, page_size=page_size, total=total, items=items)
 
 
@@ -155,7 +120,7 @@ def working_hours_left(now: datetime, due: datetime | None) -> float | None:
 async def inbox(
     agency: str,
     claims: Officer,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> s.InboxPage:
@@ -171,7 +136,7 @@ async def inbox(
 async def escalations(
     agency: str,
     claims: Head,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> s.InboxPage:
@@ -186,46 +151,27 @@ async def escalations(
 )
 async def assign(
     agency: str,
-    code: Annotated[str, Path(max_length=40)],
-    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
+    code: DossierCode,
+    step_key: StepKey,
     body: s.AssignmentBody,
     claims: Head,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.AssignmentView:
     """Only that officer (or the head) decides the step from now on; recorded in the audit log."""
     now = datetime.now(UTC)
     async with ctx.sessions() as session:
-        step = await session.get(StepRecord, (code, step_key))
+        step = await get_step(session, code, step_key)
         if step is None or step.agency != agency:
             raise HTTPException(404, f"{agency} holds no step {step_key} of {code}")
         if step.status != "open":
             raise HTTPException(409, f"step {step_key} is {step.status}, not open")
-        values = {
-            "agency": agency,
-            "officer_id": body.officer,
-            "assigned_by": claims.officer,
-            "assigned_at": now,
-        }
-        await session.execute(
-            dialect_insert(session, StepAssignment)
-            .values(dossier_code=code, step_key=step_key, **values)
-            .on_conflict_do_update(
-                index_elements=[StepAssignment.dossier_code, StepAssignment.step_key], set_=values
-            )
-        )
-        session.add(
-            AuditRecord(
-                dossier_code=code,
-                update_id=f"assign-{uuid.uuid4().hex}",
-                at=now,
-                actor_kind="officer",
-                actor_id=claims.officer,
-                agency=agency,
-                action="reassigned",
-                step=step_key,
-                reason=body.reason,
-                detail=f"to {body.officer}",
-            )
+        await assign_step(
+            session,
+            step,
+            officer=body.officer,
+            assigned_by=claims.officer,
+            at=now,
+            reason=body.reason,
         )
         await session.commit()
     return s.AssignmentView(
@@ -242,9 +188,7 @@ async def assign(
     response_model=s.SignedOut,
     summary="Sign out: revoke the token this request carries",
 )
-async def sign_out(
-    agency: str, claims: Officer, ctx: Annotated[ApiContext, Depends(context)]
-) -> s.SignedOut:
+async def sign_out(agency: str, claims: Officer, ctx: Ctx) -> s.SignedOut:
     """The token is refused (401) from now on, by every API process."""
     async with ctx.sessions() as session:
         revoked = await revoke(session, claims, "signed out")
@@ -265,8 +209,8 @@ async def decide_step(
             by `api.workflow.update`.
     """
     async with ctx.sessions() as session:
-        step = await session.get(StepRecord, (code, step_key))
-        assigned = await session.get(StepAssignment, (code, step_key))
+        step = await get_step(session, code, step_key)
+        assigned = await assignment_of(session, code, step_key)
     if step is not None and step.agency != claims.agency:
         # Refused here, before the workflow is asked: nothing is written anywhere.
         raise HTTPException(403, f"step {step_key} is held by {step.agency}, not {claims.agency}")
@@ -298,11 +242,11 @@ async def decide_step(
 )
 async def decide(
     agency: str,
-    code: Annotated[str, Path(max_length=40)],
-    step_key: Annotated[str, Path(max_length=160, description="procedure:step")],
+    code: DossierCode,
+    step_key: StepKey,
     body: s.DecisionBody,
     claims: Officer,
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
 ) -> s.DecisionView:
     """Send the decision to the dossier; the workflow's validator has the last word."""
     return await decide_step(ctx, claims, code, step_key, body)

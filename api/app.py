@@ -1,7 +1,8 @@
 """The FastAPI application: `create_app` wires the routes to injected dependencies.
 
-Routes: the catalog (``/api/v1/procedures``), citizens (`api.citizens`), agencies
-(`api.agencies`) and the payment provider's callback. OpenAPI at ``/openapi.json``, interactive
+Routes: the catalog (`api.catalog`), citizens (`api.citizens` and the modules it names, one per
+resource), agencies (`api.agencies`), fees (`api.fees`) and the payment provider's callback
+(`api.citizen_payments`). OpenAPI at ``/openapi.json``, interactive
 docs at ``/docs``. See docs/api.md.
 
 Every route's path and query parameters are checked once, here (`plain_parameters`), for
@@ -12,165 +13,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
-from typing import Annotated
+from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api import agencies, citizens, errors, fees
+from api import (
+    agencies,
+    citizen_payments,
+    citizens,
+    errors,
+    fees,
+    rating,
+    submission,
+    supplements,
+    tracking,
+    uploads,
+)
 from api import schemas as s
 from api.auth import InvalidToken, SignedTokens, TokenVerifier, authenticate
-from api.context import ApiContext, context
+from api.catalog import router as catalog_router
+from api.context import ApiContext
 from api.payments import PaymentProvider
-from domain.catalog import (
-    BuildingCase,
-    Catalog,
-    CatalogEntry,
-    CombinedProcedure,
-    DossierFact,
-    ProcedureVersion,
-    default_catalog,
-    exemption_answer_vi,
-)
-from domain.clock import VN_TZ
+from domain.catalog import Catalog, default_catalog
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from engine.settings import Settings
 from web import desk, pages
 
 AGENCY_PREFIX = "/api/v1/agencies"
-
-catalog_router = APIRouter(prefix="/api/v1", tags=["catalog"])
-
-
-def _summary(ctx: ApiContext, entry: CatalogEntry, day: date) -> s.ProcedureSummary:
-    warning = next((w for w in ctx.catalog.ending_soon(day) if w.code == entry.code), None)
-    return s.ProcedureSummary(
-        code=entry.code,
-        version=entry.version,
-        name_vi=entry.name_vi,
-        name_en=entry.name_en,
-        combined=isinstance(entry, CombinedProcedure),
-        online_only=entry.online_only,
-        home_delivery=entry.home_delivery,
-        limit=str(entry.limit),
-        in_force_until=entry.effective_to,
-        warning=str(warning) if warning else None,
-    )
-
-
-@catalog_router.get(
-    "/procedures", response_model=list[s.ProcedureSummary], summary="Procedures one can file"
-)
-async def procedures(
-    ctx: Annotated[ApiContext, Depends(context)],
-    on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
-) -> list[s.ProcedureSummary]:
-    """Every procedure and combined bundle in force on the day."""
-    day = on or ctx.now().astimezone(VN_TZ).date()
-    return [_summary(ctx, entry, day) for entry in ctx.catalog.list_in_force(day)]
-
-
-@catalog_router.get(
-    "/procedures/{code}", response_model=s.ProcedureDetail, summary="One procedure in detail"
-)
-async def procedure(
-    code: Annotated[str, Path(max_length=80)],
-    ctx: Annotated[ApiContext, Depends(context)],
-    on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
-) -> s.ProcedureDetail:
-    """The version in force on the day: documents to supply, fees, steps and their agencies."""
-    day = on or ctx.now().astimezone(VN_TZ).date()
-    entry = citizens.catalog_entry(ctx, code, day)
-    versions = (
-        ctx.catalog.components_on(code, day) if isinstance(entry, CombinedProcedure) else (entry,)
-    )
-    # The submission form follows from the steps: a fact a step reads is a field to fill in
-    # (the applicant's identity is always asked for, so SUBJECT adds no field).
-    needed = ctx.catalog.facts_needed_on(code, day)
-    return s.ProcedureDetail(
-        **_summary(ctx, entry, day).model_dump(),
-        required_fields=["parcel"] if DossierFact.PARCEL in needed else [],
-        components=[version.code for version in versions] if len(versions) > 1 else [],
-        required_documents=[
-            s.RequiredDocument(
-                procedure=version.code,
-                name_vi=doc.name_vi,
-                optional=doc.optional,
-                copies=doc.copies,
-            )
-            for version in versions
-            for doc in version.required_documents
-        ],
-        fees=[
-            {"procedure": version.code, **fee.model_dump(mode="json")}
-            for version in versions
-            for fee in version.fees
-        ],
-        steps=[
-            {
-                "procedure": version.code,
-                "id": step.id,
-                "name_vi": step.name_vi,
-                "agency": step.agency,
-                "kind": str(step.kind),
-                "budget": str(step.budget),
-                "depends_on": list(step.depends_on),
-            }
-            for version in versions
-            for step in version.steps
-        ],
-    )
-
-
-@catalog_router.get(
-    "/procedures/{code}/exemption",
-    response_model=s.ExemptionAnswer,
-    summary="Does this house need the procedure at all?",
-)
-async def exemption(
-    code: Annotated[str, Path(max_length=80)],
-    ctx: Annotated[ApiContext, Depends(context)],
-    floors: Annotated[int, Query(ge=1, le=200, description="storeys above ground")],
-    floor_area_m2: Annotated[float, Query(gt=0, le=1_000_000, description="total floor area")],
-    in_planned_urban_area: Annotated[
-        bool, Query(description="the plot lies in an area with an approved urban plan")
-    ],
-    on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
-) -> s.ExemptionAnswer:
-    """An exempt case (a small house outside planned urban areas from 2026-07-01) gets this
-    answer, with its legal basis, instead of filing a dossier."""
-    day = on or ctx.now().astimezone(VN_TZ).date()
-    entry = citizens.catalog_entry(ctx, code, day)
-    case = BuildingCase(
-        floors=floors, floor_area_m2=floor_area_m2, in_planned_urban_area=in_planned_urban_area
-    )
-    found = ctx.catalog.exemption_on(code, day, case)
-    if found is None:
-        version = (
-            entry
-            if isinstance(entry, ProcedureVersion)
-            else ctx.catalog.components_on(code, day)[0]
-        )
-        return s.ExemptionAnswer(
-            procedure=code,
-            version=entry.version,
-            exempt=False,
-            answer_vi=exemption_answer_vi(version, None),
-        )
-    version, rule = found
-    return s.ExemptionAnswer(
-        procedure=version.code,
-        version=version.version,
-        exempt=True,
-        answer_vi=exemption_answer_vi(version, rule),
-        exemption=rule.id,
-        legal_basis=rule.legal_basis,
-    )
 
 
 async def plain_parameters(request: Request) -> None:
@@ -289,7 +163,11 @@ def create_app(
     app.state.verifier = verifier  # the officer's desk (web.desk) signs in through it too
     app.middleware("http")(_agency_auth(verifier, sessions))
     app.include_router(catalog_router)
-    app.include_router(citizens.router)
+    for citizens_routes in (uploads, submission, tracking, supplements, citizen_payments):
+        app.include_router(citizens_routes.router)
+    app.include_router(citizens.router)  # the one-time code
+    app.include_router(rating.router)
+    app.include_router(citizen_payments.provider)
     app.include_router(agencies.router)
     app.include_router(fees.router)  # fees at receipt and electronic receipts (h22)
     pages.install(app)  # the pages for people (web/), on the same app

@@ -39,8 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.db import dialect_insert
-from store.models import RevokedToken
+from store.tokens import is_revoked, revoke_token
 
 _TRACKING = b"tracking-secret:"
 _AGENCY = b"agency-token:"
@@ -292,7 +291,7 @@ async def authenticate(
     claims = verifier.verify(token)
     if claims.token_id is not None:
         async with sessions() as session:
-            if await session.get(RevokedToken, claims.token_id) is not None:
+            if await is_revoked(session, claims.token_id):
                 raise InvalidToken("token revoked")
     return claims
 
@@ -305,22 +304,15 @@ async def revoke(session: AsyncSession, claims: AgencyClaims, reason: str = "") 
     """
     if claims.token_id is None:
         return False
-    inserted = (
-        await session.execute(
-            dialect_insert(session, RevokedToken)
-            .values(
-                token_id=claims.token_id,
-                agency=claims.agency,
-                officer=claims.officer,
-                expires_at=claims.expires_at,
-                revoked_at=datetime.now(UTC),
-                reason=reason[:200],
-            )
-            .on_conflict_do_nothing(index_elements=[RevokedToken.token_id])
-            .returning(RevokedToken.token_id)
-        )
-    ).scalar_one_or_none()
-    return inserted is not None
+    return await revoke_token(
+        session,
+        claims.token_id,
+        agency=claims.agency,
+        officer=claims.officer,
+        expires_at=claims.expires_at,
+        revoked_at=datetime.now(UTC),
+        reason=reason,
+    )
 
 
 def tracking_secret(secret: str, dossier_code: str) -> str:

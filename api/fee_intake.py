@@ -1,4 +1,5 @@
-"""Fees at receipt, the part the submission and the payment callback call (`api.citizens`).
+"""Fees at receipt, the part the submission (`api.submission`) and the payment callback
+(`api.citizen_payments`) call.
 
 A fee is collected AT RECEIPT, before the dossier's workflow starts, and tracked here, outside
 the workflow (the dossier core knows nothing of it):

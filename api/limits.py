@@ -27,21 +27,22 @@ import hmac
 import ipaddress
 import math
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import structlog
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.context import ApiContext
+from api.schemas import stored_utc as _utc
 from engine.settings import Settings
-from store.db import dialect_insert
-from store.models import AbuseCounter, AuditRecord
+from store.counters import drop_counter, get_counter, lock_counter, record_lock
+from store.models import AbuseCounter
 
 log = structlog.get_logger(__name__)
+P = TypeVar("P")  # a counter's policy: an `AttemptPolicy` or a `Quota`
 
 
 class TooManyRequests(Exception):
@@ -169,25 +170,24 @@ def client_key(secret: str, address: str | None) -> str:
     return digest.hexdigest()[:24]
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-async def _counter(session: AsyncSession, key: str, now: datetime) -> AbuseCounter:
-    """The counter's row, created if new and locked until the transaction ends."""
-    await session.execute(
-        dialect_insert(session, AbuseCounter)
-        .values(key=key, count=0, window_start=now, last_at=now, locked_until=None)
-        .on_conflict_do_nothing(index_elements=[AbuseCounter.key])
-    )
-    return (
-        await session.execute(
-            select(AbuseCounter)
-            .where(AbuseCounter.key == key)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+async def _refuse_on_sight(
+    session: AsyncSession,
+    counters: Sequence[tuple[str, P, str]],
+    refuse: Callable[[AbuseCounter, P, str, datetime], None],
+    now: datetime,
+) -> None:
+    """Raise what ``refuse`` raises for a counter as it stands, remembering the refusal; the
+    transaction is rolled back either way. A refusal costs one read and no write: an attacker's
+    refused requests are cheap."""
+    for key, policy, field in counters:
+        seen = await get_counter(session, key)
+        if seen is not None:
+            try:
+                refuse(seen, policy, field, now)
+            except TooManyRequests as refusal:
+                _remember(key, refusal, refusal.retry)
+                raise
+    await session.rollback()
 
 
 def _restart_if_over(row: AbuseCounter, window: timedelta, now: datetime) -> None:
@@ -218,18 +218,9 @@ async def begin_factor(ctx: ApiContext, code: str, client: str) -> None:
     )
     _refuse_if_remembered([key for key, _, _ in counters])
     async with ctx.sessions() as session:
-        # A refusal costs one read and no write: an attacker's refused requests are cheap.
+        await _refuse_on_sight(session, counters, _refuse_if_held, now)
         for key, policy, field in counters:
-            seen = await session.get(AbuseCounter, key)
-            if seen is not None:
-                try:
-                    _refuse_if_held(seen, policy, field, now)
-                except TooManyRequests as refusal:
-                    _remember(key, refusal, refusal.retry)
-                    raise
-        await session.rollback()
-        for key, policy, field in counters:
-            row = await _counter(session, key, now)
+            row = await lock_counter(session, key, now)
             try:
                 _refuse_if_held(row, policy, field, now)
             except TooManyRequests:
@@ -271,8 +262,8 @@ async def end_factor(ctx: ApiContext, code: str, client: str, *, passed: bool) -
     """
     limits, now = Limits.from_settings(ctx.settings), datetime.now(UTC)
     async with ctx.sessions() as session:
-        dossier = await _counter(session, _dossier_key(code), now)
-        client_row = await _counter(session, _client_factor_key(client), now)
+        dossier = await lock_counter(session, _dossier_key(code), now)
+        client_row = await lock_counter(session, _client_factor_key(client), now)
         if passed:
             dossier.count = 0
             client_row.count = max(0, client_row.count - 1)
@@ -293,31 +284,17 @@ async def lift_dossier_lock(ctx: ApiContext, code: str) -> None:
     now = datetime.now(UTC)
     _held.pop(_dossier_key(code), None)
     async with ctx.sessions() as session:
-        row = await session.get(AbuseCounter, _dossier_key(code))
+        row = await get_counter(session, _dossier_key(code))
         if row is None or (row.count == 0 and row.locked_until is None):
             return
         if row.locked_until is not None and _utc(row.locked_until) > now:
             _audit(session, code, now, "lock_lifted", row)
-        await session.execute(delete(AbuseCounter).where(AbuseCounter.key == row.key))
+        await drop_counter(session, row.key)
         await session.commit()
 
 
 def _audit(session: AsyncSession, code: str, now: datetime, action: str, row: AbuseCounter) -> None:
-    session.add(
-        AuditRecord(
-            dossier_code=code,
-            update_id=f"limit-{uuid.uuid4().hex}",
-            at=now,
-            actor_kind="limiter",
-            actor_id=None,
-            agency=None,
-            action=action,
-            step=None,
-            reason="",
-            # The counter's key names the party (a digest for a client), and the count.
-            detail=f"{row.key} after {row.count} failed attempts",
-        )
-    )
+    record_lock(session, code, now, action, row)
     log.warning("abuse_lock", action=action, dossier_code=code, counter=row.key)
 
 
@@ -333,15 +310,7 @@ async def take_write(ctx: ApiContext, client: str, code: str | None) -> None:
         quotas.append((f"write:dossier:{code}", limits.writes_per_dossier, "dossier"))
     _refuse_if_remembered([key for key, _, _ in quotas])
     async with ctx.sessions() as session:
-        for key, quota, field in quotas:  # a refusal costs reads only
-            seen = await session.get(AbuseCounter, key)
-            if seen is not None:
-                try:
-                    _refuse_if_used_up(seen, quota, field, now)
-                except TooManyRequests as refusal:
-                    _remember(key, refusal, refusal.retry)
-                    raise
-        await session.rollback()
+        await _refuse_on_sight(session, quotas, _refuse_if_used_up, now)
         try:
             await _count(session, quotas, now)
         except TooManyRequests:
@@ -373,7 +342,7 @@ async def _count(
     session: AsyncSession, quotas: Sequence[tuple[str, Quota, str]], now: datetime
 ) -> None:
     for key, quota, field in quotas:
-        row = await _counter(session, key, now)
+        row = await lock_counter(session, key, now)
         _refuse_if_used_up(row, quota, field, now)
         _restart_if_over(row, quota.window, now)
         row.count += 1

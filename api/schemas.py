@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from domain.catalog import CatalogEntry, CombinedProcedure
 from domain.dossier import DossierStatus, ParcelRef
 from workflows.dossier import DecisionAction
 
@@ -43,6 +51,30 @@ def nfc(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(nfc)]
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A moment read from the database with its zone (SQLite gives stored moments back naive;
+    they are UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+V = TypeVar("V", bound=BaseModel)
+# A moment a view reads from a table row.
+StoredMoment = Annotated[datetime, AfterValidator(stored_utc)]
+
+
+def view_of(model: type[V], source: object, **given: Any) -> V:
+    """A view read from ``source``'s attributes of the same names (a table row, a workflow's
+    model; nested models too), with the ``given`` fields besides or instead."""
+    read = {
+        name: getattr(source, name)
+        for name in model.model_fields
+        if name not in given and hasattr(source, name)
+    }
+    return model.model_validate(read | given, from_attributes=True)
+
+
 UploadId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 _MOBILE = re.compile(r"0[35789]\d{8}")
@@ -157,7 +189,7 @@ class SubmissionResponse(BaseModel):
 
     dossier_code: str
     procedure: str
-    received_at: datetime
+    received_at: StoredMoment
     appointment: datetime | None = Field(description="null while the dossier is being planned")
     tracking_secret: str = Field(description="the second factor for tracking; keep it")
     links: Links
@@ -228,7 +260,7 @@ class DeliveryAttemptView(BaseModel):
     """One attempt of the post office."""
 
     attempt: int
-    at: datetime
+    at: StoredMoment
     outcome: str
     note_vi: str
 
@@ -240,9 +272,9 @@ class DeliveryView(BaseModel):
     tracking_number: str
     status: str
     attempts: int
-    dispatched_at: datetime
-    closed_at: datetime | None
-    applicant_told_at: datetime | None = Field(
+    dispatched_at: StoredMoment
+    closed_at: StoredMoment | None
+    applicant_told_at: StoredMoment | None = Field(
         description="attempts exhausted: when the applicant was told to collect it at the desk"
     )
     attempt_log: list[DeliveryAttemptView]
@@ -394,8 +426,8 @@ class InboxItem(BaseModel):
     step_key: str
     name_vi: str
     kind: str
-    opened_at: datetime | None
-    due_at: datetime | None
+    opened_at: StoredMoment | None
+    due_at: StoredMoment | None
     overdue: bool
     due_soon: bool
     working_hours_left: float | None = Field(
@@ -417,8 +449,9 @@ class InboxPage(BaseModel):
     items: list[InboxItem]
 
 
-class ProcedureSummary(BaseModel):
-    """A procedure (or combined bundle) one can file today."""
+class ProcedureHeading(BaseModel):
+    """What names a procedure (or combined bundle) version: the catalog's lists and the
+    procedure's public page (`web.views.ProcedurePage`) both start with it."""
 
     code: str
     version: str
@@ -427,7 +460,26 @@ class ProcedureSummary(BaseModel):
     combined: bool
     online_only: bool
     home_delivery: bool
-    limit: str
+    limit: str  # the time limit, in words
+
+    @classmethod
+    def fields_of(cls, entry: CatalogEntry, limit: str) -> dict[str, Any]:
+        """This heading's fields of a catalog entry, its time limit given in words."""
+        return {
+            "code": entry.code,
+            "version": entry.version,
+            "name_vi": entry.name_vi,
+            "name_en": entry.name_en,
+            "combined": isinstance(entry, CombinedProcedure),
+            "online_only": entry.online_only,
+            "home_delivery": entry.home_delivery,
+            "limit": limit,
+        }
+
+
+class ProcedureSummary(ProcedureHeading):
+    """A procedure (or combined bundle) one can file today."""
+
     # The last day this version takes dossiers (None: open-ended), and, within 30 days of it
     # with no successor published, a warning that dossiers will be refused after it.
     in_force_until: date | None = None

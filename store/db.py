@@ -87,6 +87,30 @@ async def rows_where(
     return list(result.scalars())
 
 
+async def insert_new(session: AsyncSession, table: Any, unique: Any, /, **values: Any) -> bool:
+    """Insert a row unless one with the same business key stands: whether this call inserted
+    it. ``unique`` is the key's column, or a tuple of its columns. One ``INSERT ... ON CONFLICT
+    DO NOTHING RETURNING`` statement, so of two concurrent callers only one inserts."""
+    columns = list(unique) if isinstance(unique, tuple) else [unique]
+    statement = (
+        dialect_insert(session, table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=columns)
+        .returning(columns[0])
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def locked_row(session: AsyncSession, table: Any, *where: Any) -> Any:
+    """The row that ``where`` selects, or None, read afresh (not from the session's cache) under
+    its row lock (``SELECT ... FOR UPDATE`` on PostgreSQL) until the transaction ends."""
+    return (
+        await session.execute(
+            select(table).where(*where).with_for_update().execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+
+
 def check_connection(url: str) -> None:
     """Open and close one connection, or raise `StoreUnavailable` with a one-line reason."""
     engine = sync_engine(url)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.crypto import key_id_of
 from engine.keys import get_key_ring
-from store.db import dialect_insert
+from store.db import dialect_insert, insert_new
 from store.models import ApologyLetterRecord, ApplicantContact, NotificationRecord
 
 # Purposes of the blind indexes: the same digits index differently as an ID and as a phone.
@@ -199,18 +199,17 @@ async def record_apology(
     Returns:
         The row, and whether this call created it.
     """
-    stmt = (
-        dialect_insert(session, ApologyLetterRecord)
-        .values(dossier_code=dossier_code, sequence=sequence, **fields)
-        .on_conflict_do_nothing(
-            index_elements=[ApologyLetterRecord.dossier_code, ApologyLetterRecord.sequence]
-        )
-        .returning(ApologyLetterRecord.id)
+    inserted = await insert_new(
+        session,
+        ApologyLetterRecord,
+        (ApologyLetterRecord.dossier_code, ApologyLetterRecord.sequence),
+        dossier_code=dossier_code,
+        sequence=sequence,
+        **fields,
     )
-    inserted = (await session.execute(stmt)).scalar_one_or_none()
     row = await get_apology(session, dossier_code, sequence)
     assert row is not None
-    return row, inserted is not None
+    return row, inserted
 
 
 def _apology(dossier_code: str, sequence: int) -> Select[ApologyLetterRecord]:
@@ -230,6 +229,16 @@ async def get_apology(
 ) -> ApologyLetterRecord | None:
     """The letter of a dossier with this sequence number, or None."""
     return (await session.execute(_apology(dossier_code, sequence))).scalar_one_or_none()
+
+
+async def rendered_apologies(session: AsyncSession, dossier_code: str) -> set[int]:
+    """The sequence numbers of the dossier's letters whose PDF is rendered."""
+    result = await session.execute(
+        select(ApologyLetterRecord.sequence, ApologyLetterRecord.pdf_path).where(
+            ApologyLetterRecord.dossier_code == dossier_code
+        )
+    )
+    return {sequence for sequence, pdf in result.all() if pdf}
 
 
 async def lock_apology(
@@ -257,20 +266,18 @@ async def record_notice(
         The row, and whether this call created it.
     """
     key = {"dossier_code": dossier_code, "kind": kind, "step": step, "sequence": sequence}
-    stmt = (
-        dialect_insert(session, NotificationRecord)
-        .values(**key, **fields)
-        .on_conflict_do_nothing(
-            index_elements=[
-                NotificationRecord.dossier_code,
-                NotificationRecord.kind,
-                NotificationRecord.step,
-                NotificationRecord.sequence,
-            ]
-        )
-        .returning(NotificationRecord.id)
+    inserted = await insert_new(
+        session,
+        NotificationRecord,
+        (
+            NotificationRecord.dossier_code,
+            NotificationRecord.kind,
+            NotificationRecord.step,
+            NotificationRecord.sequence,
+        ),
+        **key,
+        **fields,
     )
-    inserted = (await session.execute(stmt)).scalar_one_or_none()
     row = (
         await session.execute(
             select(NotificationRecord)
@@ -278,7 +285,7 @@ async def record_notice(
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
-    return row, inserted is not None
+    return row, inserted
 
 
 async def lock_notice(

@@ -301,8 +301,10 @@ async def documents_of(session: AsyncSession, dossier_code: str) -> list[Documen
 
 
 async def deliveries_of(session: AsyncSession, dossier_code: str) -> list[DeliveryRecord]:
-    """A dossier's shipments by post, by return step."""
-    return await _of_dossier(session, DeliveryRecord, dossier_code, DeliveryRecord.step)
+    """A dossier's shipments by post, in the order they left (then by return step)."""
+    return await _of_dossier(
+        session, DeliveryRecord, dossier_code, DeliveryRecord.dispatched_at, DeliveryRecord.step
+    )
 
 
 async def attempts_of(session: AsyncSession, tracking_number: str) -> list[DeliveryAttemptRecord]:

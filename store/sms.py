@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import StepKind
 from domain.dossier import DossierStatus, StepStatus
-from store.db import dialect_insert
+from store.db import insert_new
 from store.models import SmsKind, SmsOutboxRecord
 
 if TYPE_CHECKING:
@@ -42,19 +42,17 @@ async def queue(
     params: dict[str, Any],
 ) -> None:
     """Queue one message unless the same one (dossier, kind, number) is queued already."""
-    stmt = (
-        dialect_insert(session, SmsOutboxRecord)
-        .values(
-            dossier_code=dossier_code,
-            key=f"{dossier_code}:{kind.value}:{number}",
-            kind=kind.value,
-            params=json.dumps(params, sort_keys=True, default=str),
-            changed_at=at.astimezone(UTC),
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=[SmsOutboxRecord.key])
+    await insert_new(
+        session,
+        SmsOutboxRecord,
+        SmsOutboxRecord.key,
+        dossier_code=dossier_code,
+        key=f"{dossier_code}:{kind.value}:{number}",
+        kind=kind.value,
+        params=json.dumps(params, sort_keys=True, default=str),
+        changed_at=at.astimezone(UTC),
+        attempts=0,
     )
-    await session.execute(stmt)
 
 
 async def record_from_snapshot(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.dossier_code import DossierCodeError, format_dossier_code, parse_dossier_code
-from store.db import StoreUnavailable, async_engine, check_connection, session_factory
+from store.db import (
+    StoreUnavailable,
+    async_engine,
+    check_connection,
+    insert_new,
+    locked_row,
+    session_factory,
+)
 from store.migrate import MigrationRefused, alembic_config, current_revision, upgrade
+from store.models import StepAssignment
 from store.repositories import allocate_dossier_code
 
 
@@ -101,3 +109,26 @@ def test_an_unreachable_postgres_is_one_line_naming_the_masked_url() -> None:
     )
     assert "secret" not in message
     assert "\n" not in message
+
+
+async def test_insert_new_inserts_a_business_key_once_and_says_which_call_did(
+    db_session: AsyncSession,
+) -> None:
+    now = datetime.now(UTC)
+    key = (StepAssignment.dossier_code, StepAssignment.step_key)
+    row = {"agency": "tax", "officer_id": "an", "assigned_by": "head", "assigned_at": now}
+    code = f"T-{uuid.uuid4().hex[:8]}"
+    table = StepAssignment
+    assert await insert_new(db_session, table, key, dossier_code=code, step_key="a:1", **row)
+    # The same composite key again: nothing inserted, the first row stands.
+    again = {**row, "officer_id": "binh"}
+    assert not await insert_new(db_session, table, key, dossier_code=code, step_key="a:1", **again)
+    assert await insert_new(db_session, table, key, dossier_code=code, step_key="a:2", **row)
+    first = await locked_row(
+        db_session,
+        StepAssignment,
+        StepAssignment.dossier_code == code,
+        StepAssignment.step_key == "a:1",
+    )
+    assert first is not None and first.officer_id == "an"
+    assert await locked_row(db_session, table, StepAssignment.dossier_code == "none") is None

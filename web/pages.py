@@ -1,9 +1,9 @@
 """The public pages: the procedure catalogue, the desk's poster, the citizen's portal.
 
 Server-rendered HTML on the API's app, no JavaScript. Every act goes through the API's own
-functions (`api.citizens`): the same validation, the same second factor, the same refusals, so a
-rule changed there applies here. The receipt's tracking secret (or the phone's last 4 digits)
-travels in a POST body, never in a URL.
+functions (`api.citizens` and the citizens' route modules): the same validation, the same second
+factor, the same refusals, so a rule changed there applies here. The receipt's tracking secret
+(or the phone's last 4 digits) travels in a POST body, never in a URL.
 
 - ``/`` and ``/procedures/{code}``: the catalogue, from the versions in force today.
 - ``/procedures/{code}/file``: the filing form built from what the procedure needs.
@@ -28,22 +28,22 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import citizens
+from api import citizen_payments, citizens, submission, supplements, tracking, uploads
 from api import schemas as s
 from api.context import ApiContext, context
 from api.errors import FieldError, error_entry
 from api.limits import TooManyRequests
+from api.rating import rate
 from domain.catalog import CatalogEntry, DossierFact
 from domain.clock import VN_TZ
 from domain.dossier import DossierStatus
 from forms.official import labels
 from forms.qr import png_data_uri, qr_png
 from forms.render import FontNotFound, find_font, vn_datetime
-from store.models import ApologyLetterRecord
+from store.letters import get_apology, rendered_apologies
 from web import poster
 from web.i18n import LANG_COOKIE, REFUSALS, STATES, Lang, lang_of, translator, word
 from web.views import (
@@ -118,7 +118,7 @@ def _today(ctx: ApiContext) -> date:
 
 def _entry(ctx: ApiContext, code: str) -> CatalogEntry:
     try:
-        return citizens.catalog_entry(ctx, code, _today(ctx))
+        return submission.catalog_entry(ctx, code, _today(ctx))
     except FieldError as exc:  # no version in force today
         raise HTTPException(404, exc.message_en) from None
 
@@ -313,7 +313,7 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         errors = {**_messages(exc, lang), **errors}
     for field, (name_vi, data) in files.items():
         try:
-            citizens.check_upload(ctx, name_vi, data)
+            uploads.check_upload(ctx, name_vi, data)
         except FieldError as exc:
             errors[field] = _field_error(exc, lang)
     if errors:  # nothing is stored until the whole form passes
@@ -323,11 +323,11 @@ async def file_dossier(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     except TooManyRequests as exc:
         return _too_many(request, exc)
     upload_ids = [
-        (await citizens.store_upload(ctx, name_vi, data)).id for name_vi, data in files.values()
+        (await uploads.store_upload(ctx, name_vi, data)).id for name_vi, data in files.values()
     ]
     request_body = request_body.model_copy(update={"documents": upload_ids})
     try:
-        created = await citizens.submit(
+        created = await submission.submit(
             request_body,
             Response(),
             ctx,
@@ -411,16 +411,9 @@ async def _tracking_page(
     pay_at: str | None = None,
     problem: str = "",
 ) -> HTMLResponse:
-    view = await citizens.track(code, factor, ctx)
+    view = await tracking.track(code, factor, ctx)
     async with ctx.sessions() as session:
-        letters = (
-            await session.execute(
-                select(ApologyLetterRecord.sequence, ApologyLetterRecord.pdf_path)
-                .where(ApologyLetterRecord.dossier_code == code)
-                .order_by(ApologyLetterRecord.sequence)
-            )
-        ).all()
-    downloadable = {sequence for sequence, pdf in letters if pdf}
+        downloadable = await rendered_apologies(session, code)
     pending = [req for req in view.supplements if req.answered_at is None]
     outstanding = view.amount_due_vnd - view.amount_paid_vnd
     return _render(
@@ -437,7 +430,7 @@ async def _tracking_page(
         outstanding=vnd(max(outstanding, 0)),
         vnd=vnd,
         ended=view.status in TERMINAL,
-        apology_sequences=[seq for seq, _ in letters if seq in downloadable],
+        apology_sequences=sorted(downloadable),
         agency_vi=lambda code: agency_vi(ctx.catalog, code),
         result_vi=labels().result,
         state_word=lambda code: word(STATES, code, lang_of(request)),
@@ -522,9 +515,9 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         await form.close()
 
     async def act() -> None:
-        ids = [(await citizens.store_upload(ctx, name, data)).id for name, data in files if data]
+        ids = [(await uploads.store_upload(ctx, name, data)).id for name, data in files if data]
         body = s.SupplementRequestBody.model_validate({"documents": ids})
-        await citizens.supplement_dossier(
+        await supplements.supplement_dossier(
             ctx, code, _proof(request, ctx, checked[1], checked[2]), body.documents
         )
 
@@ -542,7 +535,7 @@ async def pay(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         ctx,
         code,
         checked,
-        citizens.pay_dossier(ctx, code, _proof(request, ctx, checked[1], checked[2])),
+        citizen_payments.pay_dossier(ctx, code, _proof(request, ctx, checked[1], checked[2])),
         "pay",
     )
 
@@ -561,7 +554,7 @@ async def withdraw(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
 
     async def act() -> None:
         body = s.WithdrawRequestBody.model_validate({"reason": _text(form, "reason")})
-        await citizens.withdraw_dossier(
+        await supplements.withdraw_dossier(
             ctx, code, _proof(request, ctx, checked[1], checked[2]), body.reason
         )
 
@@ -579,7 +572,7 @@ async def rating(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
         body = s.RatingBody.model_validate(
             {"score": _text(form, "score"), "comment": _text(form, "comment")}
         )
-        await citizens.rate(code, body, checked[0], citizens.client_of(request, ctx), ctx)
+        await rate(code, body, checked[0], citizens.client_of(request, ctx), ctx)
 
     return await _act(request, ctx, code, checked, act(), "rating")
 
@@ -590,7 +583,7 @@ async def receipt_pdf(request: Request, code: str, ctx: Ctx) -> Response:
     _, checked = await _authorised(request, ctx, code)
     if isinstance(checked, HTMLResponse):
         return checked
-    return await citizens.receipt(code, checked[0], ctx, format="pdf", accept=None)
+    return await tracking.receipt(code, checked[0], ctx, format="pdf", accept=None)
 
 
 @router.post("/track/{code}/letters/{sequence}.pdf")
@@ -600,14 +593,7 @@ async def apology_pdf(request: Request, code: str, sequence: int, ctx: Ctx) -> R
     if isinstance(checked, HTMLResponse):
         return checked
     async with ctx.sessions() as session:
-        row = (
-            await session.execute(
-                select(ApologyLetterRecord).where(
-                    ApologyLetterRecord.dossier_code == code,
-                    ApologyLetterRecord.sequence == sequence,
-                )
-            )
-        ).scalar_one_or_none()
+        row = await get_apology(session, code, sequence)
     path = Path(row.pdf_path) if row is not None and row.pdf_path else None
     if path is None or not await asyncio.to_thread(path.is_file):
         raise HTTPException(404, "the letter is not rendered yet; try again in a moment")

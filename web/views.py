@@ -1,13 +1,16 @@
 """What the public pages show, built from the catalog and the API's tracking view.
 
 Pure functions: the catalog entry in force (or the tracking view the API returns) in, plain
-dataclasses out, so the templates only lay them out.
+dataclasses out (the procedure's page a model that starts with the API's
+`api.schemas.ProcedureHeading`), so the templates only lay them out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+
+from pydantic import ConfigDict
 
 from api import schemas as s
 from domain.catalog import Catalog, CatalogEntry, CombinedProcedure, ProcedureVersion
@@ -57,18 +60,11 @@ class Component:
     result_vi: str
 
 
-@dataclass(frozen=True)
-class ProcedurePage:
+class ProcedurePage(s.ProcedureHeading):
     """Everything the procedure's public page shows."""
 
-    code: str
-    version: str
-    name_vi: str
-    name_en: str
-    combined: bool
-    online_only: bool
-    home_delivery: bool
-    limit: str
+    model_config = ConfigDict(frozen=True)
+
     legal_basis: list[str]
     effective_from: date
     components: list[Component]
@@ -136,14 +132,9 @@ def procedure_page(catalog: Catalog, entry: CatalogEntry, day: date, lang: Lang)
             )
         )
     return ProcedurePage(
-        code=entry.code,
-        version=entry.version,
-        name_vi=entry.name_vi,
-        name_en=entry.name_en,
-        combined=isinstance(entry, CombinedProcedure),
-        online_only=entry.online_only,
-        home_delivery=entry.home_delivery,
-        limit=time_limit(entry.limit.amount, entry.limit.unit, lang),
+        **s.ProcedureHeading.fields_of(
+            entry, time_limit(entry.limit.amount, entry.limit.unit, lang)
+        ),
         legal_basis=list(entry.legal_basis),
         effective_from=entry.effective_from,
         components=components,
