@@ -23,10 +23,10 @@ saving since 1975, so arithmetic on wall-clock times equals arithmetic on instan
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -49,12 +49,23 @@ _Sessions = tuple[tuple[time, time], ...]
 # A clock forgets its remembered answers when a memo grows past this many (memory stays bounded
 # over a long run; the answers are recomputed, never different).
 _MEMO_LIMIT: Final = 50_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
     memo[key] = value
+
+
+def _recalled(memo: dict[_K, _V], key: _K, answer: Callable[[_K], _V]) -> _V:
+    """``answer(key)``, remembered in ``memo`` (an answer is never None; an error is not kept)."""
+    value = memo.get(key)
+    if value is None:
+        value = answer(key)
+        _remember(memo, key, value)
+    return value
 
 
 class OfficeHours(BaseModel):
@@ -242,33 +253,17 @@ class LegalClock:
     # -- building blocks on naive local times -------------------------------------------------
 
     def _is_working_day(self, day: date) -> bool:
-        works = self._works.get(day)
-        if works is None:
-            works = self._calendar.is_working_day(day)
-            _remember(self._works, day, works)
-        return works
+        return _recalled(self._works, day, self._calendar.is_working_day)
 
     def _next_working_day(self, day: date) -> date:
-        following = self._next_day.get(day)
-        if following is None:
-            following = self._calendar.next_working_day(day)
-            _remember(self._next_day, day, following)
-        return following
+        return _recalled(self._next_day, day, self._calendar.next_working_day)
 
     def _previous_working_day(self, day: date) -> date:
-        before = self._previous_day.get(day)
-        if before is None:
-            before = self._calendar.previous_working_day(day)
-            _remember(self._previous_day, day, before)
-        return before
+        return _recalled(self._previous_day, day, self._calendar.previous_working_day)
 
     def _next_segment(self, cursor: datetime) -> _Interval:
         """The first stretch of office time at or after ``cursor``, clipped to start there."""
-        segment = self._next_segments.get(cursor)
-        if segment is None:
-            segment = self._find_next_segment(cursor)
-            _remember(self._next_segments, cursor, segment)
-        return segment
+        return _recalled(self._next_segments, cursor, self._find_next_segment)
 
     def _find_next_segment(self, cursor: datetime) -> _Interval:
         day = cursor.date()
@@ -281,13 +276,13 @@ class LegalClock:
         opening, closing = self._sessions[0]
         return datetime.combine(day, opening), datetime.combine(day, closing)
 
+    def _answer(self, key: tuple[Any, ...] | None, compute: Callable[[Any], _V]) -> _V:
+        """A public question's answer, remembered under ``key`` (None: not to be remembered)."""
+        return compute(None) if key is None else _recalled(self._answers, key, compute)
+
     def _previous_segment(self, cursor: datetime) -> _Interval:
         """The last stretch of office time before ``cursor``, clipped to end there."""
-        segment = self._previous_segments.get(cursor)
-        if segment is None:
-            segment = self._find_previous_segment(cursor)
-            _remember(self._previous_segments, cursor, segment)
-        return segment
+        return _recalled(self._previous_segments, cursor, self._find_previous_segment)
 
     def _find_previous_segment(self, cursor: datetime) -> _Interval:
         day = cursor.date()
@@ -451,12 +446,7 @@ class LegalClock:
                 or no due moment within the calendar's range (typically an open pause).
         """
         key = _memo_key("add", start, duration, pauses)
-        due = self._answers.get(key) if key is not None else None
-        if due is None:
-            due = self._add(start, duration, pauses)
-            if key is not None:
-                _remember(self._answers, key, due)
-        return due
+        return self._answer(key, lambda _: self._add(start, duration, pauses))
 
     def _add(
         self, start: datetime, duration: timedelta, pauses: Sequence[tuple[datetime, datetime]]
@@ -500,12 +490,7 @@ class LegalClock:
             ValueError: A naive datetime or a negative duration.
         """
         key = _memo_key("subtract", end, duration, ())
-        moment = self._answers.get(key) if key is not None else None
-        if moment is None:
-            moment = self._subtract(end, duration)
-            if key is not None:
-                _remember(self._answers, key, moment)
-        return moment
+        return self._answer(key, lambda _: self._subtract(end, duration))
 
     def _subtract(self, end: datetime, duration: timedelta) -> datetime:
         if duration < timedelta(0):
@@ -543,12 +528,7 @@ class LegalClock:
             ValueError: A naive datetime, a bad pause, or a date outside the calendar's range.
         """
         key = _memo_key("between", start, end, pauses)
-        span = self._answers.get(key) if key is not None else None
-        if span is None:
-            span = self._working_time_between(start, end, pauses)
-            if key is not None:
-                _remember(self._answers, key, span)
-        return span
+        return self._answer(key, lambda _: self._working_time_between(start, end, pauses))
 
     def _working_time_between(
         self, start: datetime, end: datetime, pauses: Sequence[tuple[datetime, datetime]]
