@@ -47,8 +47,9 @@ VN_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 _Interval = tuple[datetime, datetime]
 _Sessions = tuple[tuple[time, time], ...]
 # A clock forgets its remembered answers when a memo grows past this many (memory stays bounded
-# over a long run; the answers are recomputed, never different).
-_MEMO_LIMIT: Final = 50_000
+# over a long run; the answers are recomputed, never different). A simulation keeps a clock per
+# receipt day alive while that day's dossiers run, each asking a few dozen questions.
+_MEMO_LIMIT: Final = 4096
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 

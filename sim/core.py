@@ -171,7 +171,9 @@ class CoreEngine:
         self._info_now = self._info
         self._context = _activity_context(lambda: self._info_now)
         self._io: deque[tuple[simpy.Event, Callable[[], Awaitable[Any]]]] = deque()
-        self._snapshots: dict[tuple[date, date], ClockSnapshot] = {}
+        # The receipt day's calendar snapshot. Only the latest is kept: dossiers are submitted
+        # in time order, and an older one (and its clock's memos) goes with its last dossier.
+        self._snapshot: tuple[tuple[date, date], ClockSnapshot] | None = None
         self.outcomes: list[DossierOutcome | None] = [None] * len(dossiers)
         self.ended = 0
 
@@ -311,9 +313,10 @@ class CoreEngine:
         )
         core = live.core = DossierCore(request)
         window = calendar_window(dossier.submit_at)
-        snapshot = self._snapshots.get(window)
-        if snapshot is None:  # what the desk's reception pins: one per receipt day
-            snapshot = self._snapshots[window] = snapshot_of(self._clock, *window)
+        if self._snapshot is None or self._snapshot[0] != window:
+            # What the desk's reception pins: one per receipt day.
+            self._snapshot = (window, snapshot_of(self._clock, *window))
+        snapshot = self._snapshot[1]
         try:
             planned: PlanDossierResult = yield self._call(
                 "reception.plan-dossier",
