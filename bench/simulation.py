@@ -87,6 +87,9 @@ class ScaleRun:
     wedged: int
     wall_seconds: float
     dossiers_per_second: float
+    # CPU seconds of this process over the run (a Temporal run's test server is not counted):
+    # on a shared machine, what the run would take with a core to itself.
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -127,7 +130,7 @@ async def profile_run(scale: float, months: int, engine: str = "temporal") -> Sc
     profile = load_profile(profile_path("dong-da-2023"))
     dossiers = len(draw_dossiers(profile, scale, months, LegalClock(default_calendar())))
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-sim-") as scratch:
-        began = time.monotonic()
+        began, cpu = time.monotonic(), time.process_time()
         text = await run_profile(
             profile,
             scale=scale,
@@ -136,7 +139,7 @@ async def profile_run(scale: float, months: int, engine: str = "temporal") -> Sc
             as_json=True,
             engine=engine,
         )
-        wall = time.monotonic() - began
+        wall, cpu = time.monotonic() - began, time.process_time() - cpu
     document = json.loads(text)
     return ScaleRun(
         engine=engine,
@@ -147,6 +150,7 @@ async def profile_run(scale: float, months: int, engine: str = "temporal") -> Sc
         wedged=int(document["wedged"]),
         wall_seconds=round(wall, 1),
         dossiers_per_second=round(dossiers / wall, 2),
+        cpu_seconds=round(cpu, 1),
     )
 
 
@@ -214,6 +218,10 @@ class Figures:
     core_runs: list[ScaleRun]
     core_to_temporal: list[float]  # each core run's dossiers/s over the densest Temporal run's
     full_profile_core_seconds: float | None  # measured, when a core run is the full profile
+    # The full profile on the core engine at the densest core run's rate: per wall second, and
+    # per CPU second of the process (the same run on an otherwise idle core).
+    projected_core_full_profile_seconds: int = 0
+    projected_core_full_profile_cpu_seconds: int = 0
     target_seconds: int = 60
 
 
@@ -226,6 +234,7 @@ async def measure(args: argparse.Namespace) -> Figures:
     bare_rate = (before.workflows_per_second + after.workflows_per_second) / 2
     # The densest run (the highest scale) is the closest to the full profile's load.
     largest = max(runs, key=lambda run: (run.scale, run.dossiers))
+    densest_core = max(core, key=lambda run: (run.scale, run.dossiers))
     return Figures(
         command="python -m bench.simulation " + " ".join(sys.argv[1:]),
         machine=machine(),
@@ -239,6 +248,12 @@ async def measure(args: argparse.Namespace) -> Figures:
         ],
         full_profile_core_seconds=next(
             (run.wall_seconds for run in core if (run.scale, run.months) == (1.0, 10)), None
+        ),
+        projected_core_full_profile_seconds=round(
+            FULL_PROFILE * densest_core.wall_seconds / max(densest_core.dossiers, 1)
+        ),
+        projected_core_full_profile_cpu_seconds=round(
+            FULL_PROFILE * densest_core.cpu_seconds / max(densest_core.dossiers, 1)
         ),
     )
 
@@ -265,13 +280,18 @@ def report(figures: Figures) -> str:
         f"mode at the densest run's rate: {minutes:.0f} min",
         "",
         "core engine:",
-        "scale  months  dossiers  unfinished  wall s  dossiers/s  x Temporal mode",
+        "scale  months  dossiers  unfinished  wall s   CPU s  dossiers/s  x Temporal mode",
     ]
     for run, ratio in zip(figures.core_runs, figures.core_to_temporal, strict=True):
         lines.append(
             f"{run.scale:<6} {run.months:>6} {run.dossiers:>9} {run.unfinished:>11}"
-            f"{run.wall_seconds:>8} {run.dossiers_per_second:>11} {ratio:>16}"
+            f"{run.wall_seconds:>8}{run.cpu_seconds:>8} {run.dossiers_per_second:>11} {ratio:>16}"
         )
+    lines.append(
+        f"projection: the full profile on the core engine at the densest core run's rate: "
+        f"{figures.projected_core_full_profile_seconds} s wall, "
+        f"{figures.projected_core_full_profile_cpu_seconds} s of CPU"
+    )
     if figures.full_profile_core_seconds is not None:
         lines.append(
             f"full profile on the core engine: {figures.full_profile_core_seconds} s "

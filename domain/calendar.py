@@ -959,6 +959,9 @@ class WorkingCalendar:
             ValueError: Two overrides name the same day, or a year is out of range.
         """
         self._overrides: dict[date, CalendarOverride] = {}
+        # The days already answered: a simulation pins a snapshot per receipt day, each asking
+        # about the same two years of days.
+        self._answered: dict[date, bool] = {}
         for override in overrides:
             if override.day in self._overrides:
                 raise ValueError(f"day {override.day.isoformat()} is overridden twice")
@@ -1013,14 +1016,20 @@ class WorkingCalendar:
         Raises:
             CalendarRangeError: The year is outside the holiday data's range.
         """
+        known = self._answered.get(day) if type(day) is date else None
+        if known is not None:
+            return known
         _check_day(day)
         table = self._year(day.year)
         override = self._overrides.get(day)
         if override is not None:
-            return override.kind == "working_day"
-        if day.weekday() >= 5:
-            return day in table.worked_weekend_days
-        return day not in table.holiday_names
+            works = override.kind == "working_day"
+        elif day.weekday() >= 5:
+            works = day in table.worked_weekend_days
+        else:
+            works = day not in table.holiday_names
+        self._answered[day] = works
+        return works
 
     def holiday_name(self, day: date) -> str | None:
         """Why a day is off, for explaining a date to users.

@@ -15,17 +15,18 @@ Conventions (all instants are timezone-aware and returned in ``VN_TZ``):
   elapses before the end, so a result that could be a closing time or the next opening is the
   opening (Monday 17:00 - 1 working day = Monday 08:00).
 
-Pure functions of the calendar and office hours: no clock is read, nothing is stored. Viet Nam
-has kept UTC+07:00 without daylight saving since 1975, so arithmetic on wall-clock times equals
-arithmetic on instants.
+Pure functions of the calendar and office hours: no clock is read, and what is stored is only a
+memo of answers already given (a simulated year asks the same questions of one clock millions of
+times; a calendar never changes under its clock). Viet Nam has kept UTC+07:00 without daylight
+saving since 1975, so arithmetic on wall-clock times equals arithmetic on instants.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Final
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -45,6 +46,27 @@ VN_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 
 _Interval = tuple[datetime, datetime]
 _Sessions = tuple[tuple[time, time], ...]
+# A clock forgets its remembered answers when a memo grows past this many (memory stays bounded
+# over a long run; the answers are recomputed, never different). A simulation keeps a clock per
+# receipt day alive while that day's dossiers run, each asking a few dozen questions.
+_MEMO_LIMIT: Final = 4096
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
+def _recalled(memo: dict[_K, _V], key: _K, answer: Callable[[_K], _V]) -> _V:
+    """``answer(key)``, remembered in ``memo`` (an answer is never None; an error is not kept)."""
+    value = memo.get(key)
+    if value is None:
+        value = answer(key)
+        _remember(memo, key, value)
+    return value
 
 
 class OfficeHours(BaseModel):
@@ -169,6 +191,22 @@ def _local_or_max(moment: datetime, what: str) -> datetime:
         return datetime.max
 
 
+def _memo_key(
+    question: str, moment: datetime, other: object, pauses: Sequence[tuple[datetime, datetime]]
+) -> tuple[Any, ...] | None:
+    """The key a public answer is remembered under: the question and its arguments as instants
+    (the answers depend on the instants only). None for a naive moment, which must raise, or
+    for pauses that cannot be a key (lists)."""
+    if moment.tzinfo is None or (isinstance(other, datetime) and other.tzinfo is None):
+        return None
+    try:
+        key = (question, moment, other, *pauses)
+        hash(key)
+    except (TypeError, OverflowError):
+        return None
+    return key
+
+
 def _aware(local: datetime) -> datetime:
     return local.replace(tzinfo=VN_TZ)
 
@@ -195,6 +233,13 @@ class LegalClock:
         self._calendar = calendar
         self._office_hours = office_hours
         self._sessions = office_hours.sessions
+        # Memos of pure answers (see the module docstring); an error is never remembered.
+        self._works: dict[date, bool] = {}
+        self._next_day: dict[date, date] = {}
+        self._previous_day: dict[date, date] = {}
+        self._next_segments: dict[datetime, _Interval] = {}
+        self._previous_segments: dict[datetime, _Interval] = {}
+        self._answers: dict[tuple[Any, ...], Any] = {}
 
     @property
     def calendar(self) -> Calendar:
@@ -208,27 +253,46 @@ class LegalClock:
 
     # -- building blocks on naive local times -------------------------------------------------
 
+    def _is_working_day(self, day: date) -> bool:
+        return _recalled(self._works, day, self._calendar.is_working_day)
+
+    def _next_working_day(self, day: date) -> date:
+        return _recalled(self._next_day, day, self._calendar.next_working_day)
+
+    def _previous_working_day(self, day: date) -> date:
+        return _recalled(self._previous_day, day, self._calendar.previous_working_day)
+
     def _next_segment(self, cursor: datetime) -> _Interval:
         """The first stretch of office time at or after ``cursor``, clipped to start there."""
+        return _recalled(self._next_segments, cursor, self._find_next_segment)
+
+    def _find_next_segment(self, cursor: datetime) -> _Interval:
         day = cursor.date()
-        if self._calendar.is_working_day(day):
+        if self._is_working_day(day):
             for opening, closing in self._sessions:
                 end = datetime.combine(day, closing)
                 if end > cursor:
                     return max(datetime.combine(day, opening), cursor), end
-        day = self._calendar.next_working_day(day)
+        day = self._next_working_day(day)
         opening, closing = self._sessions[0]
         return datetime.combine(day, opening), datetime.combine(day, closing)
 
+    def _answer(self, key: tuple[Any, ...] | None, compute: Callable[[Any], _V]) -> _V:
+        """A public question's answer, remembered under ``key`` (None: not to be remembered)."""
+        return compute(None) if key is None else _recalled(self._answers, key, compute)
+
     def _previous_segment(self, cursor: datetime) -> _Interval:
         """The last stretch of office time before ``cursor``, clipped to end there."""
+        return _recalled(self._previous_segments, cursor, self._find_previous_segment)
+
+    def _find_previous_segment(self, cursor: datetime) -> _Interval:
         day = cursor.date()
-        if self._calendar.is_working_day(day):
+        if self._is_working_day(day):
             for opening, closing in reversed(self._sessions):
                 start = datetime.combine(day, opening)
                 if start < cursor:
                     return start, min(datetime.combine(day, closing), cursor)
-        day = self._calendar.previous_working_day(day)
+        day = self._previous_working_day(day)
         opening, closing = self._sessions[-1]
         return datetime.combine(day, opening), datetime.combine(day, closing)
 
@@ -299,7 +363,7 @@ class LegalClock:
             True inside ``[opening, closing)`` of a session on a working day.
         """
         local = _local(moment, "moment")
-        if not self._calendar.is_working_day(local.date()):
+        if not self._is_working_day(local.date()):
             return False
         wall = local.time()
         return any(opening <= wall < closing for opening, closing in self._sessions)
@@ -324,8 +388,8 @@ class LegalClock:
         if cutoff is not None:
             if cutoff.tzinfo is not None:
                 raise ValueError("cutoff is a local wall-clock time and must not carry an offset")
-            if self._calendar.is_working_day(local.date()) and local.time() >= cutoff:
-                day = self._calendar.next_working_day(local.date())
+            if self._is_working_day(local.date()) and local.time() >= cutoff:
+                day = self._next_working_day(local.date())
                 return _aware(datetime.combine(day, self._office_hours.opening))
         return _aware(self._next_segment(local)[0])
 
@@ -350,7 +414,7 @@ class LegalClock:
             raise ValueError(f"n counts working days from 1 (got {n})")
         day = self._next_segment(_local(start, "start"))[0].date()
         for _ in range(n - 1):
-            day = self._calendar.next_working_day(day)
+            day = self._next_working_day(day)
         return _aware(datetime.combine(day, self._office_hours.closing))
 
     def add(
@@ -382,6 +446,12 @@ class LegalClock:
             ValueError: A naive datetime, a negative duration, a pause ending before it starts,
                 or no due moment within the calendar's range (typically an open pause).
         """
+        key = _memo_key("add", start, duration, pauses)
+        return self._answer(key, lambda _: self._add(start, duration, pauses))
+
+    def _add(
+        self, start: datetime, duration: timedelta, pauses: Sequence[tuple[datetime, datetime]]
+    ) -> datetime:
         if duration < timedelta(0):
             raise ValueError(f"duration must not be negative (got {duration}); use subtract()")
         local = _local(start, "start")
@@ -420,6 +490,10 @@ class LegalClock:
         Raises:
             ValueError: A naive datetime or a negative duration.
         """
+        key = _memo_key("subtract", end, duration, ())
+        return self._answer(key, lambda _: self._subtract(end, duration))
+
+    def _subtract(self, end: datetime, duration: timedelta) -> datetime:
         if duration < timedelta(0):
             raise ValueError(f"duration must not be negative (got {duration}); use add()")
         cursor = _local(end, "end")
@@ -454,14 +528,20 @@ class LegalClock:
         Raises:
             ValueError: A naive datetime, a bad pause, or a date outside the calendar's range.
         """
+        key = _memo_key("between", start, end, pauses)
+        return self._answer(key, lambda _: self._working_time_between(start, end, pauses))
+
+    def _working_time_between(
+        self, start: datetime, end: datetime, pauses: Sequence[tuple[datetime, datetime]]
+    ) -> timedelta:
         local_start = _local(start, "start")
         local_end = _local(end, "end")
         if local_end < local_start:
-            return -self.working_time_between(end, start, pauses)
+            return -self._working_time_between(end, start, pauses)
         # Both ends are checked so that the counting below, which stops quietly at the end of
         # the calendar's data, can never cut a span short.
-        self._calendar.is_working_day(local_start.date())
-        self._calendar.is_working_day(local_end.date())
+        self._is_working_day(local_start.date())
+        self._is_working_day(local_end.date())
         merged = self._merge_pauses(pauses)
         total = timedelta(0)
         for segment_start, segment_end in self._counted_segments(local_start, merged, local_end):

@@ -197,6 +197,24 @@ def calendar_window(received_at: datetime) -> tuple[date, date]:
     return day - timedelta(days=31), day + CALENDAR_HORIZON
 
 
+class _PlanShape:
+    """What the core looks up in a plan again and again: each step's key, the step by key, and
+    the steps waiting for each."""
+
+    __slots__ = ("by_key", "following", "keyed", "plan")
+
+    def __init__(self, plan: DossierPlan) -> None:
+        self.plan = plan
+        self.keyed = [(step, step.key) for step in plan.steps]
+        self.by_key: dict[str, PlannedStep] = {}
+        for step, key in self.keyed:
+            self.by_key.setdefault(key, step)  # the first, as a search in plan order finds
+        self.following: dict[str, list[PlannedStep]] = {}
+        for step in plan.steps:
+            for before in step.depends_on:
+                self.following.setdefault(before, []).append(step)
+
+
 class DossierCore:
     """One dossier's state and transitions. See the module docstring.
 
@@ -208,6 +226,10 @@ class DossierCore:
         self.request = request
         self.state = state or request.state or DossierState(facts=request.facts)
         self._effects: list[Effect] = []
+        # Derived from the plan and the pinned calendar, both replaced (never changed) when they
+        # change: kept with the object they were derived from, recomputed when it is another.
+        self._clock: tuple[ClockSnapshot, LegalClock] | None = None
+        self._shape: _PlanShape | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
 
@@ -220,8 +242,17 @@ class DossierCore:
     @property
     def clock(self) -> LegalClock:
         """The legal clock over the dossier's pinned calendar."""
-        assert self.state.clock is not None, "the dossier has no calendar yet"
-        return self.state.clock.clock()
+        snapshot = self.state.clock
+        assert snapshot is not None, "the dossier has no calendar yet"
+        if self._clock is None or self._clock[0] is not snapshot:
+            self._clock = (snapshot, snapshot.clock())
+        return self._clock[1]
+
+    def _plan_shape(self) -> _PlanShape:
+        plan = self.plan
+        if self._shape is None or self._shape.plan is not plan:
+            self._shape = _PlanShape(plan)
+        return self._shape
 
     @property
     def received(self) -> bool:
@@ -235,10 +266,7 @@ class DossierCore:
 
     def planned(self, key: str) -> PlannedStep:
         """The planned step ``procedure:step``; KeyError if the dossier has none."""
-        for step in self.plan.steps:
-            if step.key == key:
-                return step
-        raise KeyError(key)
+        return self._plan_shape().by_key[key]
 
     def policy(self, procedure: str) -> ProcedurePolicy | None:
         """The rules of one of the dossier's procedures."""
@@ -254,9 +282,8 @@ class DossierCore:
         if self.state.plan is None:
             return []
         steps = self.state.steps
-        return [
-            (p, steps[p.key]) for p in self.plan.steps if steps[p.key].status is StepStatus.OPEN
-        ]
+        opened = [(p, steps[key]) for p, key in self._plan_shape().keyed]
+        return [(p, step) for p, step in opened if step.status is StepStatus.OPEN]
 
     def check_input(self, key: str) -> AutomatedCheckInput:
         """What the automated check of step ``key`` is asked."""
@@ -738,7 +765,8 @@ class DossierCore:
             self.clock,
             now,
             [
-                StepBudget(
+                # Built from a valid plan: no validation needed (a simulated year builds millions).
+                StepBudget.model_construct(
                     key=p.key,
                     depends_on=p.depends_on,
                     budget_hours=p.budget_hours if p.counted else 0.0,
@@ -778,10 +806,7 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None:
             return []
-        following: dict[str, list[PlannedStep]] = {}
-        for planned in self.plan.steps:
-            for before in planned.depends_on:
-                following.setdefault(before, []).append(planned)
+        following = self._plan_shape().following
         ended = (StepStatus.DONE, StepStatus.CANCELLED)
         memo: dict[str, float] = {}
 

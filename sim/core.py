@@ -26,9 +26,12 @@ is taken (``keep_details`` off keeps only status, verdict and moments).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import shutil
+import sqlite3
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -36,9 +39,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import simpy
 from pydantic import BaseModel
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,6 +50,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from temporalio import activity
+from temporalio.common import _CompositeEvent
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -162,10 +167,13 @@ class CoreEngine:
         self._activities = activities
         self._progress = progress
         self._keep_details = keep_details
-        self._context = ActivityEnvironment()
-        self._info = self._context.info
+        self._info = ActivityEnvironment.default_info()
+        self._info_now = self._info
+        self._context = _activity_context(lambda: self._info_now)
         self._io: deque[tuple[simpy.Event, Callable[[], Awaitable[Any]]]] = deque()
-        self._snapshots: dict[tuple[date, date], ClockSnapshot] = {}
+        # The receipt day's calendar snapshot. Only the latest is kept: dossiers are submitted
+        # in time order, and an older one (and its clock's memos) goes with its last dossier.
+        self._snapshot: tuple[tuple[date, date], ClockSnapshot] | None = None
         self.outcomes: list[DossierOutcome | None] = [None] * len(dossiers)
         self.ended = 0
 
@@ -225,11 +233,21 @@ class CoreEngine:
         )
 
         def call() -> Awaitable[Any]:
-            self._context.info = info
-            return self._context.run(function, request)
+            self._info_now = info
+            return self._run_activity(function, request)
 
         self._io.append((event, call))
         return event
+
+    async def _run_activity(self, function: Callable[..., Any], request: BaseModel) -> Any:
+        """The activity in its context, awaited in place: not in a task of its own as a worker
+        (or `ActivityEnvironment`) would, which cost a turn of the event loop per call."""
+        token = activity._Context.set(self._context)
+        try:
+            result = function(request)
+            return await result if inspect.isawaitable(result) else result
+        finally:
+            activity._Context.reset(token)
 
     def _await(self, call: Callable[[], Awaitable[Any]]) -> simpy.Event:
         event = self.env.event()
@@ -295,9 +313,10 @@ class CoreEngine:
         )
         core = live.core = DossierCore(request)
         window = calendar_window(dossier.submit_at)
-        snapshot = self._snapshots.get(window)
-        if snapshot is None:  # what the desk's reception pins: one per receipt day
-            snapshot = self._snapshots[window] = snapshot_of(self._clock, *window)
+        if self._snapshot is None or self._snapshot[0] != window:
+            # What the desk's reception pins: one per receipt day.
+            self._snapshot = (window, snapshot_of(self._clock, *window))
+        snapshot = self._snapshot[1]
         try:
             planned: PlanDossierResult = yield self._call(
                 "reception.plan-dossier",
@@ -518,6 +537,27 @@ class CoreEngine:
             yield from self._apply(live, core.returned_to_desk(effect.step, now))
 
 
+def _activity_context(info: Callable[[], activity.Info]) -> activity._Context:
+    """What `ActivityEnvironment` gives an activity it runs (its info, a heartbeat that goes
+    nowhere, never cancelled), built once for the whole run instead of once per call."""
+    environment = ActivityEnvironment()
+
+    def never() -> _CompositeEvent:
+        return _CompositeEvent(thread_event=threading.Event(), async_event=asyncio.Event())
+
+    return activity._Context(
+        info=info,
+        heartbeat=lambda *details: None,
+        cancelled_event=never(),
+        worker_shutdown_event=never(),
+        shield_thread_cancel_exception=None,
+        payload_converter_class_or_instance=environment.payload_converter,
+        runtime_metric_meter=environment.metric_meter,
+        client=None,
+        cancellation_details=activity._ActivityCancellationDetailsHolder(),
+    )
+
+
 def _registry_sync_engine(url: str) -> Engine:
     engine = sync_engine(url)
     if url.startswith("sqlite"):
@@ -531,12 +571,46 @@ def _registry_sync_engine(url: str) -> Engine:
     return engine
 
 
+class _AtOnce:
+    """aiosqlite's queue to its connection's thread, run at once in the caller's thread: the
+    engine awaits each query before anything else happens, so the thread bought nothing and its
+    hop (two thread switches per query, slow on a loaded machine) was most of a query's cost."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as err:  # handed to the awaiting caller, as aiosqlite does
+            if future is not None and not future.done():
+                future.set_exception(err)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class _SQLiteInline(aiosqlite.Connection):
+    """An aiosqlite connection whose calls run in the event loop's thread (see `_AtOnce`)."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _AtOnce()  # type: ignore[assignment]
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        return self._connect().__await__()  # no thread to start
+
+
 def _registry_engine(url: str) -> AsyncEngine:
     """The registry's engine for one process that writes alone: no ping before each use, and a
-    throwaway SQLite file is not synced to disk at each commit (a crash loses only the run)."""
+    throwaway SQLite file is not synced to disk at each commit (a crash loses only the run).
+    SQLite runs in the engine's own thread (`_SQLiteInline`)."""
     if not url.startswith("sqlite"):
         return async_engine(url)
-    engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
+    path = make_url(url).database or ""
+
+    async def connect() -> aiosqlite.Connection:
+        return await _SQLiteInline(lambda: sqlite3.connect(path, timeout=30))
+
+    engine = create_async_engine(async_url(url), async_creator=connect)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _unsynced(connection: Any, _: Any) -> None:

@@ -30,6 +30,9 @@ def test_a_tiny_run_reports_its_dossiers_the_baseline_and_a_projection(
     assert (core["engine"], core["scale"], core["dossiers"]) == ("core", 0.001, 9)
     assert core["unfinished"] == 0 and figures["core_to_temporal"][0] > 0
     assert figures["full_profile_core_seconds"] is None  # only a 1:10 core run measures it
+    assert core["cpu_seconds"] > 0
+    assert figures["projected_core_full_profile_seconds"] > 0
+    assert figures["projected_core_full_profile_cpu_seconds"] > 0
     assert run["unfinished"] == run["wedged"] == 0
     assert run["dossiers_per_second"] > 0 and figures["ratios_to_bare"][0] > 0
     assert [base["workflows"] for base in figures["baseline"]] == [10, 10]
