@@ -1360,6 +1360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from engine.logs import configure_logging
     from engine.temporal import exit_process
 
+    # Log lines go to stderr: stdout holds what a command prints (a JSON document, a report),
+    # and structlog unconfigured would print its warnings there.
+    configure_logging()
     exit_process(main())

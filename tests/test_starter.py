@@ -211,3 +211,23 @@ def test_an_online_only_bundle_at_the_counter_exits_2_before_a_code_is_used(
     assert "land-and-permit" in err and "online only" in err and "--online-for-applicant" in err
     assert err.count("\n") == 1
     assert not database.exists()  # refused before the registry was asked for a code
+
+
+def test_a_simulation_as_json_keeps_stdout_a_json_document_and_logs_on_stderr(
+    tmp_path: Path,
+) -> None:
+    # A profile slice whose land dossiers fall after the land versions end logs a warning
+    # (dossiers_not_receivable); run as a script, it must not land in the JSON on stdout.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "starter.py", "simulate", "--profile", "dong-da-2023",
+         "--scale", "0.002", "--months", "4", "--json", "--quiet",
+         "--chart", str(tmp_path / "weekly.png")],
+        cwd=root, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    document = json.loads(done.stdout)
+    assert document["profile"] == "dong-da-2023" and document["dossiers"] > 0
+    assert "dossiers_not_receivable" in done.stderr
