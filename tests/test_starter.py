@@ -216,8 +216,7 @@ def test_an_online_only_bundle_at_the_counter_exits_2_before_a_code_is_used(
 def test_a_simulation_as_json_keeps_stdout_a_json_document_and_logs_on_stderr(
     tmp_path: Path,
 ) -> None:
-    # A profile slice whose land dossiers fall after the land versions end logs a warning
-    # (dossiers_not_receivable); run as a script, it must not land in the JSON on stdout.
+    # Run as a script, a simulation's log lines (warnings) must not land in the JSON on stdout.
     import subprocess
     import sys
 
@@ -230,4 +229,6 @@ def test_a_simulation_as_json_keeps_stdout_a_json_document_and_logs_on_stderr(
     )  # fmt: skip
     document = json.loads(done.stdout)
     assert document["profile"] == "dong-da-2023" and document["dossiers"] > 0
-    assert "dossiers_not_receivable" in done.stderr
+    # Today that slice logs dossiers_not_receivable (no land version from March 2027); whatever
+    # is logged is a JSON record on stderr.
+    assert all("event" in json.loads(line) for line in done.stderr.splitlines())
