@@ -20,7 +20,7 @@ from store.models import OnlineSubmission, UploadRecord
 
 # The API tests' fixtures: ``stack`` (the app, the workers, the time-skipping server) and
 # ``bare`` (the app alone), re-exported so that pytest finds them here.
-from tests.test_api import PDF, TOKEN_SECRET, Stack, bare, count, eventually, stack, token
+from tests.api.test_api import PDF, TOKEN_SECRET, Stack, bare, count, eventually, stack, token
 from web.views import timeline
 
 pytestmark = pytest.mark.postgres

@@ -59,9 +59,9 @@ from engine.names import (
     outside_task_queue,
 )
 from engine.temporal import connect_config, dev_server_path
-from tests.test_compose import interpolate, secret_like
+from tests.deploy.test_compose import interpolate, secret_like
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = ROOT / "deploy" / "temporal" / "setup-namespace.sh"
 SCHEMA_SCRIPT = ROOT / "deploy" / "temporal" / "setup-schema.sh"
 GEN_CERTS = ROOT / "deploy" / "tls" / "gen-certs.sh"

@@ -449,7 +449,7 @@ async def test_tracking_needs_a_second_factor_and_a_stranger_learns_nothing(stac
     created = (await stack.submit(body)).json()
     code, secret = created["dossier_code"], created["tracking_secret"]
     unknown_code = code.replace("-0001", "-0099")
-    # Three wrong tries on the dossier (the fourth would wait: tests/test_abuse.py), the other
+    # Three wrong tries on the dossier (the fourth would wait: tests/api/test_abuse.py), the other
     # routes on codes that do not exist.
     others = [code.replace("-0001", f"-00{n}") for n in (97, 96, 95)]
     stranger = [

@@ -22,7 +22,7 @@ from domain.clock import VN_TZ
 from store.db import sync_engine
 from store.letters import get_contact
 from store.reports import format_report, report_input, run_report
-from tests.test_api import (
+from tests.api.test_api import (
     CERTIFIED_ORIGINAL,
     Stack,
     stack,  # noqa: F401  (the fixture, requested by name below)

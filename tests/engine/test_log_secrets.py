@@ -34,8 +34,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.auth import issue_token
 from engine.settings import REPO_ROOT
 from store.migrate import upgrade
-from tests.test_api import PDF
-from tests.test_processes import free_port, project_env
+from tests.api.test_api import PDF
+from tests.clients.test_processes import free_port, project_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.devserver]
 

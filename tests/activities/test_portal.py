@@ -30,9 +30,9 @@ from store import portal as outbox
 from store.db import async_engine, session_factory
 from store.migrate import upgrade
 from store.models import PortalOutboxRecord, SimulatedPortalReceipt
+from tests.activities.test_registry import snapshot
+from tests.clients.test_starter import run
 from tests.harness import officers_until, running_engine, submit
-from tests.test_registry import snapshot
-from tests.test_starter import run
 from workflows.relay import OutboxRelayWorkflow
 
 pytestmark = pytest.mark.postgres

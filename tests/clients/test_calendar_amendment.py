@@ -20,7 +20,7 @@ from tests.harness import running_engine, submit
 from workflows.dossier import DossierWorkflow, TrackingState
 
 pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def starter(*args: str) -> tuple[int, str, str]:

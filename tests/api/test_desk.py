@@ -36,9 +36,9 @@ from store.db import async_engine, session_factory
 from store.models import NotificationRecord, StepRecord
 from store.outbox import OUTBOXES, backlog
 from store.reports import report_input, row_values, run_report
+from tests.api.test_api import a_client_address
 from tests.browser import chromium, free_port, screenshot_dir
 from tests.harness import running_engine
-from tests.test_api import a_client_address
 from workflows.dossier import DossierWorkflow
 
 pytestmark = pytest.mark.postgres

@@ -32,7 +32,7 @@ from store.db import async_engine, session_factory
 from store.letters import get_contact, save_contact
 from store.migrate import upgrade
 from store.models import AuditRecord, OnlineSubmission, PaymentRecord, UploadRecord
-from tests.test_api import (
+from tests.api.test_api import (
     BASE,
     CERTIFIED_ORIGINAL,
     PDF,
@@ -47,7 +47,7 @@ from tests.test_api import (
     stack,  # noqa: F401  (the fixture, requested by name below)
     submission,
 )
-from tests.test_processes import free_port, project_env
+from tests.clients.test_processes import free_port, project_env
 
 pytestmark = pytest.mark.postgres
 

@@ -22,7 +22,7 @@ from tests.changed_workflow import DossierWorkflowThatSleepsFirst
 from tests.record_history import PATHS, VERSION
 from workflows import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 TEXTS = {path: path.read_text() for path in HISTORIES}
 
 

@@ -21,7 +21,7 @@ from sim.runner import run_scenario
 from sim.scenario import ScenarioError, load_scenario
 from store.models import DeliveryOutcome
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WITHIN = 240.0  # seconds: a run that takes longer is stuck (see docs/simulation.md)
 
 # A combined dossier sent home by post: the permit is decided while the land result is with the

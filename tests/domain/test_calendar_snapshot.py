@@ -34,7 +34,7 @@ from domain.calendar import (
     record_amendment,
 )
 from domain.clock import VN_TZ, LegalClock, working_days
-from tests.test_clock_properties import wall_times
+from tests.domain.test_clock_properties import wall_times
 
 FIRST, LAST = date(2025, 1, 1), date(2027, 12, 31)
 CALENDAR = default_calendar()

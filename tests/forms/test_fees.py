@@ -18,7 +18,7 @@ from forms.receipt import ReceiptDocument, receipt_pdf, render_receipt_html
 from forms.render import find_font
 from store import receipts
 from store.db import async_engine, session_factory
-from tests.test_forms import flat, pdf_text
+from tests.forms.test_forms import flat, pdf_text
 
 ISSUED = datetime(2026, 3, 2, 3, 15, tzinfo=UTC)
 

@@ -26,8 +26,7 @@ from api.admission import Admission, Bound, Load, judge
 from clients.dossiers import wait_for_receipt
 from store.db import async_engine, session_factory
 from store.models import OnlineSubmission
-from tests.harness import running_engine
-from tests.test_api import (
+from tests.api.test_api import (
     BASE,
     CERTIFIED_ORIGINAL,
     Stack,
@@ -39,6 +38,7 @@ from tests.test_api import (
     new_provider,
     submission,
 )
+from tests.harness import running_engine
 from workflows.dossier import DossierWorkflow
 
 pytestmark = pytest.mark.postgres
@@ -94,7 +94,7 @@ async def gated_api(
             "admission_cache_seconds": 0.0,
             # Only this test's queue: other tests leave activity tasks on the shared desk queue.
             "admission_activity_queues": "",
-            # The engine's bound is under test, not one client's quotas (tests/test_abuse.py).
+            # The engine's bound is under test, not one client's quotas (tests/api/test_abuse.py).
             "api_submissions_per_minute": 1000,
             "api_submissions_per_hour": 1000,
             "api_writes_per_minute": 1000,

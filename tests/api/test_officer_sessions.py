@@ -26,7 +26,7 @@ from api.auth import InvalidToken, OidcVerifier, _sign, issue_token, verify_toke
 from engine.settings import REPO_ROOT
 from store.db import async_engine, session_factory
 from store.models import AuditRecord, StepRecord
-from tests.test_api import (
+from tests.api.test_api import (
     BASE,
     CERTIFIED_ORIGINAL,
     TOKEN_SECRET,
@@ -39,7 +39,7 @@ from tests.test_api import (
     stack,  # noqa: F401  (the fixture, requested by name below)
     submission,
 )
-from tests.test_processes import project_env
+from tests.clients.test_processes import project_env
 
 pytestmark = pytest.mark.postgres
 

@@ -22,7 +22,7 @@ from store.models import (
     ElectronicReceipt,
     OnlineSubmission,
 )
-from tests.test_api import (
+from tests.api.test_api import (
     BASE,
     TOKEN_SECRET,
     Stack,
@@ -32,7 +32,7 @@ from tests.test_api import (
     submission,
     token,
 )
-from tests.test_forms import flat, pdf_text
+from tests.forms.test_forms import flat, pdf_text
 
 pytestmark = pytest.mark.postgres
 

@@ -39,8 +39,8 @@ from engine.settings import Settings
 from store.db import async_engine, session_factory
 from store.letters import save_contact
 from store.models import SimulatedSmsRecord, SmsKind, SmsOutboxRecord
+from tests.activities.test_registry import snapshot
 from tests.harness import officers_until, running_engine, submit
-from tests.test_registry import snapshot
 from workflows.relay import OutboxRelayWorkflow
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)

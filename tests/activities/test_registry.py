@@ -51,7 +51,7 @@ from workflows.dossier import (
 )
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 

@@ -24,7 +24,7 @@ from sim.whatif import (
     tet,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROFILE = load_profile(profile_path("dong-da-2023"))
 
 

@@ -27,7 +27,7 @@ from engine import codec_server
 from engine.names import OUTSIDE_SYSTEMS
 from engine.settings import ENV_PREFIX, Settings, normalise_database_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -28,8 +28,8 @@ from engine.codec_server import create_app as codec_app
 from engine.crypto import KeyRing
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import data_converter, dev_server_path
+from tests.api.test_desk import in_browser
 from tests.browser import chromium, free_port, screenshot_dir
-from tests.test_desk import in_browser
 
 CODEC_TOKEN = "test-codec-token-0123456789abcdef"
 # Only in the encrypted input: the page shows it once the UI decodes through the codec server.

@@ -21,7 +21,7 @@ from sim.fidelity import REQUIRED_PATHS, cross_check, fidelity_scenario, paths_c
 from sim.output import as_json, as_text
 from sim.profile import load_profile, profile_path, run_profile
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIDELITY_DOSSIERS = int(os.environ.get("LIENTHONG_FIDELITY_DOSSIERS", "60"))
 
 
