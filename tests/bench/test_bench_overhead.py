@@ -18,7 +18,7 @@ from bench.bare import Shape, plan_stages
 from bench.overhead import NOTICE, bench_catalog
 from domain.catalog import load_catalog
 from engine.settings import REPO_ROOT
-from tests.conftest import ADMIN_URL
+from tests.services import ADMIN_URL
 
 
 def test_the_bench_catalog_drops_only_the_public_notice(tmp_path: Path) -> None:

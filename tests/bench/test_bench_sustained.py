@@ -28,7 +28,7 @@ from bench.sustained import (
     ratio,
 )
 from engine.settings import REPO_ROOT
-from tests.conftest import ADMIN_URL
+from tests.services import ADMIN_URL
 
 
 def test_fixed_arrivals_come_every_one_over_rate_seconds() -> None:

@@ -22,7 +22,7 @@ from bench.dossiers import FATES
 from bench.dossiers import Outcome as DriverOutcome
 from domain.dossier import DossierStatus
 from engine.settings import REPO_ROOT
-from tests.conftest import ADMIN_URL
+from tests.services import ADMIN_URL
 
 
 def test_the_first_twelve_dossiers_cover_every_fate() -> None:

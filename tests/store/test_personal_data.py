@@ -44,7 +44,7 @@ from store.letters import (
 from store.migrate import alembic_config, upgrade
 from store.models import ApplicantContact, Base
 from store.types import EncryptedText
-from tests.conftest import ADMIN_URL
+from tests.services import ADMIN_URL
 
 NAME = "Nguyễn Thị Hồng Nhung"
 EMAIL = "hong.nhung@example.vn"
