@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import OutboxChannel
@@ -85,11 +86,12 @@ async def test_a_result_not_delivered_twice_arrives_on_the_third_working_day_and
     post = SimulatedPostOffice(script=[ABSENT, NOT_FOUND])
     async with running_engine(env.client, task_queue, pg_url, post=post):
         code = await send_home(env, task_queue, pg_url, email=None)
+        handle: WorkflowHandle[DossierWorkflow, DossierResult]
         handle = env.client.get_workflow_handle_for(DossierWorkflow.run, code)
         state = await officers_until(env, handle, handed_to_post, within=120)
         assert state.status == DossierStatus.DECIDED  # decided, not returned until delivered
         final = await officers_until(env, handle, lambda s: False, within=120)
-        result: DossierResult = await handle.result()  # type: ignore[assignment]
+        result = await handle.result()
     assert final.status == DossierStatus.RETURNED
     assert result.status == DossierStatus.RETURNED
     delivered = [row for row in result.ledger if row.result.startswith("delivered by post: EB")]
@@ -117,12 +119,13 @@ async def test_after_the_last_attempt_the_result_goes_back_to_the_desk_and_the_a
     post = SimulatedPostOffice(script=[ABSENT, ABSENT, ABSENT])
     async with running_engine(env.client, task_queue, pg_url, post=post, settings=scratch_settings):
         code = await send_home(env, task_queue, pg_url, email="hoa.nguyen@example.vn")
+        handle: WorkflowHandle[DossierWorkflow, DossierResult]
         handle = env.client.get_workflow_handle_for(DossierWorkflow.run, code)
         await officers_until(env, handle, handed_to_post, within=120)
         # Time passes over the three attempts; the results come back and wait at the desk,
         # where an officer records that the applicant collected them.
         final = await officers_until(env, handle, lambda s: False, within=120)
-        result: DossierResult = await handle.result()  # type: ignore[assignment]
+        result = await handle.result()
     assert final.status == result.status == DossierStatus.RETURNED
     assert sum(row.result.startswith("back to the desk") for row in result.ledger) == 2
     assert sum(row.result.startswith("collected at the desk") for row in result.ledger) == 2

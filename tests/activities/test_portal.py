@@ -26,10 +26,10 @@ from activities.portal import PortalActivities, SimulatedPortal, reconcile
 from activities.registry import RegistryActivities
 from domain.dossier import PORTAL_STATUS_CODE, DossierStatus
 from domain.outbox import PushRequest, PushResult, RelayConfig, RelayInput, RelayStatus
-from store import portal as outbox
 from store.db import async_engine, session_factory
 from store.migrate import upgrade
 from store.models import PortalOutboxRecord, SimulatedPortalReceipt
+from store.outbox import as_utc
 from tests.activities.test_registry import snapshot
 from tests.clients.test_starter import run
 from tests.harness import officers_until, running_engine, submit
@@ -111,7 +111,7 @@ async def test_each_status_change_is_queued_once_with_the_agencies_holding_the_d
     ]
     assert rows[0].agencies == "one-stop"  # both steps open at revision 1
     assert rows[1].agencies == ""  # done at revision 2
-    assert outbox.as_utc(rows[0].changed_at) == T0  # the workflow's time of the sync
+    assert as_utc(rows[0].changed_at) == T0  # the workflow's time of the sync
     assert all(r.pushed_at is None for r in rows)
 
 
@@ -144,7 +144,7 @@ async def test_a_refused_report_holds_back_its_own_dossier_and_no_other(
     await sync(snapshot(healthy, 1, status="accepted"))
     async with sessions() as session:  # a row the portal cannot take (a corrupted code)
         await session.execute(
-            PortalOutboxRecord.__table__.update()
+            update(PortalOutboxRecord)
             .where(PortalOutboxRecord.dossier_code == broken)
             .values(status_code=11)
         )

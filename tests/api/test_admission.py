@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from temporalio import activity, workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -39,7 +39,7 @@ from tests.api.test_api import (
     submission,
 )
 from tests.harness import running_engine
-from workflows.dossier import DossierWorkflow
+from workflows.dossier import DossierResult, DossierWorkflow
 
 pytestmark = pytest.mark.postgres
 
@@ -156,6 +156,7 @@ async def test_at_the_backlog_bound_a_submission_is_a_429_and_nothing_accepted_i
     # The workers come back: every accepted dossier is planned, none was lost in the queue.
     async with running_engine(gated.env.client, task_queue, pg_url):
         for code in accepted:
+            handle: WorkflowHandle[DossierWorkflow, DossierResult]
             handle = gated.env.client.get_workflow_handle_for(DossierWorkflow.run, code)
             state = await wait_for_receipt(handle, within=60)
             assert state.appointment is not None

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -46,7 +47,7 @@ from store.models import (
     UploadRecord,
 )
 from tests.harness import officers_until, running_engine
-from workflows.dossier import TERMINAL, DossierWorkflow, TrackingState
+from workflows.dossier import TERMINAL, DossierResult, DossierWorkflow, TrackingState
 
 pytestmark = pytest.mark.postgres
 
@@ -812,6 +813,7 @@ async def fee_received(stack: Stack, fees_url: str, headers: dict[str, str]) -> 
 
 async def drive_to_the_end(stack: Stack, dossier_code: str) -> TrackingState:
     """The scripted officers approve and the payment side pays until the dossier ends."""
+    handle: WorkflowHandle[DossierWorkflow, DossierResult]
     handle = stack.env.client.get_workflow_handle_for(DossierWorkflow.run, dossier_code)
     return await officers_until(
         stack.env, handle, lambda state: state.status in TERMINAL, within=180
@@ -1123,15 +1125,18 @@ async def test_vietnamese_parameters_pass_and_junk_headers_are_no_server_error(
     # Headers are not parameters that reach SQL: a NUL (or a Latin-1 byte) in one is refused
     # as a wrong credential, never a 500.
     for authorization in ("Bearer \x00", f"{token('tax')['Authorization']}\x00", b"Bearer \xe9"):
-        inbox = await bare.client.get(
-            "/api/v1/agencies/tax/inbox", headers={"Authorization": authorization}
+        inbox = await bare.client.get(  # httpx sends a bytes value as it is, which is the point
+            "/api/v1/agencies/tax/inbox",
+            headers={"Authorization": authorization},  # type: ignore[arg-type]
         )
         assert inbox.status_code == 401, authorization
     secret = await bare.client.get("/api/v1/dossiers/HS-1", headers={"X-Tracking-Secret": "\x00"})
     assert secret.status_code == 404
     for signature in ("\x00", b"\xe9\x00"):
         callback = await bare.client.post(
-            "/api/v1/payments/callback", content=b"{}", headers={"X-Signature": signature}
+            "/api/v1/payments/callback",
+            content=b"{}",
+            headers={"X-Signature": signature},  # type: ignore[arg-type]  # bytes on purpose
         )
         assert callback.status_code == 401, signature
 
@@ -1147,6 +1152,7 @@ async def test_a_house_that_needs_no_permit_gets_the_answer_instead_of_a_dossier
     bare: Stack,
 ) -> None:
     url = "/api/v1/procedures/house-building-permit/exemption"
+    small: dict[str, str | int | bool]
     small = {"floors": 3, "floor_area_m2": 240, "in_planned_urban_area": False}
     exempt = (await bare.client.get(url, params={**small, "on": "2026-07-01"})).json()
     assert exempt["exempt"] and exempt["version"] == "2026-07"

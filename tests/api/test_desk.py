@@ -24,6 +24,7 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -39,7 +40,7 @@ from store.reports import report_input, row_values, run_report
 from tests.api.test_api import a_client_address
 from tests.browser import chromium, free_port, screenshot_dir
 from tests.harness import running_engine
-from workflows.dossier import DossierWorkflow
+from workflows.dossier import DossierResult, DossierWorkflow
 
 pytestmark = pytest.mark.postgres
 
@@ -261,9 +262,9 @@ async def test_the_dashboard_prints_the_figures_of_starter_report(site: Site) ->
     async with site.sessions() as session:
         waiting = {s: (await backlog(session, m)).waiting for s, m in OUTBOXES.items()}
     for system, count in waiting.items():
-        row = re.search(rf'<tr data-system="{system}"><td>[^<]+</td><td class="n">(\d+)</td>',
-                        dashboard.text)  # fmt: skip
-        assert row is not None and int(row.group(1)) == count, system
+        cell = re.search(rf'<tr data-system="{system}"><td>[^<]+</td><td class="n">(\d+)</td>',
+                         dashboard.text)  # fmt: skip
+        assert cell is not None and int(cell.group(1)) == count, system
     assert "Cổng dịch vụ công quốc gia" in dashboard.text and "Tổng đài SMS" in dashboard.text
     pdf = await site.http.get("/desk/report.pdf", params={"by": "agency"})
     assert pdf.headers["content-type"] == "application/pdf"
@@ -403,6 +404,7 @@ async def test_an_officer_signs_in_previews_the_document_and_approves_the_step(
         else:
             raise AssertionError("the approval never reached form 05 on the page")
         await in_browser(lambda: shoot(driver, "approved"))
+    handle: WorkflowHandle[DossierWorkflow, DossierResult]
     handle = site.env.client.get_workflow_handle_for(DossierWorkflow.run, code)
     state = await handle.query(DossierWorkflow.tracking)
     assert any(

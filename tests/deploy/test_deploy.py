@@ -15,6 +15,7 @@ No Docker engine and no Kubernetes here, so:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import os
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -670,10 +671,11 @@ def test_the_setup_job_runs_the_compose_script_in_the_namespace_the_engine_uses(
 
 def test_services_and_probes_agree_with_the_processes_ports() -> None:
     services = of_kind("Service")
-    for name, parse in (
+    parsers: list[tuple[str, Callable[[list[str]], argparse.Namespace]]] = [
         ("api", lambda argv: api_main.build_parser().parse_args(argv[3:])),
         ("codec-server", lambda argv: codec_server.parse_args(argv[3:])),
-    ):
+    ]
+    for name, parse in parsers:
         (container,) = containers(of_kind("Deployment")[name])
         args = parse(container["command"])
         assert args.host == "0.0.0.0"

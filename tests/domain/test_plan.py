@@ -18,8 +18,8 @@ def plan(code: str, received: datetime, **kwargs: object) -> DossierPlan:
     return plan_dossier(default_catalog(), CLOCK, code, received, **kwargs)  # type: ignore[arg-type]
 
 
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=VN_TZ)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=VN_TZ)
 
 
 def test_a_dossier_keeps_the_rules_in_force_on_its_receipt_day() -> None:

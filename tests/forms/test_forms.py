@@ -46,6 +46,7 @@ from forms import (
     render_register_csv,
 )
 from forms.editions import FormEdition, FormKind, edition_on, kind_of, number_of, title_of
+from forms.official import OfficialForm
 from starter import main
 from store import forms_data
 from store.db import sync_engine
@@ -736,7 +737,7 @@ async def test_loading_and_rendering_again_gives_the_same_pdf_bytes(
     font = find_font()
 
     async def everything() -> list[bytes]:
-        forms = [
+        forms: list[OfficialForm] = [
             await forms_data.receipt_form(registry, COMBINED, settings, CATALOG),
             await forms_data.supplement_form(registry, COMBINED, 1, CATALOG),
             await forms_data.refusal_form(registry, REFUSED, 1, CATALOG),

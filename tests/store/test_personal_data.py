@@ -348,7 +348,7 @@ async def test_the_migration_encrypts_the_contacts_that_were_in_clear(
     with use_key_ring(KeyRing.generate("mig1")):
         upgrade(url)
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT * FROM applicant_contacts")).mappings().all()
+            rows = list(connection.execute(text("SELECT * FROM applicant_contacts")).mappings())
             rows += connection.execute(text("SELECT * FROM apology_letters")).mappings().all()
         dump = repr([dict(row) for row in rows])
         for value in (NAME, EMAIL, PHONE, "Lê Văn Tám"):

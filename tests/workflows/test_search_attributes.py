@@ -17,7 +17,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import CalendarOverride, WorkingCalendar
-from domain.catalog import DEFAULT_ROOT, load_catalog
+from domain.catalog import DEFAULT_ROOT, Catalog, load_catalog
 from domain.clock import VN_TZ, LegalClock, OfficeHours
 from domain.dossier import DossierFacts, SubmittedDocument
 from tests.harness import running_engine, submit
@@ -67,7 +67,7 @@ def always_open_clock() -> LegalClock:
     return LegalClock(WorkingCalendar(overrides), hours)
 
 
-def quick_catalog(root: Path) -> object:
+def quick_catalog(root: Path) -> Catalog:
     shutil.copy(DEFAULT_ROOT / "agencies.yaml", root / "agencies.yaml")
     (root / "procedures").mkdir()
     for code, agency, hours in [
@@ -89,7 +89,7 @@ async def test_one_list_filter_finds_exactly_the_dossiers_overdue_at_the_land_of
     facts = DossierFacts(documents=[SubmittedDocument(name_vi="Đơn")])
     async with running_engine(
         client, task_queue, pg_url, catalog=catalog, clock=always_open_clock()
-    ):  # type: ignore[arg-type]
+    ):
         now = (await dev_env.get_current_time()).astimezone(VN_TZ)
         desk = f"Q{uuid.uuid4().hex[:8].upper()}"
         handles = {
