@@ -30,8 +30,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 screenshots: $(STAMP)  # the browser tests, saving their screenshots into docs/screenshots
-	LIENTHONG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py \
-		tests/test_desk.py tests/test_desk_codec.py $(ARGS)
+	LIENTHONG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/api/test_browser.py \
+		tests/api/test_desk.py tests/api/test_desk_codec.py $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -15,7 +15,7 @@
   set the viewport; ``browser.axe()`` runs axe-core (vendored from its npm package in
   ``tests/vendor/axe-core``) on the page and returns the violations.
 
-Registered for every test module by ``pytest_plugins`` in ``tests/conftest.py``.
+Imported by ``tests/api/conftest.py``, for the tests of the pages in a browser.
 """
 
 from __future__ import annotations

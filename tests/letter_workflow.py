@@ -21,7 +21,7 @@ class IssueApologyForTest:
 
     @workflow.run
     async def run(self, request: ApologyInput) -> ApologyResult:
-        return await workflow.execute_activity(
+        result: ApologyResult = await workflow.execute_activity(
             "letters.issue-apology",
             request,
             result_type=ApologyResult,
@@ -34,3 +34,4 @@ class IssueApologyForTest:
                 maximum_attempts=5,
             ),
         )
+        return result

@@ -79,7 +79,7 @@ async def _decide(handle: Handle, state: TrackingState, key: str, **decision: ob
     step = next(s for s in state.open_steps if s.key == key)
     await handle.execute_update(
         DossierWorkflow.decide,
-        DecisionInput(step=key, agency=step.agency, officer_id="officer-rec", **decision),  # type: ignore[arg-type]
+        DecisionInput(step=key, agency=step.agency, officer_id="officer-rec", **decision),
     )
 
 

@@ -97,3 +97,29 @@ def test_the_check_catches_an_upward_import_even_a_lazy_one() -> None:
     )
     found = upward_imports(snippet, "store")
     assert [entry.split(" ")[0] for entry in found] == ["<snippet>:3", "<snippet>:5"]
+
+
+TESTS = REPO_ROOT / "tests"
+
+
+def test_the_tests_mirror_the_source() -> None:
+    # tests/<package>/ holds the tests of <package>/ (tests/deploy: the deployment files'); only
+    # this check, which reads the whole tree, stays at the top with the shared helpers.
+    folders = {path.parent.name for path in TESTS.glob("*/test_*.py")}
+    assert folders - set(LAYERS) <= {"deploy"}
+    assert [path.name for path in TESTS.glob("test_*.py")] == ["test_architecture.py"]
+
+
+def test_the_domain_tests_import_only_the_domain() -> None:
+    # `pytest tests/domain` runs without Temporal or PostgreSQL because nothing there can reach
+    # them: no import of a layer above domain, nor of a helper outside tests/domain.
+    first_party = set(LAYERS) | {"tests"}
+    upward = [
+        f"{path.relative_to(REPO_ROOT)}:{line} imports {module}"
+        for path in sorted((TESTS / "domain").glob("*.py"))
+        for line, module in imported_tops(path.read_text(encoding="utf-8"))
+        if module.split(".")[0] in first_party
+        and module.split(".")[0] != "domain"
+        and not module.startswith("tests.domain")
+    ]
+    assert upward == []
