@@ -51,9 +51,9 @@ log = get_logger("worker")
 # Modules the workflow sandbox takes from the process instead of importing them again for every
 # workflow run: the dossier shell itself and the pure domain package it drives. Re-importing the
 # shell (its @workflow.defn introspection) was a quarter of a replay's CPU (bench/sandbox.py).
-# What the sandbox would have caught in them is caught instead by tests/test_determinism.py
-# (no clock, randomness, environment or I/O in workflows/ and domain/) and by the replay tests,
-# which keep the full sandbox.
+# What the sandbox would have caught in them is caught instead by
+# tests/workflows/test_determinism.py (no clock, randomness, environment or I/O in workflows/ and
+# domain/) and by the replay tests, which keep the full sandbox.
 PASSTHROUGH_MODULES = ("workflows", "domain")
 
 

@@ -6,7 +6,7 @@ amendment), the results of the activities it ran and the firing of its one deadl
 carries out the `Effect` values each transition returns (run this check on that agency's queue,
 send an apology, tell an agency, hand the result to the post...). Every transition takes ``now``;
 nothing here reads a clock, does I/O or imports Temporal, so the whole life of a dossier can be
-played in milliseconds (tests/test_dossier_core.py) and the workflow stays deterministic.
+played in milliseconds (tests/domain/test_dossier_core.py) and the workflow stays deterministic.
 
 Time: every due moment comes from the legal clock over the calendar snapshot pinned in the
 dossier (`DossierState.clock`), with `domain.deadlines`. The clock is paused while the applicant

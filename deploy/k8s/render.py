@@ -9,7 +9,7 @@
 - ``setup.yaml``: the Job that runs deploy/temporal/setup-namespace.sh (the very script of the
   compose job, copied into a ConfigMap).
 
-tests/test_deploy.py fails when a committed file differs from what this writes.
+tests/deploy/test_deploy.py fails when a committed file differs from what this writes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-shot setup of the engine's Temporal namespace, run by the `temporal-setup` job of
-# docker-compose.yml (temporalio/admin-tools image) and by tests/test_deploy.py against the dev
+# docker-compose.yml (temporalio/admin-tools image) and by tests/deploy/test_deploy.py against the dev
 # server: waits for the frontend, creates the namespace or updates its retention, registers the
 # search attributes of engine/names.py, then checks all of them are there. Safe to re-run.
 #
@@ -22,7 +22,7 @@ ATTEMPTS=${SETUP_ATTEMPTS:-60}
 PAUSE=${SETUP_PAUSE_SECONDS:-2}
 export TEMPORAL_ADDRESS
 
-# Keep in step with engine/names.py SEARCH_ATTRIBUTES (tests/test_deploy.py compares them).
+# Keep in step with engine/names.py SEARCH_ATTRIBUTES (tests/deploy/test_deploy.py compares them).
 # Codes, statuses and dates only: search attributes are stored unencrypted.
 SEARCH_ATTRIBUTES="
 DossierCode Keyword
