@@ -263,10 +263,10 @@ class DeskCapacity(Capacity):
     ``tet_leave_rate`` on the ``tet_leave_days`` working days either side of Tết), drawn from
     the agency, pool, officer and day alone with no seed: the same absences in every run and
     in both engines. The officers in decide ``per_officer_per_day`` each (times the run's
-    ``scale``; at a reduced scale at least one decision a day when anyone is in); a fraction is
-    honoured on average as in `Capacity`. A decision falls in the officers' ``hours``: planned
-    earlier it waits for them to start, at or after their end it moves to the next working day
-    with room.
+    ``scale``; at a reduced scale the whole roll at least one decision a day, of which the
+    officers away take their share); a fraction is honoured on average as in `Capacity`. A
+    decision falls in the officers' ``hours``: planned earlier it waits for them to start, at or
+    after their end it moves to the next working day with room.
     """
 
     def __init__(self, staff: Staffing, agency: str, pool: str, clock: LegalClock) -> None:
@@ -307,11 +307,15 @@ class DeskCapacity(Capacity):
         return present
 
     def per_day_on(self, day: date) -> float:
-        present = self.present(day)
-        value = present * self.staff.per_officer_per_day * self.staff.scale
-        if present and self.staff.scale < 1:
-            value = max(value, 1.0)
-        return value
+        # At a reduced scale the desk's whole roll decides at least one a day; absences and
+        # officers lost take their share off that, so a what-if still shows at scale 0.01.
+        roll = self.staff.officers(self.pool)
+        if not roll:
+            return 0.0
+        full = roll * self.staff.per_officer_per_day * self.staff.scale
+        if self.staff.scale < 1:
+            full = max(full, 1.0)
+        return full * self.present(day) / roll
 
     def room(self, day: date) -> int:
         room = self._rooms.get(day)

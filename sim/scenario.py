@@ -165,8 +165,8 @@ class Staffing(_Strict):
     tet_leave_days: int = Field(default=0, ge=0, le=30)
     tet_leave_rate: Rate = 0.0
     pooled: bool = False
-    # The run's scale (profiles set it): capacities are multiplied by it, with at least one
-    # decision a day at a desk with an officer in (a queue served less than daily is no office).
+    # The run's scale (profiles set it): capacities are multiplied by it, a desk's whole roll
+    # deciding at least one a day (a queue served less than daily is no office).
     scale: float = Field(default=1.0, gt=0.0, le=1.0)
     changes: list[StaffChange] = []
 

@@ -183,7 +183,7 @@ def table(plans: list[DeskPlan], target: float, scale: float, months: int) -> st
     lines = [
         f"Biên chế tối thiểu để đạt {target:g}% đúng hạn / fewest officers for {target:g}% on "
         f"time (reduced scale x{scale:g}, {months} months: dossiers and each officer's daily "
-        "decisions scaled, at least one decision a day at a desk with an officer in)",
+        "decisions scaled, a desk's whole roll at least one decision a day)",
         f"{'cơ quan / agency':<20}{'bàn / desk':<14}{'hiện có / now':>14}{'cần / needed':>14}"
         f"{'đúng hạn %':>12}",
     ]

@@ -166,3 +166,24 @@ async def test_a_short_desk_is_late_while_the_other_keeps_time_and_the_planner_s
     assert busy.on_time_rate_pct == 100.0 and busy.runs == quiet.runs >= 2
     fewer = {"BUSY": busy.officers_needed - 1, "QUIET": quiet.officers_needed}
     assert (await rates(profile, 1.0, 1, "one-stop", fewer))["BUSY"] < 100
+
+
+async def test_the_article_s_year_runs_under_its_own_law(tmp_path: Path) -> None:
+    import json
+
+    from domain.catalog import default_catalog
+    from domain.plan import plan_dossier
+    from sim.profile import profile_path, run_profile
+
+    profile = load_profile(profile_path("dong-da-2023-own-law"))
+    assert profile.start == date(2023, 1, 1)
+    received = datetime(2023, 3, 1, 9, tzinfo=VN_TZ)
+    plan = plan_dossier(default_catalog(), CLOCK, "land-first-certificate", received)
+    agencies = {step.agency for step in plan.steps}
+    assert {"district-committee", "natural-resources", "ward"} <= agencies  # before 2025
+    document = json.loads(
+        await run_profile(profile, scale=0.002, months=1, chart=tmp_path / "c.png", as_json=True)
+    )
+    assert document["start"] == "2023-01-01" and document["unfinished"] == 0
+    by_agency = {row["group"] for row in document["by_agency"]["rows"]}
+    assert {"ward", "district-committee", "urban-management"} <= by_agency
