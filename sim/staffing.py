@@ -49,6 +49,18 @@ class DeskPlan:
     officers_needed: int | None  # None: not reached even at MAX_FACTOR times
     on_time_rate_pct: float | None  # at officers_needed (or at the most tried)
     runs: int  # runs of the search for this agency
+    # At the run's scale the answer decides less than one a day, so the one-a-day floor of a
+    # reduced scale (`sim.events.DeskCapacity`) answered: the need at scale 1 may be higher.
+    at_floor: bool = False
+
+
+def per_officer(profile: Profile, agency: str) -> float:
+    """Decisions one of the agency's officers makes a working day at scale 1."""
+    rule = profile.agencies[agency]
+    if rule.staff is not None:
+        return rule.staff.per_officer_per_day
+    assert rule.capacity_per_day is not None and rule.officers is not None
+    return rule.capacity_per_day / rule.officers
 
 
 def pools(profile: Profile, agency: str) -> dict[str, int]:
@@ -140,6 +152,7 @@ async def plan_agency(
     def open_pools() -> list[str]:
         return [p for p in now if p not in unreached and high[p] - low[p] > 1]
 
+    one = per_officer(profile, agency)
     while open_pools():
         candidate = dict(high)
         for pool in open_pools():
@@ -159,6 +172,7 @@ async def plan_agency(
             officers_needed=None if pool in unreached else high[pool],
             on_time_rate_pct=round(best[pool], 2),
             runs=runs,
+            at_floor=pool not in unreached and high[pool] * one * scale < 1,
         )
         for pool in now
     ]
@@ -191,6 +205,7 @@ def table(plans: list[DeskPlan], target: float, scale: float, months: int) -> st
         rows = [plan for plan in plans if plan.agency == agency]
         for plan in rows:
             needed = "—" if plan.officers_needed is None else str(plan.officers_needed)
+            needed += "¹" if plan.at_floor else ""
             rate = "—" if plan.on_time_rate_pct is None else f"{plan.on_time_rate_pct:.2f}"
             lines.append(
                 f"{plan.agency:<20}{plan.desk:<14}{plan.officers_now:>14}{needed:>14}{rate:>12}"
@@ -207,6 +222,11 @@ def table(plans: list[DeskPlan], target: float, scale: float, months: int) -> st
         lines.append(
             f"not reached at {MAX_FACTOR}x the officers: {', '.join(unreached)} "
             "(their lateness does not come from capacity)"
+        )
+    if any(plan.at_floor for plan in plans):
+        lines.append(
+            f"¹ at x{scale:g} these officers decide less than one a day: the one-a-day floor "
+            "answered, the need at full scale may be higher (run a larger --scale)"
         )
     runs = {plan.agency: plan.runs for plan in plans}
     lines.append("runs / lượt chạy: " + ", ".join(f"{a} {n}" for a, n in runs.items()))

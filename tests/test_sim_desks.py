@@ -187,3 +187,18 @@ async def test_the_article_s_year_runs_under_its_own_law(tmp_path: Path) -> None
     assert document["start"] == "2023-01-01" and document["unfinished"] == 0
     by_agency = {row["group"] for row in document["by_agency"]["rows"]}
     assert {"ward", "district-committee", "urban-management"} <= by_agency
+
+
+def test_the_planner_table_says_its_scale_and_flags_an_answer_at_the_one_a_day_floor() -> None:
+    from sim.staffing import DeskPlan, table
+
+    plans = [
+        DeskPlan("one-stop", "BUSY", 1, 3, 100.0, 4),
+        DeskPlan("one-stop", "QUIET", 1, 1, 100.0, 4, at_floor=True),
+        DeskPlan("one-stop", "FAR", 1, None, 91.0, 4),
+    ]
+    text = table(plans, 100.0, 0.02, 2)
+    assert "reduced scale x0.02, 2 months" in text
+    assert "= total" in text and "4+" in text  # FAR not reached: the total is a floor
+    assert "1¹" in text and "one-a-day floor" in text
+    assert "not reached at 3x the officers: one-stop@FAR" in text
