@@ -249,8 +249,11 @@ def draw(plans: list[DeskPlan], path: Path, title: str) -> None:
         x = left + index * slot
         for offset, value, colour in (
             (0.1, plan.officers_now, "grey"),
-            (0.5, plan.officers_needed or 0, "steelblue"),
+            (0.5, plan.officers_needed, "steelblue"),
         ):
+            if value is None:  # not reached at MAX_FACTOR times: no bar, a red x
+                pen.text((x + slot * offset, top + plot_h - 12), "x", fill="darkred")
+                continue
             bar = plot_h * value / peak
             pen.rectangle(
                 (x + slot * offset, top + plot_h - bar, x + slot * (offset + 0.35), top + plot_h),
@@ -261,7 +264,9 @@ def draw(plans: list[DeskPlan], path: Path, title: str) -> None:
         for line, part in enumerate((label[:12], label[12:24])):  # two short lines a bar
             pen.text((x + 2, top + plot_h + 8 + 12 * (line + index % 3 * 2)), part, fill="black")
     pen.text(
-        (left, height - 24), "grey: officers now; blue: fewest keeping the target", fill="black"
+        (left, height - 24),
+        f"grey: officers now; blue: fewest keeping the target; red x: not reached at {MAX_FACTOR}x",
+        fill="black",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG")
