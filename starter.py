@@ -1126,9 +1126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan_staff = commands.add_parser(
         "plan-staff",
-        help="the fewest officers per agency keeping a target on-time rate (core-engine runs)",
-        description="Bisection over each agency's officers, each candidate a run of the "
-        "profile on the core engine. See docs/simulation.md.",
+        help="the fewest officers per agency and desk keeping a target on-time rate",
+        description="Bisection over each agency's officers at each of its desks (all desks in "
+        "the same runs), each candidate a run of the profile on the core engine at a reduced "
+        "scale. See docs/simulation.md.",
     )
     add_plan_staff_arguments(plan_staff)
     plan_staff.set_defaults(handler=cmd_plan_staff)
