@@ -17,6 +17,7 @@ from sim.profile import AgencyProfile, load_profile, profile_path
 from sim.whatif import (
     WhatIf,
     _clock,
+    check,
     parse_loss,
     parse_surge,
     run_what_if,
@@ -126,3 +127,28 @@ def test_the_planner_names_an_agency_it_cannot_staff() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and "--agency tax: the profile gives it no officers" in done.stderr
+
+
+def test_a_what_if_on_desk_staffing_takes_officers_off_one_desk_and_sends_half_on_tet_leave() -> (
+    None
+):
+    from sim.whatif import staffed_variant
+
+    what_if = WhatIf(
+        losses=[
+            parse_loss("one-stop@KIMLIEN:1:2027-03"),
+            parse_loss("land-registration:2:2027-04"),
+        ],
+        tet_backlog=True,
+    )
+    check(what_if, PROFILE, 10)
+    changed = staffed_variant(what_if, PROFILE)
+    one_stop = changed.agencies["one-stop"].staff
+    land = changed.agencies["land-registration"].staff
+    assert one_stop is not None and land is not None
+    assert one_stop.lost("KIMLIEN", date(2027, 3, 1)) == 1
+    assert one_stop.lost("KIMLIEN", date(2027, 2, 26)) == 0
+    assert one_stop.lost("CATLINH", date(2027, 3, 1)) == 0
+    assert land.lost("", date(2027, 4, 1)) == 2
+    assert (one_stop.tet_leave_days, one_stop.tet_leave_rate) == (5, 0.5)
+    assert PROFILE.agencies["one-stop"].staff.changes == []  # type: ignore[union-attr]
