@@ -1288,9 +1288,10 @@ COMMANDS: tuple[Command, ...] = (
         None,
         "plan-staff",
         cmd_plan_staff,
-        "the fewest officers per agency keeping a target on-time rate (core-engine runs)",
-        "Bisection over each agency's officers, each candidate a run of the profile on the core "
-        "engine. See docs/simulation.md.",
+        "the fewest officers per agency and desk keeping a target on-time rate",
+        "Bisection over each agency's officers at each of its desks (all desks in the same "
+        "runs), each candidate a run of the profile on the core engine at a reduced scale. "
+        "See docs/simulation.md.",
         more_args=_plan_staff_arguments,
     ),
 )

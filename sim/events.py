@@ -26,7 +26,7 @@ from domain.clock import VN_TZ, LegalClock
 from domain.dossier import DossierStatus
 from domain.dossier_code import format_dossier_code
 from domain.plan import DossierPlan, plan_dossier
-from sim.scenario import AgencyRule, DossierSpec, OfficerAct, Scenario, Span
+from sim.scenario import AgencyRule, DossierSpec, OfficerAct, Scenario, Span, Staffing
 from workflows.dossier import OFFICER_KINDS, TERMINAL, OpenStep, TrackingState
 
 log = structlog.get_logger(__name__)
@@ -240,6 +240,115 @@ class Capacity:
         return local
 
 
+def tet(clock: LegalClock, year: int) -> tuple[date, date]:
+    """The longest stretch of days off in January and February of ``year`` (Tết)."""
+    best: tuple[date, date] = (date(year, 1, 1), date(year, 1, 1))
+    day, run_start = date(year, 1, 1), None
+    while day <= date(year, 2, 28):
+        off = not clock.calendar.is_working_day(day)
+        if off and run_start is None:
+            run_start = day
+        if not off and run_start is not None:
+            if (day - run_start) > (best[1] - best[0]):
+                best = (run_start, day - timedelta(days=1))
+            run_start = None
+        day += timedelta(days=1)
+    return best
+
+
+class DeskCapacity(Capacity):
+    """The decisions one desk's officers (`sim.scenario.Staffing`) can make on a day.
+
+    On a working day each officer of the pool is in or away (``absence_rate``, and
+    ``tet_leave_rate`` on the ``tet_leave_days`` working days either side of Tết), drawn from
+    the agency, pool, officer and day alone with no seed: the same absences in every run and
+    in both engines. The officers in decide ``per_officer_per_day`` each (times the run's
+    ``scale``; at a reduced scale the whole roll at least one decision a day, of which the
+    officers away take their share); a fraction is honoured on average as in `Capacity`. A
+    decision falls in the officers' ``hours``: planned earlier it waits for them to start, at or
+    after their end it moves to the next working day with room.
+    """
+
+    def __init__(self, staff: Staffing, agency: str, pool: str, clock: LegalClock) -> None:
+        super().__init__(0.0, agency)
+        self.staff = staff
+        self.pool = pool
+        self._clock = clock
+        self._rooms: dict[date, int] = {}
+        self._leave: dict[int, tuple[date, date]] = {}
+
+    def _tet_leave(self, day: date) -> bool:
+        if not self.staff.tet_leave_days or not self.staff.tet_leave_rate:
+            return False
+        span = self._leave.get(day.year)
+        if span is None:
+            before, after = tet(self._clock, day.year)
+            for _ in range(self.staff.tet_leave_days):
+                before = self._clock.calendar.previous_working_day(before)
+                after = self._clock.calendar.next_working_day(after)
+            span = self._leave[day.year] = (before, after)
+        return span[0] <= day <= span[1]
+
+    def officers_on(self, day: date) -> int:
+        """Officers of the pool on the roll that day (what-if losses taken off)."""
+        return max(self.staff.officers(self.pool) - self.staff.lost(self.pool, day), 0)
+
+    def present(self, day: date) -> int:
+        """Officers of the pool at work on ``day``."""
+        leave = self._tet_leave(day)
+        present = 0
+        for officer in range(self.officers_on(day)):
+            draw = random.Random(f"absence:{self.agency}:{self.pool}:{officer}:{day}").random()
+            if draw < self.staff.absence_rate:
+                continue
+            if leave and draw < self.staff.absence_rate + self.staff.tet_leave_rate:
+                continue
+            present += 1
+        return present
+
+    def per_day_on(self, day: date) -> float:
+        # At a reduced scale the desk's whole roll decides at least one a day; absences and
+        # officers lost take their share off that, so a what-if still shows at scale 0.01.
+        roll = self.staff.officers(self.pool)
+        if not roll:
+            return 0.0
+        full = roll * self.staff.per_officer_per_day * self.staff.scale
+        if self.staff.scale < 1:
+            full = max(full, 1.0)
+        return full * self.present(day) / roll
+
+    def room(self, day: date) -> int:
+        room = self._rooms.get(day)
+        if room is None:
+            per_day = self.per_day_on(day)
+            whole = int(per_day)
+            extra = random.Random(f"capacity:{self.agency}:{self.pool}:{day}").random()
+            room = self._rooms[day] = whole + (1 if extra < per_day - whole else 0)
+        return room
+
+    def claim(self, clock: LegalClock, moment: datetime) -> datetime:
+        start, end = self.staff.hours.low, self.staff.hours.high
+        opens = time(int(start), min(round(start % 1 * 60), 59))
+        local = moment.astimezone(VN_TZ)
+        day = local.date()
+        hour = local.hour + local.minute / 60
+        if hour >= end:  # after the officers' day: their next one
+            day = clock.calendar.next_working_day(day)
+            local = datetime.combine(day, opens, VN_TZ)
+        elif hour < start:
+            local = datetime.combine(day, opens, VN_TZ)
+        first = day
+        while self.used.get(day, 0) >= self.room(day) or not clock.calendar.is_working_day(day):
+            day = clock.calendar.next_working_day(day)
+            local = datetime.combine(day, max(local.time(), opens), VN_TZ)
+            if (day - first).days > 730 and not self.officers_on(day):
+                raise ValueError(
+                    f"{self.agency}: no officers at {self.pool or 'its office'} from {first} on"
+                )
+        self.used[day] = self.used.get(day, 0) + 1
+        return local
+
+
 class Oracle:
     """Decides, from a dossier's tracking state, the next act of its officers, applicant and
     payer, and when. Remembers only what was planned (so a plan is not drawn twice) and which
@@ -264,6 +373,14 @@ class Oracle:
             code: Capacity(per_day, code, schedule=(schedules or {}).get(code, ()))
             for code, per_day in (capacities or {}).items()
         }
+        # Agencies staffed desk by desk (`Staffing`): one capacity per pool, made when needed.
+        rules = scenario.rules
+        self._staff = {
+            code: rule.staff
+            for code, rule in (rules.agencies.items() if rules is not None else ())
+            if rule.staff is not None
+        }
+        self._desk_capacity: dict[tuple[str, str], DeskCapacity] = {}
         self.horizon = datetime.combine(scenario.start, time(0), VN_TZ) + timedelta(
             days=scenario.horizon_days
         )
@@ -437,11 +554,22 @@ class Oracle:
             act = self._drawn(dossier, plan, step, occurrence, since, budget)
         if key in self._refused and act.action != "approve":
             act = act.model_copy(update={"action": "approve", "reason": "", "missing": []})
-        capacity = self._capacity.get(step.agency)
+        capacity = self._capacity_of(step.agency, dossier.desk)
         if capacity is not None and spec is None:
             act = act.model_copy(update={"at": floor_minute(capacity.claim(self._clock, act.at))})
         self._plan_act(key, act)
         return act
+
+    def _capacity_of(self, agency: str, desk: str) -> Capacity | None:
+        staff = self._staff.get(agency)
+        if staff is None:
+            return self._capacity.get(agency)
+        pool = staff.pool(desk)
+        capacity = self._desk_capacity.get((agency, pool))
+        if capacity is None:
+            capacity = DeskCapacity(staff, agency, pool, self._clock)
+            self._desk_capacity[(agency, pool)] = capacity
+        return capacity
 
     def _decision(
         self,

@@ -29,6 +29,7 @@ from domain.clock import VN_TZ, LegalClock
 from sim.events import SimDossier, number_dossiers
 from sim.runner import Progress, SimulationResult, run_scenario
 from sim.scenario import (
+    OTHER_DESKS,
     AgencyRule,
     PostSpec,
     Rules,
@@ -89,6 +90,15 @@ class AgencyProfile(AgencyRule):
         default=None, ge=1, description="officers making those decisions (what-ifs lose some)"
     )
 
+    @model_validator(mode="after")
+    def _one_model(self) -> AgencyProfile:
+        if self.staff is not None and (self.capacity_per_day or self.officers):
+            raise ValueError(
+                "staff gives officers per desk and their capacity: drop capacity_per_day and "
+                "officers (the district-wide pool)"
+            )
+        return self
+
 
 class Profile(_Strict):
     """A district profile file."""
@@ -148,9 +158,30 @@ def load_profile(path: Path, catalog: Catalog | None = None) -> Profile:
                 raise ScenarioError(
                     f"{path}: levels.{level_name}.mix.{procedure}: {message}"
                 ) from None
-    for code in profile.agencies:
+    desks = {desk for level in profile.levels.values() for desk in level.desks}
+    for code, agency in profile.agencies.items():
         if code not in agencies:
             raise ScenarioError(f"{path}: agencies.{code}: unknown agency")
+        if agency.staff is None:
+            continue
+        if agency.staff.office is not None:
+            continue
+        listed = set(agency.staff.desks) - {OTHER_DESKS}
+        if listed - desks:
+            raise ScenarioError(
+                f"{path}: agencies.{code}.staff.desks: {', '.join(sorted(listed - desks))} "
+                "not a desk of the profile's levels"
+            )
+        if OTHER_DESKS not in agency.staff.desks and desks - listed:
+            raise ScenarioError(
+                f"{path}: agencies.{code}.staff.desks: no officers for "
+                f"{', '.join(sorted(desks - listed))} (list them, or give '*' for the others)"
+            )
+        for change in agency.staff.changes:
+            if change.desk not in desks:
+                raise ScenarioError(
+                    f"{path}: agencies.{code}.staff.changes: {change.desk} is not a desk"
+                )
     return profile
 
 
@@ -223,8 +254,18 @@ def _month_index(start: date, day: date) -> int:
     return (day.year - start.year) * 12 + day.month - start.month
 
 
-def as_scenario(profile: Profile, months: int) -> Scenario:
-    """The scenario the profile's dossiers run under (its behaviour rules and post office)."""
+def as_scenario(profile: Profile, months: int, scale: float = 1.0) -> Scenario:
+    """The scenario the profile's dossiers run under (its behaviour rules, its officers at
+    ``scale`` and post office)."""
+
+    def rule(agency: AgencyProfile) -> AgencyRule:
+        staff = agency.staff
+        if staff is not None:
+            staff = staff.model_copy(update={"scale": scale})
+        return AgencyRule.model_validate(
+            {**agency.model_dump(exclude={"capacity_per_day", "officers", "staff"}), "staff": staff}
+        )
+
     return Scenario(
         name=profile.name,
         start=profile.start,
@@ -232,15 +273,8 @@ def as_scenario(profile: Profile, months: int) -> Scenario:
         horizon_days=(profile.end(months) - profile.start).days + 1 + profile.tail_days,
         post=profile.post,
         rules=Rules(
-            agencies={
-                code: AgencyRule.model_validate(
-                    rule.model_dump(exclude={"capacity_per_day", "officers"})
-                )
-                for code, rule in profile.agencies.items()
-            },
-            default=AgencyRule.model_validate(
-                profile.default_agency.model_dump(exclude={"capacity_per_day", "officers"})
-            ),
+            agencies={code: rule(agency) for code, agency in profile.agencies.items()},
+            default=rule(profile.default_agency),
             payment_delay_days=profile.payment_delay_days,
             supplement_reply_days=profile.supplement_reply_days,
         ),
@@ -350,7 +384,7 @@ async def profile_result(
         # The core engine records letters and counts warnings without rendering or sending.
         options["paperwork"] = False
     return await scenario_runner(engine)(
-        as_scenario(profile, months),
+        as_scenario(profile, months, scale),
         catalog=catalog or default_catalog(),
         database_url=database_url,
         progress=progress,

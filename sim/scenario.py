@@ -14,6 +14,7 @@ Two ways to say what happens, usable together:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
@@ -130,8 +131,96 @@ class DossierSpec(_Strict):
         return value if value.tzinfo is not None else value.replace(tzinfo=VN_TZ)
 
 
+OTHER_DESKS = "*"  # in `Staffing.desks`: each desk not listed, with that many officers
+
+
+class StaffChange(_Strict):
+    """From a day on, a desk (``*``: the agency's one office) has ``officers`` officers fewer
+    (a what-if: officers lost)."""
+
+    start: date = Field(alias="from")
+    desk: str = Field(default=OTHER_DESKS, pattern=r"^([A-Z0-9.]{2,20}|\*)$")
+    officers: int = Field(ge=1)
+
+
+class Staffing(_Strict):
+    """An agency's officers as they are: where they sit, what one decides a working day, their
+    hours and absences.
+
+    Either ``office``: one office for the district that decides this agency's steps from every
+    desk (land registration); or ``desks``: officers at each desk, deciding the steps of the
+    dossiers that desk received (``"*"``: each desk not listed has that many of its own). Desks
+    do not lend each other officers unless ``pooled`` (then all listed desks are one pool). Each
+    officer is away on a share ``absence_rate`` of working days (drawn per officer and day with
+    no seed, so every run and both engines see the same absences), and a share
+    ``tet_leave_rate`` on the ``tet_leave_days`` working days either side of Tết. See
+    `sim.events.DeskCapacity`.
+    """
+
+    office: int | None = Field(default=None, ge=1, le=10_000)
+    desks: dict[str, Annotated[int, Field(ge=0, le=1000)]] = {}
+    per_officer_per_day: float = Field(gt=0.0, le=500.0, description="decisions at scale 1")
+    hours: Span = Field(default=Span(low=8, high=17), description="officers' hours, 0..24")
+    absence_rate: float = Field(default=0.0, ge=0.0, le=0.9)
+    tet_leave_days: int = Field(default=0, ge=0, le=30)
+    tet_leave_rate: Rate = 0.0
+    pooled: bool = False
+    # The run's scale (profiles set it): capacities are multiplied by it, a desk's whole roll
+    # deciding at least one a day (a queue served less than daily is no office).
+    scale: float = Field(default=1.0, gt=0.0, le=1.0)
+    changes: list[StaffChange] = []
+
+    @field_validator("desks")
+    @classmethod
+    def _desk_codes(cls, desks: dict[str, int]) -> dict[str, int]:
+        for code in desks:
+            if code != OTHER_DESKS and not re.fullmatch(_DESK, code):
+                raise ValueError(f"{code!r} is not a desk code (A-Z, 0-9, '.') nor '*'")
+        if desks and not any(desks.values()):
+            raise ValueError("no desk has an officer")
+        return desks
+
+    @model_validator(mode="after")
+    def _shape(self) -> Staffing:
+        if (self.office is None) == (not self.desks):
+            raise ValueError("give either office (one office's officers) or desks, not both")
+        if self.pooled and (self.office is not None or OTHER_DESKS in self.desks):
+            raise ValueError("pooled needs every desk listed by name (no '*', no office)")
+        if not self.hours.low < self.hours.high <= 24:
+            raise ValueError("hours: write [start, end] with start < end <= 24")
+        for change in self.changes:
+            if self.office is not None and change.desk != OTHER_DESKS:
+                raise ValueError(f"changes: {change.desk}: the agency has one office, no desks")
+            if self.office is None and change.desk == OTHER_DESKS:
+                raise ValueError("changes: name the desk that loses officers")
+            if change.officers > self.officers(self.pool(change.desk)):
+                raise ValueError(
+                    f"changes: {change.desk} has {self.officers(self.pool(change.desk))} "
+                    f"officers, cannot lose {change.officers}"
+                )
+        return self
+
+    def pool(self, desk: str) -> str:
+        """Whose officers decide a step of a dossier received at ``desk``: ``""`` for the one
+        office or the pool, else the desk itself."""
+        return "" if self.office is not None or self.pooled else desk
+
+    def officers(self, pool: str) -> int:
+        """Officers of a pool (see `pool`)."""
+        if pool == "":
+            return self.office if self.office is not None else sum(self.desks.values())
+        return self.desks.get(pool, self.desks.get(OTHER_DESKS, 0))
+
+    def lost(self, pool: str, day: date) -> int:
+        """Officers of the pool gone by ``day`` (`changes`)."""
+        return sum(
+            c.officers for c in self.changes if c.start <= day and (pool == "" or c.desk == pool)
+        )
+
+
 class AgencyRule(_Strict):
-    """How an agency's officers behave, drawn per step with the seed."""
+    """How an agency's officers behave, drawn per step with the seed; ``staff``: who decides
+    (per desk, with hours and absences), which limits how many decisions a day are made."""
 
     officer_days: Span | None = Field(
         default=None, description="working days per step; default: a share of the step's budget"
@@ -139,6 +228,7 @@ class AgencyRule(_Strict):
     budget_share: Span = Span(low=0.2, high=0.8)
     supplement_rate: Rate = 0.0
     refusal_rate: Rate = 0.0
+    staff: Staffing | None = None
 
     @model_validator(mode="after")
     def _rates(self) -> AgencyRule:

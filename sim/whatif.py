@@ -4,12 +4,14 @@
 runs the profile twice on the core engine, as it is and with the change, and prints both side
 by side: received, on-time share and apology letters per level and per agency.
 
-- ``--lose AGENCY:N:YYYY-MM``: the agency has N officers fewer from that month on (its daily
-  capacity falls by N times what one of its officers decides a day: ``capacity_per_day /
-  officers`` in the profile);
+- ``--lose AGENCY[@DESK]:N:YYYY-MM``: the agency has N officers fewer from that month on; for
+  an agency staffed per desk (``staff``), at DESK (default: its one office ``*``), whose
+  officers are then gone from the roll; for a district-wide pool (``capacity_per_day`` and
+  ``officers``) its daily capacity falls by N times what one officer decides a day;
 - ``--tet-backlog``: around Tết (the longest stretch of days off in January–February) every
   agency works at half capacity for five working days before and after it (leave, the year-end
-  rush) [unverified: a modelling assumption, not a measured figure];
+  rush): half of a staffed desk's officers on leave, half a pool's capacity [unverified: a
+  modelling assumption, not a measured figure];
 - ``--holiday YYYY-MM-DD``: the government adds a day off, known before the year starts (the
   calendar of the whole run has it; dossiers already open when an amendment is announced are
   re-planned by ``starter.py calendar amend`` in production, which this does not play);
@@ -35,7 +37,7 @@ from domain.calendar import (
 )
 from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
-from sim.events import number_dossiers
+from sim.events import number_dossiers, tet
 from sim.profile import (
     Draft,
     LevelRow,
@@ -48,16 +50,18 @@ from sim.profile import (
     weekly,
 )
 from sim.runner import Progress, SimulationResult
+from sim.scenario import OTHER_DESKS, StaffChange
 from store.reports import ReportResult
 
 
 @dataclass
 class Loss:
-    """An agency loses officers from a month on."""
+    """An agency loses officers from a month on (at one desk when it is staffed per desk)."""
 
     agency: str
     officers: int
     month: date  # its first day
+    desk: str = OTHER_DESKS
 
 
 @dataclass
@@ -99,13 +103,14 @@ def _month(text: str, what: str) -> date:
 
 
 def parse_loss(text: str) -> Loss:
-    """``AGENCY:N:YYYY-MM``."""
+    """``AGENCY[@DESK]:N:YYYY-MM``."""
     parts = text.split(":")
     if len(parts) != 3 or not parts[1].isdigit() or int(parts[1]) < 1:
         raise ValueError(
-            f"--lose {text!r}: write AGENCY:N:YYYY-MM, e.g. land-registration:2:2027-03"
+            f"--lose {text!r}: write AGENCY[@DESK]:N:YYYY-MM, e.g. land-registration:2:2027-03"
         )
-    return Loss(parts[0], int(parts[1]), _month(parts[2], "--lose"))
+    agency, _, desk = parts[0].partition("@")
+    return Loss(agency, int(parts[1]), _month(parts[2], "--lose"), desk or OTHER_DESKS)
 
 
 def parse_surge(text: str) -> Surge:
@@ -130,22 +135,14 @@ def parse_day(text: str) -> date:
 def check(what_if: WhatIf, profile: Profile, months: int) -> None:
     """Raise ValueError naming the first change the profile cannot take."""
     first, last = profile.start, profile.end(months)
+    desks = {desk for level in profile.levels.values() for desk in level.desks}
     for loss in what_if.losses:
-        agency = profile.agencies.get(loss.agency)
-        if agency is None or agency.capacity_per_day is None or agency.officers is None:
-            known = sorted(c for c, a in profile.agencies.items() if a.officers is not None)
-            raise ValueError(
-                f"--lose {loss.agency}: the profile gives no officers and capacity for it; "
-                f"agencies with officers: {', '.join(known)}"
-            )
-        if loss.officers >= agency.officers:
-            raise ValueError(f"--lose {loss.agency}: it has only {agency.officers} officers")
+        _check_loss(loss, profile, desks)
         if not first <= loss.month <= last:
             raise ValueError(f"--lose {loss.month:%Y-%m} is outside the run {first}..{last}")
     for day in what_if.holidays:
         if not first <= day <= last:
             raise ValueError(f"--holiday {day} is outside the run {first}..{last}")
-    desks = {desk for level in profile.levels.values() for desk in level.desks}
     catalog = default_catalog()
     for surge in what_if.surges:
         if surge.desk not in desks:
@@ -161,6 +158,34 @@ def check(what_if: WhatIf, profile: Profile, months: int) -> None:
             ) from None
         if not first <= surge.month <= last:
             raise ValueError(f"--surge {surge.month:%Y-%m} is outside the run {first}..{last}")
+
+
+def _check_loss(loss: Loss, profile: Profile, desks: set[str]) -> None:
+    """Raise ValueError when the profile has not the officers ``loss`` takes away."""
+    agency = profile.agencies.get(loss.agency)
+    if agency is not None and agency.staff is not None:
+        staff = agency.staff
+        if staff.office is not None and loss.desk != OTHER_DESKS:
+            raise ValueError(f"--lose {loss.agency}@{loss.desk}: it has one office, no desks")
+        if staff.office is None and loss.desk not in desks:
+            raise ValueError(
+                f"--lose {loss.agency}: it has officers per desk; write "
+                f"{loss.agency}@DESK:N:YYYY-MM with a desk of the profile"
+            )
+        have = staff.officers(staff.pool(loss.desk))
+        if loss.officers >= have:
+            raise ValueError(
+                f"--lose {loss.agency}: it has only {have} officers"
+                + ("" if loss.desk == OTHER_DESKS else f" at {loss.desk}")
+            )
+    elif agency is None or agency.capacity_per_day is None or agency.officers is None:
+        known = sorted(c for c, a in profile.agencies.items() if a.officers is not None or a.staff)
+        raise ValueError(
+            f"--lose {loss.agency}: the profile gives no officers and capacity for it; "
+            f"agencies with officers: {', '.join(known)}"
+        )
+    elif loss.officers >= agency.officers:
+        raise ValueError(f"--lose {loss.agency}: it has only {agency.officers} officers")
 
 
 def _clock(holidays: list[date]) -> LegalClock:
@@ -179,20 +204,27 @@ def _clock(holidays: list[date]) -> LegalClock:
     return LegalClock(WorkingCalendar(overrides))
 
 
-def tet(clock: LegalClock, year: int) -> tuple[date, date]:
-    """The longest stretch of days off in January and February of ``year`` (Tết)."""
-    best: tuple[date, date] = (date(year, 1, 1), date(year, 1, 1))
-    day, run_start = date(year, 1, 1), None
-    while day <= date(year, 2, 28):
-        off = not clock.calendar.is_working_day(day)
-        if off and run_start is None:
-            run_start = day
-        if not off and run_start is not None:
-            if (day - run_start) > (best[1] - best[0]):
-                best = (run_start, day - timedelta(days=1))
-            run_start = None
-        day += timedelta(days=1)
-    return best
+def staffed_variant(what_if: WhatIf, profile: Profile) -> Profile:
+    """The profile with the what-if's changes to agencies staffed per desk: officers lost from
+    the roll of their desk, half of every desk's officers on leave around Tết."""
+    agencies = dict(profile.agencies)
+    for code, agency in profile.agencies.items():
+        staff = agency.staff
+        if staff is None:
+            continue
+        changes = list(staff.changes) + [
+            StaffChange.model_validate({"from": x.month, "desk": x.desk, "officers": x.officers})
+            for x in what_if.losses
+            if x.agency == code
+        ]
+        update: dict[str, Any] = {"changes": changes}
+        if what_if.tet_backlog:
+            update |= {
+                "tet_leave_days": max(staff.tet_leave_days, 5),
+                "tet_leave_rate": max(staff.tet_leave_rate, 0.5),
+            }
+        agencies[code] = agency.model_copy(update={"staff": staff.model_copy(update=update)})
+    return profile.model_copy(update={"agencies": agencies})
 
 
 def schedules(
@@ -205,6 +237,8 @@ def schedules(
     events: list[tuple[date, str, float]] = []
     for loss in what_if.losses:
         agency = profile.agencies[loss.agency]
+        if agency.staff is not None:
+            continue  # `staffed_variant`
         assert agency.capacity_per_day is not None and agency.officers is not None
         per_officer = agency.capacity_per_day * scale / agency.officers
         events.append((loss.month, loss.agency, loss.officers * per_officer))
@@ -289,10 +323,12 @@ async def run_what_if(
             drafts += surge_drafts(what_if, profile, scale, clock)
         dossiers = number_dossiers(drafts)
         options: dict[str, Any] = {}
+        run_profile = profile
         if changed:
             options = {"clock": clock, "schedules": schedules(what_if, profile, scale, clock)}
+            run_profile = staffed_variant(what_if, profile)
         result = await profile_result(
-            profile, months, scale, dossiers, progress=progress, **options
+            run_profile, months, scale, dossiers, progress=progress, **options
         )
         runs.append(Run(result, by_level(result, dossiers), len(dossiers)))
     baseline, variant = runs

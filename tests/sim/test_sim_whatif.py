@@ -12,16 +12,16 @@ import pytest
 
 from domain.calendar import default_calendar
 from domain.clock import LegalClock
-from sim.events import Capacity
-from sim.profile import load_profile, profile_path
+from sim.events import Capacity, tet
+from sim.profile import AgencyProfile, load_profile, profile_path
 from sim.whatif import (
     WhatIf,
     _clock,
+    check,
     parse_loss,
     parse_surge,
     run_what_if,
     schedules,
-    tet,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,16 @@ def test_capacity_schedules_lose_officers_and_halve_around_tet() -> None:
     first, last = tet(clock, 2027)
     assert first.month == 2 and (last - first).days >= 4  # Tết 2027 falls in February
     what_if = WhatIf(losses=[parse_loss("land-registration:2:2027-03")], tet_backlog=True)
-    plan = schedules(what_if, PROFILE, 1.0, clock)
+    pooled = PROFILE.model_copy(
+        update={
+            "agencies": {
+                **PROFILE.agencies,
+                "land-registration": AgencyProfile(capacity_per_day=95, officers=12),
+                "commune-committee": AgencyProfile(capacity_per_day=700, officers=35),
+            }
+        }
+    )
+    plan = schedules(what_if, pooled, 1.0, clock)
     land = Capacity(95, "land-registration", schedule=plan["land-registration"])
     assert land.per_day_on(date(2027, 1, 5)) == 95
     assert land.per_day_on(first) == 47.5  # half, around Tết
@@ -80,7 +89,9 @@ def test_an_added_holiday_is_a_day_off_in_the_run_s_calendar() -> None:
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
-        (["--lose", "land-registration:2"], "write AGENCY:N:YYYY-MM"),
+        (["--lose", "land-registration:2"], "write AGENCY[@DESK]:N:YYYY-MM"),
+        (["--lose", "one-stop:1:2027-03"], "it has officers per desk"),
+        (["--lose", "one-stop@KIMLIEN:2:2027-03"], "it has only 2 officers at KIMLIEN"),
         (["--lose", "tax:1:2027-03"], "the profile gives no officers and capacity for it"),
         (["--lose", "land-registration:20:2027-03"], "it has only 12 officers"),
         (["--holiday", "2030-01-02"], "is outside the run"),
@@ -97,14 +108,15 @@ def test_a_bad_what_if_is_one_line_and_exit_2(options: list[str], problem: str) 
 
 
 async def test_the_planner_finds_the_fewest_land_officers_for_the_target() -> None:
-    from sim.staffing import _rate, plan_agency
+    from sim.staffing import ONE_POOL, plan_agency, rates
 
-    plan = await plan_agency(PROFILE, "land-registration", 90.0, scale=0.02, months=2)
-    assert plan.officers_now == 12 and plan.runs >= 2
+    (plan,) = await plan_agency(PROFILE, "land-registration", 90.0, scale=0.02, months=2)
+    assert (plan.desk, plan.officers_now) == (ONE_POOL, 12) and plan.runs >= 2
     assert plan.officers_needed is not None and 1 <= plan.officers_needed <= 36
     assert plan.on_time_rate_pct is not None and plan.on_time_rate_pct >= 90.0
     if plan.officers_needed > 1:  # one officer fewer misses the target
-        assert await _rate(PROFILE, 0.02, 2, "land-registration", plan.officers_needed - 1) < 90
+        fewer = {ONE_POOL: plan.officers_needed - 1}
+        assert (await rates(PROFILE, 0.02, 2, "land-registration", fewer))[ONE_POOL] < 90
 
 
 def test_the_planner_names_an_agency_it_cannot_staff() -> None:
@@ -114,3 +126,28 @@ def test_the_planner_names_an_agency_it_cannot_staff() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and "--agency tax: the profile gives it no officers" in done.stderr
+
+
+def test_a_what_if_on_desk_staffing_takes_officers_off_one_desk_and_sends_half_on_tet_leave() -> (
+    None
+):
+    from sim.whatif import staffed_variant
+
+    what_if = WhatIf(
+        losses=[
+            parse_loss("one-stop@KIMLIEN:1:2027-03"),
+            parse_loss("land-registration:2:2027-04"),
+        ],
+        tet_backlog=True,
+    )
+    check(what_if, PROFILE, 10)
+    changed = staffed_variant(what_if, PROFILE)
+    one_stop = changed.agencies["one-stop"].staff
+    land = changed.agencies["land-registration"].staff
+    assert one_stop is not None and land is not None
+    assert one_stop.lost("KIMLIEN", date(2027, 3, 1)) == 1
+    assert one_stop.lost("KIMLIEN", date(2027, 2, 26)) == 0
+    assert one_stop.lost("CATLINH", date(2027, 3, 1)) == 0
+    assert land.lost("", date(2027, 4, 1)) == 2
+    assert (one_stop.tet_leave_days, one_stop.tet_leave_rate) == (5, 0.5)
+    assert PROFILE.agencies["one-stop"].staff.changes == []  # type: ignore[union-attr]
