@@ -220,7 +220,7 @@ def test_a_simulation_as_json_keeps_stdout_a_json_document_and_logs_on_stderr(
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "starter.py", "simulate", "--profile", "dong-da-2023",
          "--scale", "0.002", "--months", "4", "--json", "--quiet",
