@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from domain.dossier_code import DossierCodeError, parse_dossier_code
-from store import registers
+from store import agency_registers
 from store.models import CivilRegistrationKind
 
 _Written = TypeVar("_Written")
@@ -52,7 +52,7 @@ async def from_birth_registration(
     """
     day = receipt_date(request.dossier_code)
     async with sessions() as session:
-        birth = await registers.get_civil_registration(
+        birth = await agency_registers.get_civil_registration(
             session, CivilRegistrationKind.BIRTH, request.dossier_code
         )
         if birth is None:

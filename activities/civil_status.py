@@ -3,7 +3,7 @@
 Runs on the ``agency-justice`` task queue against the ``civil_registrations`` register.
 
 Birth registration numbers are ``KS-<yyyy>-<6-digit sequence>`` (KS: khai sinh), the sequence
-restarting each year, handed out atomically by `store.registers.next_sequence`. The entry is
+restarting each year, handed out atomically by `store.agency_registers.next_sequence`. The entry is
 dated with the dossier's receipt date (from its code), so the activity is deterministic; in the
 3-working-day procedure it is registered within days of receipt [unverified: the legal date of
 a birth certificate is its signature date].
@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities._support import receipt_date, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
-from store import registers
+from store import agency_registers
 
 
 def birth_registration_number(year: int, sequence: int) -> str:
@@ -38,7 +38,7 @@ class CivilStatusActivities:
         """
         day = receipt_date(request.dossier_code)
         async with self._sessions() as session:
-            entry, created = await registers.register_birth(
+            entry, created = await agency_registers.register_birth(
                 session,
                 dossier_code=request.dossier_code,
                 registered_on=day,
@@ -74,7 +74,7 @@ class CivilStatusActivities:
                 "không tra cứu được cơ sở dữ liệu hộ tịch",
             )
         async with self._sessions() as session:
-            marriages = await registers.marriages_of(session, person)
+            marriages = await agency_registers.marriages_of(session, person)
         current = [entry for entry in marriages if entry.ended_on is None]
         if current:
             entry = current[-1]

@@ -28,7 +28,7 @@ from temporalio import activity
 
 from activities._support import from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
-from store import registers
+from store import agency_registers
 
 HANOI_PROVINCE_CODE = "01"
 
@@ -61,7 +61,7 @@ class HealthInsuranceActivities:
         issued = await from_birth_registration(
             self._sessions,
             request,
-            lambda session, link, day: registers.issue_health_card(
+            lambda session, link, day: agency_registers.issue_health_card(
                 session,
                 **link,
                 valid_from=day,

@@ -12,7 +12,7 @@ from temporalio import activity
 
 from activities._support import vn_number
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult, ParcelRef
-from store import registers
+from store import agency_registers
 from store.models import LandParcel
 
 # Names of the land-use codes (Circular 08/2024/TT-BTNMT) for letters; others print as the code.
@@ -74,7 +74,7 @@ class LandActivities:
         if parcel is None:
             return no_parcel_result()
         async with self._sessions() as session:
-            row = await registers.get_parcel(
+            row = await agency_registers.get_parcel(
                 session, parcel.commune, parcel.map_sheet, parcel.parcel_number
             )
         if row is None:

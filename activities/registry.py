@@ -2,7 +2,7 @@
 
 ``registry.sync`` runs on the one-stop desk's queue. The workflow sends what changed since its
 previous sync (steps, new ledger rows, documents, audit entries) and the dossier row; everything
-is upserted in one transaction, keyed by business ids (see `store.registry`). A retried attempt,
+is upserted in one transaction, keyed by business ids (see `store.read_model`). A retried attempt,
 an attempt replayed after a worker was killed mid-write (its transaction rolled back), or a
 whole snapshot sent again after a continue-as-new all leave the same rows.
 """
@@ -22,7 +22,7 @@ from domain.registry import (
     StepSnapshot,
     SyncResult,
 )
-from store import registry
+from store import read_model
 
 __all__ = [
     "AuditEntry",
@@ -47,7 +47,7 @@ class RegistryActivities:
     async def sync(self, snapshot: RegistrySnapshot) -> SyncResult:
         """Upsert the snapshot in one transaction (idempotent by business ids)."""
         async with self._sessions() as session:
-            applied = await registry.apply_snapshot(session, snapshot)
+            applied = await read_model.apply_snapshot(session, snapshot)
             await session.commit()
         activity.logger.debug(
             "registry_synced",

@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities._support import from_birth_registration
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
-from store import registers
+from store import agency_registers
 
 
 def residence_registration_number(year: int, sequence: int) -> str:
@@ -40,7 +40,7 @@ class ResidenceActivities:
         registered = await from_birth_registration(
             self._sessions,
             request,
-            lambda session, link, day: registers.register_residence(
+            lambda session, link, day: agency_registers.register_residence(
                 session,
                 **link,
                 registered_on=day,

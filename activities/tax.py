@@ -41,7 +41,7 @@ from temporalio import activity
 from activities._support import receipt_date, vn_date, vn_number
 from activities.land import land_use_text, no_parcel_result, not_in_register_result
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
-from store import registers
+from store import agency_registers
 from store.models import LandParcel, LandUse
 
 
@@ -136,11 +136,11 @@ class TaxActivities:
             return no_parcel_result()
         day = receipt_date(request.dossier_code)
         async with self._sessions() as session:
-            row = await registers.get_parcel(
+            row = await agency_registers.get_parcel(
                 session, parcel.commune, parcel.map_sheet, parcel.parcel_number
             )
             price = (
-                await registers.price_in_force(session, row.commune, row.land_use, day)
+                await agency_registers.price_in_force(session, row.commune, row.land_use, day)
                 if row is not None
                 else None
             )

@@ -33,9 +33,9 @@ from domain.catalog import CatalogEntry, DossierFact, NotInForce, UnknownProcedu
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, SubmissionChannel
 from store.applicants import insert_submission, submission_of_key
+from store.dossier_codes import allocate_dossier_code
 from store.letters import save_contact, subject_ref
 from store.models import OnlineSubmission
-from store.repositories import allocate_dossier_code
 
 router = APIRouter(prefix="/api/v1", tags=["citizens"])
 

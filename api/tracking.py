@@ -23,7 +23,7 @@ from forms.render import FontNotFound, find_font
 from store.applicants import submitted_facts
 from store.forms_data import receipt_form
 from store.payments import payments_of
-from store.registry import attempts_of, deliveries_of
+from store.read_model import attempts_of, deliveries_of
 
 router = APIRouter(prefix="/api/v1", tags=["citizens"])
 

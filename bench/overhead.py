@@ -109,7 +109,7 @@ from engine.names import agency_task_queue
 from engine.settings import REPO_ROOT, mask_url
 from engine.temporal import connect_config, data_converter, exit_process, quiet_runtime
 from store.db import async_engine, session_factory
-from store.repositories import allocate_dossier_code
+from store.dossier_codes import allocate_dossier_code
 from store.seed import DEMO_PARCEL, seed_reference_data
 from workflows.dossier import (
     TERMINAL,

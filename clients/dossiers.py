@@ -21,7 +21,7 @@ from domain.clock import VN_TZ
 from domain.dossier import DossierFacts, SubmissionChannel
 from engine.names import ORCHESTRATION_TASK_QUEUE
 from store.db import async_engine, session_factory
-from store.repositories import allocate_dossier_code
+from store.dossier_codes import allocate_dossier_code
 from workflows.dossier import CONTINUING_AS_NEW, DossierInput, DossierWorkflow, TrackingState
 
 

@@ -1,7 +1,7 @@
 """Dossier codes: ``{desk code}-{yyMMdd}-{4-digit daily sequence}``, e.g. ``DONGDA-251128-0042``.
 
 The date is the receipt date in Vietnam time; the sequence restarts at 0001 each day for each
-desk and is handed out by the registry (`store.repositories.allocate_dossier_code`), so codes are
+desk and is handed out by the registry (`store.dossier_codes.allocate_dossier_code`), so codes are
 unique under concurrency. A code that was allocated but whose dossier never started leaves a gap;
 gaps are allowed, duplicates never.
 """

@@ -1,7 +1,7 @@
 """The registry's sync contract: the rows the dossier workflow sends, and what comes back.
 
 The dossier core builds them (`domain.dossier_core`), ``registry.sync`` writes them
-(`activities.registry`, `store.registry`). A low module both import, so neither imports the other.
+(`activities.registry`, `store.read_model`). A low module both import, so neither imports the other.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ from sim.runner import (
 from sim.scenario import Scenario
 from store.db import async_engine, async_url, session_factory, sync_engine
 from store.letters import save_contact
-from store.registry import write_snapshots
+from store.read_model import write_snapshots
 from store.seed import seed_reference_data
 from workflows.dossier import apology_input, applicant_notice_input, appointment_moved_input
 

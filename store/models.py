@@ -664,7 +664,7 @@ class OutboxRow(Base):
 class PortalOutboxRecord(OutboxRow):
     """A status change owed to the national public-service portal.
 
-    Written by `store.registry.apply_snapshot` in the transaction that records the change, so
+    Written by `store.read_model.apply_snapshot` in the transaction that records the change, so
     the registry never holds a status the outbox lacks. ``(dossier_code, sequence)`` is the
     idempotency key the portal sees.
     """

@@ -1,7 +1,7 @@
 """The national portal's outbox: status changes owed to the portal, in the order they happened
 (the rows' common handling is `store.outbox`).
 
-`record_status_change` is called by `store.registry.apply_snapshot` inside the transaction that
+`record_status_change` is called by `store.read_model.apply_snapshot` inside the transaction that
 writes the new status, so a status the registry holds is never missing from the outbox (the
 transactional outbox pattern): nothing is lost when the portal, the relay or a worker is down.
 The relay (`activities.portal`) reads `pending` rows in ``id`` order and marks each pushed;

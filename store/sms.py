@@ -1,6 +1,6 @@
 """The SMS outbox: text messages owed to applicants, queued with what they tell of.
 
-`record_from_snapshot` runs inside `store.registry.apply_snapshot`'s transaction: a receipt
+`record_from_snapshot` runs inside `store.read_model.apply_snapshot`'s transaction: a receipt
 (form 01), a supplement request (form 02), a refusal (form 03) or an apology (form 04) that the
 snapshot carries, and the dossier's decision (status *decided*), each queue one message, keyed
 ``{dossier}:{kind}:{n}`` and inserted only if absent, so a repeated or later snapshot carrying

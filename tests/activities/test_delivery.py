@@ -28,7 +28,7 @@ from domain.calendar import default_calendar
 from domain.clock import VN_TZ
 from domain.dossier import DossierFacts
 from engine.settings import Settings
-from store import registry
+from store import read_model
 from store.db import async_engine, session_factory
 from store.letters import save_contact
 from store.models import DeliveryOutcome, DossierRecord
@@ -99,10 +99,10 @@ async def test_a_result_not_delivered_twice_arrives_on_the_third_working_day_and
 
     engine = async_engine(pg_url)
     async with session_factory(engine)() as session:
-        shipments = await registry.deliveries_of(session, code)
+        shipments = await read_model.deliveries_of(session, code)
         assert [(s.status, s.attempts) for s in shipments] == [("delivered", 3)] * 2
         assert shipments[0].address == ADDRESS  # read back through the encrypted column
-        attempts = await registry.attempts_of(session, shipments[0].tracking_number)
+        attempts = await read_model.attempts_of(session, shipments[0].tracking_number)
         assert [a.outcome for a in attempts] == [ABSENT, NOT_FOUND, "delivered"]
         days = [a.at.astimezone(VN_TZ).date() for a in attempts]
         # One attempt per working day: each the working day after the one before.
@@ -165,8 +165,8 @@ async def test_dispatch_and_attempts_are_recorded_once_however_often_they_run(
     assert (await post.attempt_delivery(attempt)).outcome == ABSENT
     assert (await post.attempt_delivery(attempt)).outcome == ABSENT
     async with sessions() as session:
-        assert len(await registry.attempts_of(session, first.tracking_number)) == 1
-        (shipment,) = await registry.deliveries_of(session, code)
+        assert len(await read_model.attempts_of(session, first.tracking_number)) == 1
+        (shipment,) = await read_model.deliveries_of(session, code)
         assert shipment.attempts == 1 and shipment.status == "dispatched"
     await engine.dispose()
 

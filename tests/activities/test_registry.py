@@ -30,7 +30,7 @@ from activities.registry import (
     StepSnapshot,
 )
 from clients.dossiers import update_dossier
-from store import registry
+from store import read_model
 from store.db import async_engine, session_factory
 from store.models import (
     AuditRecord,
@@ -86,18 +86,18 @@ async def test_a_returned_dossier_is_in_the_registry_as_its_workflow_ended(
     assert dossier.finished_at is not None and dossier.working_hours is not None
     assert dossier.revision > 1
 
-    steps = await registry.steps_of(session, code)
+    steps = await read_model.steps_of(session, code)
     assert {step.step_key for step in steps} == {f"{r.procedure}:{r.step}" for r in result.ledger}
     assert {step.status for step in steps} == {"done"}
     counted = [step for step in steps if step.verdict not in (None, "not_counted")]
     assert counted and all(step.working_hours is not None for step in counted)
 
-    handovers = await registry.handovers_of(session, code)
+    handovers = await read_model.handovers_of(session, code)
     assert [(h.sequence, h.step, h.result) for h in handovers] == [
         (row.sequence, row.step, row.result) for row in result.ledger
     ]
     # One audit row per officer decision, with who, which agency and what.
-    audit = await registry.audit_of(session, code)
+    audit = await read_model.audit_of(session, code)
     officer_rows = [row for row in result.ledger if row.officer_id is not None]
     assert len([a for a in audit if a.actor_kind == "officer"]) == len(officer_rows)
     assert all(
@@ -105,7 +105,7 @@ async def test_a_returned_dossier_is_in_the_registry_as_its_workflow_ended(
     )
     assert [a for a in audit if a.actor_kind == "payment"]
 
-    kinds = {(d.kind, d.sequence) for d in await registry.documents_of(session, code)}
+    kinds = {(d.kind, d.sequence) for d in await read_model.documents_of(session, code)}
     assert ("form-01", 1) in kinds
     assert ("result", 1) in kinds and ("result", 2) in kinds  # certificate and permit
     assert ("notice", 1) in kinds  # the tax notice
@@ -160,7 +160,7 @@ async def test_refusal_and_withdrawal_reach_the_registry_with_their_audit_rows(
     refusal = await session.get(DocumentRecord, (refused.id, "form-03", 1))
     assert refusal is not None and refusal.summary_vi == "Công trình nằm trong chỉ giới đường đỏ"
     assert refusal.agency == step.agency
-    audit = await registry.audit_of(session, refused.id)
+    audit = await read_model.audit_of(session, refused.id)
     assert [(a.actor_id, a.action, a.reason) for a in audit if a.action == "refuse"] == [
         ("o-urban-7", "refuse", "Công trình nằm trong chỉ giới đường đỏ")
     ]
@@ -169,13 +169,13 @@ async def test_refusal_and_withdrawal_reach_the_registry_with_their_audit_rows(
 
     gone = await session.get(DossierRecord, withdrawn.id)
     assert gone is not None and gone.status == "withdrawn"
-    audit = await registry.audit_of(session, withdrawn.id)
+    audit = await read_model.audit_of(session, withdrawn.id)
     assert [(a.actor_kind, a.action, a.reason) for a in audit][-1] == (
         "applicant",
         "withdraw",
         "bán đất",
     )
-    steps = await registry.steps_of(session, withdrawn.id)
+    steps = await read_model.steps_of(session, withdrawn.id)
     assert "open" not in {step.status for step in steps}
 
 
@@ -365,14 +365,14 @@ async def test_a_writer_killed_mid_transaction_leaves_nothing_and_its_retry_writ
     watcher.dispose()
 
     async with session_factory(engine)() as session:
-        steps = await registry.steps_of(session, code)
+        steps = await read_model.steps_of(session, code)
         assert {step.status for step in steps} == {"open"}, "the killed write left rows behind"
         row = await session.get(DossierRecord, code)
         assert row is not None and row.revision == 1
     # The activity's retry.
     await sync(snapshot(code, 2, status="returned"))
     async with session_factory(engine)() as session:
-        assert {step.status for step in await registry.steps_of(session, code)} == {"done"}
+        assert {step.status for step in await read_model.steps_of(session, code)} == {"done"}
         row = await session.get(DossierRecord, code)
         assert row is not None and row.revision == 2 and row.status == "returned"
         assert await counts(session, code) == {

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
 from api.auth import issue_token
@@ -34,7 +35,7 @@ from tests.api.test_api import (
     token,
 )
 from tests.forms.test_forms import flat, pdf_text
-from workflows.dossier import DossierWorkflow
+from workflows.dossier import DossierResult, DossierWorkflow
 
 pytestmark = pytest.mark.postgres
 
@@ -288,6 +289,7 @@ async def test_a_dossier_filed_at_the_desk_waits_for_its_blocking_fee_paid_at_th
     assert (view["status"], view["method"], view["held"]) == ("paid", "desk", False)
     (receipt,) = view["receipts"]
     assert receipt["method"] == "desk" and receipt["amount_vnd"] == 5000
+    handle: WorkflowHandle[DossierWorkflow, DossierResult]
     handle = stack.env.client.get_workflow_handle_for(DossierWorkflow.run, code)
     state = await handle.query(DossierWorkflow.tracking)
     async with stack.sessions() as session:

@@ -37,7 +37,7 @@ from tests.api.test_api import (
 )
 from tests.api.test_fees_api import body_for, fee_when
 from tests.harness import officers_until
-from workflows.dossier import DossierWorkflow
+from workflows.dossier import DossierResult, DossierWorkflow
 from workflows.relay import OutboxRelayWorkflow
 
 pytestmark = pytest.mark.postgres
@@ -93,6 +93,7 @@ async def test_a_dossier_is_paid_receipted_synced_to_the_portal_and_texted(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
     # The dossier, received when paid, runs to its end under the scripted officers.
+    handle: WorkflowHandle[DossierWorkflow, DossierResult]
     handle = stack.env.client.get_workflow_handle_for(DossierWorkflow.run, code)
     await officers_until(stack.env, handle, lambda s: False, within=180)
     final = await handle.result()

@@ -60,7 +60,7 @@ from store.models import (
     ReceivedDocument,
     StepRecord,
 )
-from store.registry import apply_snapshot
+from store.read_model import apply_snapshot
 
 CATALOG = default_catalog()
 COMBINED = "DONGDA-251201-0001"  # land certificate + building permit, in progress

@@ -21,9 +21,9 @@ from store.db import (
     locked_row,
     session_factory,
 )
+from store.dossier_codes import allocate_dossier_code
 from store.migrate import MigrationRefused, alembic_config, current_revision, upgrade
 from store.models import StepAssignment
-from store.repositories import allocate_dossier_code
 
 
 def test_dossier_code_round_trips_and_rejects_garbage() -> None:
