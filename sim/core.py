@@ -62,7 +62,7 @@ from activities.reception import CalendarInput, PlanDossierInput, PlanDossierRes
 from domain import dossier_views as views
 from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
-from domain.clock import VN_TZ, LegalClock
+from domain.clock import LegalClock
 from domain.deadlines import ClockSnapshot, snapshot_of
 from domain.dossier import (
     AutomatedCheckResult,
@@ -105,7 +105,7 @@ from sim.runner import (
     SimulationResult,
     _prepare_database,
     _registry_details,
-    _reports,
+    _result,
     scenario_start,
 )
 from sim.scenario import Scenario
@@ -696,20 +696,7 @@ async def run_scenario_core(
             finally:
                 await engine.dispose()
             await _registry_details(url, outcomes, keep_details)
-        ended = max(
-            [o.finished_at.astimezone(VN_TZ).date() for o in outcomes if o.finished_at]
-            + [o.dossier.submit_at.astimezone(VN_TZ).date() for o in outcomes]
-            + [scenario.start]
-        )
-        reports = await asyncio.to_thread(_reports, url, scenario.start, ended, catalog)
+        result = await _result(scenario, outcomes, url, catalog, began)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return SimulationResult(
-        scenario=scenario,
-        outcomes=outcomes,
-        report_by_month=reports[0],
-        report_by_agency=reports[1],
-        report_by_desk=reports[2],
-        ended_on=ended,
-        wall_seconds=loop.time() - began,
-    )
+    return result

@@ -167,23 +167,10 @@ async def run_scenario(
                     env, scenario, dossiers, oracle, catalog, clock, url, scratch,
                     progress, keep_details,
                 )  # fmt: skip
-        ended = max(
-            [o.finished_at.astimezone(VN_TZ).date() for o in outcomes if o.finished_at]
-            + [o.dossier.submit_at.astimezone(VN_TZ).date() for o in outcomes]
-            + [scenario.start]
-        )
-        reports = await asyncio.to_thread(_reports, url, scenario.start, ended, catalog)
+        result = await _result(scenario, outcomes, url, catalog, began)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return SimulationResult(
-        scenario=scenario,
-        outcomes=outcomes,
-        report_by_month=reports[0],
-        report_by_agency=reports[1],
-        report_by_desk=reports[2],
-        ended_on=ended,
-        wall_seconds=loop.time() - began,
-    )
+    return result
 
 
 def _prepare_database(url: str) -> None:
@@ -382,6 +369,28 @@ async def _registry_details(url: str, outcomes: list[DossierOutcome], shipments:
 def _aware(moment: datetime) -> datetime:
     # SQLite gives naive datetimes back; the registry stores UTC.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _result(
+    scenario: Scenario, outcomes: list[DossierOutcome], url: str, catalog: Catalog, began: float
+) -> SimulationResult:
+    """The run's result: its outcomes, the last day anything happened, and the registry's
+    reports (by month, agency and desk) over the run (both engines)."""
+    ended = max(
+        [o.finished_at.astimezone(VN_TZ).date() for o in outcomes if o.finished_at]
+        + [o.dossier.submit_at.astimezone(VN_TZ).date() for o in outcomes]
+        + [scenario.start]
+    )
+    reports = await asyncio.to_thread(_reports, url, scenario.start, ended, catalog)
+    return SimulationResult(
+        scenario=scenario,
+        outcomes=outcomes,
+        report_by_month=reports[0],
+        report_by_agency=reports[1],
+        report_by_desk=reports[2],
+        ended_on=ended,
+        wall_seconds=asyncio.get_running_loop().time() - began,
+    )
 
 
 def _reports(
