@@ -21,7 +21,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -41,17 +41,20 @@ T = TypeVar("T")
 
 def until(probe: Callable[[], T | None], *, within: float = 30.0, every: float = 0.2) -> T:
     """Call ``probe`` until it returns something truthy. A probe that read an element the page
-    replaced meanwhile (a refresh re-renders the timeline) looks again."""
+    replaced meanwhile (a refresh re-renders the timeline; Chromium says "stale element" or
+    "node does not belong to the document") looks again; the last such error is kept as the
+    cause if time runs out."""
     deadline = time.monotonic() + within
+    last: WebDriverException | None = None
     while True:
         try:
             value = probe()
-        except StaleElementReferenceException:
-            value = None
+        except WebDriverException as exc:
+            value, last = None, exc
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError("condition not met in time") from last
         time.sleep(every)
 
 
@@ -182,10 +185,13 @@ def test_a_citizen_files_a_combined_dossier_on_a_phone_and_follows_it_by_its_qr_
     assert len(steps) == sum(len(v.steps) for v in catalog.components_on(COMBINED, date.today()))
 
     def states() -> list[str]:
-        return [
-            li.get_attribute("data-state") or ""
-            for li in driver.find_elements(By.CSS_SELECTOR, "[data-timeline] li")
-        ]
+        # One script reads them all at once: element by element, a refresh re-rendering the
+        # timeline in between leaves the test holding nodes no longer in the document.
+        found: list[str] = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[data-timeline] li'))"
+            ".map(li => li.getAttribute('data-state') || '')"
+        )
+        return found
 
     before = states()
     browser.shot("05-tracking-phone")
@@ -199,8 +205,16 @@ def test_a_citizen_files_a_combined_dossier_on_a_phone_and_follows_it_by_its_qr_
         return now.count("done") > before.count("done") and name_vi in driver.page_source
 
     until(moved, within=40, every=0.5)
-    done = driver.find_elements(By.CSS_SELECTOR, "[data-timeline] li[data-state=done]")
-    assert any(name_vi in li.text and "Đồng ý" in li.text for li in done), key
+
+    def approval_shown() -> bool:
+        # Read in one script: the last refresh may still be replacing the page.
+        done: list[str] = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[data-timeline] li[data-state=done]'))"
+            ".map(li => li.innerText)"
+        )
+        return any(name_vi in text and "Đồng ý" in text for text in done)
+
+    assert until(approval_shown, within=10), key
     browser.shot("06-tracking-moved-phone")
 
 
