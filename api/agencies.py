@@ -114,7 +114,6 @@ def working_hours_left(now: datetime, due: datetime | None) -> float | None:
 
 @router.get(
     "/{agency}/inbox",
-    response_model=s.InboxPage,
     summary="The open steps of my agency, the most urgent first",
 )
 async def inbox(
@@ -130,7 +129,6 @@ async def inbox(
 
 @router.get(
     "/{agency}/escalations",
-    response_model=s.InboxPage,
     summary="The head's view: open steps of my agency that are overdue, the most overdue first",
 )
 async def escalations(
@@ -146,7 +144,6 @@ async def escalations(
 
 @router.put(
     "/{agency}/steps/{code}/{step_key}/assignment",
-    response_model=s.AssignmentView,
     summary="The head assigns an open step to one officer of the agency",
 )
 async def assign(
@@ -185,7 +182,6 @@ async def assign(
 
 @router.post(
     "/{agency}/sign-out",
-    response_model=s.SignedOut,
     summary="Sign out: revoke the token this request carries",
 )
 async def sign_out(agency: str, claims: Officer, ctx: Ctx) -> s.SignedOut:
@@ -237,7 +233,6 @@ async def decide_step(
 
 @router.post(
     "/{agency}/steps/{code}/{step_key}/decision",
-    response_model=s.DecisionView,
     summary="Decide on an open step: approve, request a supplement, refuse or send back",
 )
 async def decide(

@@ -69,7 +69,6 @@ async def pay_dossier(
 @router.post(
     "/dossiers/{code}/payments",
     status_code=202,
-    response_model=s.PaymentView,
     summary="Pay the outstanding financial obligation (receipt's secret or a one-time code)",
 )
 async def start_payment(
@@ -84,7 +83,6 @@ async def start_payment(
 
 @router.get(
     "/dossiers/{code}/payments/{payment_id}",
-    response_model=s.PaymentView,
     summary="A payment's status",
 )
 async def payment_status(

@@ -131,7 +131,6 @@ async def fee_view(ctx: ApiContext, code: str) -> FeeView:
 
 @router.get(
     "/dossiers/{code}/fees",
-    response_model=FeeView,
     summary="The dossier's fee at receipt and its electronic receipts",
 )
 async def fees(
@@ -144,7 +143,6 @@ async def fees(
 @router.post(
     "/dossiers/{code}/fees/payments",
     status_code=202,
-    response_model=s.PaymentView,
     summary="Pay the fee online (receipt's secret or a one-time code)",
 )
 async def pay_online(
