@@ -14,6 +14,7 @@ by revoking the token the request carries.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -59,6 +60,25 @@ def head(claims: Officer) -> AgencyClaims:
 
 
 Head = Annotated[AgencyClaims, Depends(head)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which page of a listing, and how many rows a page holds."""
+
+    page: int
+    size: int
+
+
+def paging(
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Paging:
+    """The ``page`` and ``page_size`` query parameters of the inbox and the escalations."""
+    return Paging(page, page_size)
+
+
+Pages = Annotated[Paging, Depends(paging)]
 
 
 async def open_steps(
@@ -112,34 +132,19 @@ def working_hours_left(now: datetime, due: datetime | None) -> float | None:
     return round(span / timedelta(hours=1), 2)
 
 
-@router.get(
-    "/{agency}/inbox",
-    summary="The open steps of my agency, the most urgent first",
-)
-async def inbox(
-    agency: str,
-    claims: Officer,
-    ctx: Ctx,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> s.InboxPage:
+@router.get("/{agency}/inbox", summary="The open steps of my agency, the most urgent first")
+async def inbox(agency: str, claims: Officer, ctx: Ctx, pages: Pages) -> s.InboxPage:
     """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
-    return await open_steps(ctx, agency, page=page, page_size=page_size)
+    return await open_steps(ctx, agency, page=pages.page, page_size=pages.size)
 
 
 @router.get(
     "/{agency}/escalations",
     summary="The head's view: open steps of my agency that are overdue, the most overdue first",
 )
-async def escalations(
-    agency: str,
-    claims: Head,
-    ctx: Ctx,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> s.InboxPage:
+async def escalations(agency: str, claims: Head, ctx: Ctx, pages: Pages) -> s.InboxPage:
     """What the workflow escalated to the head: steps past their due moment."""
-    return await open_steps(ctx, agency, page=page, page_size=page_size, overdue_only=True)
+    return await open_steps(ctx, agency, page=pages.page, page_size=pages.size, overdue_only=True)
 
 
 @router.put(
