@@ -43,7 +43,7 @@ from api.fee_intake import (
     start_held,
 )
 from api.limits import take_write
-from api.payments import PaymentRequest, ProviderUnavailable, RefundRefused, RefundRequest
+from api.payments import ProviderUnavailable, RefundRefused, RefundRequest
 from domain.dossier import DossierStatus
 from forms.receipt import receipt_pdf, reference
 from forms.render import FontNotFound, find_font
@@ -182,24 +182,9 @@ async def pay_online(
             status=PaymentStatus.PENDING.value,
         )
         session.add(row)
-        name, amount = fee.fee_name_vi, fee.amount_vnd
+        name = fee.fee_name_vi
         await session.commit()
-    created = await create_with_provider(
-        ctx,
-        PaymentRequest(
-            payment_id=row.payment_id,
-            dossier_code=code,
-            amount_vnd=amount,
-            description=f"{name} - hồ sơ {code}",
-            method=method,
-        ),
-    )
-    return s.PaymentView(
-        payment_id=row.payment_id,
-        status=PaymentStatus.PENDING.value,
-        amount_vnd=amount,
-        redirect_url=created.redirect_url,
-    )
+    return await create_with_provider(ctx, row, f"{name} - hồ sơ {code}", method)
 
 
 @router.get(
