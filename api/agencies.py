@@ -221,19 +221,12 @@ async def decide_step(
         ctx,
         code,
         DossierWorkflow.decide,
-        DecisionInput(
-            step=step_key,
-            agency=claims.agency,
-            officer_id=claims.officer,
-            action=body.action,
-            reason=body.reason,
-            missing_documents=body.missing_documents,
-            send_back_to=body.send_back_to,
+        # The body's action, reason, missing documents and step to send back to, from the officer.
+        s.view_of(
+            DecisionInput, body, step=step_key, agency=claims.agency, officer_id=claims.officer
         ),
     )
-    return s.DecisionView(
-        dossier_code=code, step=result.step, action=result.action, status=result.status
-    )
+    return s.view_of(s.DecisionView, result, dossier_code=code)
 
 
 @router.post(

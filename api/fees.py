@@ -116,14 +116,10 @@ async def fee_view(ctx: ApiContext, code: str) -> FeeView:
         if fee is None:
             raise HTTPException(404, "no fee is due for this dossier (exempt procedure)")
         rows = await receipts.of_dossier(session, code)
-    return FeeView(
-        dossier_code=code,
+    return s.view_of(
+        FeeView,
+        fee,
         name_vi=fee.fee_name_vi,
-        amount_vnd=fee.amount_vnd,
-        blocks_clock=fee.blocks_clock,
-        held=fee.held,
-        status=fee.status,
-        method=fee.method,
         receipts=[_receipt_view(code, row) for row in rows],
         links=fee_links(code),
     )
