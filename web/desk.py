@@ -440,12 +440,9 @@ async def head(
         officer.lang,
         desk=officer,
         days=days,
-        workload=view.workload,
-        per_officer=view.decisions,
+        view=view,
         open_total=listing.total,
         overdue=overdue,
-        escalations=view.escalations,
-        step_names=view.step_names,
     )
 
 
