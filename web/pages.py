@@ -521,7 +521,7 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
             for index in range(_MAX_SUPPLEMENT_FILES)
             if isinstance(value := form.get(f"file_{index}"), UploadFile)
         ]
-        await form.close()
+        await form.close()  # read: the spooled copies go before the uploads are stored
         ids = [(await uploads.store_upload(ctx, name, data)).id for name, data in files if data]
         body = s.SupplementRequestBody.model_validate({"documents": ids})
         await supplements.supplement_dossier(ctx, code, proof, body.documents)
