@@ -955,6 +955,14 @@ _DATABASE_URL = _arg("--database-url", metavar="URL", help="default: DATABASE_UR
 _PROCEDURE = _arg("--procedure", required=True, help="procedure or combined code")
 _DOSSIER_CODE = _arg("code", help="dossier code, e.g. DONGDA-261130-0001")
 _FEE_DOSSIER = _arg("code", help="the dossier code")
+_FEE_API = _arg("--api", default="http://127.0.0.1:8080", help="the API's base URL")
+
+
+def _token(whose: str) -> Arg:
+    """The officer's token of a fees command that calls the API (``whose``: who must hold it)."""
+    return _arg("--token", help=f"{whose} token (default: LIENTHONG_OFFICER_TOKEN)")
+
+
 _FROM = _arg(
     "--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day"
 )
@@ -1257,11 +1265,7 @@ COMMANDS: tuple[Command, ...] = (
         "pay",
         cmd_fees_pay,
         "record the fee paid in cash at the desk; a held dossier starts (officer)",
-        args=(
-            _FEE_DOSSIER,
-            _arg("--api", default="http://127.0.0.1:8080", help="the API's base URL"),
-            _arg("--token", help="an officer's token (default: LIENTHONG_OFFICER_TOKEN)"),
-        ),
+        args=(_FEE_DOSSIER, _FEE_API, _token("an officer's")),
     ),
     Command(
         _FEES,
@@ -1271,8 +1275,8 @@ COMMANDS: tuple[Command, ...] = (
         args=(
             _FEE_DOSSIER,
             _arg("--reason", required=True, help="why (printed on the refund document)"),
-            _arg("--api", default="http://127.0.0.1:8080", help="the API's base URL"),
-            _arg("--token", help="a head's token (default: LIENTHONG_OFFICER_TOKEN)"),
+            _FEE_API,
+            _token("a head's"),
         ),
     ),
     Command(

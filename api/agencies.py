@@ -14,6 +14,7 @@ by revoking the token the request carries.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -59,6 +60,25 @@ def head(claims: Officer) -> AgencyClaims:
 
 
 Head = Annotated[AgencyClaims, Depends(head)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which page of a listing, and how many rows a page holds."""
+
+    page: int
+    size: int
+
+
+def paging(
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Paging:
+    """The ``page`` and ``page_size`` query parameters of the inbox and the escalations."""
+    return Paging(page, page_size)
+
+
+Pages = Annotated[Paging, Depends(paging)]
 
 
 async def open_steps(
@@ -112,41 +132,23 @@ def working_hours_left(now: datetime, due: datetime | None) -> float | None:
     return round(span / timedelta(hours=1), 2)
 
 
-@router.get(
-    "/{agency}/inbox",
-    response_model=s.InboxPage,
-    summary="The open steps of my agency, the most urgent first",
-)
-async def inbox(
-    agency: str,
-    claims: Officer,
-    ctx: Ctx,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> s.InboxPage:
+@router.get("/{agency}/inbox", summary="The open steps of my agency, the most urgent first")
+async def inbox(agency: str, claims: Officer, ctx: Ctx, pages: Pages) -> s.InboxPage:
     """Open steps sorted by due moment (steps whose clock is paused last), with flags."""
-    return await open_steps(ctx, agency, page=page, page_size=page_size)
+    return await open_steps(ctx, agency, page=pages.page, page_size=pages.size)
 
 
 @router.get(
     "/{agency}/escalations",
-    response_model=s.InboxPage,
     summary="The head's view: open steps of my agency that are overdue, the most overdue first",
 )
-async def escalations(
-    agency: str,
-    claims: Head,
-    ctx: Ctx,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> s.InboxPage:
+async def escalations(agency: str, claims: Head, ctx: Ctx, pages: Pages) -> s.InboxPage:
     """What the workflow escalated to the head: steps past their due moment."""
-    return await open_steps(ctx, agency, page=page, page_size=page_size, overdue_only=True)
+    return await open_steps(ctx, agency, page=pages.page, page_size=pages.size, overdue_only=True)
 
 
 @router.put(
     "/{agency}/steps/{code}/{step_key}/assignment",
-    response_model=s.AssignmentView,
     summary="The head assigns an open step to one officer of the agency",
 )
 async def assign(
@@ -185,7 +187,6 @@ async def assign(
 
 @router.post(
     "/{agency}/sign-out",
-    response_model=s.SignedOut,
     summary="Sign out: revoke the token this request carries",
 )
 async def sign_out(agency: str, claims: Officer, ctx: Ctx) -> s.SignedOut:
@@ -220,24 +221,16 @@ async def decide_step(
         ctx,
         code,
         DossierWorkflow.decide,
-        DecisionInput(
-            step=step_key,
-            agency=claims.agency,
-            officer_id=claims.officer,
-            action=body.action,
-            reason=body.reason,
-            missing_documents=body.missing_documents,
-            send_back_to=body.send_back_to,
+        # The body's action, reason, missing documents and step to send back to, from the officer.
+        s.view_of(
+            DecisionInput, body, step=step_key, agency=claims.agency, officer_id=claims.officer
         ),
     )
-    return s.DecisionView(
-        dossier_code=code, step=result.step, action=result.action, status=result.status
-    )
+    return s.view_of(s.DecisionView, result, dossier_code=code)
 
 
 @router.post(
     "/{agency}/steps/{code}/{step_key}/decision",
-    response_model=s.DecisionView,
     summary="Decide on an open step: approve, request a supplement, refuse or send back",
 )
 async def decide(

@@ -35,9 +35,7 @@ def _summary(ctx: ApiContext, entry: CatalogEntry, day: date) -> s.ProcedureSumm
     )
 
 
-@router.get(
-    "/procedures", response_model=list[s.ProcedureSummary], summary="Procedures one can file"
-)
+@router.get("/procedures", summary="Procedures one can file")
 async def procedures(
     ctx: Ctx,
     on: Annotated[date | None, Query(description="the day (default: today in Viet Nam)")] = None,
@@ -47,9 +45,7 @@ async def procedures(
     return [_summary(ctx, entry, day) for entry in ctx.catalog.list_in_force(day)]
 
 
-@router.get(
-    "/procedures/{code}", response_model=s.ProcedureDetail, summary="One procedure in detail"
-)
+@router.get("/procedures/{code}", summary="One procedure in detail")
 async def procedure(
     code: Annotated[str, Path(max_length=80)],
     ctx: Ctx,
@@ -101,7 +97,6 @@ async def procedure(
 
 @router.get(
     "/procedures/{code}/exemption",
-    response_model=s.ExemptionAnswer,
     summary="Does this house need the procedure at all?",
 )
 async def exemption(

@@ -20,7 +20,7 @@ from api import schemas as s
 from api.citizens import ApplicantProof, Authorised, Proof, authorise_change
 from api.context import ApiContext, Ctx, DossierCode
 from api.fee_intake import FEE_PAYMENT_PREFIX, create_with_provider, settle_callback
-from api.payments import PaymentCallback, PaymentRequest, signature_matches
+from api.payments import PaymentCallback, signature_matches
 from api.workflow import handle_of, rpc_error, tracking
 from domain.dossier import DossierStatus
 from store.models import PaymentStatus
@@ -53,23 +53,12 @@ async def pay_dossier(
             raise HTTPException(409, f"payment {pending.payment_id} is still pending")
         row = add_payment(session, code, outstanding)
         await session.commit()
-    created = await create_with_provider(
-        ctx,
-        PaymentRequest(
-            payment_id=row.payment_id,
-            dossier_code=code,
-            amount_vnd=outstanding,
-            description=f"Nghĩa vụ tài chính hồ sơ {code}",
-            method=body.method,
-        ),
-    )
-    return s.view_of(s.PaymentView, row, redirect_url=created.redirect_url)
+    return await create_with_provider(ctx, row, f"Nghĩa vụ tài chính hồ sơ {code}", body.method)
 
 
 @router.post(
     "/dossiers/{code}/payments",
     status_code=202,
-    response_model=s.PaymentView,
     summary="Pay the outstanding financial obligation (receipt's secret or a one-time code)",
 )
 async def start_payment(
@@ -84,7 +73,6 @@ async def start_payment(
 
 @router.get(
     "/dossiers/{code}/payments/{payment_id}",
-    response_model=s.PaymentView,
     summary="A payment's status",
 )
 async def payment_status(

@@ -264,7 +264,6 @@ async def send_one_time_code(ctx: ApiContext, code: str, given: Proof) -> s.OneT
 @router.post(
     "/dossiers/{code}/one-time-code",
     status_code=202,
-    response_model=s.OneTimeCodeSent,
     summary="Send a one-time code to the applicant's e-mail (to act without the receipt)",
 )
 async def one_time_code(

@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api import schemas as s
 from api.auth import tracking_secret
 from api.context import ApiContext
-from api.payments import PaymentCallback, PaymentCreated, PaymentRequest
+from api.payments import PaymentCallback, PaymentRequest
 from clients.dossiers import start_dossier
 from domain.catalog import UnknownAgency
 from domain.clock import VN_TZ
@@ -46,6 +47,7 @@ from store.models import (
     ElectronicReceipt,
     FeeStatus,
     OnlineSubmission,
+    PaymentRecord,
     PaymentStatus,
 )
 
@@ -210,20 +212,31 @@ async def locked_fee_or_404(session: AsyncSession, code: str) -> DossierFee:
     return fee
 
 
-async def create_with_provider(ctx: ApiContext, request: PaymentRequest) -> PaymentCreated:
-    """Ask the provider to create the payment whose row (pending) is committed already.
+async def create_with_provider(
+    ctx: ApiContext, row: PaymentRecord, description: str, method: str
+) -> s.PaymentView:
+    """Ask the provider to create the payment whose row (pending) is committed already; the
+    payment's view with where the citizen goes to pay.
 
     Raises:
         HTTPException: 502 when the provider is unavailable; the payment is then recorded as
             declined, so a new one may be started.
     """
+    request = PaymentRequest(
+        payment_id=row.payment_id,
+        dossier_code=row.dossier_code,
+        amount_vnd=row.amount_vnd,
+        description=description,
+        method=method,
+    )
     try:
-        return await ctx.payments.create(request)
+        created = await ctx.payments.create(request)
     except Exception:
         async with ctx.sessions() as session:
             await payments.decline(session, request.payment_id, "provider_unavailable")
             await session.commit()
         raise HTTPException(502, "the payment provider is unavailable; try again") from None
+    return s.view_of(s.PaymentView, row, redirect_url=created.redirect_url)
 
 
 async def start_held(ctx: ApiContext, code: str) -> None:

@@ -43,7 +43,7 @@ from api.fee_intake import (
     start_held,
 )
 from api.limits import take_write
-from api.payments import PaymentRequest, ProviderUnavailable, RefundRefused, RefundRequest
+from api.payments import ProviderUnavailable, RefundRefused, RefundRequest
 from domain.dossier import DossierStatus
 from forms.receipt import receipt_pdf, reference
 from forms.render import FontNotFound, find_font
@@ -116,14 +116,10 @@ async def fee_view(ctx: ApiContext, code: str) -> FeeView:
         if fee is None:
             raise HTTPException(404, "no fee is due for this dossier (exempt procedure)")
         rows = await receipts.of_dossier(session, code)
-    return FeeView(
-        dossier_code=code,
+    return s.view_of(
+        FeeView,
+        fee,
         name_vi=fee.fee_name_vi,
-        amount_vnd=fee.amount_vnd,
-        blocks_clock=fee.blocks_clock,
-        held=fee.held,
-        status=fee.status,
-        method=fee.method,
         receipts=[_receipt_view(code, row) for row in rows],
         links=fee_links(code),
     )
@@ -131,7 +127,6 @@ async def fee_view(ctx: ApiContext, code: str) -> FeeView:
 
 @router.get(
     "/dossiers/{code}/fees",
-    response_model=FeeView,
     summary="The dossier's fee at receipt and its electronic receipts",
 )
 async def fees(
@@ -144,7 +139,6 @@ async def fees(
 @router.post(
     "/dossiers/{code}/fees/payments",
     status_code=202,
-    response_model=s.PaymentView,
     summary="Pay the fee online (receipt's secret or a one-time code)",
 )
 async def pay_online(
@@ -184,24 +178,9 @@ async def pay_online(
             status=PaymentStatus.PENDING.value,
         )
         session.add(row)
-        name, amount = fee.fee_name_vi, fee.amount_vnd
+        name = fee.fee_name_vi
         await session.commit()
-    created = await create_with_provider(
-        ctx,
-        PaymentRequest(
-            payment_id=row.payment_id,
-            dossier_code=code,
-            amount_vnd=amount,
-            description=f"{name} - hồ sơ {code}",
-            method=method,
-        ),
-    )
-    return s.PaymentView(
-        payment_id=row.payment_id,
-        status=PaymentStatus.PENDING.value,
-        amount_vnd=amount,
-        redirect_url=created.redirect_url,
-    )
+    return await create_with_provider(ctx, row, f"{name} - hồ sơ {code}", method)
 
 
 @router.get(

@@ -20,7 +20,6 @@ router = APIRouter(prefix="/api/v1", tags=["citizens"])
 @router.post(
     "/dossiers/{code}/rating",
     status_code=201,
-    response_model=s.RatingView,
     summary="Rate the service (1-5), once, after the dossier has ended",
 )
 async def rate(

@@ -49,7 +49,6 @@ async def _run(ctx: ApiContext, code: str, update: Any, arg: Any) -> s.StatusVie
 
 @router.post(
     "/dossiers/{code}/supplements",
-    response_model=s.StatusView,
     summary="Hand in the documents a supplement request asked for (receipt's secret or OTP)",
 )
 async def supplement(
@@ -61,7 +60,6 @@ async def supplement(
 
 @router.post(
     "/dossiers/{code}/withdraw",
-    response_model=s.StatusView,
     summary="Withdraw the dossier (receipt's secret or a one-time code)",
 )
 async def withdraw(
@@ -99,7 +97,6 @@ async def change_delivery_address(
 
 @router.put(
     "/dossiers/{code}/delivery-address",
-    response_model=s.DeliveryAddressChanged,
     summary="Change where the result is posted (receipt's secret or a one-time code)",
 )
 async def delivery_address(

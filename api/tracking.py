@@ -43,7 +43,6 @@ async def _deliveries(session: AsyncSession, code: str, factor: Factor) -> list[
 
 @router.get(
     "/dossiers/{code}",
-    response_model=s.TrackingView,
     summary="Track a dossier (needs the tracking secret or the phone's last 4 digits)",
 )
 async def track(code: str, factor: Authorised, ctx: Ctx) -> s.TrackingView:

@@ -100,7 +100,6 @@ def _store_file(directory: FsPath, digest: str, data: bytes) -> None:
     "/uploads",
     status_code=201,
     dependencies=[WriteQuota],
-    response_model=s.UploadResponse,
     summary="Upload a document (PDF, JPEG or PNG) before submitting",
     openapi_extra={
         "requestBody": {

@@ -32,7 +32,6 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import case, func, select
 
 from api import schemas as s
 from api.agencies import decide_step, open_steps, working_hours_left
@@ -44,15 +43,8 @@ from domain.dossier import DecisionAction
 from forms.official import labels
 from forms.render import vn_datetime, vn_hours
 from store import outbox
-from store.models import (
-    AuditRecord,
-    DossierRecord,
-    HandoverRecord,
-    NotificationRecord,
-    ReceivedDocument,
-    StepRecord,
-    UploadRecord,
-)
+from store.desk import dossier_held_by, dossier_names, dossier_page, handed_in_file, head_view
+from store.models import DossierRecord
 from store.reports import ReportBy, ReportInputError, report_input, run_report
 from web.desk_text import TEXT, Lang
 from web.report import report_html, report_pdf, vietnamese_report
@@ -262,15 +254,7 @@ async def inbox(
     listing = await open_steps(ctx, officer.claims.agency, page=page, page_size=50)
     codes = {item.dossier_code for item in listing.items}
     async with ctx.sessions() as session:
-        names = dict(
-            (
-                await session.execute(
-                    select(DossierRecord.code, DossierRecord.name_vi).where(
-                        DossierRecord.code.in_(codes)
-                    )
-                )
-            ).all()
-        )
+        names = await dossier_names(session, codes)
     return _page(
         request,
         "desk_inbox.html",
@@ -289,16 +273,9 @@ async def inbox(
 async def _dossier_of_agency(ctx: ApiContext, code: str, agency: str) -> DossierRecord:
     """The dossier, if the agency holds a step of it; 404 / 403 otherwise."""
     async with ctx.sessions() as session:
-        record = await session.get(DossierRecord, code)
-        if record is None:
-            raise DeskRefusal(404, f"no dossier {code}")
-        held = (
-            await session.execute(
-                select(func.count())
-                .select_from(StepRecord)
-                .where(StepRecord.dossier_code == code, StepRecord.agency == agency)
-            )
-        ).scalar_one()
+        record, held = await dossier_held_by(session, code, agency)
+    if record is None:
+        raise DeskRefusal(404, f"no dossier {code}")
     if not held:
         raise DeskRefusal(403, f"{agency} holds no step of dossier {code}")
     return record
@@ -322,59 +299,8 @@ async def dossier(
     """The dossier page: steps, documents, form 05, decisions, and what the agency may do."""
     record = await _dossier_of_agency(ctx, code, officer.claims.agency)
     async with ctx.sessions() as session:
-        steps = (
-            (
-                await session.execute(
-                    select(StepRecord)
-                    .where(StepRecord.dossier_code == code)
-                    .order_by(StepRecord.opened_at.is_(None), StepRecord.opened_at)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        documents = (
-            (
-                await session.execute(
-                    select(ReceivedDocument)
-                    .where(ReceivedDocument.dossier_code == code)
-                    .order_by(ReceivedDocument.sequence)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        types = dict(
-            (
-                await session.execute(
-                    select(UploadRecord.sha256, UploadRecord.content_type).where(
-                        UploadRecord.sha256.in_([d.sha256 for d in documents if d.sha256])
-                    )
-                )
-            ).all()
-        )
-        handovers = (
-            (
-                await session.execute(
-                    select(HandoverRecord)
-                    .where(HandoverRecord.dossier_code == code)
-                    .order_by(HandoverRecord.sequence)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        audit = (
-            (
-                await session.execute(
-                    select(AuditRecord)
-                    .where(AuditRecord.dossier_code == code)
-                    .order_by(AuditRecord.at)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        shown = await dossier_page(session, code)
+    steps = shown.steps
     now = ctx.now()
     mine = [
         step for step in steps if step.agency == officer.claims.agency and step.status == "open"
@@ -392,10 +318,10 @@ async def dossier(
         mine=mine,
         finished=finished,
         left={step.step_key: working_hours_left(now, _aware(step.due_at)) for step in steps},
-        documents=documents,
-        types=types,
-        handovers=handovers,
-        audit=audit,
+        documents=shown.documents,
+        types=shown.content_types,
+        handovers=shown.handovers,
+        audit=shown.audit,
         agency_name=lambda code: _agency_name(ctx, code, officer.lang),
         agencies_of=lambda codes: ", ".join(
             _agency_name(ctx, part, officer.lang) for part in codes.split(",") if part
@@ -425,17 +351,11 @@ async def document(
     """A document the applicant handed in, shown in the browser (not downloaded)."""
     await _dossier_of_agency(ctx, code, officer.claims.agency)
     async with ctx.sessions() as session:
-        received = await session.get(ReceivedDocument, (code, sequence))
-        if received is None or not received.sha256:
-            raise DeskRefusal(404, f"dossier {code} has no document {sequence}")
-        kind = (
-            await session.execute(
-                select(UploadRecord.content_type)
-                .where(UploadRecord.sha256 == received.sha256)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    path = ctx.settings.data_dir / "uploads" / received.sha256
+        found = await handed_in_file(session, code, sequence)
+    if found is None:
+        raise DeskRefusal(404, f"dossier {code} has no document {sequence}")
+    sha256, kind = found
+    path = ctx.settings.data_dir / "uploads" / sha256
     if kind is None or not path.is_file():
         raise DeskRefusal(404, f"the file of document {sequence} is not kept here")
     return FileResponse(
@@ -511,80 +431,18 @@ async def head(
     now = ctx.now()
     since = now - timedelta(days=days)
     async with ctx.sessions() as session:
-        workload = (
-            await session.execute(
-                select(
-                    StepRecord.officer_id,
-                    func.count(),
-                    func.sum(case((StepRecord.verdict == "late", 1), else_=0)),
-                    func.avg(StepRecord.working_hours),
-                )
-                .where(
-                    StepRecord.agency == agency,
-                    StepRecord.status == "done",
-                    StepRecord.officer_id.is_not(None),
-                    StepRecord.done_at >= since,
-                )
-                .group_by(StepRecord.officer_id)
-                .order_by(func.count().desc(), StepRecord.officer_id)
-            )
-        ).all()
-        decisions = (
-            await session.execute(
-                select(AuditRecord.actor_id, AuditRecord.action, func.count())
-                .where(
-                    AuditRecord.agency == agency,
-                    AuditRecord.actor_kind == "officer",
-                    AuditRecord.at >= since,
-                )
-                .group_by(AuditRecord.actor_id, AuditRecord.action)
-            )
-        ).all()
-        escalations = (
-            (
-                await session.execute(
-                    select(NotificationRecord)
-                    .where(
-                        NotificationRecord.agency == agency,
-                        NotificationRecord.kind == "escalation",
-                        NotificationRecord.created_at >= since,
-                    )
-                    .order_by(NotificationRecord.created_at.desc())
-                    .limit(100)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        step_names = dict(
-            (
-                await session.execute(
-                    select(
-                        StepRecord.dossier_code + "/" + StepRecord.step_key, StepRecord.name_vi
-                    ).where(
-                        StepRecord.agency == agency,
-                        StepRecord.dossier_code.in_({e.dossier_code for e in escalations}),
-                    )
-                )
-            ).all()
-        )
+        view = await head_view(session, agency, since)
     listing = await open_steps(ctx, agency, page=1, page_size=100)
     overdue = [item for item in listing.items if item.overdue]
-    per_officer: dict[str, dict[str, int]] = {}
-    for actor, action, count in decisions:
-        per_officer.setdefault(actor or "?", {})[action] = count
     return _page(
         request,
         "desk_head.html",
         officer.lang,
         desk=officer,
         days=days,
-        workload=workload,
-        per_officer=per_officer,
+        view=view,
         open_total=listing.total,
         overdue=overdue,
-        escalations=escalations,
-        step_names=step_names,
     )
 
 

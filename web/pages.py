@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -463,19 +463,30 @@ async def track(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     return await _tracking_page(request, ctx, code, *checked)
 
 
+Act = Callable[[FormData, citizens.Factor, citizens.Proof], Awaitable[Any]]
+
+
+class _Unconfirmed(Exception):
+    """The applicant did not tick the confirmation an act asks for (its word in `web.i18n`)."""
+
+
 async def _act(
-    request: Request,
-    ctx: ApiContext,
-    code: str,
-    checked: tuple[citizens.Factor, str, str],
-    act: Any,
-    kind: str,
+    request: Request, ctx: ApiContext, code: str, kind: str, act: Act, max_files: int = 0
 ) -> HTMLResponse:
-    """Run an act of the applicant through the API and show the page with its outcome."""
+    """Check the form's second factor, run an act of the applicant through the API with it and
+    show the page with its outcome. The act gets the form (closed afterwards), the factor and
+    the proof the API's shared functions take."""
+    form, checked = await _authorised(request, ctx, code, max_files)
+    if isinstance(checked, HTMLResponse):
+        await form.close()
+        return checked
     lang = lang_of(request)
     t = translator(lang)
     try:
-        outcome = await act
+        outcome = await act(form, checked[0], _proof(request, ctx, checked[1], checked[2]))
+    except _Unconfirmed as exc:
+        problem = f"{t['refused_action']}: {t[str(exc)]}"
+        return await _tracking_page(request, ctx, code, *checked, problem=problem)
     except HTTPException as exc:
         if exc.status_code >= 500:
             raise
@@ -489,6 +500,8 @@ async def _act(
     except ValidationError as exc:
         problem = "; ".join(_messages(exc, lang_of(request)).values())
         return await _tracking_page(request, ctx, code, *checked, problem=problem)
+    finally:
+        await form.close()
     # A payment continues at the provider's page (the demo's provider completes by itself).
     pay_at = outcome.redirect_url if isinstance(outcome, s.PaymentView) else None
     return await _tracking_page(request, ctx, code, *checked, notice=t["done_ok"], pay_at=pay_at)
@@ -501,80 +514,55 @@ async def supplement(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     length = request.headers.get("content-length", "")
     if not length.isdigit() or int(length) > most:
         raise HTTPException(413, f"the form must have a Content-Length of at most {most} bytes")
-    form, checked = await _authorised(request, ctx, code, _MAX_SUPPLEMENT_FILES)
-    if isinstance(checked, HTMLResponse):
-        await form.close()
-        return checked
-    try:
+
+    async def act(form: FormData, _: citizens.Factor, proof: citizens.Proof) -> None:
         files = [
             (_text(form, f"name_{index}"), await value.read(ctx.settings.upload_max_bytes + 1))
             for index in range(_MAX_SUPPLEMENT_FILES)
             if isinstance(value := form.get(f"file_{index}"), UploadFile)
         ]
-    finally:
-        await form.close()
-
-    async def act() -> None:
+        await form.close()  # read: the spooled copies go before the uploads are stored
         ids = [(await uploads.store_upload(ctx, name, data)).id for name, data in files if data]
         body = s.SupplementRequestBody.model_validate({"documents": ids})
-        await supplements.supplement_dossier(
-            ctx, code, _proof(request, ctx, checked[1], checked[2]), body.documents
-        )
+        await supplements.supplement_dossier(ctx, code, proof, body.documents)
 
-    return await _act(request, ctx, code, checked, act(), "supplement")
+    return await _act(request, ctx, code, "supplement", act, _MAX_SUPPLEMENT_FILES)
 
 
 @router.post("/track/{code}/pay", response_class=HTMLResponse)
 async def pay(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     """Start the payment of what is due (the provider calls the engine back)."""
-    _, checked = await _authorised(request, ctx, code)
-    if isinstance(checked, HTMLResponse):
-        return checked
-    return await _act(
-        request,
-        ctx,
-        code,
-        checked,
-        citizen_payments.pay_dossier(ctx, code, _proof(request, ctx, checked[1], checked[2])),
-        "pay",
-    )
+
+    async def act(_: FormData, __: citizens.Factor, proof: citizens.Proof) -> s.PaymentView:
+        return await citizen_payments.pay_dossier(ctx, code, proof)
+
+    return await _act(request, ctx, code, "pay", act)
 
 
 @router.post("/track/{code}/withdraw", response_class=HTMLResponse)
 async def withdraw(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     """Withdraw the dossier (the applicant ticks a confirmation first)."""
-    form, checked = await _authorised(request, ctx, code)
-    if isinstance(checked, HTMLResponse):
-        return checked
-    if _text(form, "confirm") != "yes":
-        t = translator(lang_of(request))
-        return await _tracking_page(
-            request, ctx, code, *checked, problem=f"{t['refused_action']}: {t['withdraw_confirm']}"
-        )
 
-    async def act() -> None:
+    async def act(form: FormData, _: citizens.Factor, proof: citizens.Proof) -> None:
+        if _text(form, "confirm") != "yes":
+            raise _Unconfirmed("withdraw_confirm")
         body = s.WithdrawRequestBody.model_validate({"reason": _text(form, "reason")})
-        await supplements.withdraw_dossier(
-            ctx, code, _proof(request, ctx, checked[1], checked[2]), body.reason
-        )
+        await supplements.withdraw_dossier(ctx, code, proof, body.reason)
 
-    return await _act(request, ctx, code, checked, act(), "withdraw")
+    return await _act(request, ctx, code, "withdraw", act)
 
 
 @router.post("/track/{code}/rating", response_class=HTMLResponse)
 async def rating(request: Request, code: str, ctx: Ctx) -> HTMLResponse:
     """Rate the service once the dossier has ended."""
-    form, checked = await _authorised(request, ctx, code)
-    if isinstance(checked, HTMLResponse):
-        return checked
 
-    async def act() -> None:
+    async def act(form: FormData, factor: citizens.Factor, _: citizens.Proof) -> None:
         body = s.RatingBody.model_validate(
             {"score": _text(form, "score"), "comment": _text(form, "comment")}
         )
-        await rate(code, body, checked[0], citizens.client_of(request, ctx), ctx)
+        await rate(code, body, factor, citizens.client_of(request, ctx), ctx)
 
-    return await _act(request, ctx, code, checked, act(), "rating")
+    return await _act(request, ctx, code, "rating", act)
 
 
 @router.post("/track/{code}/receipt.pdf")
