@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -19,6 +20,7 @@ from domain.clock import DEFAULT_OFFICE_HOURS, VN_TZ, LegalClock, OfficeHours
 __all__ = [
     "LATE_AFTER",
     "Assessment",
+    "BudgetLine",
     "ClockSnapshot",
     "Pause",
     "StepBudget",
@@ -74,6 +76,32 @@ class StepBudget(BaseModel):
     budget_hours: float
     opened_at: datetime | None = None  # set when open
     done: bool = False
+
+
+class BudgetLine(NamedTuple):
+    """A step as the forecast sees it, as a plain tuple: what a caller that forecasts at every
+    transition builds (no model to build or validate), and what it compares to reuse an answer."""
+
+    key: str
+    depends_on: Sequence[str]
+    budget_hours: float
+    opened_at: datetime | None
+    done: bool
+
+
+class _Budget(Protocol):
+    """What `forecast` reads of a step: a `StepBudget` or a `BudgetLine`."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def depends_on(self) -> Sequence[str]: ...
+    @property
+    def budget_hours(self) -> float: ...
+    @property
+    def opened_at(self) -> datetime | None: ...
+    @property
+    def done(self) -> bool: ...
 
 
 def closed_pauses(pauses: Iterable[Pause]) -> list[tuple[datetime, datetime]]:
@@ -137,7 +165,7 @@ def shift(clock: LegalClock, moment: datetime, pause: Pause) -> datetime:
     return max(moved, moment)
 
 
-def _remaining_path_hours(steps: Sequence[StepBudget], used: dict[str, float]) -> float:
+def _remaining_path_hours(steps: Sequence[_Budget], used: dict[str, float]) -> float:
     """Longest chain of remaining work: done steps 0, open steps what is left of their budget."""
     by_key = {step.key: step for step in steps}
     memo: dict[str, float] = {}
@@ -156,7 +184,7 @@ def _remaining_path_hours(steps: Sequence[StepBudget], used: dict[str, float]) -
 def forecast(
     clock: LegalClock,
     now: datetime,
-    steps: Sequence[StepBudget],
+    steps: Sequence[_Budget],
     pauses: Sequence[Pause] = (),
     grace_hours: float = 0.0,
 ) -> tuple[datetime, datetime]:

@@ -37,15 +37,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from domain.catalog import StepKind
 from domain.clock import VN_TZ, LegalClock
 from domain.deadlines import (
     LATE_AFTER,
+    BudgetLine,
     ClockSnapshot,
     Pause,
-    StepBudget,
     Verdict,
     assess,
     forecast,
@@ -230,6 +230,9 @@ class DossierCore:
         # change: kept with the object they were derived from, recomputed when it is another.
         self._clock: tuple[ClockSnapshot, LegalClock] | None = None
         self._shape: _PlanShape | None = None
+        # The last forecast and what it was computed from (see `_forecast`).
+        self._forecast_memo: tuple[tuple[Any, ...], tuple[datetime, datetime]] | None = None
+        self._latest_memo: tuple[tuple[Any, ...], list[datetime]] | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
 
@@ -761,25 +764,7 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None or self._apologised_for(appointment):
             return
-        finish, new_appointment = forecast(
-            self.clock,
-            now,
-            [
-                # Built from a valid plan: no validation needed (a simulated year builds millions).
-                StepBudget.model_construct(
-                    key=p.key,
-                    depends_on=p.depends_on,
-                    budget_hours=p.budget_hours if p.counted else 0.0,
-                    opened_at=self._counted_from(p, state.steps[p.key])
-                    if state.steps[p.key].status is StepStatus.OPEN
-                    else None,
-                    done=state.steps[p.key].status in (StepStatus.DONE, StepStatus.CANCELLED),
-                )
-                for p in self.plan.steps
-            ],
-            self._applicant_pauses(),
-            self.request.apology_grace_hours,
-        )
+        finish, new_appointment = self._forecast(now)
         if not missed and finish <= appointment and not self._past_latest_finish(now):
             return
         agency, reason = self._fault()
@@ -798,6 +783,33 @@ class DossierCore:
         self._plan_forecast()
         self._effects.append(SendApology(sequence=record.sequence))
 
+    def _forecast(self, now: datetime) -> tuple[datetime, datetime]:
+        """`forecast` of the dossier's steps and applicant pauses at ``now``. Asked at every
+        transition; the answer is kept for the transitions at the same moment that leave the
+        steps, the pauses and the clock as they were (a pure function of them: the same)."""
+        state = self.state
+        steps = state.steps
+        ended = (StepStatus.DONE, StepStatus.CANCELLED)
+        lines = tuple(
+            BudgetLine(
+                p.key,
+                p.depends_on,
+                p.budget_hours if p.counted else 0.0,
+                self._counted_from(p, steps[p.key])
+                if steps[p.key].status is StepStatus.OPEN
+                else None,
+                steps[p.key].status in ended,
+            )
+            for p in self.plan.steps
+        )
+        pauses = self._applicant_pauses()
+        key = (now, self.clock, lines, tuple((p.start, p.end) for p in pauses))
+        if self._forecast_memo is not None and self._forecast_memo[0] == key:
+            return self._forecast_memo[1]
+        answer = forecast(self.clock, now, lines, pauses, self.request.apology_grace_hours)
+        self._forecast_memo = (key, answer)
+        return answer
+
     def _latest_finishes(self) -> list[datetime]:
         """For each open step, the moment it is late for the appointment: the appointment less
         the longest chain of (counted) budgets of the steps still after it, plus the minute of
@@ -806,7 +818,12 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None:
             return []
-        following = self._plan_shape().following
+        shape = self._plan_shape()
+        # Kept while the appointment, the clock and every step's status stay as they were.
+        key = (appointment, self.clock, shape, tuple(s.status for s in state.steps.values()))
+        if self._latest_memo is not None and self._latest_memo[0] == key:
+            return self._latest_memo[1]
+        following = shape.following
         ended = (StepStatus.DONE, StepStatus.CANCELLED)
         memo: dict[str, float] = {}
 
@@ -822,10 +839,12 @@ class DossierCore:
                 )
             return memo[key]
 
-        return [
+        latest = [
             self.clock.subtract(appointment, timedelta(hours=after(planned.key))) + LATE_AFTER
             for planned, _ in self.open_steps()
         ]
+        self._latest_memo = (key, latest)
+        return latest
 
     def _past_latest_finish(self, now: datetime) -> bool:
         """Whether an open step is still open at or after its latest finish (1.1 only): the
