@@ -416,8 +416,8 @@ class DossierCore:
     def _open_ready_steps(self, now: datetime) -> bool:
         state = self.state
         opened = False
-        for planned in self.plan.steps:
-            step = state.steps[planned.key]
+        for planned, step_key in self._plan_shape().keyed:
+            step = state.steps[step_key]
             if step.status is not StepStatus.PENDING:
                 continue
             if planned.procedure in state.procedure_outcomes:
@@ -431,7 +431,7 @@ class DossierCore:
                 # A step carried over a continue-as-new keeps when it first opened and the
                 # decision already accepted for it; one run again starts afresh.
                 step.opened_at = now
-                state.decisions.pop(planned.key, None)
+                state.decisions.pop(step_key, None)
                 step.warned = False
             step.carried_over = False
             step.due = step.warn_at = None
@@ -787,25 +787,33 @@ class DossierCore:
         """`forecast` of the dossier's steps and applicant pauses at ``now``. Asked at every
         transition; the answer is kept for the transitions at the same moment that leave the
         steps, the pauses and the clock as they were (a pure function of them: the same)."""
-        state = self.state
-        steps = state.steps
+        steps = self.state.steps
+        shape = self._plan_shape()
         ended = (StepStatus.DONE, StepStatus.CANCELLED)
-        lines = tuple(
-            BudgetLine(
-                p.key,
-                p.depends_on,
-                p.budget_hours if p.counted else 0.0,
-                self._counted_from(p, steps[p.key])
-                if steps[p.key].status is StepStatus.OPEN
-                else None,
-                steps[p.key].status in ended,
+        progress = []  # each step's (counted from if open, done)
+        for planned, step_key in shape.keyed:
+            step = steps[step_key]
+            status = step.status
+            progress.append(
+                (
+                    self._counted_from(planned, step) if status is StepStatus.OPEN else None,
+                    status in ended,
+                )
             )
-            for p in self.plan.steps
-        )
         pauses = self._applicant_pauses()
-        key = (now, self.clock, lines, tuple((p.start, p.end) for p in pauses))
+        key = (now, self.clock, shape, progress, [(p.start, p.end) for p in pauses])
         if self._forecast_memo is not None and self._forecast_memo[0] == key:
             return self._forecast_memo[1]
+        lines = [
+            BudgetLine(
+                step_key,
+                planned.depends_on,
+                planned.budget_hours if planned.counted else 0.0,
+                opened_at,
+                done,
+            )
+            for (planned, step_key), (opened_at, done) in zip(shape.keyed, progress, strict=True)
+        ]
         answer = forecast(self.clock, now, lines, pauses, self.request.apology_grace_hours)
         self._forecast_memo = (key, answer)
         return answer
