@@ -28,6 +28,8 @@ __all__ = [
     "assess",
     "closed_pauses",
     "forecast",
+    "new_appointment",
+    "projected_finish",
     "shift",
     "snapshot_of",
     "step_due",
@@ -190,6 +192,20 @@ def forecast(
 ) -> tuple[datetime, datetime]:
     """``(projected finish, new appointment)``: now plus the longest remaining chain of budgets
     on the legal clock, and that plus the grace (the margin a letter's new date leaves)."""
+    finish = projected_finish(clock, now, steps, pauses)
+    return finish, new_appointment(clock, finish, grace_hours)
+
+
+def new_appointment(clock: LegalClock, finish: datetime, grace_hours: float) -> datetime:
+    """The appointment a letter sets for a projected finish: that plus the grace."""
+    return clock.add(finish, timedelta(hours=grace_hours))
+
+
+def projected_finish(
+    clock: LegalClock, now: datetime, steps: Sequence[_Budget], pauses: Sequence[Pause] = ()
+) -> datetime:
+    """`forecast`'s projected finish alone: what a check that apologises only when the finish
+    is past the appointment needs every time (the new appointment only when it does)."""
     intervals = closed_pauses(pauses)
     used = {
         step.key: clock.working_time_between(step.opened_at, now, intervals).total_seconds() / 3600
@@ -197,8 +213,7 @@ def forecast(
         if step.opened_at is not None and not step.done
     }
     remaining = timedelta(hours=_remaining_path_hours(steps, used))
-    finish = clock.add(now, remaining, intervals)
-    return finish, clock.add(finish, timedelta(hours=grace_hours))
+    return clock.add(now, remaining, intervals)
 
 
 class _Built:

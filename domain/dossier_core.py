@@ -48,7 +48,8 @@ from domain.deadlines import (
     Pause,
     Verdict,
     assess,
-    forecast,
+    new_appointment,
+    projected_finish,
     shift,
     step_due,
 )
@@ -230,8 +231,8 @@ class DossierCore:
         # change: kept with the object they were derived from, recomputed when it is another.
         self._clock: tuple[ClockSnapshot, LegalClock] | None = None
         self._shape: _PlanShape | None = None
-        # The last forecast and what it was computed from (see `_forecast`).
-        self._forecast_memo: tuple[tuple[Any, ...], tuple[datetime, datetime]] | None = None
+        # The last forecast and what it was computed from (see `_projected_finish`).
+        self._forecast_memo: tuple[tuple[Any, ...], datetime] | None = None
         self._latest_memo: tuple[tuple[Any, ...], list[datetime]] | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
@@ -764,7 +765,7 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None or self._apologised_for(appointment):
             return
-        finish, new_appointment = self._forecast(now)
+        finish = self._projected_finish(now)
         if not missed and finish <= appointment and not self._past_latest_finish(now):
             return
         agency, reason = self._fault()
@@ -774,7 +775,9 @@ class DossierCore:
             agency=agency,
             reason_vi=reason,
             original_appointment=appointment,
-            new_appointment=max(new_appointment, now),
+            new_appointment=max(
+                new_appointment(self.clock, finish, self.request.apology_grace_hours), now
+            ),
             issued_at=now,
             lead_working_hours=round(lead.total_seconds() / 3600, 4) if lead else 0.0,
         )
@@ -783,8 +786,8 @@ class DossierCore:
         self._plan_forecast()
         self._effects.append(SendApology(sequence=record.sequence))
 
-    def _forecast(self, now: datetime) -> tuple[datetime, datetime]:
-        """`forecast` of the dossier's steps and applicant pauses at ``now``. Asked at every
+    def _projected_finish(self, now: datetime) -> datetime:
+        """`projected_finish` of the dossier's steps and applicant pauses at ``now``. Asked at every
         transition; the answer is kept for the transitions at the same moment that leave the
         steps, the pauses and the clock as they were (a pure function of them: the same)."""
         steps = self.state.steps
@@ -814,7 +817,7 @@ class DossierCore:
             )
             for (planned, step_key), (opened_at, done) in zip(shape.keyed, progress, strict=True)
         ]
-        answer = forecast(self.clock, now, lines, pauses, self.request.apology_grace_hours)
+        answer = projected_finish(self.clock, now, lines, pauses)
         self._forecast_memo = (key, answer)
         return answer
 
