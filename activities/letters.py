@@ -238,40 +238,53 @@ class LetterActivities:
             ApplicationError: non-retryable, the agency is not in the catalog, or the dossier
                 code cannot name a file.
         """
-        code, sequence = checked_dossier_code(request.dossier_code), request.sequence
-        agency = catalog_agency(self._catalog, request.agency)
-        letter_id = apology_letter_id(code, sequence)
-
         async with self._sessions() as session:
             contact = await store.get_contact(session, request.dossier_code)
-            _, created = await store.record_apology(
-                session,
-                dossier_code=code,
-                sequence=sequence,
-                letter_id=letter_id,
-                procedure_code=request.procedure_code,
-                procedure_name_vi=request.procedure_name_vi,
-                received_at=request.received_at.astimezone(VN_TZ),
-                original_appointment=request.original_appointment.astimezone(VN_TZ),
-                new_appointment=request.new_appointment.astimezone(VN_TZ),
-                agency=agency.code,
-                agency_name_vi=agency.name_vi,
-                signer_title_vi=agency.head_title_vi,
-                reason_vi=request.reason_vi,
-                addressee_vi=f"Ông/Bà {contact.full_name}" if contact else GENERIC_ADDRESSEE_VI,
-                issued_at=_issue_moment(),
-                place_vi=self._settings.letter_place_vi,
-                tracking_url=request.tracking_url
-                or self._settings.tracking_url(request.dossier_code),
-                created_at=now_vn(),
-            )
+            fields = self.apology_fields(request, contact.full_name if contact else None)
+            _, created = await store.record_apology(session, **fields)
             await session.commit()
         if created:
             activity.logger.info(
                 "apology_recorded",
-                extra={"dossier": request.dossier_code, "letter": letter_id, "agency": agency.code},
+                extra={
+                    "dossier": request.dossier_code,
+                    "letter": fields["letter_id"],
+                    "agency": fields["agency"],
+                },
             )
-        return letter_id
+        return str(fields["letter_id"])
+
+    def apology_fields(self, request: ApologyInput, addressee: str | None) -> dict[str, Any]:
+        """The row `record` writes for a letter (its columns by name), addressed to the
+        applicant's name when the registry holds a contact (``addressee``). Called inside an
+        activity: the letter is dated with its schedule.
+
+        Raises:
+            ApplicationError: non-retryable, the agency is not in the catalog, or the dossier
+                code cannot name a file.
+        """
+        code, sequence = checked_dossier_code(request.dossier_code), request.sequence
+        agency = catalog_agency(self._catalog, request.agency)
+        return {
+            "dossier_code": code,
+            "sequence": sequence,
+            "letter_id": apology_letter_id(code, sequence),
+            "procedure_code": request.procedure_code,
+            "procedure_name_vi": request.procedure_name_vi,
+            "received_at": request.received_at.astimezone(VN_TZ),
+            "original_appointment": request.original_appointment.astimezone(VN_TZ),
+            "new_appointment": request.new_appointment.astimezone(VN_TZ),
+            "agency": agency.code,
+            "agency_name_vi": agency.name_vi,
+            "signer_title_vi": agency.head_title_vi,
+            "reason_vi": request.reason_vi,
+            "addressee_vi": f"Ông/Bà {addressee}" if addressee else GENERIC_ADDRESSEE_VI,
+            "issued_at": _issue_moment(),
+            "place_vi": self._settings.letter_place_vi,
+            "tracking_url": request.tracking_url
+            or self._settings.tracking_url(request.dossier_code),
+            "created_at": now_vn(),
+        }
 
     @activity.defn(name="letters.issue-apology")
     async def issue_apology(self, request: ApologyInput) -> ApologyResult:

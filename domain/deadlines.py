@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -19,6 +20,7 @@ from domain.clock import DEFAULT_OFFICE_HOURS, VN_TZ, LegalClock, OfficeHours
 __all__ = [
     "LATE_AFTER",
     "Assessment",
+    "BudgetLine",
     "ClockSnapshot",
     "Pause",
     "StepBudget",
@@ -26,6 +28,8 @@ __all__ = [
     "assess",
     "closed_pauses",
     "forecast",
+    "new_appointment",
+    "projected_finish",
     "shift",
     "snapshot_of",
     "step_due",
@@ -74,6 +78,32 @@ class StepBudget(BaseModel):
     budget_hours: float
     opened_at: datetime | None = None  # set when open
     done: bool = False
+
+
+class BudgetLine(NamedTuple):
+    """A step as the forecast sees it, as a plain tuple: what a caller that forecasts at every
+    transition builds (no model to build or validate), and what it compares to reuse an answer."""
+
+    key: str
+    depends_on: Sequence[str]
+    budget_hours: float
+    opened_at: datetime | None
+    done: bool
+
+
+class _Budget(Protocol):
+    """What `forecast` reads of a step: a `StepBudget` or a `BudgetLine`."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def depends_on(self) -> Sequence[str]: ...
+    @property
+    def budget_hours(self) -> float: ...
+    @property
+    def opened_at(self) -> datetime | None: ...
+    @property
+    def done(self) -> bool: ...
 
 
 def closed_pauses(pauses: Iterable[Pause]) -> list[tuple[datetime, datetime]]:
@@ -137,7 +167,7 @@ def shift(clock: LegalClock, moment: datetime, pause: Pause) -> datetime:
     return max(moved, moment)
 
 
-def _remaining_path_hours(steps: Sequence[StepBudget], used: dict[str, float]) -> float:
+def _remaining_path_hours(steps: Sequence[_Budget], used: dict[str, float]) -> float:
     """Longest chain of remaining work: done steps 0, open steps what is left of their budget."""
     by_key = {step.key: step for step in steps}
     memo: dict[str, float] = {}
@@ -156,12 +186,26 @@ def _remaining_path_hours(steps: Sequence[StepBudget], used: dict[str, float]) -
 def forecast(
     clock: LegalClock,
     now: datetime,
-    steps: Sequence[StepBudget],
+    steps: Sequence[_Budget],
     pauses: Sequence[Pause] = (),
     grace_hours: float = 0.0,
 ) -> tuple[datetime, datetime]:
     """``(projected finish, new appointment)``: now plus the longest remaining chain of budgets
     on the legal clock, and that plus the grace (the margin a letter's new date leaves)."""
+    finish = projected_finish(clock, now, steps, pauses)
+    return finish, new_appointment(clock, finish, grace_hours)
+
+
+def new_appointment(clock: LegalClock, finish: datetime, grace_hours: float) -> datetime:
+    """The appointment a letter sets for a projected finish: that plus the grace."""
+    return clock.add(finish, timedelta(hours=grace_hours))
+
+
+def projected_finish(
+    clock: LegalClock, now: datetime, steps: Sequence[_Budget], pauses: Sequence[Pause] = ()
+) -> datetime:
+    """`forecast`'s projected finish alone: what a check that apologises only when the finish
+    is past the appointment needs every time (the new appointment only when it does)."""
     intervals = closed_pauses(pauses)
     used = {
         step.key: clock.working_time_between(step.opened_at, now, intervals).total_seconds() / 3600
@@ -169,8 +213,7 @@ def forecast(
         if step.opened_at is not None and not step.done
     }
     remaining = timedelta(hours=_remaining_path_hours(steps, used))
-    finish = clock.add(now, remaining, intervals)
-    return finish, clock.add(finish, timedelta(hours=grace_hours))
+    return clock.add(now, remaining, intervals)
 
 
 class _Built:

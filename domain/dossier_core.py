@@ -37,18 +37,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from domain.catalog import StepKind
 from domain.clock import VN_TZ, LegalClock
 from domain.deadlines import (
     LATE_AFTER,
+    BudgetLine,
     ClockSnapshot,
     Pause,
-    StepBudget,
     Verdict,
     assess,
-    forecast,
+    new_appointment,
+    projected_finish,
     shift,
     step_due,
 )
@@ -230,6 +231,9 @@ class DossierCore:
         # change: kept with the object they were derived from, recomputed when it is another.
         self._clock: tuple[ClockSnapshot, LegalClock] | None = None
         self._shape: _PlanShape | None = None
+        # The last forecast and what it was computed from (see `_projected_finish`).
+        self._forecast_memo: tuple[tuple[Any, ...], datetime] | None = None
+        self._latest_memo: tuple[tuple[Any, ...], list[datetime]] | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
 
@@ -413,8 +417,8 @@ class DossierCore:
     def _open_ready_steps(self, now: datetime) -> bool:
         state = self.state
         opened = False
-        for planned in self.plan.steps:
-            step = state.steps[planned.key]
+        for planned, step_key in self._plan_shape().keyed:
+            step = state.steps[step_key]
             if step.status is not StepStatus.PENDING:
                 continue
             if planned.procedure in state.procedure_outcomes:
@@ -428,7 +432,7 @@ class DossierCore:
                 # A step carried over a continue-as-new keeps when it first opened and the
                 # decision already accepted for it; one run again starts afresh.
                 step.opened_at = now
-                state.decisions.pop(planned.key, None)
+                state.decisions.pop(step_key, None)
                 step.warned = False
             step.carried_over = False
             step.due = step.warn_at = None
@@ -761,25 +765,7 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None or self._apologised_for(appointment):
             return
-        finish, new_appointment = forecast(
-            self.clock,
-            now,
-            [
-                # Built from a valid plan: no validation needed (a simulated year builds millions).
-                StepBudget.model_construct(
-                    key=p.key,
-                    depends_on=p.depends_on,
-                    budget_hours=p.budget_hours if p.counted else 0.0,
-                    opened_at=self._counted_from(p, state.steps[p.key])
-                    if state.steps[p.key].status is StepStatus.OPEN
-                    else None,
-                    done=state.steps[p.key].status in (StepStatus.DONE, StepStatus.CANCELLED),
-                )
-                for p in self.plan.steps
-            ],
-            self._applicant_pauses(),
-            self.request.apology_grace_hours,
-        )
+        finish = self._projected_finish(now)
         if not missed and finish <= appointment and not self._past_latest_finish(now):
             return
         agency, reason = self._fault()
@@ -789,7 +775,9 @@ class DossierCore:
             agency=agency,
             reason_vi=reason,
             original_appointment=appointment,
-            new_appointment=max(new_appointment, now),
+            new_appointment=max(
+                new_appointment(self.clock, finish, self.request.apology_grace_hours), now
+            ),
             issued_at=now,
             lead_working_hours=round(lead.total_seconds() / 3600, 4) if lead else 0.0,
         )
@@ -797,6 +785,41 @@ class DossierCore:
         state.appointment = record.new_appointment
         self._plan_forecast()
         self._effects.append(SendApology(sequence=record.sequence))
+
+    def _projected_finish(self, now: datetime) -> datetime:
+        """`projected_finish` of the dossier's steps and applicant pauses at ``now``. Asked at every
+        transition; the answer is kept for the transitions at the same moment that leave the
+        steps, the pauses and the clock as they were (a pure function of them: the same)."""
+        steps = self.state.steps
+        shape = self._plan_shape()
+        ended = (StepStatus.DONE, StepStatus.CANCELLED)
+        progress = []  # each step's (counted from if open, done)
+        for planned, step_key in shape.keyed:
+            step = steps[step_key]
+            status = step.status
+            progress.append(
+                (
+                    self._counted_from(planned, step) if status is StepStatus.OPEN else None,
+                    status in ended,
+                )
+            )
+        pauses = self._applicant_pauses()
+        key = (now, self.clock, shape, progress, [(p.start, p.end) for p in pauses])
+        if self._forecast_memo is not None and self._forecast_memo[0] == key:
+            return self._forecast_memo[1]
+        lines = [
+            BudgetLine(
+                step_key,
+                planned.depends_on,
+                planned.budget_hours if planned.counted else 0.0,
+                opened_at,
+                done,
+            )
+            for (planned, step_key), (opened_at, done) in zip(shape.keyed, progress, strict=True)
+        ]
+        answer = projected_finish(self.clock, now, lines, pauses)
+        self._forecast_memo = (key, answer)
+        return answer
 
     def _latest_finishes(self) -> list[datetime]:
         """For each open step, the moment it is late for the appointment: the appointment less
@@ -806,7 +829,12 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None:
             return []
-        following = self._plan_shape().following
+        shape = self._plan_shape()
+        # Kept while the appointment, the clock and every step's status stay as they were.
+        key = (appointment, self.clock, shape, tuple(s.status for s in state.steps.values()))
+        if self._latest_memo is not None and self._latest_memo[0] == key:
+            return self._latest_memo[1]
+        following = shape.following
         ended = (StepStatus.DONE, StepStatus.CANCELLED)
         memo: dict[str, float] = {}
 
@@ -822,10 +850,12 @@ class DossierCore:
                 )
             return memo[key]
 
-        return [
+        latest = [
             self.clock.subtract(appointment, timedelta(hours=after(planned.key))) + LATE_AFTER
             for planned, _ in self.open_steps()
         ]
+        self._latest_memo = (key, latest)
+        return latest
 
     def _past_latest_finish(self, now: datetime) -> bool:
         """Whether an open step is still open at or after its latest finish (1.1 only): the

@@ -58,14 +58,16 @@ def _step_view(planned: PlannedStep, step: StepState) -> dict[str, Any]:
 def tracking(core: DossierCore) -> TrackingState:
     """Status, open steps with their agencies and due moments, the ledger, documents."""
     state = core.state
-    return TrackingState(
+    # Built from the (valid) state without validating again: the oracle of a simulated year
+    # reads this view at every look. The lists are copies, as validation would make them.
+    return TrackingState.model_construct(
         dossier_code=core.request.dossier_code,
         procedure_code=core.request.procedure_code,
         status=state.status,
         received_at=core.request.received_at,
         appointment=state.appointment or (state.plan.appointment if state.plan else None),
         open_steps=[
-            OpenStep(
+            OpenStep.model_construct(
                 **_step_view(planned, step),
                 warn_at=step.warn_at,
                 warned=step.warned,
@@ -73,13 +75,13 @@ def tracking(core: DossierCore) -> TrackingState:
             )
             for planned, step in core.open_steps()
         ],
-        ledger=state.ledger,
-        documents=state.documents,
-        supplements=state.supplements,
+        ledger=list(state.ledger),
+        documents=list(state.documents),
+        supplements=list(state.supplements),
         amount_due_vnd=state.amount_due_vnd,
         amount_paid_vnd=state.amount_paid_vnd,
-        apologies=state.apologies,
-        calendar_changes=state.calendar_changes,
+        apologies=list(state.apologies),
+        calendar_changes=list(state.calendar_changes),
     )
 
 

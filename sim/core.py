@@ -55,7 +55,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import build_activities
-from activities.letters import LetterActivities
+from activities.letters import ApologyInput, LetterActivities
 from activities.notify import AgencyNoticeInput
 from activities.post import AttemptInput, DispatchInput, ReturnToDeskInput, SimulatedPostOffice
 from activities.reception import CalendarInput, PlanDossierInput, PlanDossierResult
@@ -91,6 +91,7 @@ from engine.settings import Settings
 from sim.driver import (
     MAX_TICKS,
     SIM_ADDRESS,
+    SIM_APPLICANT,
     TIMER_GUARD,
     WITHDRAWAL,
     decision_of,
@@ -109,8 +110,9 @@ from sim.runner import (
     scenario_start,
 )
 from sim.scenario import Scenario
-from store.db import async_engine, async_url, session_factory, sync_engine
+from store.db import async_engine, async_url, dialect_insert, session_factory, sync_engine
 from store.letters import save_contact
+from store.models import ApologyLetterRecord
 from store.read_model import write_snapshots
 from store.seed import seed_reference_data
 from workflows.dossier import apology_input, applicant_notice_input, appointment_moved_input
@@ -146,7 +148,7 @@ class CoreEngine:
         catalog: Catalog,
         clock: LegalClock,
         sessions: async_sessionmaker[AsyncSession],
-        activities: dict[str, Callable[..., Awaitable[Any]]],
+        activities: dict[str, Callable[..., Any]],  # coroutines, or answers at once
         progress: Progress | None,
         keep_details: bool,
         registry: Engine,
@@ -175,6 +177,16 @@ class CoreEngine:
         # in time order, and an older one (and its clock's memos) goes with its last dossier.
         self._snapshot: tuple[tuple[date, date], ClockSnapshot] | None = None
         self.outcomes: list[DossierOutcome | None] = [None] * len(dossiers)
+        # Without paperwork, form 04 letters are only recorded: their rows wait here and are
+        # written with the registry's (`_record_apology`). The dossiers with a contact saved
+        # (what the letter's addressee is read from).
+        self._letters: list[dict[str, Any]] = []
+        self._contacts: set[str] = set()
+        if not paperwork:
+            letters = getattr(activities["letters.issue-apology"], "__self__", None)
+            assert isinstance(letters, LetterActivities)
+            self._letter_rows = letters
+            self._activities = {**activities, _RECORD_APOLOGY: self._record_apology}
         self.ended = 0
 
     # ---- the clock -------------------------------------------------------------------------
@@ -299,11 +311,12 @@ class CoreEngine:
             async def contact() -> None:
                 async with self._sessions() as session:
                     await save_contact(
-                        session, dossier.code, full_name="Người nộp mô phỏng", address=SIM_ADDRESS
+                        session, dossier.code, full_name=SIM_APPLICANT, address=SIM_ADDRESS
                     )
                     await session.commit()
 
             yield self._await(contact)
+            self._contacts.add(dossier.code)
         request = DossierInput(
             dossier_code=dossier.code,
             desk_code=dossier.desk,
@@ -389,12 +402,30 @@ class CoreEngine:
 
     def flush_registry(self) -> None:
         """Write the registry rows of the dossiers ended since the last flush (what
-        ``registry.sync`` writes, with the same row code, a table at a time)."""
-        if not self._registry:
+        ``registry.sync`` writes, with the same row code, a table at a time), and the letters
+        recorded since, in the order they were."""
+        if not self._registry and not self._letters:
             return
         with self._registry_url.begin() as connection:
-            write_snapshots(connection, self._registry)
+            if self._registry:
+                write_snapshots(connection, self._registry)
+            if self._letters:
+                connection.execute(
+                    dialect_insert(connection, ApologyLetterRecord).on_conflict_do_nothing(
+                        index_elements=["dossier_code", "sequence"]
+                    ),
+                    self._letters,
+                )
         self._registry = []
+        self._letters = []
+
+    def _record_apology(self, request: ApologyInput) -> str:
+        """`LetterActivities.record` without its round trip to the database: the same row,
+        written with the next flush (nothing reads a letter during a run without paperwork)."""
+        addressee = SIM_APPLICANT if request.dossier_code in self._contacts else None
+        fields = self._letter_rows.apology_fields(request, addressee)
+        self._letters.append(fields)
+        return str(fields["letter_id"])
 
     # ---- the shell (workflows.dossier.DossierWorkflow) ---------------------------------------
 

@@ -63,6 +63,7 @@ TICK_TIMEOUT = timedelta(minutes=2)
 TICK_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=20)
 # A synthetic delivery address: the post needs one; it is never printed or logged.
 SIM_ADDRESS = "Địa chỉ mô phỏng, phường Phương Liên, Hà Nội"
+SIM_APPLICANT = "Người nộp mô phỏng"  # the name on a simulated applicant's contact
 MAX_TICKS = 5000  # a driver that has ticked this often is stuck: it gives up
 ACT_TIMEOUT = 60.0  # seconds (wall) an act may take before the dossier counts as wedged
 # No act within this much simulated time before one of the dossier's timers fires: the
@@ -187,7 +188,7 @@ class DriverActivities:
         if dossier.home_delivery:
             async with self._sessions() as session:
                 await save_contact(
-                    session, dossier.code, full_name="Người nộp mô phỏng", address=SIM_ADDRESS
+                    session, dossier.code, full_name=SIM_APPLICANT, address=SIM_ADDRESS
                 )
                 await session.commit()
         # A retried submission finds the dossier already running.

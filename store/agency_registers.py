@@ -73,12 +73,13 @@ async def _find_or_insert(
         dialect_insert(session, model)
         .values(**await new_values())
         .on_conflict_do_nothing(index_elements=list(conflict_columns))
-        .returning(model.__table__.c.id)
+        .returning(model)
     )
     inserted = (await session.execute(stmt)).scalar_one_or_none()
-    # A concurrent attempt for the same business id may have won; read back whichever row stands.
-    row = (await session.execute(lookup)).scalar_one()
-    return row, inserted is not None
+    if inserted is not None:
+        return inserted, True
+    # A concurrent attempt for the same business id won; read back the row that stands.
+    return (await session.execute(lookup)).scalar_one(), False
 
 
 # -- land register -----------------------------------------------------------------------------
