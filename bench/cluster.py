@@ -126,6 +126,37 @@ class ScratchDatabase:
             drop_database(self.admin_url, self.name)
 
 
+@dataclass
+class ScratchStack:
+    """What a run of the real stack begins with: a throwaway registry, a free address, the
+    environment its processes get, and the dev server's process (not started yet)."""
+
+    db: ScratchDatabase
+    address: str
+    env: dict[str, str]
+    server: Child
+
+
+def scratch_stack(
+    root: Path,
+    admin_url: str,
+    kind: str,
+    key_spec: str,
+    *,
+    application_name: str = "",
+    server_file: bool = False,
+) -> ScratchStack:
+    """A `ScratchDatabase` of ``kind``, a dev server on a free port logging to
+    ``root/temporal.log`` (kept in ``root/temporal.db`` when ``server_file``), and the
+    environment `child_env` gives them."""
+    db = ScratchDatabase(admin_url, kind, application_name)
+    address = f"127.0.0.1:{free_port()}"
+    env = child_env(root, db.url, address, key_spec)
+    store = ["--db-filename", str(root / "temporal.db")] if server_file else []
+    server = Child("temporal", dev_server_command(address, *store), root / "temporal.log", env)
+    return ScratchStack(db, address, env, server)
+
+
 def province_workers(root: Path, env: dict[str, str]) -> list[Child]:
     """The `WORKERS` layout as ``worker.py`` processes, logging to ``root/worker-<name>.log``."""
     return [
