@@ -77,6 +77,22 @@ async def from_birth_registration(
     return passed(entry)
 
 
+def birth_linked_result(
+    reference: str, birth_registration_number: str, summary_vi: str, **dated: date
+) -> AutomatedCheckResult:
+    """A passed step whose entry (``reference``) was made from a birth registration; ``dated``:
+    the entry's date, by its field name, as the findings carry it."""
+    return AutomatedCheckResult(
+        passed=True,
+        summary_vi=summary_vi,
+        reference=reference,
+        findings={
+            "birth_registration_number": birth_registration_number,
+            **{name: day.isoformat() for name, day in dated.items()},
+        },
+    )
+
+
 def vn_date(day: date) -> str:
     """A date as Vietnamese letters print it: ``05/07/2025``."""
     return f"{day:%d/%m/%Y}"

@@ -26,7 +26,7 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import from_birth_registration, vn_date
+from activities._support import birth_linked_result, from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import agency_registers
 
@@ -70,14 +70,11 @@ class HealthInsuranceActivities:
             made_event="health_card_issued",
             refused_event="health_card_refused",
             cannot_vi="cấp thẻ bảo hiểm y tế",
-            passed=lambda card: AutomatedCheckResult(
-                passed=True,
-                summary_vi=f"Đã cấp thẻ bảo hiểm y tế số {card.card_number}, "
+            passed=lambda card: birth_linked_result(
+                card.card_number,
+                card.birth_registration_number,
+                f"Đã cấp thẻ bảo hiểm y tế số {card.card_number}, "
                 f"giá trị sử dụng từ ngày {vn_date(card.valid_from)}",
-                reference=card.card_number,
-                findings={
-                    "birth_registration_number": card.birth_registration_number,
-                    "valid_from": card.valid_from.isoformat(),
-                },
+                valid_from=card.valid_from,
             ),
         )

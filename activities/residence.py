@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import from_birth_registration
+from activities._support import birth_linked_result, from_birth_registration
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import agency_registers
 
@@ -49,14 +49,11 @@ class ResidenceActivities:
             made_event="residence_registered",
             refused_event="residence_refused",
             cannot_vi="đăng ký thường trú",
-            passed=lambda entry: AutomatedCheckResult(
-                passed=True,
-                summary_vi=f"Đã đăng ký thường trú, số {entry.number} "
+            passed=lambda entry: birth_linked_result(
+                entry.number,
+                entry.birth_registration_number,
+                f"Đã đăng ký thường trú, số {entry.number} "
                 f"(theo đăng ký khai sinh số {entry.birth_registration_number})",
-                reference=entry.number,
-                findings={
-                    "birth_registration_number": entry.birth_registration_number,
-                    "registered_on": entry.registered_on.isoformat(),
-                },
+                registered_on=entry.registered_on,
             ),
         )
