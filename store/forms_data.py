@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -188,6 +188,35 @@ async def _applicant_name(session: AsyncSession, code: str) -> str:
     return contact.full_name if contact is not None else official.labels().no_contact
 
 
+class _LetterHead(TypedDict):
+    """What every dossier letter (forms 02, 03, 05) opens with: `official._DossierLetter`'s
+    fields."""
+
+    edition: FormEdition
+    dossier_code: str
+    sequence: int
+    procedure_name_vi: str
+    applicant_name_vi: str
+
+
+async def _letter_head(
+    session: AsyncSession,
+    dossier: DossierRecord,
+    row: DocumentRecord,
+    runs: list[ProcedureRun],
+    catalog: Catalog,
+) -> _LetterHead:
+    """The head of the letter ``row`` records: numbered by the row, in the edition of the
+    dossier's receipt day, for the row's procedure."""
+    return _LetterHead(
+        edition=edition_on(_vn(dossier.received_at)),
+        dossier_code=dossier.code,
+        sequence=row.sequence,
+        procedure_name_vi=_procedure_name(dossier, runs, row.procedure_code, catalog),
+        applicant_name_vi=await _applicant_name(session, dossier.code),
+    )
+
+
 async def _document(
     session: AsyncSession, code: str, kind: DocumentKind, sequence: int | None, what: str
 ) -> DocumentRecord:
@@ -323,13 +352,7 @@ async def supplement_form(
     detail = _detail(row)
     requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
     return official.SupplementForm(
-        edition=edition_on(_vn(dossier.received_at)),
-        dossier_code=dossier.code,
-        sequence=row.sequence,
-        procedure_name_vi=_procedure_name(
-            dossier, await _runs(session, code), row.procedure_code, catalog
-        ),
-        applicant_name_vi=await _applicant_name(session, code),
+        **await _letter_head(session, dossier, row, await _runs(session, code), catalog),
         requesting_agency_vi=_agency_vi(catalog, requested_by),
         missing_documents=tuple(str(item) for item in detail.get("missing_documents") or ()),
         reason_vi=row.summary_vi,
@@ -363,11 +386,7 @@ async def refusal_form(
         )
     reasons = tuple(line.strip() for line in row.summary_vi.splitlines() if line.strip())
     return official.RefusalForm(
-        edition=edition_on(_vn(dossier.received_at)),
-        dossier_code=dossier.code,
-        sequence=row.sequence,
-        procedure_name_vi=_procedure_name(dossier, runs, row.procedure_code, catalog),
-        applicant_name_vi=await _applicant_name(session, code),
+        **await _letter_head(session, dossier, row, runs, catalog),
         agency_name_vi=_agency_vi(catalog, row.agency or ONE_STOP_AGENCY),
         step_name_vi=step_name,
         reasons_vi=reasons or (row.summary_vi,),
@@ -413,13 +432,7 @@ async def stop_notice(
         )
     requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
     return official.StopNotice(
-        edition=edition,
-        dossier_code=dossier.code,
-        sequence=row.sequence,
-        procedure_name_vi=_procedure_name(
-            dossier, await _runs(session, code), row.procedure_code, catalog
-        ),
-        applicant_name_vi=await _applicant_name(session, code),
+        **await _letter_head(session, dossier, row, await _runs(session, code), catalog),
         agency_name_vi=_agency_vi(catalog, requested_by),
         missing_documents=tuple(str(item) for item in detail.get("missing_documents") or ()),
         requested_at=_vn(row.issued_at),
