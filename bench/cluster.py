@@ -2,7 +2,8 @@
 others set up and report alike.
 
 Their child processes (`Child`: a worker, the dev server) and the environment they get, a free
-port, the dev server's command line, a throwaway registry database, a temporary workspace kept
+port, the dev server's command line, a throwaway registry database (and `scratch_stack`, the
+three together as a run of the real stack begins), a temporary workspace kept
 on failure, CPU seconds of a process, the machine's description, the worker layout of the
 province-like runs, and the narration. Each benchmark file keeps only its own measurement."""
 
