@@ -16,7 +16,7 @@ from domain.dossier_code import DossierCodeError, parse_dossier_code
 from store import agency_registers
 from store.models import CivilRegistrationKind
 
-_Written = TypeVar("_Written")
+_Entry = TypeVar("_Entry")
 
 
 def receipt_date(dossier_code: str) -> date:
@@ -37,18 +37,21 @@ def receipt_date(dossier_code: str) -> date:
 async def from_birth_registration(
     sessions: async_sessionmaker[AsyncSession],
     request: AutomatedCheckInput,
-    write: Callable[[AsyncSession, dict[str, Any], date], Awaitable[_Written]],
+    write: Callable[[AsyncSession, dict[str, Any], date], Awaitable[tuple[_Entry, bool]]],
     *,
+    made_event: str,
     refused_event: str,
     cannot_vi: str,
-) -> _Written | AutomatedCheckResult:
-    """Make an entry from the dossier's birth registration, and commit it.
+    passed: Callable[[_Entry], AutomatedCheckResult],
+) -> AutomatedCheckResult:
+    """Make an entry from the dossier's birth registration, commit it, and answer the step.
 
     ``write`` gets the session, the entry's link to the birth (``dossier_code``,
     ``birth_registration_number``, ``subject_ref``, as keyword arguments of the register's write)
-    and the receipt date. Without a birth registration (the catalog runs these steps after
-    ``justice.register-birth``): a refusal, logged as ``refused_event``, saying in Vietnamese
-    what ``cannot_vi`` be done yet.
+    and the receipt date, and returns the entry and whether this call made it (logged as
+    ``made_event``); ``passed`` words the step's answer from the entry. Without a birth
+    registration (the catalog runs these steps after ``justice.register-birth``): a refusal,
+    logged as ``refused_event``, saying in Vietnamese what ``cannot_vi`` be done yet.
     """
     day = receipt_date(request.dossier_code)
     async with sessions() as session:
@@ -68,9 +71,26 @@ async def from_birth_registration(
             "birth_registration_number": birth.number,
             "subject_ref": request.facts.subject_ref or birth.subject_ref,
         }
-        written = await write(session, link, day)
+        entry, created = await write(session, link, day)
         await session.commit()
-    return written
+    activity.logger.info(made_event, extra={"dossier": request.dossier_code, "new_row": created})
+    return passed(entry)
+
+
+def birth_linked_result(
+    reference: str, birth_registration_number: str, summary_vi: str, **dated: date
+) -> AutomatedCheckResult:
+    """A passed step whose entry (``reference``) was made from a birth registration; ``dated``:
+    the entry's date, by its field name, as the findings carry it."""
+    return AutomatedCheckResult(
+        passed=True,
+        summary_vi=summary_vi,
+        reference=reference,
+        findings={
+            "birth_registration_number": birth_registration_number,
+            **{name: day.isoformat() for name, day in dated.items()},
+        },
+    )
 
 
 def vn_date(day: date) -> str:

@@ -21,7 +21,6 @@ import hashlib
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -72,26 +71,20 @@ class SimulatedTaxAuthority(SimulatedCounterpart):
         if receipt.amount_vnd <= 0 or receipt.number <= 0 or key != expected:
             raise MessageRefused(f"biên lai {key} sai số tiền hoặc số hiệu")
         code = "CQT" + hashlib.sha256(f"{self._seed}:{key}".encode()).hexdigest()[:16].upper()
-        async with self._sessions() as session:
-            row = await session.get(SimulatedEInvoiceRecord, key, with_for_update=True)
-            if row is not None:
-                row.deliveries += 1
-            else:
-                arrival = await session.scalar(
-                    select(func.count()).select_from(SimulatedEInvoiceRecord)
-                )
-                session.add(
-                    SimulatedEInvoiceRecord(
-                        key=key,
-                        dossier_code=receipt.dossier_code,
-                        authority_code=code,
-                        payload=receipt.model_dump_json(),
-                        arrival=(arrival or 0) + 1,
-                        deliveries=1,
-                    )
-                )
-            await session.commit()
-        if row is None and self.ack_lost(draw):
+        first = await self.keep_once(
+            self._sessions,
+            SimulatedEInvoiceRecord,
+            key,
+            lambda arrival: SimulatedEInvoiceRecord(
+                key=key,
+                dossier_code=receipt.dossier_code,
+                authority_code=code,
+                payload=receipt.model_dump_json(),
+                arrival=arrival,
+                deliveries=1,
+            ),
+        )
+        if first and self.ack_lost(draw):
             raise SystemUnavailable("mất xác nhận từ cơ quan thuế (kết nối bị ngắt)")
         return code
 

@@ -26,7 +26,7 @@ import re
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import from_birth_registration, vn_date
+from activities._support import birth_linked_result, from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import agency_registers
 
@@ -58,7 +58,7 @@ class HealthInsuranceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``).
         """
-        issued = await from_birth_registration(
+        return await from_birth_registration(
             self._sessions,
             request,
             lambda session, link, day: agency_registers.issue_health_card(
@@ -67,22 +67,14 @@ class HealthInsuranceActivities:
                 valid_from=day,
                 card_number=lambda n: health_card_number(self._province_code, day.year, n),
             ),
+            made_event="health_card_issued",
             refused_event="health_card_refused",
             cannot_vi="cấp thẻ bảo hiểm y tế",
-        )
-        if isinstance(issued, AutomatedCheckResult):
-            return issued
-        card, created = issued
-        activity.logger.info(
-            "health_card_issued", extra={"dossier": request.dossier_code, "new_row": created}
-        )
-        return AutomatedCheckResult(
-            passed=True,
-            summary_vi=f"Đã cấp thẻ bảo hiểm y tế số {card.card_number}, "
-            f"giá trị sử dụng từ ngày {vn_date(card.valid_from)}",
-            reference=card.card_number,
-            findings={
-                "birth_registration_number": card.birth_registration_number,
-                "valid_from": card.valid_from.isoformat(),
-            },
+            passed=lambda card: birth_linked_result(
+                card.card_number,
+                card.birth_registration_number,
+                f"Đã cấp thẻ bảo hiểm y tế số {card.card_number}, "
+                f"giá trị sử dụng từ ngày {vn_date(card.valid_from)}",
+                valid_from=card.valid_from,
+            ),
         )

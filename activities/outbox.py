@@ -16,14 +16,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from domain.outbox import PushRequest, PushResult
 from store import outbox
-from store.models import OutboxRow
+from store.models import OutboxRow, SimulatedEInvoiceRecord, SimulatedPortalReceipt
 
 RowT = TypeVar("RowT", bound=OutboxRow)
+ReceivedT = TypeVar("ReceivedT", SimulatedPortalReceipt, SimulatedEInvoiceRecord)
 
 
 class SystemUnavailable(Exception):
@@ -92,6 +94,29 @@ class SimulatedCounterpart:
     def ack_lost(self, draw: random.Random) -> bool:
         """Whether the acknowledgement of a message just recorded is lost (a retry follows)."""
         return draw.random() < self._lost_ack_rate
+
+    @staticmethod
+    async def keep_once(
+        sessions: async_sessionmaker[AsyncSession],
+        model: type[ReceivedT],
+        key: str,
+        build: Callable[[int], ReceivedT],
+    ) -> bool:
+        """Keep what arrived under ``key`` once: a repeat only counts one more delivery; a first
+        arrival is ``build(arrival)``, numbered in the order of first arrivals.
+
+        Returns:
+            Whether it arrived for the first time (only then can its acknowledgement be lost).
+        """
+        async with sessions() as session:
+            row = await session.get(model, key, with_for_update=True)
+            if row is not None:
+                row.deliveries += 1
+            else:
+                arrival = await session.scalar(select(func.count()).select_from(model))
+                session.add(build((arrival or 0) + 1))
+            await session.commit()
+        return row is None
 
 
 async def push_round(

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -91,27 +91,21 @@ class SimulatedPortal(SimulatedCounterpart):
         draw = await self.answer(key, update.sent_at)
         if not 1 <= update.status_code <= 10:
             raise PortalRejected(f"mã trạng thái {update.status_code} không hợp lệ")
-        async with self._sessions() as session:
-            row = await session.get(SimulatedPortalReceipt, key, with_for_update=True)
-            if row is not None:
-                row.deliveries += 1
-            else:
-                arrival = await session.scalar(
-                    select(func.count()).select_from(SimulatedPortalReceipt)
-                )
-                session.add(
-                    SimulatedPortalReceipt(
-                        idempotency_key=key,
-                        dossier_code=update.dossier_code,
-                        sequence=update.sequence,
-                        status_code=update.status_code,
-                        payload=update.model_dump_json(),
-                        arrival=(arrival or 0) + 1,
-                        deliveries=1,
-                    )
-                )
-            await session.commit()
-        if row is None and self.ack_lost(draw):
+        first = await self.keep_once(
+            self._sessions,
+            SimulatedPortalReceipt,
+            key,
+            lambda arrival: SimulatedPortalReceipt(
+                idempotency_key=key,
+                dossier_code=update.dossier_code,
+                sequence=update.sequence,
+                status_code=update.status_code,
+                payload=update.model_dump_json(),
+                arrival=arrival,
+                deliveries=1,
+            ),
+        )
+        if first and self.ack_lost(draw):
             raise PortalUnavailable("mất xác nhận từ cổng (kết nối bị ngắt)")
 
     async def acknowledged(self, dossier_codes: Sequence[str]) -> dict[str, int]:

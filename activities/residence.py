@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import from_birth_registration
+from activities._support import birth_linked_result, from_birth_registration
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import agency_registers
 
@@ -37,7 +37,7 @@ class ResidenceActivities:
         Refused when the dossier's birth registration does not exist (the catalog runs this
         step after ``justice.register-birth``, so that means the chain was broken).
         """
-        registered = await from_birth_registration(
+        return await from_birth_registration(
             self._sessions,
             request,
             lambda session, link, day: agency_registers.register_residence(
@@ -46,22 +46,14 @@ class ResidenceActivities:
                 registered_on=day,
                 number=lambda n: residence_registration_number(day.year, n),
             ),
+            made_event="residence_registered",
             refused_event="residence_refused",
             cannot_vi="đăng ký thường trú",
-        )
-        if isinstance(registered, AutomatedCheckResult):
-            return registered
-        entry, created = registered
-        activity.logger.info(
-            "residence_registered", extra={"dossier": request.dossier_code, "new_row": created}
-        )
-        return AutomatedCheckResult(
-            passed=True,
-            summary_vi=f"Đã đăng ký thường trú, số {entry.number} "
-            f"(theo đăng ký khai sinh số {entry.birth_registration_number})",
-            reference=entry.number,
-            findings={
-                "birth_registration_number": entry.birth_registration_number,
-                "registered_on": entry.registered_on.isoformat(),
-            },
+            passed=lambda entry: birth_linked_result(
+                entry.number,
+                entry.birth_registration_number,
+                f"Đã đăng ký thường trú, số {entry.number} "
+                f"(theo đăng ký khai sinh số {entry.birth_registration_number})",
+                registered_on=entry.registered_on,
+            ),
         )

@@ -60,13 +60,10 @@ from activities.letters import ApologyInput
 from activities.notify import AgencyNoticeInput, OutboxChannel
 from bench.cluster import (
     Child,
-    ScratchDatabase,
-    child_env,
-    dev_server_command,
-    free_port,
     narrator,
     pairs,
     province_workers,
+    scratch_stack,
     wait_for_server,
     workspace,
 )
@@ -251,18 +248,12 @@ class Cluster:
     def __init__(self, root: Path, admin_url: str, key_spec: str) -> None:
         self.root = root
         self.admin_url = admin_url
-        self.db = ScratchDatabase(admin_url, "chaos", APPLICATION_NAME)
-        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        env = child_env(root, self.database_url, self.address, key_spec)
-        self.server = Child(
-            "temporal",
-            dev_server_command(self.address, "--db-filename", str(root / "temporal.db")),
-            root / "temporal.log",
-            env,
+        stack = scratch_stack(
+            root, admin_url, "chaos", key_spec, application_name=APPLICATION_NAME, server_file=True
         )
-        self.workers = province_workers(root, env)
+        self.db, self.address, self.server = stack.db, stack.address, stack.server
+        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
+        self.workers = province_workers(root, stack.env)
         self.engine: Engine | None = None
         self.holding: set[str] = set()  # workers the injector stopped on purpose
 

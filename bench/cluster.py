@@ -2,7 +2,8 @@
 others set up and report alike.
 
 Their child processes (`Child`: a worker, the dev server) and the environment they get, a free
-port, the dev server's command line, a throwaway registry database, a temporary workspace kept
+port, the dev server's command line, a throwaway registry database (and `scratch_stack`, the
+three together as a run of the real stack begins), a temporary workspace kept
 on failure, CPU seconds of a process, the machine's description, the worker layout of the
 province-like runs, and the narration. Each benchmark file keeps only its own measurement."""
 
@@ -124,6 +125,37 @@ class ScratchDatabase:
         """Drop it, whoever is still connected (nothing if it was never created)."""
         if self.created:
             drop_database(self.admin_url, self.name)
+
+
+@dataclass
+class ScratchStack:
+    """What a run of the real stack begins with: a throwaway registry, a free address, the
+    environment its processes get, and the dev server's process (not started yet)."""
+
+    db: ScratchDatabase
+    address: str
+    env: dict[str, str]
+    server: Child
+
+
+def scratch_stack(
+    root: Path,
+    admin_url: str,
+    kind: str,
+    key_spec: str,
+    *,
+    application_name: str = "",
+    server_file: bool = False,
+) -> ScratchStack:
+    """A `ScratchDatabase` of ``kind``, a dev server on a free port logging to
+    ``root/temporal.log`` (kept in ``root/temporal.db`` when ``server_file``), and the
+    environment `child_env` gives them."""
+    db = ScratchDatabase(admin_url, kind, application_name)
+    address = f"127.0.0.1:{free_port()}"
+    env = child_env(root, db.url, address, key_spec)
+    store = ["--db-filename", str(root / "temporal.db")] if server_file else []
+    server = Child("temporal", dev_server_command(address, *store), root / "temporal.log", env)
+    return ScratchStack(db, address, env, server)
 
 
 def province_workers(root: Path, env: dict[str, str]) -> list[Child]:

@@ -85,14 +85,11 @@ from bench.bare import BareTracking, BareWorkflow, Shape, build_bare_workers, co
 from bench.cluster import (
     DESK,
     Child,
-    ScratchDatabase,
-    child_env,
-    dev_server_command,
-    free_port,
     machine,
     narrator,
     pairs,
     process_cpu,
+    scratch_stack,
     serve_until_stopped,
     wait_for_server,
     workspace,
@@ -239,15 +236,12 @@ class Setup:
     def __init__(self, root: Path, admin_url: str, key_spec: str) -> None:
         self.root = root
         self.admin_url = admin_url
-        self.db = ScratchDatabase(admin_url, "overhead")
+        stack = scratch_stack(root, admin_url, "overhead", key_spec)
+        self.db, self.address, self.server = stack.db, stack.address, stack.server
         self.db_name, self.database_url = self.db.name, self.db.url
-        self.address = f"127.0.0.1:{free_port()}"
         self.catalog_dir = bench_catalog(root)
         self.catalog = load_catalog(self.catalog_dir)
-        env = child_env(root, self.database_url, self.address, key_spec)
-        self.server = Child(
-            "temporal", dev_server_command(self.address), root / "temporal.log", env
-        )
+        env = stack.env
         self.workers = [
             Child(
                 f"{kind} workers",

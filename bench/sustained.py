@@ -115,15 +115,12 @@ from api.admission import Admission, Bound, Load, judge
 from bench.bare import FLOOR_READY, FloorWorkflow
 from bench.cluster import (
     Child,
-    ScratchDatabase,
-    child_env,
-    dev_server_command,
-    free_port,
     machine,
     narrator,
     pairs,
     process_cpu,
     province_workers,
+    scratch_stack,
     wait_for_server,
     workspace,
 )
@@ -278,14 +275,16 @@ class Rig:
 
     def __init__(self, root: Path, admin_url: str, key_spec: str, server_file: bool) -> None:
         self.admin_url = admin_url
-        self.db = ScratchDatabase(admin_url, "sustained", APPLICATION_NAME)
-        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
-        self.address = f"127.0.0.1:{free_port()}"
-        env = child_env(root, self.database_url, self.address, key_spec)
-        store = ["--db-filename", str(root / "temporal.db")] if server_file else []
-        self.server = Child(
-            "temporal", dev_server_command(self.address, *store), root / "temporal.log", env
+        stack = scratch_stack(
+            root,
+            admin_url,
+            "sustained",
+            key_spec,
+            application_name=APPLICATION_NAME,
+            server_file=server_file,
         )
+        self.db, self.address, self.server, env = stack.db, stack.address, stack.server, stack.env
+        self.db_name, self.database_url, self.own_url = self.db.name, self.db.url, self.db.own_url
         self.workers = province_workers(root, env)
         self.bare = Child("bare", [sys.executable, "-c", BARE_COMMAND],
                           root / "worker-bare.log", env, ready_marker=FLOOR_READY)  # fmt: skip

@@ -1169,9 +1169,9 @@ def _on(group: Sequence[_Versioned], code: str, day: date) -> _Versioned:
         f"{entry.version} ({_range_text(entry.effective_from, entry.effective_to)})"
         for entry in group
     )
+    gap_vi, gap_en = _gap_texts(group, day)
     raise NotInForce(
-        f"{_gap_text(group, code, day)}. No version of {code!r} is in force on {day}: "
-        f"{_gap_text_en(group, day)}; versions: {ranges}"
+        f"{gap_vi}. No version of {code!r} is in force on {day}: {gap_en}; versions: {ranges}"
     )
 
 
@@ -1184,46 +1184,34 @@ def _neighbours(
     return (before[-1] if before else None), (after[0] if after else None)
 
 
-def _gap_text(group: Sequence[_Versioned], code: str, day: date) -> str:
-    """The gap ``day`` falls in, in Vietnamese, for the person at the desk or the applicant."""
+def _gap_texts(group: Sequence[_Versioned], day: date) -> tuple[str, str]:
+    """The gap ``day`` falls in: in Vietnamese, for the person at the desk or the applicant,
+    and in English, for the log."""
     previous, following = _neighbours(group, day)
     name = (previous or following or group[0]).name_vi
     when = f"ngày {day:%d/%m/%Y}"
     if previous is None and following is not None:
         return (
             f"Thủ tục “{name}” chưa có quy định áp dụng cho hồ sơ tiếp nhận {when}: phiên bản "
-            f"đầu tiên ({following.version}) có hiệu lực từ {following.effective_from:%d/%m/%Y}"
+            f"đầu tiên ({following.version}) có hiệu lực từ {following.effective_from:%d/%m/%Y}",
+            f"before the first version, {following.version}, takes effect on "
+            f"{following.effective_from}",
         )
     if previous is not None and following is None:
         return (
             f"Thủ tục “{name}” không tiếp nhận được {when}: căn cứ pháp lý của phiên bản "
             f"{previous.version} hết hiệu lực sau ngày {previous.effective_to:%d/%m/%Y} và chưa "
-            f"có quy định thay thế được công bố"
+            f"có quy định thay thế được công bố",
+            f"after the last version, {previous.version}, ended on {previous.effective_to}, "
+            "with no successor published",
         )
     assert previous is not None and following is not None
     return (
         f"Thủ tục “{name}” không tiếp nhận được {when}: khoảng trống giữa phiên bản "
         f"{previous.version} (hết hiệu lực {previous.effective_to:%d/%m/%Y}) và phiên bản "
-        f"{following.version} (hiệu lực từ {following.effective_from:%d/%m/%Y})"
-    )
-
-
-def _gap_text_en(group: Sequence[_Versioned], day: date) -> str:
-    previous, following = _neighbours(group, day)
-    if previous is None and following is not None:
-        return (
-            f"before the first version, {following.version}, takes effect on "
-            f"{following.effective_from}"
-        )
-    if previous is not None and following is None:
-        return (
-            f"after the last version, {previous.version}, ended on {previous.effective_to}, "
-            "with no successor published"
-        )
-    assert previous is not None and following is not None
-    return (
+        f"{following.version} (hiệu lực từ {following.effective_from:%d/%m/%Y})",
         f"in the gap between {previous.version} (ended {previous.effective_to}) and "
-        f"{following.version} (from {following.effective_from})"
+        f"{following.version} (from {following.effective_from})",
     )
 
 

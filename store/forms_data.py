@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,19 +29,8 @@ from domain.calendar import default_provisional, provisional_between
 from domain.catalog import Catalog, CombinedProcedure, ProcedureVersion
 from domain.clock import VN_TZ
 from engine.settings import Settings
+from forms import official
 from forms.editions import FormEdition, edition_on
-from forms.official import (
-    ControlRow,
-    ControlSlip,
-    ReceiptForm,
-    ReceivedItem,
-    RefusalForm,
-    RegisterForm,
-    RegisterRow,
-    StopNotice,
-    SupplementForm,
-    labels,
-)
 from store.letters import get_contact
 from store.models import (
     DocumentKind,
@@ -73,7 +62,7 @@ def _vn_or_none(moment: datetime | None) -> datetime | None:
 
 def _agency_vi(catalog: Catalog, code: str) -> str:
     """An agency (or the applicant) by its Vietnamese name; an unknown code as it is."""
-    party = labels().parties.get(code)
+    party = official.labels().parties.get(code)
     if party is not None:
         return party
     try:
@@ -196,7 +185,36 @@ def _step_name(
 
 async def _applicant_name(session: AsyncSession, code: str) -> str:
     contact = await get_contact(session, code)
-    return contact.full_name if contact is not None else labels().no_contact
+    return contact.full_name if contact is not None else official.labels().no_contact
+
+
+class _LetterHead(TypedDict):
+    """What every dossier letter (forms 02, 03, 05) opens with: `official._DossierLetter`'s
+    fields."""
+
+    edition: FormEdition
+    dossier_code: str
+    sequence: int
+    procedure_name_vi: str
+    applicant_name_vi: str
+
+
+async def _letter_head(
+    session: AsyncSession,
+    dossier: DossierRecord,
+    row: DocumentRecord,
+    runs: list[ProcedureRun],
+    catalog: Catalog,
+) -> _LetterHead:
+    """The head of the letter ``row`` records: numbered by the row, in the edition of the
+    dossier's receipt day, for the row's procedure."""
+    return _LetterHead(
+        edition=edition_on(_vn(dossier.received_at)),
+        dossier_code=dossier.code,
+        sequence=row.sequence,
+        procedure_name_vi=_procedure_name(dossier, runs, row.procedure_code, catalog),
+        applicant_name_vi=await _applicant_name(session, dossier.code),
+    )
 
 
 async def _document(
@@ -255,7 +273,7 @@ async def _receipt_appointment(session: AsyncSession, code: str) -> datetime | N
 
 async def receipt_form(
     session: AsyncSession, code: str, settings: Settings, catalog: Catalog
-) -> ReceiptForm:
+) -> official.ReceiptForm:
     """Form 01: the receipt and appointment of a dossier.
 
     Lists the documents handed in with the dossier (not the later supplements), counted by
@@ -281,23 +299,23 @@ async def receipt_form(
     )
     current = _vn(dossier.appointment_at)
     given = await _receipt_appointment(session, code) or current
-    words = labels()
+    words = official.labels()
     provisional = provisional_between(
         default_provisional(), _vn(dossier.received_at).date(), max(given, current).date()
     )
     contact = await get_contact(session, code)
-    return ReceiptForm(
+    return official.ReceiptForm(
         edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
         desk_code=dossier.desk_code,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
         procedure_name_vi=_dossier_name(dossier, catalog),
         component_procedures_vi=_components(dossier, runs, catalog),
-        applicant_name_vi=contact.full_name if contact is not None else labels().no_contact,
+        applicant_name_vi=contact.full_name if contact is not None else words.no_contact,
         applicant_address_vi=contact.address if contact is not None else None,
         applicant_phone=contact.phone if contact is not None else None,
         applicant_email=contact.email if contact is not None else None,
-        documents=tuple(ReceivedItem(name_vi=name, count=n) for name, n in counts.items()),
+        documents=tuple(official.ReceivedItem(name_vi=name, count=n) for name, n in counts.items()),
         time_limit_vi=(
             words.time_limit(entry.limit.amount, entry.limit.unit) if entry is not None else None
         ),
@@ -320,7 +338,7 @@ async def supplement_form(
     catalog: Catalog,
     *,
     place_vi: str = "",
-) -> SupplementForm:
+) -> official.SupplementForm:
     """Form 02: the dossier's supplement request number ``sequence`` (None: the latest).
 
     Raises:
@@ -333,14 +351,8 @@ async def supplement_form(
     )
     detail = _detail(row)
     requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
-    return SupplementForm(
-        edition=edition_on(_vn(dossier.received_at)),
-        dossier_code=dossier.code,
-        sequence=row.sequence,
-        procedure_name_vi=_procedure_name(
-            dossier, await _runs(session, code), row.procedure_code, catalog
-        ),
-        applicant_name_vi=await _applicant_name(session, code),
+    return official.SupplementForm(
+        **await _letter_head(session, dossier, row, await _runs(session, code), catalog),
         requesting_agency_vi=_agency_vi(catalog, requested_by),
         missing_documents=tuple(str(item) for item in detail.get("missing_documents") or ()),
         reason_vi=row.summary_vi,
@@ -356,7 +368,7 @@ async def refusal_form(
     catalog: Catalog,
     *,
     place_vi: str = "",
-) -> RefusalForm:
+) -> official.RefusalForm:
     """Form 03: the dossier's refusal number ``sequence`` (None: the latest).
 
     The reasons are the lines of the refusal's summary.
@@ -373,12 +385,8 @@ async def refusal_form(
             await _step_names(session, code), dossier, runs, row.procedure_code, row.step, catalog
         )
     reasons = tuple(line.strip() for line in row.summary_vi.splitlines() if line.strip())
-    return RefusalForm(
-        edition=edition_on(_vn(dossier.received_at)),
-        dossier_code=dossier.code,
-        sequence=row.sequence,
-        procedure_name_vi=_procedure_name(dossier, runs, row.procedure_code, catalog),
-        applicant_name_vi=await _applicant_name(session, code),
+    return official.RefusalForm(
+        **await _letter_head(session, dossier, row, runs, catalog),
         agency_name_vi=_agency_vi(catalog, row.agency or ONE_STOP_AGENCY),
         step_name_vi=step_name,
         reasons_vi=reasons or (row.summary_vi,),
@@ -394,7 +402,7 @@ async def stop_notice(
     catalog: Catalog,
     *,
     place_vi: str = "",
-) -> StopNotice:
+) -> official.StopNotice:
     """Form 05 (Circular 03/2025): processing stopped because supplement request ``sequence``
     (None: the latest) was not answered in time.
 
@@ -423,14 +431,8 @@ async def stop_notice(
             "is form 06)"
         )
     requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
-    return StopNotice(
-        edition=edition,
-        dossier_code=dossier.code,
-        sequence=row.sequence,
-        procedure_name_vi=_procedure_name(
-            dossier, await _runs(session, code), row.procedure_code, catalog
-        ),
-        applicant_name_vi=await _applicant_name(session, code),
+    return official.StopNotice(
+        **await _letter_head(session, dossier, row, await _runs(session, code), catalog),
         agency_name_vi=_agency_vi(catalog, requested_by),
         missing_documents=tuple(str(item) for item in detail.get("missing_documents") or ()),
         requested_at=_vn(row.issued_at),
@@ -440,7 +442,7 @@ async def stop_notice(
     )
 
 
-async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> ControlSlip:
+async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> official.ControlSlip:
     """Form 06 (05 under the 2018 forms): every hand-over of the dossier, in order, with its
     verdict.
 
@@ -457,9 +459,9 @@ async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> Co
             .order_by(HandoverRecord.sequence)
         )
     ).scalars()
-    words = labels()
+    words = official.labels()
     rows = tuple(
-        ControlRow(
+        official.ControlRow(
             sequence=row.sequence,
             step_name_vi=_step_name(names, dossier, runs, row.procedure_code, row.step, catalog),
             from_agency_vi=_agency_vi(catalog, row.from_agency),
@@ -476,7 +478,7 @@ async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> Co
         )
         for row in handovers
     )
-    return ControlSlip(
+    return official.ControlSlip(
         edition=edition_on(_vn(dossier.received_at)),
         dossier_code=dossier.code,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
@@ -490,7 +492,7 @@ async def control_slip(session: AsyncSession, code: str, catalog: Catalog) -> Co
 
 async def register(
     session: AsyncSession, desk: str, day_from: date, day_to: date, catalog: Catalog
-) -> RegisterForm:
+) -> official.RegisterForm:
     """Form 07 (06 under the 2018 forms): the dossiers ``desk`` received from ``day_from`` to
     ``day_to`` (inclusive, days in Viet Nam), in order of receipt. No personal data.
 
@@ -512,9 +514,9 @@ async def register(
             .order_by(DossierRecord.received_at, DossierRecord.code)
         )
     ).scalars()
-    words = labels()
+    words = official.labels()
     rows = tuple(
-        RegisterRow(
+        official.RegisterRow(
             sequence=index,
             dossier_code=dossier.code,
             procedure_name_vi=_dossier_name(dossier, catalog),
@@ -526,7 +528,7 @@ async def register(
         )
         for index, dossier in enumerate(dossiers, start=1)
     )
-    return RegisterForm(
+    return official.RegisterForm(
         edition=edition_on(day_to),  # the book in use on its last day
         desk_code=desk,
         desk_name_vi=_agency_vi(catalog, ONE_STOP_AGENCY),
