@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 import structlog
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -41,6 +40,7 @@ from domain.dossier import DossierFacts
 from domain.fees import fee_due_on
 from forms.receipt import ReceiptDocument
 from store import payments, receipts
+from store.applicants import submission_of
 from store.letters import get_contact
 from store.models import (
     DossierFee,
@@ -188,25 +188,13 @@ async def pay_fee(
     return receipt
 
 
-async def locked_fee(session: AsyncSession, code: str) -> DossierFee | None:
-    """The dossier's fee row, locked until the transaction ends."""
-    return (
-        await session.execute(
-            select(DossierFee)
-            .where(DossierFee.dossier_code == code)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-
-
 async def locked_fee_or_404(session: AsyncSession, code: str) -> DossierFee:
     """The dossier's fee row, locked until the transaction ends.
 
     Raises:
         HTTPException: 404 when the dossier owes no fee (exempt, or unknown).
     """
-    fee = await locked_fee(session, code)
+    fee = await receipts.locked_fee(session, code)
     if fee is None:
         raise HTTPException(404, "no fee is due for this dossier")
     return fee
@@ -249,12 +237,8 @@ async def start_held(ctx: ApiContext, code: str) -> None:
         HTTPException: 503 when Temporal cannot be reached (the caller's retry starts it).
     """
     async with ctx.sessions() as session:
-        fee = await session.get(DossierFee, code)
-        submission = (
-            await session.execute(
-                select(OnlineSubmission).where(OnlineSubmission.dossier_code == code)
-            )
-        ).scalar_one_or_none()
+        fee = await receipts.fee_of(session, code)
+        submission = await submission_of(session, code)
     if fee is None or not fee.held or fee.paid_at is None:
         return
     if submission is not None:
@@ -280,15 +264,7 @@ async def start_held(ctx: ApiContext, code: str) -> None:
     except RPCError:
         raise HTTPException(503, "the dossier could not be started yet; try again") from None
     async with ctx.sessions() as session:
-        await session.execute(
-            update(DossierFee).where(DossierFee.dossier_code == code).values(held=False)
-        )
-        # The dossier was received when it was paid: retries of the submission say so too.
-        await session.execute(
-            update(OnlineSubmission)
-            .where(OnlineSubmission.dossier_code == code)
-            .values(received_at=received)
-        )
+        await receipts.release_held(session, code, received)
         await session.commit()
     log.info("fee_paid_dossier_started", dossier_code=code)
 

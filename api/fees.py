@@ -24,7 +24,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api import schemas as s
 from api.agencies import Head, Officer
@@ -37,7 +36,6 @@ from api.fee_intake import (
     create_with_provider,
     fee_document,
     fee_links,
-    locked_fee,
     locked_fee_or_404,
     pay_fee,
     start_held,
@@ -48,15 +46,15 @@ from domain.dossier import DossierStatus
 from forms.receipt import receipt_pdf, reference
 from forms.render import FontNotFound, find_font
 from store import receipts
+from store.dossier_codes import get_dossier
 from store.models import (
     AuditRecord,
-    DossierFee,
-    DossierRecord,
     ElectronicReceipt,
     FeeStatus,
     PaymentRecord,
     PaymentStatus,
 )
+from store.payments import pending_payment
 
 router = APIRouter(prefix="/api/v1", tags=["fees"])
 FeeCode = Annotated[str, Path(max_length=40)]
@@ -112,7 +110,7 @@ def _receipt_view(code: str, row: ElectronicReceipt) -> ReceiptView:
 async def fee_view(ctx: ApiContext, code: str) -> FeeView:
     """The fee and its receipts (404 when the dossier owes no fee: exempt, or not online)."""
     async with ctx.sessions() as session:
-        fee = await session.get(DossierFee, code)
+        fee = await receipts.fee_of(session, code)
         if fee is None:
             raise HTTPException(404, "no fee is due for this dossier (exempt procedure)")
         rows = await receipts.of_dossier(session, code)
@@ -157,20 +155,12 @@ async def pay_online(
     await take_write(ctx, given.client, code)
     method = (body or s.PaymentStartBody()).method
     async with ctx.sessions() as session:
-        fee = await locked_fee(session, code)
+        fee = await receipts.locked_fee(session, code)
         if fee is None or fee.status != FeeStatus.DUE.value:
             raise HTTPException(409, "no fee is due for this dossier")
-        pending = (
-            await session.execute(
-                select(PaymentRecord.payment_id).where(
-                    PaymentRecord.dossier_code == code,
-                    PaymentRecord.status == PaymentStatus.PENDING.value,
-                    PaymentRecord.payment_id.startswith(FEE_PAYMENT_PREFIX),
-                )
-            )
-        ).scalar_one_or_none()
+        pending = await pending_payment(session, code, prefix=FEE_PAYMENT_PREFIX)
         if pending is not None:
-            raise HTTPException(409, f"payment {pending} is still pending")
+            raise HTTPException(409, f"payment {pending.payment_id} is still pending")
         row = PaymentRecord(
             payment_id=f"{FEE_PAYMENT_PREFIX}{uuid.uuid4().hex}",
             dossier_code=code,
@@ -198,7 +188,7 @@ async def receipt_document(
 ) -> Response:
     """The stored receipt; its PDF is laid out from the stored HTML (same HTML, same bytes)."""
     async with ctx.sessions() as session:
-        row = await session.get(ElectronicReceipt, receipt_id)
+        row = await receipts.receipt_by_id(session, receipt_id)
     if row is None or row.dossier_code != code:
         raise HTTPException(404, "no such receipt for this dossier")
     if format == "html":
@@ -289,7 +279,7 @@ async def refund(
             return await fee_view(ctx, code)
         if fee.status != FeeStatus.PAID.value or fee.payment_id is None:
             raise HTTPException(409, "the fee has not been paid: nothing to refund")
-        dossier = await session.get(DossierRecord, code)
+        dossier = await get_dossier(session, code)
         if dossier is None or dossier.status != DossierStatus.REFUSED.value:
             raise HTTPException(409, "only the fee of a refused dossier is refunded")
         if fee.method == "online":
@@ -309,7 +299,7 @@ async def refund(
             refund_id = done.refund_id
         else:
             refund_id = f"CASH-{code}"
-        original = await session.get(ElectronicReceipt, fee.receipt_id)
+        original = await receipts.receipt_by_id(session, fee.receipt_id)
         now = ctx.now()
         document = await fee_document(
             session,

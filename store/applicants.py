@@ -56,6 +56,15 @@ async def insert_submission(session: AsyncSession, **values: Any) -> bool:
     return await insert_new(session, OnlineSubmission, OnlineSubmission.idempotency_key, **values)
 
 
+async def submission_of(session: AsyncSession, dossier_code: str) -> OnlineSubmission | None:
+    """The online submission of a dossier, or None for one received another way."""
+    return (
+        await session.execute(
+            select(OnlineSubmission).where(OnlineSubmission.dossier_code == dossier_code)
+        )
+    ).scalar_one_or_none()
+
+
 async def submitted_facts(session: AsyncSession, dossier_code: str) -> DossierFacts | None:
     """The facts of a dossier submitted online, or None for one received another way."""
     facts = (

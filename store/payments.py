@@ -44,16 +44,18 @@ async def payments_of(session: AsyncSession, dossier_code: str) -> list[PaymentR
     return list(result.scalars())
 
 
-async def pending_payment(session: AsyncSession, dossier_code: str) -> PaymentRecord | None:
-    """The dossier's payment still waiting for the provider's callback, or None."""
-    return (
-        await session.execute(
-            select(PaymentRecord).where(
-                PaymentRecord.dossier_code == dossier_code,
-                PaymentRecord.status == PaymentStatus.PENDING.value,
-            )
-        )
-    ).scalar_one_or_none()
+async def pending_payment(
+    session: AsyncSession, dossier_code: str, prefix: str | None = None
+) -> PaymentRecord | None:
+    """The dossier's payment still waiting for the provider's callback, or None; with
+    ``prefix``, only a payment whose id starts so (a fee at receipt: ``FEE-``)."""
+    conditions = [
+        PaymentRecord.dossier_code == dossier_code,
+        PaymentRecord.status == PaymentStatus.PENDING.value,
+    ]
+    if prefix is not None:
+        conditions.append(PaymentRecord.payment_id.startswith(prefix))
+    return (await session.execute(select(PaymentRecord).where(*conditions))).scalar_one_or_none()
 
 
 async def get_payment(session: AsyncSession, payment_id: str) -> PaymentRecord | None:

@@ -16,19 +16,20 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.catalog import Catalog
 from domain.clock import VN_TZ
 from domain.fees import EInvoiceTransmission, FeeDue, fee_due_on, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
-from store.db import dialect_insert
+from store.db import dialect_insert, locked_row
 from store.models import (
     DossierFee,
     EInvoiceOutboxRecord,
     ElectronicReceipt,
     FeeStatus,
+    OnlineSubmission,
     ReceiptSeriesCounter,
 )
 
@@ -193,3 +194,34 @@ async def hold_at_desk(
     if due.exempt:
         return None
     return await record_due(session, dossier_code, due, received_at, facts=facts)
+
+
+async def fee_of(session: AsyncSession, dossier_code: str) -> DossierFee | None:
+    """The dossier's fee at receipt, or None (exempt, or not known here)."""
+    return await session.get(DossierFee, dossier_code)
+
+
+async def locked_fee(session: AsyncSession, dossier_code: str) -> DossierFee | None:
+    """The dossier's fee row, read afresh and locked until the transaction ends."""
+    fee: DossierFee | None = await locked_row(
+        session, DossierFee, DossierFee.dossier_code == dossier_code
+    )
+    return fee
+
+
+async def receipt_by_id(session: AsyncSession, receipt_id: int | None) -> ElectronicReceipt | None:
+    """One stored receipt (or refund document), or None (also for no id: a fee not paid)."""
+    return None if receipt_id is None else await session.get(ElectronicReceipt, receipt_id)
+
+
+async def release_held(session: AsyncSession, dossier_code: str, received_at: datetime) -> None:
+    """A dossier held for its fee has started: no longer held, and (filed online) received at
+    the moment of payment, so that retries of its submission say so too. The caller commits."""
+    await session.execute(
+        update(DossierFee).where(DossierFee.dossier_code == dossier_code).values(held=False)
+    )
+    await session.execute(
+        update(OnlineSubmission)
+        .where(OnlineSubmission.dossier_code == dossier_code)
+        .values(received_at=received_at)
+    )
