@@ -233,7 +233,7 @@ class DossierCore:
         self._shape: _PlanShape | None = None
         # The last forecast and what it was computed from (see `_projected_finish`).
         self._forecast_memo: tuple[tuple[Any, ...], datetime] | None = None
-        self._latest_memo: tuple[tuple[Any, ...], list[datetime]] | None = None
+        self._latest_memo: tuple[tuple[Any, ...], tuple[datetime, ...]] | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
 
@@ -821,18 +821,19 @@ class DossierCore:
         self._forecast_memo = (key, answer)
         return answer
 
-    def _latest_finishes(self) -> list[datetime]:
+    def _latest_finishes(self) -> tuple[datetime, ...]:
         """For each open step, the moment it is late for the appointment: the appointment less
         the longest chain of (counted) budgets of the steps still after it, plus the minute of
         tolerance lateness is counted with (a step done at that very moment keeps it)."""
         state = self.state
         appointment = state.appointment
         if appointment is None:
-            return []
+            return ()
         shape = self._plan_shape()
-        # Kept while the appointment, the clock and every step's status stay as they were.
-        key = (appointment, self.clock, shape, tuple(s.status for s in state.steps.values()))
-        if self._latest_memo is not None and self._latest_memo[0] == key:
+        # Kept while the appointment, the clock and every step's status stay as they were; a
+        # tuple, so that no caller can change the kept answer.
+        inputs = (appointment, self.clock, shape, tuple(s.status for s in state.steps.values()))
+        if self._latest_memo is not None and self._latest_memo[0] == inputs:
             return self._latest_memo[1]
         following = shape.following
         ended = (StepStatus.DONE, StepStatus.CANCELLED)
@@ -850,11 +851,11 @@ class DossierCore:
                 )
             return memo[key]
 
-        latest = [
+        latest = tuple(
             self.clock.subtract(appointment, timedelta(hours=after(planned.key))) + LATE_AFTER
             for planned, _ in self.open_steps()
-        ]
-        self._latest_memo = (key, latest)
+        )
+        self._latest_memo = (inputs, latest)
         return latest
 
     def _past_latest_finish(self, now: datetime) -> bool:

@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, Text, select, type_coerce
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.crypto import key_id_of
 from engine.keys import get_key_ring
-from store.db import dialect_insert, insert_new
+from store.db import dialect_insert, insert_new, locked_row
 from store.models import ApologyLetterRecord, ApplicantContact, NotificationRecord
 
 # Purposes of the blind indexes: the same digits index differently as an ID and as a phone.
@@ -292,11 +293,9 @@ async def lock_notice(
     session: AsyncSession, dossier_code: str, kind: str, step: str, sequence: int
 ) -> NotificationRecord:
     """The notice's row, locked until the transaction ends (it must exist)."""
-    return (
-        await session.execute(
-            select(NotificationRecord)
-            .where(*_notice_key(dossier_code, kind, step, sequence))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    row: NotificationRecord | None = await locked_row(
+        session, NotificationRecord, *_notice_key(dossier_code, kind, step, sequence)
+    )
+    if row is None:
+        raise NoResultFound(f"no notice {kind} {step} #{sequence} for {dossier_code}")
+    return row
