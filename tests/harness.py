@@ -182,6 +182,18 @@ async def officers_until(
     return await asyncio.wait_for(loop(), within)
 
 
+async def ended(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> Any:
+    """The result of a dossier that nothing but its last activities keeps from ending (every
+    step decided, or a refusal or withdrawal just made), awaited with time standing still.
+
+    Awaiting a result on the test server lets it skip time to whatever it can fire next. On a
+    loaded machine a last activity may still sit in its queue, and the next thing was then a
+    timeout 3650 days away: CI once saw the next dossier received in 2036.
+    """
+    with env.auto_time_skipping_disabled():
+        return await handle.result()
+
+
 async def officers_at_pace(
     env: WorkflowEnvironment,
     handle: WorkflowHandle[DossierWorkflow, object],

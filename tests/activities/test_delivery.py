@@ -33,7 +33,7 @@ from store.db import async_engine, session_factory
 from store.letters import save_contact
 from store.models import DeliveryOutcome, DossierRecord
 from store.seed import DEMO_PARCEL
-from tests.harness import all_documents, officers_until, running_engine, submit
+from tests.harness import all_documents, ended, officers_until, running_engine, submit
 from workflows.dossier import DossierResult, DossierStatus, DossierWorkflow, TrackingState
 
 pytestmark = pytest.mark.postgres
@@ -91,7 +91,7 @@ async def test_a_result_not_delivered_twice_arrives_on_the_third_working_day_and
         state = await officers_until(env, handle, handed_to_post, within=120)
         assert state.status == DossierStatus.DECIDED  # decided, not returned until delivered
         final = await officers_until(env, handle, lambda s: False, within=120)
-        result = await handle.result()
+        result = await ended(env, handle)
     assert final.status == DossierStatus.RETURNED
     assert result.status == DossierStatus.RETURNED
     delivered = [row for row in result.ledger if row.result.startswith("delivered by post: EB")]
@@ -125,7 +125,7 @@ async def test_after_the_last_attempt_the_result_goes_back_to_the_desk_and_the_a
         # Time passes over the three attempts; the results come back and wait at the desk,
         # where an officer records that the applicant collected them.
         final = await officers_until(env, handle, lambda s: False, within=120)
-        result = await handle.result()
+        result = await ended(env, handle)
     assert final.status == result.status == DossierStatus.RETURNED
     assert sum(row.result.startswith("back to the desk") for row in result.ledger) == 2
     assert sum(row.result.startswith("collected at the desk") for row in result.ledger) == 2

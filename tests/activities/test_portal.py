@@ -32,7 +32,7 @@ from store.models import PortalOutboxRecord, SimulatedPortalReceipt
 from store.outbox import as_utc
 from tests.activities.test_registry import snapshot
 from tests.clients.test_starter import run
-from tests.harness import officers_until, running_engine, submit
+from tests.harness import ended, officers_until, running_engine, submit
 from workflows.relay import OutboxRelayWorkflow
 
 pytestmark = pytest.mark.postgres
@@ -239,7 +239,7 @@ async def test_the_portal_down_for_a_day_loses_nothing_and_keeps_the_order(
             results = {}
             for handle in (copy, birth):
                 await officers_until(env, handle, lambda s: False, within=120)
-                results[handle.id] = await handle.result()
+                results[handle.id] = await ended(env, handle)
             codes = list(results)
 
             # Still inside the outage: everything waits, and the relay says so.
@@ -266,7 +266,7 @@ async def test_the_portal_down_for_a_day_loses_nothing_and_keeps_the_order(
             assert [r.sequence for r in got] == [r.sequence for r in rows]
             assert [r.sequence for r in rows] == list(range(1, len(rows) + 1))
             assert [r.status_code for r in got] == [r.status_code for r in rows]
-            final = DossierStatus(results[code].status)  # type: ignore[attr-defined]
+            final = DossierStatus(results[code].status)
             assert got[-1].status_code == PORTAL_STATUS_CODE[final]
             assert all(row.pushed_at for row in rows)
         # The outage did happen: the oldest report was refused before it was taken.

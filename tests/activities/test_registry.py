@@ -41,7 +41,7 @@ from store.models import (
     ProcedureRun,
     StepRecord,
 )
-from tests.harness import officers_until, running_engine, submit
+from tests.harness import ended, officers_until, running_engine, submit
 from workflows.dossier import (
     DecisionAction,
     DecisionInput,
@@ -76,7 +76,7 @@ async def test_a_returned_dossier_is_in_the_registry_as_its_workflow_ended(
 ) -> None:
     handle = await submit(env, task_queue, "land-and-permit")
     await officers_until(env, handle, lambda s: False, within=120)
-    result: DossierResult = await handle.result()  # type: ignore[assignment]
+    result: DossierResult = await ended(env, handle)
     code = handle.id
 
     dossier = await session.get(DossierRecord, code)
@@ -138,12 +138,12 @@ async def test_refusal_and_withdrawal_reach_the_registry_with_their_audit_rows(
             reason="Công trình nằm trong chỉ giới đường đỏ",
         ),
     )
-    await refused.result()
+    await ended(env, refused)
     withdrawn = await submit(env, task_queue, "land-first-certificate")
     await officers_until(env, withdrawn, lambda s: bool(s.ledger))
     await withdrawn.execute_update(DossierWorkflow.withdraw, WithdrawInput(reason="bán đất"))
-    ended: DossierResult = await withdrawn.result()  # type: ignore[assignment]
-    stopped = [row for row in ended.ledger if row.result == "withdrawn"]
+    closed: DossierResult = await ended(env, withdrawn)
+    stopped = [row for row in closed.ledger if row.result == "withdrawn"]
     # Each agency holding an open step was told to stop, once per step.
     told = (
         await session.execute(

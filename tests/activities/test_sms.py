@@ -42,7 +42,7 @@ from store.db import async_engine, session_factory
 from store.letters import save_contact
 from store.models import SimulatedSmsRecord, SmsKind, SmsOutboxRecord
 from tests.activities.test_registry import snapshot
-from tests.harness import officers_until, running_engine, submit
+from tests.harness import ended, officers_until, running_engine, submit
 from workflows.relay import OutboxRelayWorkflow
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -263,7 +263,7 @@ async def test_a_dossier_texts_its_receipt_and_its_result_through_the_relay(
             await env.sleep(timedelta(minutes=1))
             await asyncio.sleep(0.1)
         await officers_until(env, handle, lambda s: False, within=120)
-        await handle.result()
+        await ended(env, handle)
         await relay.terminate("test over")
     kinds = [r.key.split(":")[1] for r in sorted(sent, key=lambda r: r.sent_at)]
     assert kinds[0] == "receipt" and "result_ready" in kinds, kinds

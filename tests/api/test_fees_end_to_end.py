@@ -36,7 +36,7 @@ from tests.api.test_api import (
     stack,  # noqa: F401 - test_api's fixture, used by name below (hence F811)
 )
 from tests.api.test_fees_api import body_for, fee_when
-from tests.harness import officers_until
+from tests.harness import ended, officers_until
 from workflows.dossier import DossierResult, DossierWorkflow
 from workflows.relay import OutboxRelayWorkflow
 
@@ -96,7 +96,7 @@ async def test_a_dossier_is_paid_receipted_synced_to_the_portal_and_texted(
     handle: WorkflowHandle[DossierWorkflow, DossierResult]
     handle = stack.env.client.get_workflow_handle_for(DossierWorkflow.run, code)
     await officers_until(stack.env, handle, lambda s: False, within=180)
-    final = await handle.result()
+    final = await ended(stack.env, handle)
     assert final.status == DossierStatus.RETURNED
 
     async def delivered() -> bool:

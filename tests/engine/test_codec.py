@@ -45,7 +45,7 @@ from engine.settings import REPO_ROOT, SettingsError, load_settings
 from engine.temporal import data_converter, dev_server_path
 from store.migrate import upgrade
 from store.seed import DEMO_PARCEL
-from tests.harness import all_documents, officers_until, running_engine, submit
+from tests.harness import all_documents, ended, officers_until, running_engine, submit
 from workflows import WORKFLOWS
 from workflows.dossier import DossierInput, DossierResult
 
@@ -215,7 +215,7 @@ async def test_a_dossier_history_read_without_the_codec_holds_no_applicant_data(
     async with running_engine(env.client, task_queue, url):
         handle = await submit(env, task_queue, "certified-copy", received=received, facts=facts)
         await officers_until(env, handle, lambda state: False)
-        result: DossierResult = await handle.result()  # type: ignore[assignment]
+        result: DossierResult = await ended(env, handle)
     assert result.status == DossierStatus.RETURNED
 
     # Whoever reads the history without the keys (the Web UI, the CLI, Temporal's database).

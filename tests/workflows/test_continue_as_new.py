@@ -16,7 +16,7 @@ from domain.dossier import DossierStatus
 from engine.crypto import KeyRing
 from engine.names import SEARCH_ATTRIBUTES
 from engine.temporal import data_converter, dev_server_path
-from tests.harness import officers_until, running_engine, submit
+from tests.harness import ended, officers_until, running_engine, submit
 from workflows.dossier import DossierResult
 
 pytestmark = [pytest.mark.devserver, pytest.mark.postgres]
@@ -43,7 +43,7 @@ async def test_a_dossier_continues_as_new_and_still_finishes_whole(
     async with running_engine(env.client, task_queue, pg_url):
         handle = await submit(env, task_queue, "house-building-permit")
         final = await officers_until(env, handle, lambda s: False, within=120)
-        result: DossierResult = await handle.result()  # type: ignore[assignment]
+        result: DossierResult = await ended(env, handle)
     assert final.status == DossierStatus.RETURNED == result.status
     steps = [row.step for row in result.ledger]
     assert sorted(steps) == sorted(set(steps)) and len(steps) == 6
