@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain.calendar import default_calendar
-from domain.clock import LegalClock
+from domain.clock import VN_TZ, LegalClock
 from sim.runner import DossierOutcome, SimulationResult
 from sim.scenario import Scenario
 from store.reports import format_report
@@ -125,10 +125,27 @@ _MIX = {
 }
 
 
-def fidelity_scenario(dossiers: int, start: date = date(2027, 1, 4)) -> Scenario:
+def next_start(today: date | None = None) -> date:
+    """The Monday a week or more after ``today`` (Vietnam's date by default).
+
+    The Temporal engine runs only scenarios that start in the future, so a fixed date would
+    break the cross-check once it passed. Every Monday from 7 December 2026 to 15 February
+    2027 was tried at 60 dossiers: each covered every path in `REQUIRED_PATHS`. From 22
+    February the land dossiers' last week falls after Decree 151/2025 ends (28 February
+    2027) and the delivery paths go missing, until the catalog has the successor land version.
+    """
+    today = today or datetime.now(VN_TZ).date()
+    ahead = today + timedelta(days=7)
+    return ahead + timedelta(days=-ahead.weekday() % 7)
+
+
+def fidelity_scenario(dossiers: int, start: date | None = None) -> Scenario:
     """A scenario of ``dossiers`` dossiers (at least the explicit ones) covering every path:
     approved, refused, sent back, a supplement answered and one lapsed, payment, withdrawal,
-    apology letters, deliveries that arrive and results that come back to the desk."""
+    apology letters, deliveries that arrive and results that come back to the desk.
+
+    ``start``: its first working day (default `next_start`)."""
+    start = start or next_start()
     explicit = [
         {**spec, "submit_at": f"{start.isoformat()}T{spec['submit_at']}"} for spec in _EXPLICIT
     ]

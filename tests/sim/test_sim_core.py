@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 from sim.core import run_scenario_core
-from sim.fidelity import REQUIRED_PATHS, cross_check, fidelity_scenario, paths_covered
+from sim.fidelity import (
+    REQUIRED_PATHS,
+    cross_check,
+    fidelity_scenario,
+    next_start,
+    paths_covered,
+)
 from sim.output import as_json, as_text
 from sim.profile import load_profile, profile_path, run_profile
 
@@ -44,6 +50,15 @@ async def test_a_scenario_in_the_past_runs_on_the_core() -> None:
     statuses = {o.dossier.label: o.result.status for o in result.outcomes if o.result}
     assert statuses["approved"] == "returned" and statuses["refused"] == "refused"
     assert statuses["withdrawn"] == "withdrawn" and statuses["supplement lapsed"] == "stopped"
+
+
+def test_the_cross_check_starts_on_a_monday_a_week_ahead_so_temporal_can_run_it() -> None:
+    from datetime import date
+
+    assert next_start(date(2026, 12, 5)) == date(2026, 12, 14)  # a Saturday: Monday after next
+    assert next_start(date(2026, 12, 7)) == date(2026, 12, 14)  # a Monday: the next one
+    assert next_start(date(2026, 12, 13)) == date(2026, 12, 21)
+    assert fidelity_scenario(9).start == next_start()
 
 
 async def test_the_cross_check_finds_no_difference_on_every_path() -> None:
