@@ -23,7 +23,7 @@ from domain.catalog import Catalog
 from domain.clock import VN_TZ
 from domain.fees import EInvoiceTransmission, FeeDue, fee_due_on, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
-from store.db import dialect_insert, locked_row
+from store.db import dialect_insert, locked_row, rows_where
 from store.models import (
     DossierFee,
     EInvoiceOutboxRecord,
@@ -133,12 +133,12 @@ def transmission_of(document: ReceiptDocument, desk_code: str) -> EInvoiceTransm
 
 async def of_dossier(session: AsyncSession, dossier_code: str) -> list[ElectronicReceipt]:
     """A dossier's receipts and refund documents, oldest first."""
-    result = await session.execute(
-        select(ElectronicReceipt)
-        .where(ElectronicReceipt.dossier_code == dossier_code)
-        .order_by(ElectronicReceipt.id)
+    return await rows_where(
+        session,
+        ElectronicReceipt,
+        ElectronicReceipt.dossier_code == dossier_code,
+        ElectronicReceipt.id,
     )
-    return list(result.scalars())
 
 
 async def record_due(
