@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -14,9 +14,9 @@ from temporalio.exceptions import ApplicationError
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from domain.dossier_code import DossierCodeError, parse_dossier_code
 from store import agency_registers
-from store.models import CivilRegistrationKind
+from store.models import CivilRegistrationKind, HealthInsuranceCard, ResidenceRegistration
 
-_Entry = TypeVar("_Entry")
+_FromBirth = TypeVar("_FromBirth", ResidenceRegistration, HealthInsuranceCard)
 
 
 def receipt_date(dossier_code: str) -> date:
@@ -34,22 +34,29 @@ def receipt_date(dossier_code: str) -> date:
         raise ApplicationError(str(exc), type="DossierCodeError", non_retryable=True) from None
 
 
+def yearly_number(prefix: str, year: int, sequence: int) -> str:
+    """A register's number, its sequence restarting each year: ``KS-2025-000001``."""
+    return f"{prefix}-{year}-{sequence:06d}"
+
+
 async def from_birth_registration(
     sessions: async_sessionmaker[AsyncSession],
     request: AutomatedCheckInput,
-    write: Callable[[AsyncSession, dict[str, Any], date], Awaitable[tuple[_Entry, bool]]],
+    register: type[_FromBirth],
+    number: Callable[[int, int], str],
     *,
     made_event: str,
     refused_event: str,
     cannot_vi: str,
-    passed: Callable[[_Entry], AutomatedCheckResult],
+    summary_vi: Callable[[_FromBirth], str],
 ) -> AutomatedCheckResult:
-    """Make an entry from the dossier's birth registration, commit it, and answer the step.
+    """Make the dossier's entry in ``register`` from its birth registration, commit it, and
+    answer the step.
 
-    ``write`` gets the session, the entry's link to the birth (``dossier_code``,
-    ``birth_registration_number``, ``subject_ref``, as keyword arguments of the register's write)
-    and the receipt date, and returns the entry and whether this call made it (logged as
-    ``made_event``); ``passed`` words the step's answer from the entry. Without a birth
+    The entry is dated with the receipt date and numbered by ``number`` (from the year and the
+    register's sequence); whether this call made it is logged as ``made_event``. The step passes
+    with the entry's number as reference, ``summary_vi`` of the entry, and the birth registration
+    number and the entry's date (by its column's name) as findings. Without a birth
     registration (the catalog runs these steps after ``justice.register-birth``): a refusal,
     logged as ``refused_event``, saying in Vietnamese what ``cannot_vi`` be done yet.
     """
@@ -66,29 +73,26 @@ async def from_birth_registration(
                 passed=False,
                 summary_vi=f"Chưa có đăng ký khai sinh của hồ sơ này; chưa thể {cannot_vi}",
             )
-        link = {
-            "dossier_code": request.dossier_code,
-            "birth_registration_number": birth.number,
-            "subject_ref": request.facts.subject_ref or birth.subject_ref,
-        }
-        entry, created = await write(session, link, day)
+        entry, created = await agency_registers.enter_from_birth(
+            session,
+            register,
+            dossier_code=request.dossier_code,
+            birth_registration_number=birth.number,
+            subject_ref=request.facts.subject_ref or birth.subject_ref,
+            dated=day,
+            number=number,
+        )
         await session.commit()
     activity.logger.info(made_event, extra={"dossier": request.dossier_code, "new_row": created})
-    return passed(entry)
-
-
-def birth_linked_result(
-    reference: str, birth_registration_number: str, summary_vi: str, **dated: date
-) -> AutomatedCheckResult:
-    """A passed step whose entry (``reference``) was made from a birth registration; ``dated``:
-    the entry's date, by its field name, as the findings carry it."""
+    columns = agency_registers.FROM_BIRTH[register]
+    dated: date = getattr(entry, columns.dated)
     return AutomatedCheckResult(
         passed=True,
-        summary_vi=summary_vi,
-        reference=reference,
+        summary_vi=summary_vi(entry),
+        reference=getattr(entry, columns.number),
         findings={
-            "birth_registration_number": birth_registration_number,
-            **{name: day.isoformat() for name, day in dated.items()},
+            "birth_registration_number": entry.birth_registration_number,
+            columns.dated: dated.isoformat(),
         },
     )
 

@@ -11,17 +11,14 @@ a birth certificate is its signature date].
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import receipt_date, vn_date
+from activities._support import receipt_date, vn_date, yearly_number
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
 from store import agency_registers
-
-
-def birth_registration_number(year: int, sequence: int) -> str:
-    """``KS-2025-000001``."""
-    return f"KS-{year}-{sequence:06d}"
 
 
 class CivilStatusActivities:
@@ -43,7 +40,7 @@ class CivilStatusActivities:
                 dossier_code=request.dossier_code,
                 registered_on=day,
                 subject_ref=request.facts.subject_ref,
-                number=lambda sequence: birth_registration_number(day.year, sequence),
+                number=partial(yearly_number, "KS", day.year),
             )
             await session.commit()
         activity.logger.info(

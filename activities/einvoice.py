@@ -51,15 +51,10 @@ class TaxAuthorityEInvoice(Protocol):
 
 class SimulatedTaxAuthority(SimulatedCounterpart):
     """A tax authority that is sometimes down, and keeps what it received (table
-    ``sim_einvoice_received``);
-    ``sessions`` is where it keeps it; ``behaviour`` (down windows, rates, delay) is
-    `activities.outbox.SimulatedCounterpart`'s."""
+    ``sim_einvoice_received``); its behaviour is `activities.outbox.SimulatedCounterpart`'s."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, seed: int = 123, **behaviour: Any
-    ) -> None:
-        super().__init__("hệ thống hóa đơn điện tử", seed=seed, **behaviour)
-        self._sessions = sessions
+    name_vi = "hệ thống hóa đơn điện tử"
+    default_seed = 123
 
     async def transmit(self, receipt: EInvoiceTransmission, sent_at: datetime) -> str:
         """Record the receipt once by its key; refuse it while down or at the failure rate."""
@@ -72,7 +67,6 @@ class SimulatedTaxAuthority(SimulatedCounterpart):
             raise MessageRefused(f"biên lai {key} sai số tiền hoặc số hiệu")
         code = "CQT" + hashlib.sha256(f"{self._seed}:{key}".encode()).hexdigest()[:16].upper()
         first = await self.keep_once(
-            self._sessions,
             SimulatedEInvoiceRecord,
             key,
             lambda arrival: SimulatedEInvoiceRecord(

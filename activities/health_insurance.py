@@ -22,13 +22,14 @@ is valid from birth].
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import birth_linked_result, from_birth_registration, vn_date
+from activities._support import from_birth_registration, vn_date
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
-from store import agency_registers
+from store.models import HealthInsuranceCard
 
 HANOI_PROVINCE_CODE = "01"
 
@@ -61,20 +62,13 @@ class HealthInsuranceActivities:
         return await from_birth_registration(
             self._sessions,
             request,
-            lambda session, link, day: agency_registers.issue_health_card(
-                session,
-                **link,
-                valid_from=day,
-                card_number=lambda n: health_card_number(self._province_code, day.year, n),
-            ),
+            HealthInsuranceCard,
+            partial(health_card_number, self._province_code),
             made_event="health_card_issued",
             refused_event="health_card_refused",
             cannot_vi="cấp thẻ bảo hiểm y tế",
-            passed=lambda card: birth_linked_result(
-                card.card_number,
-                card.birth_registration_number,
+            summary_vi=lambda card: (
                 f"Đã cấp thẻ bảo hiểm y tế số {card.card_number}, "
-                f"giá trị sử dụng từ ngày {vn_date(card.valid_from)}",
-                valid_from=card.valid_from,
+                f"giá trị sử dụng từ ngày {vn_date(card.valid_from)}"
             ),
         )

@@ -14,7 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,36 +40,42 @@ class SimulatedCounterpart:
     """What the simulated outside systems share (`activities.portal.SimulatedPortal`,
     `activities.einvoice.SimulatedTaxAuthority`): down in windows of the relay's time, failing,
     slow, and losing acknowledgements, each drawn from the seed, the key and the attempt, so a
-    run is reproduced exactly.
+    run is reproduced exactly; what they receive is kept in the registry (`keep_once`).
+
+    A subclass names the system (``name_vi``, how its errors name it: "cổng dịch vụ công") and
+    its ``default_seed``.
 
     Args:
-        name_vi: how its errors name it ("cổng dịch vụ công").
+        sessions: where it keeps what it received.
         down: windows ``(start, end)`` of the relay's time when every message is refused.
         failure_rate: chance that a message is refused at another time.
         lost_ack_rate: chance that a message is recorded but its acknowledgement is lost (the
             relay sends it again; the system recognises the key).
         max_delay: the longest time (seconds) it takes to answer.
-        seed: with the key and the attempt, fixes every draw.
+        seed: with the key and the attempt, fixes every draw; ``default_seed`` if None.
     """
+
+    name_vi: ClassVar[str]
+    default_seed: ClassVar[int]
 
     def __init__(
         self,
-        name_vi: str,
+        sessions: async_sessionmaker[AsyncSession],
         *,
         down: Sequence[tuple[datetime, datetime]] = (),
         failure_rate: float = 0.0,
         lost_ack_rate: float = 0.0,
         max_delay: float = 0.0,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         if not (0 <= failure_rate <= 1 and 0 <= lost_ack_rate <= 1):
-            raise ValueError(f"the failure rates of {name_vi} must be between 0 and 1")
-        self._name_vi = name_vi
+            raise ValueError(f"the failure rates of {self.name_vi} must be between 0 and 1")
+        self._sessions = sessions
         self._down = tuple(down)
         self._failure_rate = failure_rate
         self._lost_ack_rate = lost_ack_rate
         self._max_delay = max_delay
-        self._seed = seed
+        self._seed = self.default_seed if seed is None else seed
         self._tries: dict[str, int] = {}
 
     async def answer(self, key: str, sent_at: datetime) -> random.Random:
@@ -86,18 +92,17 @@ class SimulatedCounterpart:
         if self._max_delay:
             await asyncio.sleep(draw.uniform(0, self._max_delay))
         if any(start <= sent_at < end for start, end in self._down):
-            raise SystemUnavailable(f"{self._name_vi} đang bảo trì (503)")
+            raise SystemUnavailable(f"{self.name_vi} đang bảo trì (503)")
         if draw.random() < self._failure_rate:
-            raise SystemUnavailable(f"{self._name_vi} không trả lời (timeout)")
+            raise SystemUnavailable(f"{self.name_vi} không trả lời (timeout)")
         return draw
 
     def ack_lost(self, draw: random.Random) -> bool:
         """Whether the acknowledgement of a message just recorded is lost (a retry follows)."""
         return draw.random() < self._lost_ack_rate
 
-    @staticmethod
     async def keep_once(
-        sessions: async_sessionmaker[AsyncSession],
+        self,
         model: type[ReceivedT],
         key: str,
         build: Callable[[int], ReceivedT],
@@ -108,7 +113,7 @@ class SimulatedCounterpart:
         Returns:
             Whether it arrived for the first time (only then can its acknowledgement be lost).
         """
-        async with sessions() as session:
+        async with self._sessions() as session:
             row = await session.get(model, key, with_for_update=True)
             if row is not None:
                 row.deliveries += 1

@@ -75,15 +75,10 @@ class NationalPortal(Protocol):
 
 class SimulatedPortal(SimulatedCounterpart):
     """A portal that is sometimes down, and keeps what it received (table
-    ``sim_portal_receipts``);
-    ``sessions`` is where it keeps it; ``behaviour`` (down windows, rates, delay) is
-    `activities.outbox.SimulatedCounterpart`'s."""
+    ``sim_portal_receipts``); its behaviour is `activities.outbox.SimulatedCounterpart`'s."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, seed: int = 2018, **behaviour: Any
-    ) -> None:
-        super().__init__("cổng dịch vụ công", seed=seed, **behaviour)
-        self._sessions = sessions
+    name_vi = "cổng dịch vụ công"
+    default_seed = 2018
 
     async def report(self, update: PortalUpdate) -> None:
         """Record the report once by its key; refuse it while down or at the failure rate."""
@@ -92,7 +87,6 @@ class SimulatedPortal(SimulatedCounterpart):
         if not 1 <= update.status_code <= 10:
             raise PortalRejected(f"mã trạng thái {update.status_code} không hợp lệ")
         first = await self.keep_once(
-            self._sessions,
             SimulatedPortalReceipt,
             key,
             lambda arrival: SimulatedPortalReceipt(

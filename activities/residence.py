@@ -11,17 +11,14 @@ receipt date, like the birth registration.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities._support import birth_linked_result, from_birth_registration
+from activities._support import from_birth_registration, yearly_number
 from domain.dossier import AutomatedCheckInput, AutomatedCheckResult
-from store import agency_registers
-
-
-def residence_registration_number(year: int, sequence: int) -> str:
-    """``TT-2025-000001``."""
-    return f"TT-{year}-{sequence:06d}"
+from store.models import ResidenceRegistration
 
 
 class ResidenceActivities:
@@ -40,20 +37,13 @@ class ResidenceActivities:
         return await from_birth_registration(
             self._sessions,
             request,
-            lambda session, link, day: agency_registers.register_residence(
-                session,
-                **link,
-                registered_on=day,
-                number=lambda n: residence_registration_number(day.year, n),
-            ),
+            ResidenceRegistration,
+            partial(yearly_number, "TT"),
             made_event="residence_registered",
             refused_event="residence_refused",
             cannot_vi="đăng ký thường trú",
-            passed=lambda entry: birth_linked_result(
-                entry.number,
-                entry.birth_registration_number,
+            summary_vi=lambda entry: (
                 f"Đã đăng ký thường trú, số {entry.number} "
-                f"(theo đăng ký khai sinh số {entry.birth_registration_number})",
-                registered_on=entry.registered_on,
+                f"(theo đăng ký khai sinh số {entry.birth_registration_number})"
             ),
         )

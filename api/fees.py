@@ -29,6 +29,7 @@ from api import schemas as s
 from api.agencies import Head, Officer
 from api.citizens import ApplicantProof, Authorised, authorise
 from api.context import ApiContext, context
+from api.documents import HTML_OR_PDF, pdf_font, pdf_response
 from api.fee_intake import (
     FEE_PAYMENT_PREFIX,
     ONE_STOP_AGENCY,
@@ -44,7 +45,6 @@ from api.limits import take_write
 from api.payments import ProviderUnavailable, RefundRefused, RefundRequest
 from domain.dossier import DossierStatus
 from forms.receipt import receipt_pdf, reference
-from forms.render import FontNotFound, find_font
 from store import receipts
 from store.dossier_codes import get_dossier
 from store.models import (
@@ -176,7 +176,7 @@ async def pay_online(
 @router.get(
     "/dossiers/{code}/receipts/{receipt_id}",
     summary="An electronic receipt (or refund document) as HTML or PDF",
-    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    responses=HTML_OR_PDF,
     response_class=Response,
 )
 async def receipt_document(
@@ -193,10 +193,7 @@ async def receipt_document(
         raise HTTPException(404, "no such receipt for this dossier")
     if format == "html":
         return HTMLResponse(row.html)
-    try:
-        font = find_font(ctx.settings.pdf_font)
-    except FontNotFound:
-        raise HTTPException(503, "no font to print the PDF; ask for format=html") from None
+    font = pdf_font(ctx.settings)
     name = reference(row.template_no, row.symbol, row.number)
     pdf = await asyncio.to_thread(
         receipt_pdf,
@@ -207,11 +204,7 @@ async def receipt_document(
         font=font,
     )
     filename = f"{code}-bien-lai-{row.number:07d}.pdf"
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{filename}"'},
-    )
+    return pdf_response(pdf, filename)
 
 
 # -- the one-stop desk ---------------------------------------------------------------------------

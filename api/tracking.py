@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import schemas as s
 from api.citizens import Authorised, Factor
 from api.context import Ctx
+from api.documents import HTML_OR_PDF, pdf_font, pdf_response
 from api.workflow import tracking
 from forms.official import labels, render_html, render_pdf
 from forms.qr import qr_png
-from forms.render import FontNotFound, find_font
 from store.applicants import submitted_facts
 from store.forms_data import receipt_form
 from store.payments import payments_of
@@ -69,7 +69,7 @@ async def track(code: str, factor: Authorised, ctx: Ctx) -> s.TrackingView:
 @router.get(
     "/dossiers/{code}/receipt",
     summary="The receipt (form 01) as HTML or PDF",
-    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    responses=HTML_OR_PDF,
     response_class=Response,
 )
 async def receipt(
@@ -100,16 +100,9 @@ async def receipt(
         )
     if wanted == "html":
         return HTMLResponse(render_html(form))
-    try:
-        font = find_font(ctx.settings.pdf_font)
-    except FontNotFound:
-        raise HTTPException(503, "no font to print the PDF; ask for format=html") from None
+    font = pdf_font(ctx.settings)
     pdf = await asyncio.to_thread(render_pdf, form, font)
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{code}-form-01.pdf"'},
-    )
+    return pdf_response(pdf, f"{code}-form-01.pdf")
 
 
 @router.get(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -193,83 +193,66 @@ async def marriages_of(session: AsyncSession, person_ref: str) -> list[CivilRegi
     return list(rows.scalars())
 
 
-# -- residence register ------------------------------------------------------------------------
+# -- registers made from a birth registration: residence, health insurance ------------------
+
+_FromBirth = TypeVar("_FromBirth", ResidenceRegistration, HealthInsuranceCard)
 
 
-def _residence_lookup(dossier_code: str) -> Select[ResidenceRegistration]:
-    return select(ResidenceRegistration).where(ResidenceRegistration.dossier_code == dossier_code)
+class FromBirthRegister(NamedTuple):
+    """How a register made from the dossier's birth registration numbers and dates its entries."""
+
+    counter: str  # the register's yearly counter (`next_sequence`)
+    number: str  # the column of the entry's number
+    dated: str  # the column of the entry's date, whose year numbers it
 
 
-async def register_residence(
+FROM_BIRTH: dict[type[Base], FromBirthRegister] = {
+    ResidenceRegistration: FromBirthRegister("TT", "number", "registered_on"),
+    HealthInsuranceCard: FromBirthRegister("BHYT", "card_number", "valid_from"),
+}
+
+
+async def enter_from_birth(
     session: AsyncSession,
+    model: type[_FromBirth],
     *,
     dossier_code: str,
     birth_registration_number: str,
-    registered_on: date,
     subject_ref: str | None,
-    number: Callable[[int], str],
-) -> tuple[ResidenceRegistration, bool]:
-    """Record a permanent-residence registration for a dossier, or return the existing one.
+    dated: date,
+    number: Callable[[int, int], str],
+) -> tuple[_FromBirth, bool]:
+    """Make a dossier's entry in a register kept from birth registrations (a permanent-residence
+    registration, a health-insurance card), or return the entry already made for it.
+
+    Args:
+        model: The register (a key of `FROM_BIRTH`).
+        dossier_code: The dossier asking for the entry (the idempotency key).
+        birth_registration_number: The birth registration the entry is made from.
+        subject_ref: Opaque id of the child, if the dossier has one.
+        dated: The entry's date (``registered_on``, ``valid_from``); its year numbers the entry.
+        number: Formats the entry's number from that year and the register's sequence
+            (``TT-2025-000001``).
 
     Returns:
         The entry, and whether this call created it.
     """
+    register = FROM_BIRTH[model]
 
     async def values() -> dict[str, Any]:
-        sequence = await next_sequence(session, "TT", registered_on.year)
+        sequence = await next_sequence(session, register.counter, dated.year)
         return {
             "dossier_code": dossier_code,
-            "number": number(sequence),
+            register.number: number(dated.year, sequence),
             "birth_registration_number": birth_registration_number,
             "subject_ref": subject_ref,
-            "registered_on": registered_on,
+            register.dated: dated,
         }
 
     return await _find_or_insert(
         session,
-        ResidenceRegistration,
-        _residence_lookup(dossier_code),
-        [ResidenceRegistration.dossier_code],
-        values,
-    )
-
-
-# -- health-insurance register ----------------------------------------------------------------
-
-
-def _card_lookup(dossier_code: str) -> Select[HealthInsuranceCard]:
-    return select(HealthInsuranceCard).where(HealthInsuranceCard.dossier_code == dossier_code)
-
-
-async def issue_health_card(
-    session: AsyncSession,
-    *,
-    dossier_code: str,
-    birth_registration_number: str,
-    valid_from: date,
-    subject_ref: str | None,
-    card_number: Callable[[int], str],
-) -> tuple[HealthInsuranceCard, bool]:
-    """Issue a health-insurance card for a dossier, or return the card already issued.
-
-    Returns:
-        The card, and whether this call issued it.
-    """
-
-    async def values() -> dict[str, Any]:
-        sequence = await next_sequence(session, "BHYT", valid_from.year)
-        return {
-            "dossier_code": dossier_code,
-            "card_number": card_number(sequence),
-            "birth_registration_number": birth_registration_number,
-            "subject_ref": subject_ref,
-            "valid_from": valid_from,
-        }
-
-    return await _find_or_insert(
-        session,
-        HealthInsuranceCard,
-        _card_lookup(dossier_code),
-        [HealthInsuranceCard.dossier_code],
+        model,
+        select(model).where(model.dossier_code == dossier_code),
+        [model.dossier_code],
         values,
     )

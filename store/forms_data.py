@@ -332,12 +332,7 @@ async def receipt_form(
 
 
 async def supplement_form(
-    session: AsyncSession,
-    code: str,
-    sequence: int | None,
-    catalog: Catalog,
-    *,
-    place_vi: str = "",
+    session: AsyncSession, code: str, sequence: int | None, catalog: Catalog, *, place_vi: str = ""
 ) -> official.SupplementForm:
     """Form 02: the dossier's supplement request number ``sequence`` (None: the latest).
 
@@ -362,12 +357,7 @@ async def supplement_form(
 
 
 async def refusal_form(
-    session: AsyncSession,
-    code: str,
-    sequence: int | None,
-    catalog: Catalog,
-    *,
-    place_vi: str = "",
+    session: AsyncSession, code: str, sequence: int | None, catalog: Catalog, *, place_vi: str = ""
 ) -> official.RefusalForm:
     """Form 03: the dossier's refusal number ``sequence`` (None: the latest).
 
@@ -396,12 +386,7 @@ async def refusal_form(
 
 
 async def stop_notice(
-    session: AsyncSession,
-    code: str,
-    sequence: int | None,
-    catalog: Catalog,
-    *,
-    place_vi: str = "",
+    session: AsyncSession, code: str, sequence: int | None, catalog: Catalog, *, place_vi: str = ""
 ) -> official.StopNotice:
     """Form 05 (Circular 03/2025): processing stopped because supplement request ``sequence``
     (None: the latest) was not answered in time.

@@ -176,16 +176,10 @@ async def reencrypt_contacts(
     for code in stale:
         contact = await get_contact(session, code)
         assert contact is not None
-        await save_contact(
-            session,
-            code,
-            full_name=contact.full_name,
-            email=contact.email,
-            phone=contact.phone,
-            national_id=contact.national_id,
-            address=contact.address,
-            sms_opt_in=contact.sms_opt_in,
-        )
+        # The values read in clear, written back: save_contact seals them and recomputes the
+        # blind indexes under the active key.
+        clear = {column.key: getattr(contact, column.key) for column in _SEALED}
+        await save_contact(session, code, **clear, sms_opt_in=contact.sms_opt_in)
     return len(stale)
 
 

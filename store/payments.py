@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.db import locked_row
+from store.db import locked_row, rows_where
 from store.models import PaymentRecord, PaymentStatus
 
 
@@ -36,12 +36,9 @@ async def decline(session: AsyncSession, payment_id: str, reason: str) -> None:
 
 async def payments_of(session: AsyncSession, dossier_code: str) -> list[PaymentRecord]:
     """A dossier's payments through the provider, oldest first."""
-    result = await session.execute(
-        select(PaymentRecord)
-        .where(PaymentRecord.dossier_code == dossier_code)
-        .order_by(PaymentRecord.created_at)
+    return await rows_where(
+        session, PaymentRecord, PaymentRecord.dossier_code == dossier_code, PaymentRecord.created_at
     )
-    return list(result.scalars())
 
 
 async def pending_payment(

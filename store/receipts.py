@@ -23,7 +23,7 @@ from domain.catalog import Catalog
 from domain.clock import VN_TZ
 from domain.fees import EInvoiceTransmission, FeeDue, fee_due_on, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
-from store.db import dialect_insert, locked_row
+from store.db import dialect_insert, locked_row, rows_where
 from store.models import (
     DossierFee,
     EInvoiceOutboxRecord,
@@ -111,6 +111,20 @@ async def issue(
     return row
 
 
+# The receipt's own fields the tax authority gets, under the same names (never the payer's).
+_TRANSMITTED = (
+    "template_no",
+    "symbol",
+    "number",
+    "dossier_code",
+    "fee_name_vi",
+    "amount_vnd",
+    "method",
+    "issued_at",
+    "refunds",
+)
+
+
 def transmission_of(document: ReceiptDocument, desk_code: str) -> EInvoiceTransmission:
     """What the tax authority gets of a numbered receipt (no payer name)."""
     return EInvoiceTransmission(
@@ -119,26 +133,18 @@ def transmission_of(document: ReceiptDocument, desk_code: str) -> EInvoiceTransm
         collector_name_vi=document.agency_name_vi,
         collector_tax_code=document.agency_tax_code,
         desk_code=desk_code,
-        template_no=document.template_no,
-        symbol=document.symbol,
-        number=document.number,
-        dossier_code=document.dossier_code,
-        fee_name_vi=document.fee_name_vi,
-        amount_vnd=document.amount_vnd,
-        method=document.method,
-        issued_at=document.issued_at,
-        refunds=document.refunds,
+        **{name: getattr(document, name) for name in _TRANSMITTED},
     )
 
 
 async def of_dossier(session: AsyncSession, dossier_code: str) -> list[ElectronicReceipt]:
     """A dossier's receipts and refund documents, oldest first."""
-    result = await session.execute(
-        select(ElectronicReceipt)
-        .where(ElectronicReceipt.dossier_code == dossier_code)
-        .order_by(ElectronicReceipt.id)
+    return await rows_where(
+        session,
+        ElectronicReceipt,
+        ElectronicReceipt.dossier_code == dossier_code,
+        ElectronicReceipt.id,
     )
-    return list(result.scalars())
 
 
 async def record_due(
