@@ -46,7 +46,8 @@ from store import outbox
 from store.desk import dossier_held_by, dossier_names, dossier_page, handed_in_file, head_view
 from store.models import DossierRecord
 from store.reports import ReportBy, ReportInputError, report_input, run_report
-from web.desk_text import TEXT, Lang
+from web.desk_text import TEXT
+from web.i18n import Lang
 from web.report import report_html, report_pdf, vietnamese_report
 
 COOKIE = "lienthong_desk"
