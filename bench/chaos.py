@@ -69,7 +69,7 @@ from bench.cluster import (
 )
 from bench.dossiers import MIX, Driver, Outcome, Scenario, build_scenario, retry
 from domain.calendar import default_calendar
-from domain.catalog import default_catalog
+from domain.catalog import Catalog, default_catalog
 from domain.clock import VN_TZ, LegalClock
 from domain.dossier import DossierStatus
 from domain.plan import plan_dossier
@@ -511,16 +511,16 @@ def duplicate_count(connection: Connection, table: Any, keys: Sequence[str]) -> 
     return int(total) - int(distinct)
 
 
+@dataclass
 class Checker:
     """Compares each closed dossier's workflow result with the registry, row for row."""
 
-    def __init__(self, client: Client, engine: Engine, outbox: OutboxChannel, counts: Counts):
-        self.client = client
-        self.engine = engine
-        self.outbox = outbox
-        self.counts = counts
-        self.catalog = default_catalog()
-        self.clock = LegalClock(default_calendar())
+    client: Client
+    engine: Engine
+    outbox: OutboxChannel
+    counts: Counts
+    catalog: Catalog = field(init=False, default_factory=default_catalog)
+    clock: LegalClock = field(init=False, default_factory=lambda: LegalClock(default_calendar()))
 
     def fail(self, check: str, code: str, detail: str) -> None:
         """Record a discrepancy."""

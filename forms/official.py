@@ -132,10 +132,26 @@ class _OfficialForm(BaseModel):
         raise NotImplementedError
 
 
+class _DeskForm(_OfficialForm):
+    """A form the one-stop desk issues and keeps: the receipt (01), the slip and the register."""
+
+    desk_name_vi: str
+
+    @property
+    def issuer_vi(self) -> str:
+        """The one-stop desk."""
+        return self.desk_name_vi
+
+
 class _DossierLetter(_OfficialForm):
     """A form the dossier's n-th request, refusal or stop sends the applicant (02, 03, 05).
 
     Its reference names the form by a fixed number (02, 03, 05), whatever its edition prints.
+
+    Attributes:
+        agency_name_vi: The agency that writes, and so issues the form: the one that asks for
+            the supplement (the step it holds found the gap), refuses, or stops.
+        place_vi: The place printed before the date; empty prints the date alone.
     """
 
     reference_number: ClassVar[str]
@@ -144,11 +160,18 @@ class _DossierLetter(_OfficialForm):
     sequence: int = Field(ge=1)
     procedure_name_vi: str
     applicant_name_vi: str
+    agency_name_vi: str
+    place_vi: str = ""
 
     @property
     def reference(self) -> str:
         """``{code}-form-{02|03|05}-{sequence}``."""
         return f"{self.dossier_code}-form-{self.reference_number}-{self.sequence}"
+
+    @property
+    def issuer_vi(self) -> str:
+        """The agency that writes."""
+        return self.agency_name_vi
 
 
 class ReceivedItem(BaseModel):
@@ -160,7 +183,7 @@ class ReceivedItem(BaseModel):
     count: int = Field(ge=1)
 
 
-class ReceiptForm(_OfficialForm):
+class ReceiptForm(_DeskForm):
     """Form 01, giấy tiếp nhận hồ sơ và hẹn trả kết quả: what the applicant takes home.
 
     Attributes:
@@ -187,7 +210,6 @@ class ReceiptForm(_OfficialForm):
 
     dossier_code: str
     desk_code: str
-    desk_name_vi: str
     procedure_name_vi: str
     component_procedures_vi: tuple[str, ...] = ()
     applicant_name_vi: str
@@ -217,11 +239,6 @@ class ReceiptForm(_OfficialForm):
         return f"{self.dossier_code}-form-01"
 
     @property
-    def issuer_vi(self) -> str:
-        """The one-stop desk."""
-        return self.desk_name_vi
-
-    @property
     def dated(self) -> datetime:
         """The receipt is dated when the dossier was received."""
         return self.received_at
@@ -232,24 +249,15 @@ class SupplementForm(_DossierLetter):
 
     Attributes:
         sequence: 1 for the dossier's first request, 2 for the next, ...
-        requesting_agency_vi: The agency that asks (the step it holds found the gap).
-        place_vi: The place printed before the date; empty prints the date alone.
     """
 
     kind: ClassVar[FormKind] = FormKind.SUPPLEMENT
     template: ClassVar[str] = "02"
     reference_number: ClassVar[str] = "02"
 
-    requesting_agency_vi: str
     missing_documents: tuple[str, ...]
     reason_vi: str
     issued_at: AwareDatetime
-    place_vi: str = ""
-
-    @property
-    def issuer_vi(self) -> str:
-        """The requesting agency."""
-        return self.requesting_agency_vi
 
     @property
     def dated(self) -> datetime:
@@ -269,16 +277,9 @@ class RefusalForm(_DossierLetter):
     template: ClassVar[str] = "03"
     reference_number: ClassVar[str] = "03"
 
-    agency_name_vi: str
     step_name_vi: str
     reasons_vi: tuple[str, ...] = Field(min_length=1)
     issued_at: AwareDatetime
-    place_vi: str = ""
-
-    @property
-    def issuer_vi(self) -> str:
-        """The refusing agency."""
-        return self.agency_name_vi
 
     @property
     def dated(self) -> datetime:
@@ -309,7 +310,7 @@ class ControlRow(BaseModel):
     late_working_hours: float = Field(ge=0)
 
 
-class ControlSlip(_OfficialForm):
+class ControlSlip(_DeskForm):
     """Phiếu kiểm soát quá trình giải quyết hồ sơ (form 06; 05 under the 2018 forms): every
     hand-over and its verdict."""
 
@@ -319,7 +320,6 @@ class ControlSlip(_OfficialForm):
     motto: ClassVar[bool] = False
 
     dossier_code: str
-    desk_name_vi: str
     procedure_name_vi: str
     component_procedures_vi: tuple[str, ...] = ()
     received_at: AwareDatetime
@@ -330,11 +330,6 @@ class ControlSlip(_OfficialForm):
     def reference(self) -> str:
         """``{code}-form-06`` (``-form-05`` under the 2018 forms)."""
         return f"{self.dossier_code}-form-{self.number}"
-
-    @property
-    def issuer_vi(self) -> str:
-        """The one-stop desk, which keeps the slip."""
-        return self.desk_name_vi
 
     @property
     def dated(self) -> datetime:
@@ -348,7 +343,6 @@ class StopNotice(_DossierLetter):
 
     Attributes:
         sequence: The supplement request (form 02) that was not answered.
-        agency_name_vi: The agency that asked for the supplement and now stops.
         requested_at: When form 02 was issued; ``answer_by``: the end of the applicant's time.
     """
 
@@ -356,22 +350,15 @@ class StopNotice(_DossierLetter):
     template: ClassVar[str] = "stop"
     reference_number: ClassVar[str] = "05"
 
-    agency_name_vi: str
     missing_documents: tuple[str, ...]
     requested_at: AwareDatetime
     answer_by: AwareDatetime
     stopped_at: AwareDatetime
-    place_vi: str = ""
 
     @model_validator(mode="after")
     def _only_2025(self) -> StopNotice:
         number_of(self.kind, self.edition)  # the 2018 forms have none: ValueError
         return self
-
-    @property
-    def issuer_vi(self) -> str:
-        """The agency that asked for the supplement."""
-        return self.agency_name_vi
 
     @property
     def dated(self) -> datetime:
@@ -394,7 +381,7 @@ class RegisterRow(BaseModel):
     verdict_vi: str
 
 
-class RegisterForm(_OfficialForm):
+class RegisterForm(_DeskForm):
     """Sổ theo dõi hồ sơ (form 07; 06 under the 2018 forms): the dossiers a desk received
     between two days (inclusive).
 
@@ -408,7 +395,6 @@ class RegisterForm(_OfficialForm):
     motto: ClassVar[bool] = False
 
     desk_code: str
-    desk_name_vi: str
     day_from: date
     day_to: date
     rows: tuple[RegisterRow, ...]
@@ -425,11 +411,6 @@ class RegisterForm(_OfficialForm):
     def reference(self) -> str:
         """``{desk}-register-{from}-{to}``."""
         return f"{self.desk_code}-register-{self.day_from:%Y%m%d}-{self.day_to:%Y%m%d}"
-
-    @property
-    def issuer_vi(self) -> str:
-        """The desk that keeps the register."""
-        return self.desk_name_vi
 
     @property
     def dated(self) -> datetime:

@@ -348,7 +348,7 @@ async def supplement_form(
     requested_by = str(detail.get("requested_by") or row.agency or ONE_STOP_AGENCY)
     return official.SupplementForm(
         **await _letter_head(session, dossier, row, await _runs(session, code), catalog),
-        requesting_agency_vi=_agency_vi(catalog, requested_by),
+        agency_name_vi=_agency_vi(catalog, requested_by),
         missing_documents=tuple(str(item) for item in detail.get("missing_documents") or ()),
         reason_vi=row.summary_vi,
         issued_at=_vn(row.issued_at),

@@ -46,7 +46,8 @@ from store import outbox
 from store.desk import dossier_held_by, dossier_names, dossier_page, handed_in_file, head_view
 from store.models import DossierRecord
 from store.reports import ReportBy, ReportInputError, report_input, run_report
-from web.desk_text import TEXT, Lang
+from web.desk_text import TEXT
+from web.i18n import Lang
 from web.report import report_html, report_pdf, vietnamese_report
 
 COOKIE = "lienthong_desk"
@@ -75,11 +76,16 @@ class DeskRefusal(Exception):
 
 @dataclass(frozen=True)
 class Desk:
-    """Who is at the desk and in which language the pages speak."""
+    """Who is at the desk, in which language the pages speak, and the request they answer."""
 
     claims: AgencyClaims
     lang: Lang
     agency_name: str
+    request: Request
+
+    def page(self, template: str, status_code: int = 200, **values: Any) -> Any:
+        """``template`` rendered for this officer, in their language (its ``desk`` is this)."""
+        return _page(self.request, template, self.lang, status_code, desk=self, **values)
 
 
 def language(request: Request) -> Lang:
@@ -117,7 +123,7 @@ async def desk(request: Request, ctx: Annotated[ApiContext, Depends(context)]) -
     except InvalidToken:
         raise SignInRequired from None
     lang = language(request)
-    return Desk(claims, lang, _agency_name(ctx, claims.agency, lang))
+    return Desk(claims, lang, _agency_name(ctx, claims.agency, lang), request)
 
 
 Officer = Annotated[Desk, Depends(desk)]
@@ -245,21 +251,15 @@ async def sign_out(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(
-    request: Request,
-    officer: Officer,
-    ctx: Ctx,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    officer: Officer, ctx: Ctx, page: Annotated[int, Query(ge=1, le=100_000)] = 1
 ) -> Any:
     """The agency's open steps, the most urgent first."""
     listing = await open_steps(ctx, officer.claims.agency, page=page, page_size=50)
     codes = {item.dossier_code for item in listing.items}
     async with ctx.sessions() as session:
         names = await dossier_names(session, codes)
-    return _page(
-        request,
+    return officer.page(
         "desk_inbox.html",
-        officer.lang,
-        desk=officer,
         listing=listing,
         names=names,
         due_soon_hours=ctx.settings.inbox_due_soon_hours,
@@ -289,7 +289,6 @@ def temporal_ui_link(ctx: ApiContext, code: str) -> str:
 
 @router.get("/dossiers/{code}", response_class=HTMLResponse)
 async def dossier(
-    request: Request,
     code: Annotated[str, Path(max_length=40)],
     officer: Officer,
     ctx: Ctx,
@@ -307,11 +306,8 @@ async def dossier(
     ]
     finished = [step for step in steps if step.status == "done"]
     text = TEXT[officer.lang]
-    return _page(
-        request,
+    return officer.page(
         "desk_dossier.html",
-        officer.lang,
-        desk=officer,
         record=record,
         status=text.status(record.status),
         steps=steps,
@@ -371,7 +367,6 @@ async def document(
 
 @router.post("/dossiers/{code}/steps/{step_key}/decision")
 async def decision(
-    request: Request,
     code: Annotated[str, Path(max_length=40)],
     step_key: str,
     officer: Officer,
@@ -382,7 +377,7 @@ async def decision(
     send_back_to: Annotated[str, Form(max_length=160)] = "",
 ) -> Response:
     """Decide on an open step through the API's decision path; back to the dossier page."""
-    _same_origin(request)
+    _same_origin(officer.request)
     page = f"{PREFIX}/dossiers/{quote(code)}"
     text = TEXT[officer.lang]
     try:
@@ -418,12 +413,7 @@ def is_head(claims: AgencyClaims) -> bool:
 
 
 @router.get("/head", response_class=HTMLResponse)
-async def head(
-    request: Request,
-    officer: Officer,
-    ctx: Ctx,
-    days: Annotated[int, Query(ge=1, le=366)] = 30,
-) -> Any:
+async def head(officer: Officer, ctx: Ctx, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Any:
     """Workload per officer over the last ``days`` days, overdue steps, escalations."""
     if not is_head(officer.claims):
         raise DeskRefusal(403, "the head of the agency's view")
@@ -434,11 +424,8 @@ async def head(
         view = await head_view(session, agency, since)
     listing = await open_steps(ctx, agency, page=1, page_size=100)
     overdue = [item for item in listing.items if item.overdue]
-    return _page(
-        request,
+    return officer.page(
         "desk_head.html",
-        officer.lang,
-        desk=officer,
         days=days,
         view=view,
         open_total=listing.total,
@@ -525,10 +512,7 @@ async def _report_or_error(ctx: ApiContext, query: ReportQuery) -> tuple[Any, st
 
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard(
-    request: Request,
-    officer: Officer,
-    ctx: Ctx,
-    query: Annotated[ReportQuery, Depends(_report_query)],
+    officer: Officer, ctx: Ctx, query: Annotated[ReportQuery, Depends(_report_query)]
 ) -> Any:
     """On-time figures per agency, procedure, desk or month, with charts."""
     result, error = await _report_or_error(ctx, query)
@@ -548,12 +532,9 @@ async def dashboard(
             "procedure": query["procedure"],
         }
     )
-    return _page(
-        request,
+    return officer.page(
         "desk_dashboard.html",
-        officer.lang,
         400 if error else 200,
-        desk=officer,
         query=query,
         result=result,
         document=document,

@@ -1,17 +1,18 @@
 """The officer's desk in Vietnamese (first) and English: every word its pages print.
 
-Statuses and verdicts in Vietnamese are the forms' own labels (`forms.official.labels`), so the
-desk and the printed forms never disagree.
+Each text is stated once, both languages side by side (`WORDS`, typed so that the type checker
+proves every text has both); `TEXT` holds the one-language views the pages and code read
+(``t.desk``, ``TEXT[lang].refusals``). Statuses and verdicts in Vietnamese are the forms' own
+labels (`forms.official.labels`), so the desk and the printed forms never disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import Any, Generic, TypeVar
 
 from forms.official import labels
-
-Lang = Literal["vi", "en"]
+from web.i18n import Bilingual, Lang, pick
 
 _STATUS_EN = {
     "new": "New",
@@ -28,99 +29,108 @@ _STATUS_EN = {
 _VERDICT_EN = {"early": "Early", "on_time": "On time", "late": "Late", "not_counted": "Not counted"}
 
 
+W = TypeVar("W", Bilingual, str)
+
+
 @dataclass(frozen=True)
-class DeskText:
+class DeskWords(Generic[W]):
+    """The words of the desk's pages: each a `Bilingual` pair in `WORDS`, a text in `DeskText`."""
+
+    desk: W
+    other_lang: W
+    sign_in: W
+    sign_in_intro: W
+    token: W
+    token_help: W
+    sign_in_button: W
+    sign_out: W
+    inbox: W
+    head_view: W
+    dashboard: W
+    outside_systems: W
+    outside_names: dict[str, W]
+    outside_waiting: W
+    outside_oldest: W
+    outside_last_error: W
+    outside_help: W
+    officer: W
+    dossier: W
+    procedure: W
+    step: W
+    opened: W
+    due: W
+    left: W
+    no_steps: W
+    overdue: W
+    due_soon: W
+    on_track: W
+    paused: W
+    hours_left: W
+    hours_late: W
+    automatic: W
+    open_dossier: W
+    received: W
+    appointment: W
+    status_label: W
+    steps: W
+    agency: W
+    documents: W
+    preview: W
+    no_documents: W
+    no_file: W
+    handovers: W
+    handover_from: W
+    handover_to: W
+    at: W
+    result: W
+    verdict_label: W
+    decisions: W
+    decide: W
+    reason: W
+    reason_help: W
+    missing: W
+    missing_help: W
+    send_back_to: W
+    submit: W
+    nothing_to_decide: W
+    temporal_ui: W
+    temporal_ui_help: W
+    reason_required: W
+    workload: W
+    decided_steps: W
+    late_steps: W
+    avg_hours: W
+    open_total: W
+    overdue_steps: W
+    escalations: W
+    none: W
+    last_days: W
+    period_from: W
+    period_to: W
+    group_by: W
+    show: W
+    print_html: W
+    print_pdf: W
+    on_time_rate: W
+    counts: W
+    report_same_as: W
+    page: W
+    agency_filter_help: W
+    step_statuses: dict[str, W]
+    refusals: dict[int, W]
+    back_to_inbox: W
+    actions: dict[str, W]
+    done: dict[str, W]
+    token_problems: dict[str, W]
+    groupings: dict[str, W]
+
+
+@dataclass(frozen=True)
+class DeskText(DeskWords[str]):
     """The words of the desk's pages in one language."""
 
     lang: Lang
-    desk: str
-    other_lang: str
     other_lang_code: Lang
-    sign_in: str
-    sign_in_intro: str
-    token: str
-    token_help: str
-    sign_in_button: str
-    sign_out: str
-    inbox: str
-    head_view: str
-    dashboard: str
-    outside_systems: str
-    outside_names: dict[str, str]
-    outside_waiting: str
-    outside_oldest: str
-    outside_last_error: str
-    outside_help: str
-    officer: str
-    dossier: str
-    procedure: str
-    step: str
-    opened: str
-    due: str
-    left: str
-    no_steps: str
-    overdue: str
-    due_soon: str
-    on_track: str
-    paused: str
-    hours_left: str
-    hours_late: str
-    automatic: str
-    open_dossier: str
-    received: str
-    appointment: str
-    status_label: str
-    steps: str
-    agency: str
-    documents: str
-    preview: str
-    no_documents: str
-    no_file: str
-    handovers: str
-    handover_from: str
-    handover_to: str
-    at: str
-    result: str
-    verdict_label: str
-    decisions: str
-    decide: str
-    reason: str
-    reason_help: str
-    missing: str
-    missing_help: str
-    send_back_to: str
-    submit: str
-    nothing_to_decide: str
-    temporal_ui: str
-    temporal_ui_help: str
-    reason_required: str
-    workload: str
-    decided_steps: str
-    late_steps: str
-    avg_hours: str
-    open_total: str
-    overdue_steps: str
-    escalations: str
-    none: str
-    last_days: str
-    period_from: str
-    period_to: str
-    group_by: str
-    show: str
-    print_html: str
-    print_pdf: str
-    on_time_rate: str
-    counts: str
-    report_same_as: str
-    page: str
-    agency_filter_help: str
-    step_statuses: dict[str, str] = field(default_factory=dict)
-    refusals: dict[int, str] = field(default_factory=dict)
-    back_to_inbox: str = ""
-    actions: dict[str, str] = field(default_factory=dict)
-    done: dict[str, str] = field(default_factory=dict)
-    token_problems: dict[str, str] = field(default_factory=dict)
-    groupings: dict[str, str] = field(default_factory=dict)
 
     def status(self, code: str) -> str:
         """A dossier status in words."""
@@ -135,249 +145,172 @@ class DeskText:
         return "" if code is None else _VERDICT_EN.get(code, code)
 
 
-VI = DeskText(
-    lang="vi",
-    desk="Bàn làm việc cán bộ",
-    other_lang="English",
-    other_lang_code="en",
-    sign_in="Đăng nhập",
-    sign_in_intro="Dán mã đăng nhập (token) do quản trị cấp cho anh/chị "
-    "(python -m api issue-token).",
-    token="Mã đăng nhập",
-    token_help="Mã có hạn dùng; hết hạn thì xin cấp mã mới.",
-    sign_in_button="Đăng nhập",
-    sign_out="Đăng xuất",
-    inbox="Hồ sơ cần xử lý",
-    head_view="Lãnh đạo",
-    dashboard="Tỷ lệ đúng hạn",
-    outside_systems="Hệ thống bên ngoài",
+WORDS: DeskWords[Bilingual] = DeskWords(
+    desk=("Bàn làm việc cán bộ", "Officer's desk"),
+    other_lang=("English", "Tiếng Việt"),
+    sign_in=("Đăng nhập", "Sign in"),
+    sign_in_intro=(
+        "Dán mã đăng nhập (token) do quản trị cấp cho anh/chị (python -m api issue-token).",
+        "Paste the sign-in token your administrator issued you (python -m api issue-token).",
+    ),
+    token=("Mã đăng nhập", "Sign-in token"),
+    token_help=(
+        "Mã có hạn dùng; hết hạn thì xin cấp mã mới.",
+        "Tokens expire; ask for a new one when yours has.",
+    ),
+    sign_in_button=("Đăng nhập", "Sign in"),
+    sign_out=("Đăng xuất", "Sign out"),
+    inbox=("Hồ sơ cần xử lý", "Inbox"),
+    head_view=("Lãnh đạo", "Head's view"),
+    dashboard=("Tỷ lệ đúng hạn", "On-time rate"),
+    outside_systems=("Hệ thống bên ngoài", "Outside systems"),
     outside_names={
-        "portal": "Cổng dịch vụ công quốc gia",
-        "sms": "Tổng đài SMS",
-        "einvoice": "Hóa đơn điện tử (cơ quan thuế)",
+        "portal": ("Cổng dịch vụ công quốc gia", "National public service portal"),
+        "sms": ("Tổng đài SMS", "SMS gateway"),
+        "einvoice": ("Hóa đơn điện tử (cơ quan thuế)", "Tax authority e-invoice system"),
     },
-    outside_waiting="Đang chờ gửi",
-    outside_oldest="Chờ từ",
-    outside_last_error="Lỗi gần nhất",
-    outside_help="Trạng thái hồ sơ gửi Cổng dịch vụ công và tin nhắn gửi người dân chưa gửi "
-    "được; số tăng dần là dấu hiệu hệ thống bên ngoài đang gián đoạn.",
-    officer="Cán bộ",
-    dossier="Mã hồ sơ",
-    procedure="Thủ tục",
-    step="Bước xử lý",
-    opened="Nhận lúc",
-    due="Hạn xử lý",
-    left="Thời gian còn lại",
-    no_steps="Không có hồ sơ nào đang chờ cơ quan xử lý.",
-    overdue="Quá hạn",
-    due_soon="Sắp đến hạn",
-    on_track="Trong hạn",
-    paused="Tạm dừng tính thời gian",
-    hours_left="còn {hours} giờ làm việc",
-    hours_late="trễ {hours} giờ làm việc",
-    automatic="tự động",
-    open_dossier="Mở hồ sơ",
-    received="Ngày tiếp nhận",
-    appointment="Hẹn trả kết quả",
-    status_label="Trạng thái",
-    steps="Các bước xử lý",
-    agency="Cơ quan",
-    documents="Thành phần hồ sơ",
-    preview="Xem",
-    no_documents="Không có giấy tờ nào.",
-    no_file="(bản giấy, không có tệp)",
-    handovers="Phiếu kiểm soát quá trình giải quyết hồ sơ",
-    handover_from="Bên giao",
-    handover_to="Bên nhận",
-    at="Thời điểm",
-    result="Kết quả",
-    verdict_label="Đánh giá",
-    decisions="Nhật ký quyết định",
-    decide="Xử lý bước",
-    reason="Lý do / ý kiến",
-    reason_help="Bắt buộc khi yêu cầu bổ sung, từ chối hoặc trả lại.",
-    missing="Giấy tờ cần bổ sung (mỗi dòng một giấy tờ)",
-    missing_help="Chỉ dùng khi yêu cầu bổ sung.",
-    send_back_to="Trả lại bước",
-    submit="Gửi quyết định",
-    nothing_to_decide="Cơ quan không có bước nào đang chờ quyết định trong hồ sơ này.",
-    temporal_ui="Xem hồ sơ trong Temporal Web UI",
-    temporal_ui_help="Dành cho quản trị vận hành; nội dung được giải mã sau khi đăng nhập "
-    "máy chủ giải mã (README).",
-    reason_required="Cần ghi lý do cho quyết định này.",
-    workload="Khối lượng công việc theo cán bộ",
-    decided_steps="Bước đã xử lý",
-    late_steps="Trong đó quá hạn",
-    avg_hours="Giờ làm việc trung bình",
-    open_total="Bước đang chờ xử lý",
-    overdue_steps="Các bước quá hạn",
-    escalations="Báo cáo lãnh đạo (quá hạn)",
-    none="Không có.",
-    last_days="{days} ngày gần nhất",
-    period_from="Từ ngày",
-    period_to="Đến ngày",
-    group_by="Theo",
-    show="Xem",
-    print_html="Bản in (HTML)",
-    print_pdf="Bản in (PDF)",
-    on_time_rate="Tỷ lệ đúng hạn (%)",
-    counts="Số hồ sơ đã giải quyết: trước hạn, đúng hạn, quá hạn",
-    report_same_as="Số liệu giống lệnh: {command}",
-    page="Trang",
-    agency_filter_help="Mã cơ quan, ví dụ land-registration (không bắt buộc).",
-    refusals={
-        400: "Yêu cầu không hợp lệ",
-        403: "Cơ quan của anh/chị không được xem trang này",
-        404: "Không tìm thấy",
-    },
-    back_to_inbox="Về danh sách hồ sơ cần xử lý",
+    outside_waiting=("Đang chờ gửi", "Waiting"),
+    outside_oldest=("Chờ từ", "Waiting since"),
+    outside_last_error=("Lỗi gần nhất", "Last error"),
+    outside_help=(
+        "Trạng thái hồ sơ gửi Cổng dịch vụ công và tin nhắn gửi người dân chưa gửi được; số "
+        "tăng dần là dấu hiệu hệ thống bên ngoài đang gián đoạn.",
+        "Status reports to the national portal and texts to citizens not yet sent; a growing "
+        "number means an outside system is down.",
+    ),
+    officer=("Cán bộ", "Officer"),
+    dossier=("Mã hồ sơ", "Dossier code"),
+    procedure=("Thủ tục", "Procedure"),
+    step=("Bước xử lý", "Step"),
+    opened=("Nhận lúc", "Opened"),
+    due=("Hạn xử lý", "Due"),
+    left=("Thời gian còn lại", "Time left"),
+    no_steps=("Không có hồ sơ nào đang chờ cơ quan xử lý.", "No step is waiting for the agency."),
+    overdue=("Quá hạn", "Overdue"),
+    due_soon=("Sắp đến hạn", "Due soon"),
+    on_track=("Trong hạn", "On track"),
+    paused=("Tạm dừng tính thời gian", "Clock paused"),
+    hours_left=("còn {hours} giờ làm việc", "{hours} working hours left"),
+    hours_late=("trễ {hours} giờ làm việc", "{hours} working hours late"),
+    automatic=("tự động", "automatic"),
+    open_dossier=("Mở hồ sơ", "Open"),
+    received=("Ngày tiếp nhận", "Received"),
+    appointment=("Hẹn trả kết quả", "Appointment"),
+    status_label=("Trạng thái", "Status"),
+    steps=("Các bước xử lý", "Steps"),
+    agency=("Cơ quan", "Agency"),
+    documents=("Thành phần hồ sơ", "Documents"),
+    preview=("Xem", "View"),
+    no_documents=("Không có giấy tờ nào.", "No documents."),
+    no_file=("(bản giấy, không có tệp)", "(on paper, no file)"),
+    handovers=("Phiếu kiểm soát quá trình giải quyết hồ sơ", "Process-control slip (form 05)"),
+    handover_from=("Bên giao", "From"),
+    handover_to=("Bên nhận", "To"),
+    at=("Thời điểm", "At"),
+    result=("Kết quả", "Result"),
+    verdict_label=("Đánh giá", "Verdict"),
+    decisions=("Nhật ký quyết định", "Decisions"),
+    decide=("Xử lý bước", "Decide on the step"),
+    reason=("Lý do / ý kiến", "Reason / opinion"),
+    reason_help=(
+        "Bắt buộc khi yêu cầu bổ sung, từ chối hoặc trả lại.",
+        "Required to request a supplement, refuse or send back.",
+    ),
+    missing=(
+        "Giấy tờ cần bổ sung (mỗi dòng một giấy tờ)",
+        "Documents to supplement (one per line)",
+    ),
+    missing_help=("Chỉ dùng khi yêu cầu bổ sung.", "Only when requesting a supplement."),
+    send_back_to=("Trả lại bước", "Send back to step"),
+    submit=("Gửi quyết định", "Send the decision"),
+    nothing_to_decide=(
+        "Cơ quan không có bước nào đang chờ quyết định trong hồ sơ này.",
+        "The agency has no step of this dossier waiting for a decision.",
+    ),
+    temporal_ui=("Xem hồ sơ trong Temporal Web UI", "Open in the Temporal Web UI"),
+    temporal_ui_help=(
+        "Dành cho quản trị vận hành; nội dung được giải mã sau khi đăng nhập máy chủ giải mã "
+        "(README).",
+        "For operators; payloads are decoded after signing in to the codec server (README).",
+    ),
+    reason_required=("Cần ghi lý do cho quyết định này.", "This decision needs a reason."),
+    workload=("Khối lượng công việc theo cán bộ", "Workload per officer"),
+    decided_steps=("Bước đã xử lý", "Steps decided"),
+    late_steps=("Trong đó quá hạn", "of which late"),
+    avg_hours=("Giờ làm việc trung bình", "Average working hours"),
+    open_total=("Bước đang chờ xử lý", "Open steps"),
+    overdue_steps=("Các bước quá hạn", "Overdue steps"),
+    escalations=("Báo cáo lãnh đạo (quá hạn)", "Escalations (overdue)"),
+    none=("Không có.", "None."),
+    last_days=("{days} ngày gần nhất", "last {days} days"),
+    period_from=("Từ ngày", "From"),
+    period_to=("Đến ngày", "To"),
+    group_by=("Theo", "By"),
+    show=("Xem", "Show"),
+    print_html=("Bản in (HTML)", "Printable (HTML)"),
+    print_pdf=("Bản in (PDF)", "Printable (PDF)"),
+    on_time_rate=("Tỷ lệ đúng hạn (%)", "On-time rate (%)"),
+    counts=(
+        "Số hồ sơ đã giải quyết: trước hạn, đúng hạn, quá hạn",
+        "Decided: early, on time, late",
+    ),
+    report_same_as=("Số liệu giống lệnh: {command}", "Same figures as: {command}"),
+    page=("Trang", "Page"),
+    agency_filter_help=(
+        "Mã cơ quan, ví dụ land-registration (không bắt buộc).",
+        "An agency code, e.g. land-registration (optional).",
+    ),
     step_statuses={
-        "pending": "Chưa đến lượt",
-        "open": "Đang xử lý",
-        "done": "Đã xong",
-        "cancelled": "Đã hủy",
+        "pending": ("Chưa đến lượt", "Not yet"),
+        "open": ("Đang xử lý", "Open"),
+        "done": ("Đã xong", "Done"),
+        "cancelled": ("Đã hủy", "Cancelled"),
     },
+    refusals={
+        400: ("Yêu cầu không hợp lệ", "Bad request"),
+        403: ("Cơ quan của anh/chị không được xem trang này", "Your agency may not see this page"),
+        404: ("Không tìm thấy", "Not found"),
+    },
+    back_to_inbox=("Về danh sách hồ sơ cần xử lý", "Back to the inbox"),
     actions={
-        "approve": "Đồng ý, chuyển bước tiếp theo",
-        "request_supplement": "Yêu cầu bổ sung hồ sơ",
-        "refuse": "Từ chối giải quyết",
-        "send_back": "Trả lại bước trước",
+        "approve": ("Đồng ý, chuyển bước tiếp theo", "Approve and move on"),
+        "request_supplement": ("Yêu cầu bổ sung hồ sơ", "Request a supplement"),
+        "refuse": ("Từ chối giải quyết", "Refuse"),
+        "send_back": ("Trả lại bước trước", "Send back to an earlier step"),
     },
     done={
-        "approve": "Đã đồng ý; hồ sơ được chuyển bước tiếp theo.",
-        "request_supplement": "Đã gửi yêu cầu bổ sung hồ sơ.",
-        "refuse": "Đã từ chối giải quyết hồ sơ.",
-        "send_back": "Đã trả lại bước trước.",
+        "approve": (
+            "Đã đồng ý; hồ sơ được chuyển bước tiếp theo.",
+            "Approved; the dossier moved on.",
+        ),
+        "request_supplement": ("Đã gửi yêu cầu bổ sung hồ sơ.", "The supplement request was sent."),
+        "refuse": ("Đã từ chối giải quyết hồ sơ.", "The dossier was refused."),
+        "send_back": ("Đã trả lại bước trước.", "Sent back to the earlier step."),
     },
     token_problems={
-        "malformed token": "Mã đăng nhập không đúng định dạng.",
-        "bad signature": "Mã đăng nhập không hợp lệ.",
-        "token expired": "Mã đăng nhập đã hết hạn.",
+        "malformed token": ("Mã đăng nhập không đúng định dạng.", "The token is malformed."),
+        "bad signature": ("Mã đăng nhập không hợp lệ.", "The token is not valid."),
+        "token expired": ("Mã đăng nhập đã hết hạn.", "The token has expired."),
     },
     groupings={
-        "agency": "cơ quan",
-        "procedure": "thủ tục",
-        "desk": "bộ phận một cửa",
-        "month": "tháng",
+        "agency": ("cơ quan", "agency"),
+        "procedure": ("thủ tục", "procedure"),
+        "desk": ("bộ phận một cửa", "desk"),
+        "month": ("tháng", "month"),
     },
 )
 
-EN = DeskText(
-    lang="en",
-    desk="Officer's desk",
-    other_lang="Tiếng Việt",
-    other_lang_code="vi",
-    sign_in="Sign in",
-    sign_in_intro="Paste the sign-in token your administrator issued you "
-    "(python -m api issue-token).",
-    token="Sign-in token",
-    token_help="Tokens expire; ask for a new one when yours has.",
-    sign_in_button="Sign in",
-    sign_out="Sign out",
-    inbox="Inbox",
-    head_view="Head's view",
-    dashboard="On-time rate",
-    outside_systems="Outside systems",
-    outside_names={
-        "portal": "National public service portal",
-        "sms": "SMS gateway",
-        "einvoice": "Tax authority e-invoice system",
-    },
-    outside_waiting="Waiting",
-    outside_oldest="Waiting since",
-    outside_last_error="Last error",
-    outside_help="Status reports to the national portal and texts to citizens not yet sent; a "
-    "growing number means an outside system is down.",
-    officer="Officer",
-    dossier="Dossier code",
-    procedure="Procedure",
-    step="Step",
-    opened="Opened",
-    due="Due",
-    left="Time left",
-    no_steps="No step is waiting for the agency.",
-    overdue="Overdue",
-    due_soon="Due soon",
-    on_track="On track",
-    paused="Clock paused",
-    hours_left="{hours} working hours left",
-    hours_late="{hours} working hours late",
-    automatic="automatic",
-    open_dossier="Open",
-    received="Received",
-    appointment="Appointment",
-    status_label="Status",
-    steps="Steps",
-    agency="Agency",
-    documents="Documents",
-    preview="View",
-    no_documents="No documents.",
-    no_file="(on paper, no file)",
-    handovers="Process-control slip (form 05)",
-    handover_from="From",
-    handover_to="To",
-    at="At",
-    result="Result",
-    verdict_label="Verdict",
-    decisions="Decisions",
-    decide="Decide on the step",
-    reason="Reason / opinion",
-    reason_help="Required to request a supplement, refuse or send back.",
-    missing="Documents to supplement (one per line)",
-    missing_help="Only when requesting a supplement.",
-    send_back_to="Send back to step",
-    submit="Send the decision",
-    nothing_to_decide="The agency has no step of this dossier waiting for a decision.",
-    temporal_ui="Open in the Temporal Web UI",
-    temporal_ui_help="For operators; payloads are decoded after signing in to the codec "
-    "server (README).",
-    reason_required="This decision needs a reason.",
-    workload="Workload per officer",
-    decided_steps="Steps decided",
-    late_steps="of which late",
-    avg_hours="Average working hours",
-    open_total="Open steps",
-    overdue_steps="Overdue steps",
-    escalations="Escalations (overdue)",
-    none="None.",
-    last_days="last {days} days",
-    period_from="From",
-    period_to="To",
-    group_by="By",
-    show="Show",
-    print_html="Printable (HTML)",
-    print_pdf="Printable (PDF)",
-    on_time_rate="On-time rate (%)",
-    counts="Decided: early, on time, late",
-    report_same_as="Same figures as: {command}",
-    page="Page",
-    agency_filter_help="An agency code, e.g. land-registration (optional).",
-    refusals={400: "Bad request", 403: "Your agency may not see this page", 404: "Not found"},
-    back_to_inbox="Back to the inbox",
-    step_statuses={
-        "pending": "Not yet",
-        "open": "Open",
-        "done": "Done",
-        "cancelled": "Cancelled",
-    },
-    actions={
-        "approve": "Approve and move on",
-        "request_supplement": "Request a supplement",
-        "refuse": "Refuse",
-        "send_back": "Send back to an earlier step",
-    },
-    done={
-        "approve": "Approved; the dossier moved on.",
-        "request_supplement": "The supplement request was sent.",
-        "refuse": "The dossier was refused.",
-        "send_back": "Sent back to the earlier step.",
-    },
-    token_problems={
-        "malformed token": "The token is malformed.",
-        "bad signature": "The token is not valid.",
-        "token expired": "The token has expired.",
-    },
-    groupings={"agency": "agency", "procedure": "procedure", "desk": "desk", "month": "month"},
-)
 
-TEXT: dict[Lang, DeskText] = {"vi": VI, "en": EN}
+def in_language(lang: Lang) -> DeskText:
+    """`WORDS` in ``lang``: each pair its text, each table of pairs a table of texts."""
+    texts: dict[str, Any] = {}
+    for item in fields(DeskWords):
+        value = getattr(WORDS, item.name)
+        if isinstance(value, dict):
+            texts[item.name] = {key: pick(pair, lang) for key, pair in value.items()}
+        else:
+            texts[item.name] = pick(value, lang)
+    return DeskText(lang=lang, other_lang_code="vi" if lang == "en" else "en", **texts)
+
+
+TEXT: dict[Lang, DeskText] = {"vi": in_language("vi"), "en": in_language("en")}

@@ -14,7 +14,10 @@ from fastapi import Request
 Lang = Literal["vi", "en"]
 LANG_COOKIE = "lang"
 
-TEXT: dict[str, tuple[str, str]] = {
+Bilingual = tuple[str, str]
+"""One text, Vietnamese first, English second."""
+
+TEXT: dict[str, Bilingual] = {
     "site": ("Dịch vụ công một cửa liên thông", "One-stop public services"),
     "catalogue": ("Danh mục thủ tục hành chính", "Catalogue of procedures"),
     "catalogue_intro": (
@@ -154,7 +157,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "choose_file": ("Chọn tệp", "Choose a file"),
 }
 
-STEP_KINDS: dict[str, tuple[str, str]] = {
+STEP_KINDS: dict[str, Bilingual] = {
     "automated_check": ("Kiểm tra, đối chiếu", "Automated check"),
     "officer_decision": ("Thẩm định, quyết định", "Appraisal and decision"),
     "signature": ("Ký duyệt", "Signature"),
@@ -164,7 +167,7 @@ STEP_KINDS: dict[str, tuple[str, str]] = {
 }
 
 # The words for the codes the tracking page shows (store.models DeliveryStatus, PaymentStatus).
-STATES: dict[str, tuple[str, str]] = {
+STATES: dict[str, Bilingual] = {
     "dispatched": ("Đã giao cho bưu điện", "Handed to the post office"),
     "delivered": ("Đã phát thành công", "Delivered"),
     "returned_to_desk": (
@@ -177,7 +180,7 @@ STATES: dict[str, tuple[str, str]] = {
 }
 
 # Why an act of the applicant was refused, by act, when the API says no (409/422).
-REFUSALS: dict[str, tuple[str, str]] = {
+REFUSALS: dict[str, Bilingual] = {
     "pay": (
         "Hồ sơ hiện không có khoản nghĩa vụ tài chính phải nộp, hoặc đang có giao dịch chưa xong",
         "Nothing is due now, or a payment is still being processed",
@@ -196,7 +199,7 @@ REFUSALS: dict[str, tuple[str, str]] = {
     ),
 }
 
-DOCUMENT_FORMS: dict[str, tuple[str, str]] = {
+DOCUMENT_FORMS: dict[str, Bilingual] = {
     "original": ("bản chính", "original"),
     "copy": ("bản sao hoặc bản chụp", "copy"),
     "certified_copy": ("bản sao có chứng thực", "certified copy"),
@@ -210,13 +213,17 @@ def lang_of(request: Request) -> Lang:
     return "en" if chosen == "en" else "vi"
 
 
+def pick(pair: Bilingual, lang: Lang) -> str:
+    """The text of ``pair`` in ``lang``."""
+    return pair[1] if lang == "en" else pair[0]
+
+
 def translator(lang: Lang) -> dict[str, str]:
     """Every key of `TEXT` in ``lang``."""
-    index = 1 if lang == "en" else 0
-    return {key: pair[index] for key, pair in TEXT.items()}
+    return {key: pick(pair, lang) for key, pair in TEXT.items()}
 
 
-def word(table: dict[str, tuple[str, str]], code: str, lang: Lang) -> str:
+def word(table: dict[str, Bilingual], code: str, lang: Lang) -> str:
     """The word for ``code`` in ``table`` (step kinds, document forms); the code if unknown."""
     pair = table.get(code)
-    return code if pair is None else pair[1 if lang == "en" else 0]
+    return code if pair is None else pick(pair, lang)
