@@ -161,9 +161,7 @@ class RegistryWriter:
         self._core = core
         self._run = run
         self._quiet = quiet
-        self._dirty = False
-        self._urgent = False
-        self._stopping = False
+        self._dirty = self._urgent = self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._synced: dict[str, str] = {}  # row key -> what the registry was last sent
 
