@@ -690,6 +690,15 @@ def _sorted_once(days: tuple[date, ...]) -> tuple[date, ...]:
     return ordered
 
 
+def _sorted_exceptions(days: tuple[date, ...], *, weekend: bool, rule: str) -> tuple[date, ...]:
+    """Exceptions to the week's pattern, sorted: days off fall on weekdays (``weekend`` false),
+    worked days on weekends (true); a day on the other side breaks ``rule``."""
+    for day in days:
+        if (day.weekday() >= 5) is not weekend:
+            raise ValueError(f"{day.isoformat()} is a {_weekday_name(day)}; {rule}")
+    return _sorted_once(days)
+
+
 class CalendarSnapshot(BaseModel):
     """The working days of a range of days, frozen: what a workflow computes its due moments with.
 
@@ -722,24 +731,21 @@ class CalendarSnapshot(BaseModel):
     @field_validator("days_off")
     @classmethod
     def _weekdays_only(cls, days: tuple[date, ...]) -> tuple[date, ...]:
-        for day in days:
-            if day.weekday() >= 5:
-                raise ValueError(
-                    f"{day.isoformat()} is a {_weekday_name(day)}; list only Monday–Friday days "
-                    f"(a weekend day is off unless it is in working_weekend_days)"
-                )
-        return _sorted_once(days)
+        return _sorted_exceptions(
+            days,
+            weekend=False,
+            rule="list only Monday–Friday days "
+            "(a weekend day is off unless it is in working_weekend_days)",
+        )
 
     @field_validator("working_weekend_days")
     @classmethod
     def _weekend_days_only(cls, days: tuple[date, ...]) -> tuple[date, ...]:
-        for day in days:
-            if day.weekday() < 5:
-                raise ValueError(
-                    f"{day.isoformat()} is a {_weekday_name(day)}; list only Saturdays and "
-                    f"Sundays (a weekday is worked unless it is in days_off)"
-                )
-        return _sorted_once(days)
+        return _sorted_exceptions(
+            days,
+            weekend=True,
+            rule="list only Saturdays and Sundays (a weekday is worked unless it is in days_off)",
+        )
 
     @field_validator("amendments")
     @classmethod

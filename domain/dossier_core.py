@@ -35,9 +35,8 @@ processing stops (form 05 of Circular 03/2025/TT-VPCP) and when a procedure is r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from domain.catalog import StepKind
 from domain.clock import VN_TZ, LegalClock
@@ -79,6 +78,20 @@ from domain.dossier import (
     SubmittedDocument,
     SupplementRequest,
 )
+from domain.effects import (
+    AttemptDelivery,
+    CancelCheck,
+    Dispatch,
+    Effect,
+    ExtendCalendar,
+    NoticeKind,
+    NotifyAgency,
+    NotifyApplicant,
+    NotifyAppointmentMoved,
+    ReturnToDesk,
+    RunCheck,
+    SendApology,
+)
 from domain.plan import DossierPlan, PlannedStep, ProcedurePolicy
 from domain.registry import (
     AuditEntry,
@@ -91,104 +104,6 @@ SUPPLEMENT_PAUSE = "bổ sung hồ sơ"
 CALENDAR_MARGIN = timedelta(days=365)
 CALENDAR_HORIZON = timedelta(days=730)  # how far a snapshot reaches past its start
 POSTMAN_ROUND = timedelta(hours=8)  # the next attempt: one working day later
-
-NoticeKind = Literal["due_soon", "overdue", "escalation", "withdrawn"]
-
-
-# ---- effects: what the shell carries out -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunCheck:
-    """Run the automated check of step ``key`` on its agency's queue (run number ``run``)."""
-
-    key: str
-    run: int
-
-
-@dataclass(frozen=True)
-class CancelCheck:
-    """The check of step ``key`` is no longer wanted (its procedure ended, or it was sent back)."""
-
-    key: str
-
-
-@dataclass(frozen=True)
-class SendApology:
-    """Issue form 04 for apology number ``sequence``."""
-
-    sequence: int
-
-
-@dataclass(frozen=True)
-class NotifyAgency:
-    """Tell an agency (or its head, for an escalation) about one of its steps; once each."""
-
-    kind: NoticeKind
-    step: str
-    agency: str
-    due: datetime | None
-    sequence: int
-
-
-@dataclass(frozen=True)
-class NotifyAppointmentMoved:
-    """Tell the applicant that a calendar amendment moved the appointment (not an apology)."""
-
-    change: int  # index into `DossierState.calendar_changes`
-
-
-@dataclass(frozen=True)
-class NotifyApplicant:
-    """Tell the applicant by e-mail: a supplement request, its reminder, that processing stopped
-    (``sequence``: the supplement request, from 1), or a refusal (``sequence``: its ledger row)."""
-
-    kind: ApplicantNoticeKind
-    sequence: int
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """Hand the result of return step ``step`` to the post."""
-
-    step: str
-
-
-@dataclass(frozen=True)
-class AttemptDelivery:
-    """The postman's attempt number ``attempt`` to deliver ``step``'s result."""
-
-    step: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class ReturnToDesk:
-    """The post gives up: the result goes back to the one-stop desk."""
-
-    step: str
-
-
-@dataclass(frozen=True)
-class ExtendCalendar:
-    """The dossier is about to outlive its calendar snapshot: ask for ``[first, last]``."""
-
-    first: date
-    last: date
-
-
-Effect = (
-    RunCheck
-    | CancelCheck
-    | SendApology
-    | NotifyAgency
-    | NotifyAppointmentMoved
-    | NotifyApplicant
-    | Dispatch
-    | AttemptDelivery
-    | ReturnToDesk
-    | ExtendCalendar
-)
 
 
 def calendar_window(received_at: datetime) -> tuple[date, date]:

@@ -56,10 +56,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import build_activities
 from activities.letters import ApologyInput, LetterActivities
-from activities.notify import AgencyNoticeInput
-from activities.post import AttemptInput, DispatchInput, ReturnToDeskInput, SimulatedPostOffice
+from activities.post import SimulatedPostOffice
 from activities.reception import CalendarInput, PlanDossierInput, PlanDossierResult
 from domain import dossier_views as views
+from domain import effects as fx
 from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
 from domain.clock import LegalClock
@@ -69,21 +69,7 @@ from domain.dossier import (
     DossierInput,
     Refusal,
 )
-from domain.dossier_core import (
-    AttemptDelivery,
-    CancelCheck,
-    Dispatch,
-    DossierCore,
-    Effect,
-    ExtendCalendar,
-    NotifyAgency,
-    NotifyApplicant,
-    NotifyAppointmentMoved,
-    ReturnToDesk,
-    RunCheck,
-    SendApology,
-    calendar_window,
-)
+from domain.dossier_core import DossierCore, calendar_window
 from domain.registry import RegistrySnapshot
 from engine.crypto import KeyRing
 from engine.keys import use_key_ring
@@ -115,7 +101,13 @@ from store.letters import save_contact
 from store.models import ApologyLetterRecord
 from store.read_model import write_snapshots
 from store.seed import seed_reference_data
-from workflows.dossier import apology_input, applicant_notice_input, appointment_moved_input
+from workflows.dossier import (
+    agency_notice_input,
+    apology_input,
+    applicant_notice_input,
+    appointment_moved_input,
+    post_input,
+)
 
 _log = logging.getLogger(__name__)
 _US = timedelta(microseconds=1)
@@ -134,7 +126,7 @@ class _Live:
     timer_token: int = 0  # bumped when the timer is cancelled (armed again earlier)
     fired_at: datetime | None = None  # the last timer that fired (for the driver's guard)
     failed: str | None = None  # reception refused the dossier
-    pending: deque[Effect] = field(default_factory=deque)
+    pending: deque[fx.Effect] = field(default_factory=deque)
 
 
 class CoreEngine:
@@ -429,7 +421,7 @@ class CoreEngine:
 
     # ---- the shell (workflows.dossier.DossierWorkflow) ---------------------------------------
 
-    def _apply(self, live: _Live, effects: list[Effect]) -> Process:
+    def _apply(self, live: _Live, effects: list[fx.Effect]) -> Process:
         """Carry out the effects in order, each result fed back at once; the timer is armed
         after every transition, as the shell's ``_apply`` does."""
         core = live.core
@@ -463,9 +455,8 @@ class CoreEngine:
             return
         yield from self._apply(live, core.tick(self.now()))
 
-    def _effect(self, live: _Live, core: DossierCore, effect: Effect) -> Process:
-        code = core.request.dossier_code
-        if isinstance(effect, RunCheck):
+    def _effect(self, live: _Live, core: DossierCore, effect: fx.Effect) -> Process:
+        if isinstance(effect, fx.RunCheck):
             planned = core.planned(effect.key)
             assert planned.activity is not None
             try:
@@ -477,9 +468,9 @@ class CoreEngine:
                 return
             done = core.check_done(effect.key, effect.run, result, self.now())
             yield from self._apply(live, done)
-        elif isinstance(effect, CancelCheck):
+        elif isinstance(effect, fx.CancelCheck):
             return  # checks answer at once here: nothing is in flight
-        elif isinstance(effect, SendApology):
+        elif isinstance(effect, fx.SendApology):
             letter = yield self._call(
                 "letters.issue-apology" if self._paperwork else _RECORD_APOLOGY,
                 apology_input(core, effect.sequence),
@@ -488,33 +479,23 @@ class CoreEngine:
                 core.apology_sent(effect.sequence, letter, False)
             else:
                 core.apology_sent(effect.sequence, letter.letter_id, letter.sent)
-        elif isinstance(effect, NotifyAgency):
+        elif isinstance(effect, fx.NotifyAgency):
             self.notices += 1
             if not self._paperwork:
                 return
-            yield self._call(
-                "notify.agency",
-                AgencyNoticeInput(
-                    dossier_code=code,
-                    kind=effect.kind,
-                    step=effect.step,
-                    agency=effect.agency,
-                    due=effect.due,
-                    sequence=effect.sequence,
-                ),
-            )
-        elif isinstance(effect, NotifyApplicant):
+            yield self._call("notify.agency", agency_notice_input(core, effect))
+        elif isinstance(effect, fx.NotifyApplicant):
             self.applicant_notices += 1
             if not self._paperwork:
                 return
             yield self._call("letters.applicant-notice", applicant_notice_input(core, effect))
-        elif isinstance(effect, NotifyAppointmentMoved):
+        elif isinstance(effect, fx.NotifyAppointmentMoved):
             yield self._call(
                 "letters.appointment-moved",
                 appointment_moved_input(core, effect.change),
             )
             core.applicant_notified(effect.change)
-        elif isinstance(effect, ExtendCalendar):
+        elif isinstance(effect, fx.ExtendCalendar):
             calendar = yield self._call(
                 "reception.calendar", CalendarInput(first=effect.first, last=effect.last)
             )
@@ -522,20 +503,12 @@ class CoreEngine:
         else:
             yield from self._post(live, core, effect)
 
-    def _post(
-        self, live: _Live, core: DossierCore, effect: Dispatch | AttemptDelivery | ReturnToDesk
-    ) -> Process:
-        code = core.request.dossier_code
-        name_vi = core.policy_name(core.planned(effect.step).procedure)
+    def _post(self, live: _Live, core: DossierCore, effect: fx.PostEffect) -> Process:
         now = self.now()
-        if isinstance(effect, Dispatch):
+        request = post_input(core, effect, now)
+        if isinstance(effect, fx.Dispatch):
             try:
-                dispatched = yield self._call(
-                    "post.dispatch",
-                    DispatchInput(
-                        dossier_code=code, step=effect.step, procedure_name_vi=name_vi, at=now
-                    ),
-                )
+                dispatched = yield self._call("post.dispatch", request)
             except ApplicationError as err:
                 if not err.non_retryable:
                     raise
@@ -544,27 +517,11 @@ class CoreEngine:
             yield from self._apply(
                 live, core.dispatched(effect.step, dispatched.tracking_number, now)
             )
-        elif isinstance(effect, AttemptDelivery):
-            delivery = core.state.deliveries[effect.step]
-            assert delivery.tracking_number is not None
-            attempt = yield self._call(
-                "post.attempt-delivery",
-                AttemptInput(
-                    dossier_code=code,
-                    step=effect.step,
-                    tracking_number=delivery.tracking_number,
-                    attempt=effect.attempt,
-                    at=now,
-                ),
-            )
+        elif isinstance(effect, fx.AttemptDelivery):
+            attempt = yield self._call("post.attempt-delivery", request)
             yield from self._apply(live, core.delivery_attempted(effect.step, attempt.outcome, now))
         else:
-            yield self._call(
-                "post.return-to-desk",
-                ReturnToDeskInput(
-                    dossier_code=code, step=effect.step, procedure_name_vi=name_vi, at=now
-                ),
-            )
+            yield self._call("post.return-to-desk", request)
             yield from self._apply(live, core.returned_to_desk(effect.step, now))
 
 

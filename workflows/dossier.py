@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.reception import CalendarInput, PlanDossierInput, PlanDossierResult
     from domain import dossier_views as views
+    from domain import effects as fx
     from domain.deadlines import ClockSnapshot
     from domain.dossier import (
         CONTINUING_AS_NEW,
@@ -76,21 +77,7 @@ with workflow.unsafe.imports_passed_through():
         TrackingState,
         WithdrawInput,
     )
-    from domain.dossier_core import (
-        OFFICER_KINDS,
-        AttemptDelivery,
-        CancelCheck,
-        Dispatch,
-        DossierCore,
-        Effect,
-        ExtendCalendar,
-        NotifyAgency,
-        NotifyApplicant,
-        NotifyAppointmentMoved,
-        ReturnToDesk,
-        RunCheck,
-        SendApology,
-    )
+    from domain.dossier_core import OFFICER_KINDS, DossierCore
     from domain.registry import SyncResult
     from engine import names
 
@@ -174,9 +161,7 @@ class RegistryWriter:
         self._core = core
         self._run = run
         self._quiet = quiet
-        self._dirty = False
-        self._urgent = False
-        self._stopping = False
+        self._dirty = self._urgent = self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._synced: dict[str, str] = {}  # row key -> what the registry was last sent
 
@@ -279,7 +264,42 @@ def appointment_moved_input(core: DossierCore, change: int) -> AppointmentMovedI
     )
 
 
-def applicant_notice_input(core: DossierCore, effect: NotifyApplicant) -> ApplicantNoticeInput:
+def agency_notice_input(core: DossierCore, effect: fx.NotifyAgency) -> AgencyNoticeInput:
+    """What ``notify.agency`` needs to warn an agency (or its head) about one of its steps; the
+    simulator's core engine sends the same."""
+    return AgencyNoticeInput(
+        dossier_code=core.request.dossier_code,
+        kind=effect.kind,
+        step=effect.step,
+        agency=effect.agency,
+        due=effect.due,
+        sequence=effect.sequence,
+    )
+
+
+def post_input(
+    core: DossierCore, effect: fx.PostEffect, at: datetime
+) -> DispatchInput | AttemptInput | ReturnToDeskInput:
+    """What the post's activity for ``effect`` needs (``post.dispatch``,
+    ``post.attempt-delivery``, ``post.return-to-desk``), handed over ``at``; the simulator's
+    core engine sends the same."""
+    code, step = core.request.dossier_code, effect.step
+    if isinstance(effect, fx.AttemptDelivery):
+        tracking_number = core.state.deliveries[step].tracking_number
+        assert tracking_number is not None  # dispatched before any attempt
+        return AttemptInput(
+            dossier_code=code,
+            step=step,
+            tracking_number=tracking_number,
+            attempt=effect.attempt,
+            at=at,
+        )
+    name_vi = core.policy_name(core.planned(step).procedure)
+    handover = DispatchInput if isinstance(effect, fx.Dispatch) else ReturnToDeskInput
+    return handover(dossier_code=code, step=step, procedure_name_vi=name_vi, at=at)
+
+
+def applicant_notice_input(core: DossierCore, effect: fx.NotifyApplicant) -> ApplicantNoticeInput:
     """What ``letters.applicant-notice`` needs to write the applicant (form 02, its reminder,
     form 03, form 05); the simulator's core engine sends the same."""
     notice = ApplicantNoticeInput(
@@ -402,14 +422,14 @@ class DossierWorkflow:
 
     # ---- carrying out the core's effects ------------------------------------------------------
 
-    def _apply(self, effects: list[Effect], urgent: bool = True) -> None:
+    def _apply(self, effects: list[fx.Effect], urgent: bool = True) -> None:
         """Carry out the effects, then re-arm the timer and publish what changed (``urgent``:
         see `RegistryWriter`)."""
         for effect in effects:
-            if isinstance(effect, RunCheck):
+            if isinstance(effect, fx.RunCheck):
                 if not self._draining:  # a check opened while draining runs in the next run
                     self._start_check(effect)
-            elif isinstance(effect, CancelCheck):
+            elif isinstance(effect, fx.CancelCheck):
                 task = self._checks.pop(effect.key, None)
                 if task is not None:
                     task.cancel()
@@ -433,7 +453,7 @@ class DossierWorkflow:
         self._desk.add(task)
         task.add_done_callback(self._desk.discard)
 
-    def _start_check(self, effect: RunCheck) -> None:
+    def _start_check(self, effect: fx.RunCheck) -> None:
         task = asyncio.create_task(self._run_check(effect))
         self._checks[effect.key] = task
 
@@ -443,7 +463,7 @@ class DossierWorkflow:
 
         task.add_done_callback(forget)
 
-    async def _run_check(self, effect: RunCheck) -> None:
+    async def _run_check(self, effect: fx.RunCheck) -> None:
         core = self._core
         planned = core.planned(effect.key)
         assert planned.activity is not None
@@ -464,10 +484,10 @@ class DossierWorkflow:
             return
         self._apply(core.check_done(effect.key, effect.run, result, workflow.now()), urgent=False)
 
-    async def _desk_effect(self, effect: Effect) -> None:
+    async def _desk_effect(self, effect: fx.Effect) -> None:
         """Run one of the one-stop desk's effects, then feed the outcome back to the core."""
-        core, code = self._core, self._request.dossier_code
-        if isinstance(effect, SendApology):
+        core = self._core
+        if isinstance(effect, fx.SendApology):
             letter = await self._at_the_desk(
                 "letters.issue-apology",
                 apology_input(core, effect.sequence),
@@ -477,28 +497,21 @@ class DossierWorkflow:
             )
             core.apology_sent(effect.sequence, letter.letter_id, letter.sent)
             self._registry.touch()
-        elif isinstance(effect, NotifyAgency):
+        elif isinstance(effect, fx.NotifyAgency):
             await self._at_the_desk(
                 "notify.agency",
-                AgencyNoticeInput(
-                    dossier_code=code,
-                    kind=effect.kind,
-                    step=effect.step,
-                    agency=effect.agency,
-                    due=effect.due,
-                    sequence=effect.sequence,
-                ),
+                agency_notice_input(core, effect),
                 AgencyNoticeResult,
                 f"Thông báo {effect.kind} cho {effect.agency}",
             )
-        elif isinstance(effect, NotifyApplicant):
+        elif isinstance(effect, fx.NotifyApplicant):
             await self._at_the_desk(
                 "letters.applicant-notice",
                 applicant_notice_input(core, effect),
                 NoticeSent,
                 f"Thông báo cho người nộp hồ sơ: {effect.kind} ({effect.sequence})",
             )
-        elif isinstance(effect, NotifyAppointmentMoved):
+        elif isinstance(effect, fx.NotifyAppointmentMoved):
             await self._at_the_desk(
                 "letters.appointment-moved",
                 appointment_moved_input(core, effect.change),
@@ -506,7 +519,7 @@ class DossierWorkflow:
                 "Thông báo dời ngày hẹn do điều chỉnh lịch làm việc",
             )
             core.applicant_notified(effect.change)
-        elif isinstance(effect, ExtendCalendar):
+        elif isinstance(effect, fx.ExtendCalendar):
             calendar = await self._at_the_desk(
                 "reception.calendar",
                 CalendarInput(first=effect.first, last=effect.last),
@@ -515,52 +528,38 @@ class DossierWorkflow:
             )
             self._apply(core.calendar_extended(calendar, workflow.now()))
         else:
-            assert isinstance(effect, Dispatch | AttemptDelivery | ReturnToDesk)
+            assert isinstance(effect, fx.PostEffect)
             await self._post(effect)
 
-    async def _post(self, effect: Dispatch | AttemptDelivery | ReturnToDesk) -> None:
-        core, code = self._core, self._request.dossier_code
-        name_vi = core.policy_name(core.planned(effect.step).procedure)
-        if isinstance(effect, Dispatch):
+    async def _post(self, effect: fx.PostEffect) -> None:
+        core = self._core
+        request = post_input(core, effect, workflow.now())
+        if isinstance(effect, fx.Dispatch):
             try:
                 dispatched = await self._at_the_desk(
-                    "post.dispatch",
-                    DispatchInput(
-                        dossier_code=code, step=effect.step, procedure_name_vi=name_vi,
-                        at=workflow.now(),
-                    ),
-                    DispatchResult,
-                    "Chuyển kết quả cho bưu điện",
-                )  # fmt: skip
+                    "post.dispatch", request, DispatchResult, "Chuyển kết quả cho bưu điện"
+                )
             except ActivityError as err:
                 if not (isinstance(err.cause, ApplicationError) and err.cause.non_retryable):
                     raise
                 self._apply(core.dispatch_refused(effect.step, err.cause.message, workflow.now()))
                 return
             self._apply(core.dispatched(effect.step, dispatched.tracking_number, workflow.now()))
-        elif isinstance(effect, AttemptDelivery):
-            delivery = core.state.deliveries[effect.step]
-            assert delivery.tracking_number is not None
+        elif isinstance(effect, fx.AttemptDelivery):
             attempt = await self._at_the_desk(
                 "post.attempt-delivery",
-                AttemptInput(
-                    dossier_code=code, step=effect.step, tracking_number=delivery.tracking_number,
-                    attempt=effect.attempt, at=workflow.now(),
-                ),
+                request,
                 AttemptResult,
                 f"Phát bưu gửi lần {effect.attempt}",
-            )  # fmt: skip
+            )
             self._apply(core.delivery_attempted(effect.step, attempt.outcome, workflow.now()))
         else:
             await self._at_the_desk(
                 "post.return-to-desk",
-                ReturnToDeskInput(
-                    dossier_code=code, step=effect.step, procedure_name_vi=name_vi,
-                    at=workflow.now(),
-                ),
+                request,
                 ReturnToDeskResult,
                 "Chuyển kết quả về Bộ phận Một cửa, báo người nộp",
-            )  # fmt: skip
+            )
             self._apply(core.returned_to_desk(effect.step, workflow.now()))
 
     async def _at_the_desk(

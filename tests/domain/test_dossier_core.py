@@ -41,12 +41,11 @@ from domain.dossier import (
     SubmissionChannel,
     SubmittedDocument,
 )
-from domain.dossier_core import (
-    OFFICER_KINDS,
+from domain.dossier_core import OFFICER_KINDS, DossierCore, calendar_window
+from domain.effects import (
     AttemptDelivery,
     CancelCheck,
     Dispatch,
-    DossierCore,
     Effect,
     ExtendCalendar,
     NotifyAgency,
@@ -55,7 +54,6 @@ from domain.dossier_core import (
     ReturnToDesk,
     RunCheck,
     SendApology,
-    calendar_window,
 )
 from domain.plan import plan_dossier
 

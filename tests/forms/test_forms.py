@@ -32,8 +32,9 @@ from domain.catalog import default_catalog
 from domain.clock import VN_TZ, LegalClock
 from domain.deadlines import Verdict, snapshot_of
 from domain.dossier import AutomatedCheckResult, DossierInput, DossierStatus
-from domain.dossier_core import DossierCore, RunCheck, calendar_window
+from domain.dossier_core import DossierCore, calendar_window
 from domain.dossier_views import registry_rows
+from domain.effects import RunCheck
 from domain.plan import plan_dossier
 from engine.settings import Settings, get_settings
 from forms import (
