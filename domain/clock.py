@@ -480,12 +480,27 @@ class LegalClock:
         if duration == timedelta(0):
             return _aware(begin)
         remaining = duration
-        for segment_start, segment_end in self._counted_segments(begin, merged, None):
-            available = segment_end - segment_start
-            # `>=` makes an exact fit end at the segment's end (closing time or pause start).
-            if available >= remaining:
-                return _aware(segment_start + remaining)
-            remaining -= available
+        if not merged:
+            # No pause (most questions): the office's own stretches, walked in place (what
+            # `_counted_segments` yields without pauses, less a generator's cost per stretch).
+            cursor = begin
+            while True:
+                try:
+                    segment_start, segment_end = self._next_segment(cursor)
+                except (CalendarRangeError, OverflowError):
+                    break
+                available = segment_end - segment_start
+                if available >= remaining:  # as below
+                    return _aware(segment_start + remaining)
+                remaining -= available
+                cursor = segment_end
+        else:
+            for segment_start, segment_end in self._counted_segments(begin, merged, None):
+                available = segment_end - segment_start
+                # `>=` makes an exact fit end at the segment's end (closing time or pause start).
+                if available >= remaining:
+                    return _aware(segment_start + remaining)
+                remaining -= available
         raise ValueError(
             f"{duration / timedelta(hours=1):g} working hours do not elapse from "
             f"{start.isoformat()} before "
@@ -564,6 +579,19 @@ class LegalClock:
         self._is_working_day(local_end.date())
         merged = self._merge_pauses(pauses)
         total = timedelta(0)
+        if not merged:
+            # No pause: as `_counted_segments` without pauses, walked in place (see `_add`).
+            cursor = local_start
+            while cursor < local_end:
+                try:
+                    segment_start, segment_end = self._next_segment(cursor)
+                except (CalendarRangeError, OverflowError):
+                    break
+                if segment_start >= local_end:
+                    break
+                cursor = min(segment_end, local_end)
+                total += cursor - segment_start
+            return total
         for segment_start, segment_end in self._counted_segments(local_start, merged, local_end):
             total += segment_end - segment_start
         return total
