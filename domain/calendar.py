@@ -979,6 +979,9 @@ class WorkingCalendar:
         self._first_year: int = coverage.start_year
         self._last_year: int = coverage.end_year
         self._years: dict[int, _YearTable] = {}
+        # Per year, its exceptions to the weekly rhythm in day order: (weekdays off, weekend
+        # days worked). A snapshot is cut from these instead of asking about each of its days.
+        self._exceptions: dict[int, tuple[tuple[date, ...], tuple[date, ...]]] = {}
         for year in years:
             self._year(year)
 
@@ -1096,18 +1099,32 @@ class WorkingCalendar:
             )
         days_off: list[date] = []
         working_weekend_days: list[date] = []
-        day = first
-        while day <= last:
-            weekend = day.weekday() >= 5
-            if self.is_working_day(day) == weekend:
-                (working_weekend_days if weekend else days_off).append(day)
-            day += timedelta(days=1)
+        for year in range(first.year, last.year + 1):
+            off, worked = self._exceptions_of(year)
+            days_off += (day for day in off if first <= day <= last)
+            working_weekend_days += (day for day in worked if first <= day <= last)
         return CalendarSnapshot(
             first_day=first,
             last_day=last,
             days_off=tuple(days_off),
             working_weekend_days=tuple(working_weekend_days),
         )
+
+    def _exceptions_of(self, year: int) -> tuple[tuple[date, ...], tuple[date, ...]]:
+        """The year's weekdays off and weekend days worked, each in day order (remembered: a
+        simulation cuts a snapshot per receipt day from the same two or three years)."""
+        exceptions = self._exceptions.get(year)
+        if exceptions is None:
+            days_off: list[date] = []
+            working_weekend_days: list[date] = []
+            day, end = date(year, 1, 1), date(year, 12, 31)
+            while day <= end:
+                weekend = day.weekday() >= 5
+                if self.is_working_day(day) == weekend:
+                    (working_weekend_days if weekend else days_off).append(day)
+                day += timedelta(days=1)
+            exceptions = self._exceptions[year] = (tuple(days_off), tuple(working_weekend_days))
+        return exceptions
 
     def working_days_between(self, start: date, end: date) -> int:
         """Number of working days in the half-open range ``[start, end)``.

@@ -174,6 +174,8 @@ def working_hours(n: float) -> timedelta:
 
 def _local(moment: datetime, what: str) -> datetime:
     """The naive Viet Nam wall-clock time of an aware instant."""
+    if moment.tzinfo is VN_TZ:
+        return moment.replace(tzinfo=None)  # already Viet Nam time (most instants here)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(
             f"{what} must carry a time-zone offset (got naive {moment.isoformat()}); "
@@ -253,8 +255,14 @@ class LegalClock:
 
     # -- building blocks on naive local times -------------------------------------------------
 
+    # The memo lookups are written out (not `_recalled`): these run hundreds of thousands of
+    # times in a simulated year, and a call less is a good part of their cost.
     def _is_working_day(self, day: date) -> bool:
-        return _recalled(self._works, day, self._calendar.is_working_day)
+        works = self._works.get(day)
+        if works is None:
+            works = self._calendar.is_working_day(day)
+            _remember(self._works, day, works)
+        return works
 
     def _next_working_day(self, day: date) -> date:
         return _recalled(self._next_day, day, self._calendar.next_working_day)
@@ -264,7 +272,11 @@ class LegalClock:
 
     def _next_segment(self, cursor: datetime) -> _Interval:
         """The first stretch of office time at or after ``cursor``, clipped to start there."""
-        return _recalled(self._next_segments, cursor, self._find_next_segment)
+        segment = self._next_segments.get(cursor)
+        if segment is None:
+            segment = self._find_next_segment(cursor)
+            _remember(self._next_segments, cursor, segment)
+        return segment
 
     def _find_next_segment(self, cursor: datetime) -> _Interval:
         day = cursor.date()
@@ -277,9 +289,17 @@ class LegalClock:
         opening, closing = self._sessions[0]
         return datetime.combine(day, opening), datetime.combine(day, closing)
 
-    def _answer(self, key: tuple[Any, ...] | None, compute: Callable[[Any], _V]) -> _V:
-        """A public question's answer, remembered under ``key`` (None: not to be remembered)."""
-        return compute(None) if key is None else _recalled(self._answers, key, compute)
+    def _answer(self, key: tuple[Any, ...] | None, compute: Callable[..., _V], *args: Any) -> _V:
+        """A public question's answer ``compute(*args)``, remembered under ``key`` (None: not to
+        be remembered). The arguments are passed on, not closed over: no function is made per
+        question."""
+        if key is None:
+            return compute(*args)
+        answer: _V | None = self._answers.get(key)
+        if answer is None:
+            answer = compute(*args)
+            _remember(self._answers, key, answer)
+        return answer
 
     def _previous_segment(self, cursor: datetime) -> _Interval:
         """The last stretch of office time before ``cursor``, clipped to end there."""
@@ -447,7 +467,7 @@ class LegalClock:
                 or no due moment within the calendar's range (typically an open pause).
         """
         key = _memo_key("add", start, duration, pauses)
-        return self._answer(key, lambda _: self._add(start, duration, pauses))
+        return self._answer(key, self._add, start, duration, pauses)
 
     def _add(
         self, start: datetime, duration: timedelta, pauses: Sequence[tuple[datetime, datetime]]
@@ -460,12 +480,27 @@ class LegalClock:
         if duration == timedelta(0):
             return _aware(begin)
         remaining = duration
-        for segment_start, segment_end in self._counted_segments(begin, merged, None):
-            available = segment_end - segment_start
-            # `>=` makes an exact fit end at the segment's end (closing time or pause start).
-            if available >= remaining:
-                return _aware(segment_start + remaining)
-            remaining -= available
+        if not merged:
+            # No pause (most questions): the office's own stretches, walked in place (what
+            # `_counted_segments` yields without pauses, less a generator's cost per stretch).
+            cursor = begin
+            while True:
+                try:
+                    segment_start, segment_end = self._next_segment(cursor)
+                except (CalendarRangeError, OverflowError):
+                    break
+                available = segment_end - segment_start
+                if available >= remaining:  # as below
+                    return _aware(segment_start + remaining)
+                remaining -= available
+                cursor = segment_end
+        else:
+            for segment_start, segment_end in self._counted_segments(begin, merged, None):
+                available = segment_end - segment_start
+                # `>=` makes an exact fit end at the segment's end (closing time or pause start).
+                if available >= remaining:
+                    return _aware(segment_start + remaining)
+                remaining -= available
         raise ValueError(
             f"{duration / timedelta(hours=1):g} working hours do not elapse from "
             f"{start.isoformat()} before "
@@ -491,7 +526,7 @@ class LegalClock:
             ValueError: A naive datetime or a negative duration.
         """
         key = _memo_key("subtract", end, duration, ())
-        return self._answer(key, lambda _: self._subtract(end, duration))
+        return self._answer(key, self._subtract, end, duration)
 
     def _subtract(self, end: datetime, duration: timedelta) -> datetime:
         if duration < timedelta(0):
@@ -529,7 +564,7 @@ class LegalClock:
             ValueError: A naive datetime, a bad pause, or a date outside the calendar's range.
         """
         key = _memo_key("between", start, end, pauses)
-        return self._answer(key, lambda _: self._working_time_between(start, end, pauses))
+        return self._answer(key, self._working_time_between, start, end, pauses)
 
     def _working_time_between(
         self, start: datetime, end: datetime, pauses: Sequence[tuple[datetime, datetime]]
@@ -544,6 +579,19 @@ class LegalClock:
         self._is_working_day(local_end.date())
         merged = self._merge_pauses(pauses)
         total = timedelta(0)
+        if not merged:
+            # No pause: as `_counted_segments` without pauses, walked in place (see `_add`).
+            cursor = local_start
+            while cursor < local_end:
+                try:
+                    segment_start, segment_end = self._next_segment(cursor)
+                except (CalendarRangeError, OverflowError):
+                    break
+                if segment_start >= local_end:
+                    break
+                cursor = min(segment_end, local_end)
+                total += cursor - segment_start
+            return total
         for segment_start, segment_end in self._counted_segments(local_start, merged, local_end):
             total += segment_end - segment_start
         return total

@@ -168,10 +168,12 @@ class DossierCore:
         return self._clock[1]
 
     def _plan_shape(self) -> _PlanShape:
-        plan = self.plan
-        if self._shape is None or self._shape.plan is not plan:
-            self._shape = _PlanShape(plan)
-        return self._shape
+        plan = self.state.plan
+        shape = self._shape
+        if shape is None or shape.plan is not plan:
+            assert plan is not None, "the dossier is not received yet"
+            shape = self._shape = _PlanShape(plan)
+        return shape
 
     @property
     def received(self) -> bool:
@@ -201,8 +203,9 @@ class DossierCore:
         if self.state.plan is None:
             return []
         steps = self.state.steps
-        opened = [(p, steps[key]) for p, key in self._plan_shape().keyed]
-        return [(p, step) for p, step in opened if step.status is StepStatus.OPEN]
+        is_open = StepStatus.OPEN
+        return [(p, step) for p, key in self._plan_shape().keyed
+                if (step := steps[key]).status is is_open]  # fmt: skip
 
     def check_input(self, key: str) -> AutomatedCheckInput:
         """What the automated check of step ``key`` is asked."""
@@ -651,6 +654,8 @@ class DossierCore:
     def _only_the_post_left(self) -> bool:
         """Whether every step still to finish is a result with the post (none held by an agency)."""
         deliveries = self.state.deliveries
+        if not deliveries:
+            return False  # nothing with the post (most dossiers): no need to look at the steps
         waiting = [key for key, step in self.state.steps.items()
                    if step.status not in (StepStatus.DONE, StepStatus.CANCELLED)]  # fmt: skip
         return bool(waiting) and all(
@@ -835,7 +840,8 @@ class DossierCore:
         if state.plan is None or self.finished:
             return None
         moments: list[datetime] = []
-        for _, step in self.open_steps():
+        open_steps = self.open_steps()
+        for _, step in open_steps:
             if step.overdue:
                 continue
             if step.due is not None:
@@ -844,7 +850,7 @@ class DossierCore:
                 moments.append(step.warn_at)
             if step.notice_ends is not None:
                 moments.append(step.notice_ends)
-        for _, step in self.open_steps():
+        for _, step in open_steps:
             if step.overdue and step.notice_ends is not None:
                 moments.append(step.notice_ends)
         moments += [
@@ -1461,7 +1467,8 @@ class DossierCore:
         state = self.state
         if state.plan is None or state.status in TERMINAL:
             return
-        steps = [state.steps[s.key] for s in state.plan.steps]
+        keyed = self._plan_shape().keyed
+        steps = [state.steps[key] for _, key in keyed]
         if state.withdrawn_reason is not None:
             state.status = DossierStatus.WITHDRAWN
         elif state.procedure_outcomes and all(
@@ -1483,13 +1490,13 @@ class DossierCore:
         elif self.supplement_open():
             state.status = DossierStatus.SUPPLEMENT_REQUESTED
         elif any(
-            s.kind == StepKind.PAYMENT and state.steps[s.key].status is StepStatus.OPEN
-            for s in state.plan.steps
+            s.kind == StepKind.PAYMENT and state.steps[key].status is StepStatus.OPEN
+            for s, key in keyed
         ):
             state.status = DossierStatus.FINANCIAL_OBLIGATION
         elif all(
-            state.steps[s.key].status in (StepStatus.DONE, StepStatus.CANCELLED)
-            for s in state.plan.steps
+            state.steps[key].status in (StepStatus.DONE, StepStatus.CANCELLED)
+            for s, key in keyed
             if s.kind != StepKind.RETURN_RESULT
         ):
             state.status = DossierStatus.DECIDED
