@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from fontTools import subset
-from fontTools.ttLib import TTFont
-from fpdf import FPDF
 from pydantic import BaseModel, ConfigDict
 
 from domain.clock import VN_TZ
@@ -211,21 +208,27 @@ def render_apology_html(letter: ApologyLetter) -> str:
     return render_text("apology_04.html.j2", **_apology_context(letter, qr))
 
 
-class _Pdf(FPDF):
-    """An A4 page in the font of the forms, with fixed metadata so output is reproducible."""
+def _pdf(font: PdfFont, created: datetime, *, landscape: bool = False) -> Any:
+    """An A4 page in the font of the forms, with fixed metadata so output is reproducible.
 
-    def __init__(self, font: PdfFont, created: datetime, *, landscape: bool = False) -> None:
-        super().__init__(orientation="L" if landscape else "P", format="A4", unit="mm")
-        self.add_font(_FAMILY, "", str(font.regular))
-        self.add_font(_FAMILY, "B", str(font.bold))
-        # DejaVu's core package has no oblique face; italics are set upright rather than failing.
-        self.add_font(_FAMILY, "I", str(font.regular))
-        self.add_font(_FAMILY, "BI", str(font.bold))
-        self.set_margins(20, 15, 15)
-        self.set_auto_page_break(auto=True, margin=15)
-        self.set_creation_date(created.astimezone(UTC))
-        self.set_producer("lienthong forms")
-        self.set_lang("vi")
+    fpdf2 (with fontTools and numpy, a third of a second) is imported on the first PDF, not
+    with the module: the workers and the simulations import the letters without always
+    typesetting one.
+    """
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="L" if landscape else "P", format="A4", unit="mm")
+    pdf.add_font(_FAMILY, "", str(font.regular))
+    pdf.add_font(_FAMILY, "B", str(font.bold))
+    # DejaVu's core package has no oblique face; italics are set upright rather than failing.
+    pdf.add_font(_FAMILY, "I", str(font.regular))
+    pdf.add_font(_FAMILY, "BI", str(font.bold))
+    pdf.set_margins(20, 15, 15)
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.set_creation_date(created.astimezone(UTC))
+    pdf.set_producer("lienthong forms")
+    pdf.set_lang("vi")
+    return pdf
 
 
 # The characters Vietnamese documents are written in: Latin with its supplements and the
@@ -262,6 +265,9 @@ def _cut_font(font: PdfFont) -> _CutFont:
 
 
 def _cut_face(path: Path) -> tuple[Path, frozenset[int]]:
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
     wanted = [code for block in _COMMON_CHARACTERS for code in block]
     source = path.read_bytes()
     key = hashlib.sha256(source + repr(_COMMON_CHARACTERS).encode()).hexdigest()[:16]
@@ -315,7 +321,7 @@ def html_to_pdf(
         font_size: The body text size in points.
         landscape: A4 landscape, for wide tables (forms 05 and 06).
     """
-    pdf = _Pdf(_font_for(html + title + author + subject, font), created, landscape=landscape)
+    pdf = _pdf(_font_for(html + title + author + subject, font), created, landscape=landscape)
     pdf.set_title(title)
     pdf.set_author(author)
     pdf.set_subject(subject)

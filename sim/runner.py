@@ -15,9 +15,11 @@ weekdays and holidays and change what it means.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -174,7 +176,11 @@ async def run_scenario(
 
 
 def _prepare_database(url: str) -> None:
-    upgrade(url)
+    fresh = _fresh_sqlite_file(url)
+    if fresh is None:
+        upgrade(url)
+    else:
+        shutil.copyfile(_migrated_template(), fresh)
     if url.startswith("sqlite"):
         engine = sync_engine(url)
         try:
@@ -183,6 +189,35 @@ def _prepare_database(url: str) -> None:
                 connection.execute(text("PRAGMA journal_mode=WAL"))
         finally:
             engine.dispose()
+
+
+def _fresh_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite registry not created yet (a run's scratch), else None."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or Path(database).exists():
+        return None
+    return Path(database)
+
+
+_template_lock = threading.Lock()
+_template: Path | None = None
+
+
+def _migrated_template() -> Path:
+    """An empty registry migrated to the newest revision, made once per process: each fresh
+    scratch registry is a copy of it, so a process that runs many simulations (the staffing
+    planner, what-ifs, the benchmarks) runs the migrations once, not once per run."""
+    global _template
+    with _template_lock:
+        if _template is None:
+            folder = Path(tempfile.mkdtemp(prefix="lienthong-sim-template-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "registry.db"
+            upgrade(f"sqlite:///{path}")
+            _template = path
+        return _template
 
 
 async def _run(

@@ -57,10 +57,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def dialect_insert(bind: AsyncSession | Connection, table: Any) -> Any:
+def dialect_insert(bind: AsyncSession | Connection | str, table: Any) -> Any:
     """An INSERT that can say ON CONFLICT: spelled the same on PostgreSQL and SQLite, but
-    SQLAlchemy builds it per dialect (of a session's or a connection's database)."""
-    dialect = bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
+    SQLAlchemy builds it per dialect (of a session's or a connection's database, or the
+    dialect named: a statement built once per dialect)."""
+    if isinstance(bind, str):
+        dialect = bind
+    elif isinstance(bind, Connection):
+        dialect = bind.dialect.name
+    else:
+        dialect = bind.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 

@@ -263,10 +263,45 @@ def write_snapshots(connection: Connection, snapshots: Sequence[RegistrySnapshot
             stmt = on_conflict(
                 dialect_insert(connection, table), table, keys, rows[0] if update else ()
             )
-            connection.execute(stmt, rows)
+            _execute_many(connection, stmt, rows)
     dossiers = [dossier_values(snapshot) for snapshot in snapshots]
-    connection.execute(
-        _dossier_upsert(dialect_insert(connection, DossierRecord), dossiers[0]), dossiers
+    _execute_many(
+        connection,
+        _dossier_upsert(dialect_insert(connection, DossierRecord), dossiers[0]),
+        dossiers,
+    )
+
+
+def _execute_many(connection: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """``connection.execute(stmt, rows)``; on SQLite, rows of the same keys go to the driver in
+    one ``executemany`` of the statement compiled once, each value through the bind processor
+    SQLAlchemy would apply: the same SQL and the same stored values, without SQLAlchemy's
+    per-row parameter handling, which cost as much as SQLite's own work (a simulated year
+    writes a few million values). A statement whose compilation needs more than the rows'
+    values (Python-side column defaults) goes the usual way."""
+    dialect = connection.dialect
+    keys = list(rows[0])
+    compiled = stmt.compile(dialect=dialect, column_keys=keys)
+    names = compiled.positiontup
+    if (
+        dialect.name != "sqlite"
+        or names is None
+        or compiled.insert_prefetch
+        or any(list(row) != keys for row in rows)
+    ):
+        connection.execute(stmt, rows)
+        return
+    binds = [compiled.binds[name] for name in names]
+    if any(bind.key not in rows[0] for bind in binds):
+        connection.execute(stmt, rows)
+        return
+    fields = [
+        (bind.key, bind.type._cached_bind_processor(dialect) or (lambda value: value))
+        for bind in binds
+    ]
+    connection.exec_driver_sql(
+        compiled.string,
+        [tuple(process(row[key]) for key, process in fields) for row in rows],
     )
 
 
