@@ -24,6 +24,62 @@ def vnd(amount: int) -> str:
     return f"{amount:,}".replace(",", ".")
 
 
+_DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
+_SCALES = ("tỷ", "nghìn", "triệu")  # by the group's index modulo 3 (index 0: none)
+
+
+def _three_digits(n: int, leading: bool) -> list[str]:
+    """0 < ``n`` < 1000 read as Vietnamese does. A group after a higher one says its hundreds
+    even when they are none (``không trăm``) and joins a lone unit with ``linh``."""
+    hundreds, tens, units = n // 100, n // 10 % 10, n % 10
+    words: list[str] = []
+    if hundreds or not leading:
+        words += [_DIGITS[hundreds], "trăm"]
+    if tens == 0:
+        if units and words:
+            words.append("linh")
+    elif tens == 1:
+        words.append("mười")
+    else:
+        words += [_DIGITS[tens], "mươi"]
+    if units == 0:
+        return words
+    if units == 1 and tens >= 2:
+        words.append("mốt")  # hai mươi mốt, not hai mươi một
+    elif units == 5 and tens >= 1:
+        words.append("lăm")  # mười lăm, hai mươi lăm
+    else:
+        words.append(_DIGITS[units])
+    return words
+
+
+def vnd_in_words(amount: int) -> str:
+    """``Một trăm năm mươi nghìn đồng``: the amount in words, as receipts and invoices print
+    it under the figure. Groups of three digits take nghìn, triệu, tỷ; past a thousand tỷ the
+    scale starts again (``một nghìn tỷ``). A group of zeros is not read."""
+    if amount < 0:
+        raise ValueError(f"an amount in words is never negative: {amount}")
+    if amount == 0:
+        return "Không đồng"
+    groups: list[int] = []
+    rest = amount
+    while rest:
+        groups.append(rest % 1000)
+        rest //= 1000
+    words: list[str] = []
+    for index in range(len(groups) - 1, -1, -1):
+        group = groups[index]
+        if group == 0:
+            if index % 3 == 0 and index and words and words[-1] != "tỷ":
+                words.append("tỷ")  # 1.000.000.000.000: một nghìn tỷ
+            continue
+        words += _three_digits(group, leading=not words)
+        if index:
+            words.append(_SCALES[index % 3])
+    text = " ".join(words)
+    return f"{text[0].upper()}{text[1:]} đồng"
+
+
 def reference(template_no: str, symbol: str, number: int) -> str:
     """``01BLP0-001 BL/26E số 0000007``: ký hiệu mẫu số, ký hiệu and số, as printed."""
     return f"{template_no} {symbol} số {number:07d}"
@@ -71,6 +127,7 @@ def render_receipt_html(receipt: ReceiptDocument) -> str:
         reason_vi=receipt.reason_vi,
         fee_name_vi=receipt.fee_name_vi,
         amount_text=vnd(receipt.amount_vnd),
+        amount_words=vnd_in_words(receipt.amount_vnd),
         method_vi=METHODS_VI[receipt.method],
         issued_at=receipt.issued_at,
         collector_vi=receipt.collector_vi,

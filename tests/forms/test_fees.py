@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from domain.catalog import Catalog, Fee, load_catalog
 from domain.fees import fee_due
-from forms.receipt import ReceiptDocument, receipt_pdf, render_receipt_html
+from forms.receipt import ReceiptDocument, receipt_pdf, render_receipt_html, vnd_in_words
 from forms.render import find_font
 from store import receipts
 from store.db import async_engine, session_factory
@@ -81,10 +81,42 @@ def test_a_receipt_prints_its_legal_fields_in_html_and_pdf() -> None:
         "Nguyễn Thị Hòa",
         "Lệ phí đăng ký lại khai sinh",
         "5.000 đồng",
+        "Bằng chữ: Năm nghìn đồng",
         "ngày 02 tháng 03 năm 2026",
     ):
         assert flat(needle) in text, needle
     assert len(pypdf.PdfReader(io.BytesIO(pdf)).pages) == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "words"),
+    [
+        (0, "Không đồng"),
+        (15, "Mười lăm đồng"),
+        (21, "Hai mươi mốt đồng"),
+        (105, "Một trăm linh năm đồng"),
+        (1001, "Một nghìn không trăm linh một đồng"),
+        (25_000, "Hai mươi lăm nghìn đồng"),
+        (101_000, "Một trăm linh một nghìn đồng"),
+        (150_000, "Một trăm năm mươi nghìn đồng"),
+        (1_050_000, "Một triệu không trăm năm mươi nghìn đồng"),
+        (1_000_500, "Một triệu năm trăm đồng"),
+        (21_000_000, "Hai mươi mốt triệu đồng"),
+        (1_000_000_000_000, "Một nghìn tỷ đồng"),
+        (
+            1_234_567_890_123,
+            "Một nghìn hai trăm ba mươi bốn tỷ năm trăm sáu mươi bảy triệu tám trăm chín mươi"
+            " nghìn một trăm hai mươi ba đồng",
+        ),
+    ],
+)
+def test_an_amount_is_printed_in_words_as_vietnamese_reads_it(amount: int, words: str) -> None:
+    assert vnd_in_words(amount) == words
+
+
+def test_a_negative_amount_has_no_words() -> None:
+    with pytest.raises(ValueError, match="never negative"):
+        vnd_in_words(-1)
 
 
 @pytest.mark.postgres
