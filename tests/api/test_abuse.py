@@ -397,6 +397,15 @@ async def test_the_delivery_address_changes_with_the_secret_only_and_is_audited(
     assert at_desk.status_code == 409
 
 
+async def _answer_before_close(reader: asyncio.StreamReader) -> bytes:
+    """What the server sent before it closed the connection. A close while our unread header
+    lines sit in its buffer is a reset (TCP's RST), not an orderly end: closed all the same."""
+    try:
+        return await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:
+        return b""
+
+
 @pytest.mark.devserver
 async def test_a_client_that_never_finishes_its_request_head_is_cut_off(
     two_apis: tuple[list[str], str],
@@ -424,6 +433,6 @@ async def test_a_client_that_never_finishes_its_request_head_is_cut_off(
             except ConnectionError:
                 break
             await asyncio.sleep(0.5)
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
+        assert await _answer_before_close(reader) == b""  # closed, nothing answered
         writer.close()
     assert time.monotonic() - started < 8
