@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.db import dialect_insert
+from store.db import counter_step, dialect_insert
 from store.models import (
     Base,
     CivilRegistration,
@@ -48,13 +48,8 @@ def _inserts(dialect: str) -> tuple[Any, dict[type[Base], Any]]:
     def insert(table: Any) -> Any:
         return dialect_insert(dialect, table)
 
-    counter = insert(RegisterCounter).values(
-        register=bindparam("register"), year=bindparam("year"), last_sequence=1
-    )
-    counter = counter.on_conflict_do_update(
-        index_elements=[RegisterCounter.register, RegisterCounter.year],
-        set_={"last_sequence": RegisterCounter.last_sequence + 1},
-    ).returning(RegisterCounter.last_sequence)
+    key = {"register": bindparam("register"), "year": bindparam("year")}
+    counter = counter_step(dialect, RegisterCounter, key, "last_sequence")
     entries: dict[type[Base], Any] = {
         model: insert(model).on_conflict_do_nothing(index_elements=list(keys)).returning(model)
         for model, keys in (
@@ -71,11 +66,8 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def next_sequence(session: AsyncSession, register: str, year: int) -> int:
-    """Hand out the next number of a register for a year, atomically.
-
-    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: PostgreSQL's row lock on the counter
-    serialises concurrent callers, so no two get the same number.
-    """
+    """Hand out the next number of a register for a year, atomically (`store.db.counter_step`:
+    no two callers get the same number)."""
     stmt = _inserts(_dialect(session))[0]
     sequence: int = (await session.execute(stmt, {"register": register, "year": year})).scalar_one()
     return sequence

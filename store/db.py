@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +79,25 @@ def on_conflict(stmt: Any, table: Any, keys: Sequence[str], columns: Iterable[st
         return stmt.on_conflict_do_nothing(index_elements=index)
     return stmt.on_conflict_do_update(
         index_elements=index, set_={name: stmt.excluded[name] for name in updated}
+    )
+
+
+def counter_step(
+    bind: AsyncSession | Connection | str, table: Any, key: Mapping[str, Any], column: str
+) -> Any:
+    """The next number of a counter row, in one ``INSERT ... ON CONFLICT DO UPDATE ...
+    RETURNING`` statement: 1 for a ``key`` not counted yet, else ``column`` + 1. PostgreSQL's
+    row lock on the counter serialises concurrent callers, so no two get the same number; the
+    caller's transaction keeps it until it ends. ``key``'s values may be bind parameters (a
+    statement built once)."""
+    counted = getattr(table, column)
+    return (
+        dialect_insert(bind, table)
+        .values(**key, **{column: 1})
+        .on_conflict_do_update(
+            index_elements=[getattr(table, name) for name in key], set_={column: counted + 1}
+        )
+        .returning(counted)
     )
 
 

@@ -12,23 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.dossier_code import format_dossier_code
-from store.db import dialect_insert
+from store.db import counter_step
 from store.models import DossierCodeCounter, DossierRecord
 
 
 async def allocate_dossier_code(session: AsyncSession, desk_code: str, day: date) -> str:
-    """Hand out the next dossier code of a desk for a day, atomically.
-
-    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement: PostgreSQL's row lock on
-    the counter serialises concurrent callers, so no two get the same number.
-    """
-    stmt = dialect_insert(session, DossierCodeCounter).values(
-        desk_code=desk_code, day=day, last_sequence=1
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DossierCodeCounter.desk_code, DossierCodeCounter.day],
-        set_={"last_sequence": DossierCodeCounter.last_sequence + 1},
-    ).returning(DossierCodeCounter.last_sequence)
+    """Hand out the next dossier code of a desk for a day, atomically (`store.db.counter_step`:
+    no two callers get the same number)."""
+    key = {"desk_code": desk_code, "day": day}
+    stmt = counter_step(session, DossierCodeCounter, key, "last_sequence")
     sequence = (await session.execute(stmt)).scalar_one()
     return format_dossier_code(desk_code, day, sequence)
 

@@ -23,7 +23,7 @@ from domain.catalog import Catalog
 from domain.clock import VN_TZ
 from domain.fees import EInvoiceTransmission, FeeDue, fee_due_on, transmission_key
 from forms.receipt import ReceiptDocument, render_receipt_html
-from store.db import dialect_insert, locked_row, rows_where
+from store.db import counter_step, dialect_insert, locked_row, rows_where
 from store.models import (
     DossierFee,
     EInvoiceOutboxRecord,
@@ -45,17 +45,8 @@ def series_symbol(issued_at: datetime) -> str:
 
 async def next_number(session: AsyncSession, desk_code: str, template_no: str, symbol: str) -> int:
     """The next number of a desk's series, locked until the caller's transaction ends."""
-    stmt = dialect_insert(session, ReceiptSeriesCounter).values(
-        desk_code=desk_code, template_no=template_no, symbol=symbol, last_number=1
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            ReceiptSeriesCounter.desk_code,
-            ReceiptSeriesCounter.template_no,
-            ReceiptSeriesCounter.symbol,
-        ],
-        set_={"last_number": ReceiptSeriesCounter.last_number + 1},
-    ).returning(ReceiptSeriesCounter.last_number)
+    key = {"desk_code": desk_code, "template_no": template_no, "symbol": symbol}
+    stmt = counter_step(session, ReceiptSeriesCounter, key, "last_number")
     number: int = (await session.execute(stmt)).scalar_one()
     return number
 
