@@ -160,11 +160,14 @@ def run(args: argparse.Namespace) -> int:
 async def _scenario(scenario: object, args: argparse.Namespace) -> int:
     from sim.output import as_json, as_text
     from sim.profile import scenario_runner
+    from sim.runner import RunOptions
     from sim.scenario import Scenario
 
     assert isinstance(scenario, Scenario)
     progress = None if args.quiet else ProgressBar(scenario.name or "scenario")
     run_scenario = scenario_runner(args.engine)
-    result = await run_scenario(scenario, database_url=args.database_url, progress=progress)
+    result = await run_scenario(
+        scenario, RunOptions(database_url=args.database_url, progress=progress)
+    )
     sys.stdout.write(as_json(result) if args.json else as_text(result))
     return 0

@@ -87,8 +87,10 @@ from sim.driver import (
 )
 from sim.events import SETTLE, Act, Oracle, SimDossier, expand
 from sim.runner import (
+    DEFAULT_RUN,
     DossierOutcome,
     Progress,
+    RunOptions,
     SimulationResult,
     _prepare_database,
     _registry_details,
@@ -631,34 +633,29 @@ def activity_table(callables: list[Callable[..., Any]]) -> dict[str, Callable[..
 
 async def run_scenario_core(
     scenario: Scenario,
+    options: RunOptions = DEFAULT_RUN,
     *,
-    catalog: Catalog | None = None,
-    database_url: str | None = None,
-    progress: Progress | None = None,
-    capacities: dict[str, float] | None = None,
-    keep_details: bool = True,
-    dossiers: list[SimDossier] | None = None,
     paperwork: bool = True,
     clock: LegalClock | None = None,
     schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
 ) -> SimulationResult:
-    """`sim.runner.run_scenario` on the dossier core: the same arguments, the same result.
+    """`sim.runner.run_scenario` on the dossier core: the same options, the same result.
 
-    The scenario may start in the past here (no server clock to respect). ``paperwork`` off
-    (profiles): warnings and escalations to agencies are counted, not written to the throwaway
-    outbox, and form 04 letters are recorded in the registry (the reports count them) but not
-    rendered to PDF nor sent; nothing in a profile's report reads either. ``clock``: the
-    working calendar of the run (a what-if's extra holiday); ``schedules``: capacity changes by
-    agency from a day on (`sim.events.Capacity`).
+    The scenario may start in the past here (no server clock to respect). What only this engine
+    takes: ``paperwork`` off (profiles): warnings and escalations to agencies are counted, not
+    written to the throwaway outbox, and form 04 letters are recorded in the registry (the
+    reports count them) but not rendered to PDF nor sent; nothing in a profile's report reads
+    either. ``clock``: the working calendar of the run (a what-if's extra holiday);
+    ``schedules``: capacity changes by agency from a day on (`sim.events.Capacity`).
     """
     loop = asyncio.get_running_loop()
     began = loop.time()
-    catalog = catalog or default_catalog()
+    catalog = options.catalog or default_catalog()
     clock = clock or LegalClock(default_calendar())
-    dossiers = dossiers if dossiers is not None else expand(scenario, clock)
-    oracle = Oracle(scenario, catalog, clock, capacities, schedules)
+    dossiers = options.dossiers if options.dossiers is not None else expand(scenario, clock)
+    oracle = Oracle(scenario, catalog, clock, options.capacities, schedules)
     scratch = Path(tempfile.mkdtemp(prefix="lienthong-sim-core-"))
-    url = database_url or f"sqlite:///{scratch / 'registry.db'}"
+    url = options.database_url or f"sqlite:///{scratch / 'registry.db'}"
     ring = KeyRing.generate("sim")
     try:
         with use_key_ring(ring):
@@ -681,8 +678,8 @@ async def run_scenario_core(
                 )
                 registry = _registry_sync_engine(url)
                 runner = CoreEngine(
-                    scenario, dossiers, oracle, catalog, clock, sessions, table, progress,
-                    keep_details, registry, paperwork,
+                    scenario, dossiers, oracle, catalog, clock, sessions, table,
+                    options.progress, options.keep_details, registry, paperwork,
                 )  # fmt: skip
                 try:
                     outcomes = await runner.run()
@@ -690,7 +687,7 @@ async def run_scenario_core(
                     registry.dispose()
             finally:
                 await engine.dispose()
-            await _registry_details(url, outcomes, keep_details)
+            await _registry_details(url, outcomes, options.keep_details)
         result = await _result(scenario, outcomes, url, catalog, began)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -27,7 +27,7 @@ from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
 from domain.clock import VN_TZ, LegalClock
 from sim.events import SimDossier, number_dossiers
-from sim.runner import Progress, SimulationResult, run_scenario
+from sim.runner import Progress, RunOptions, SimulationResult, run_scenario
 from sim.scenario import (
     OTHER_DESKS,
     AgencyRule,
@@ -42,7 +42,7 @@ from sim.scenario import (
 from store.reports import ReportResult, format_report
 
 PROFILES = Path(__file__).parent / "profiles"
-RunScenario = Callable[..., Awaitable[SimulationResult]]
+RunScenario = Callable[[Scenario, RunOptions], Awaitable[SimulationResult]]
 Weight = Annotated[float, Field(ge=0.0)]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -376,22 +376,29 @@ async def profile_result(
     catalog: Catalog | None = None,
     database_url: str | None = None,
     progress: Progress | None = None,
-    **options: Any,
+    clock: LegalClock | None = None,
+    schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
 ) -> SimulationResult:
-    """Run the profile's dossiers on ``engine`` (``options``: the core engine's ``clock`` and
-    ``schedules`` for a what-if)."""
-    if engine == "core":
-        # The core engine records letters and counts warnings without rendering or sending.
-        options["paperwork"] = False
-    return await scenario_runner(engine)(
-        as_scenario(profile, months, scale),
+    """Run the profile's dossiers on ``engine``; ``clock`` and ``schedules`` (a what-if's) are
+    the core engine's alone (`sim.core.run_scenario_core`)."""
+    scenario = as_scenario(profile, months, scale)
+    options = RunOptions(
         catalog=catalog or default_catalog(),
         database_url=database_url,
         progress=progress,
         capacities=capacities(profile, scale),
         keep_details=False,
         dossiers=dossiers,
-        **options,
+    )
+    if engine != "core":
+        if clock is not None or schedules is not None:
+            raise TypeError(f"a what-if's clock and schedules run on the core engine, not {engine}")
+        return await scenario_runner(engine)(scenario, options)
+    from sim.core import run_scenario_core
+
+    # The core engine records letters and counts warnings without rendering or sending.
+    return await run_scenario_core(
+        scenario, options, paperwork=False, clock=clock, schedules=schedules
     )
 
 

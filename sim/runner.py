@@ -22,6 +22,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,38 +117,46 @@ def scenario_start(scenario: Scenario) -> datetime:
     return datetime.combine(scenario.start, time(0), VN_TZ)
 
 
-async def run_scenario(
-    scenario: Scenario,
-    *,
-    catalog: Catalog | None = None,
-    database_url: str | None = None,
-    progress: Progress | None = None,
-    capacities: dict[str, float] | None = None,
-    keep_details: bool = True,
-    dossiers: list[SimDossier] | None = None,
-) -> SimulationResult:
-    """Run the scenario to its end and return every dossier's outcome and the reports.
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a scenario, besides the scenario itself: what both engines take
+    (`run_scenario` here, `sim.core.run_scenario_core`), so that `sim.profile.scenario_runner`
+    can hand either to the same caller.
 
-    Args:
-        scenario: the validated scenario.
+    Attributes:
         catalog: the procedure catalog (the shipped one by default).
         database_url: the registry to write; a throwaway SQLite file by default.
         progress: called with (dossiers done, dossiers in all, simulated now).
         capacities: decisions per working day per agency (profiles); unlimited by default.
         keep_details: keep each dossier's ledger (off for large profiles: reports only).
         dossiers: the dossiers to submit, if already expanded (profiles).
+    """
+
+    catalog: Catalog | None = None
+    database_url: str | None = None
+    progress: Progress | None = None
+    capacities: dict[str, float] | None = None
+    keep_details: bool = True
+    dossiers: list[SimDossier] | None = None
+
+
+DEFAULT_RUN = RunOptions()
+
+
+async def run_scenario(scenario: Scenario, options: RunOptions = DEFAULT_RUN) -> SimulationResult:
+    """Run the scenario to its end and return every dossier's outcome and the reports.
 
     Raises:
         ScenarioError: ``start`` is not in the future of the test server's clock.
     """
     loop = asyncio.get_running_loop()
     began = loop.time()
-    catalog = catalog or default_catalog()
+    catalog = options.catalog or default_catalog()
     clock = LegalClock(default_calendar())
-    dossiers = dossiers if dossiers is not None else expand(scenario, clock)
-    oracle = Oracle(scenario, catalog, clock, capacities)
+    dossiers = options.dossiers if options.dossiers is not None else expand(scenario, clock)
+    oracle = Oracle(scenario, catalog, clock, options.capacities)
     scratch = Path(tempfile.mkdtemp(prefix="lienthong-sim-"))
-    url = database_url or f"sqlite:///{scratch / 'registry.db'}"
+    url = options.database_url or f"sqlite:///{scratch / 'registry.db'}"
     ring = KeyRing.generate("sim")  # this run's data keys: nothing outlives it
     try:
         with use_key_ring(ring):
@@ -167,7 +176,7 @@ async def run_scenario(
                 await register_search_attributes(env.client)
                 outcomes = await _run(
                     env, scenario, dossiers, oracle, catalog, clock, url, scratch,
-                    progress, keep_details,
+                    options.progress, options.keep_details,
                 )  # fmt: skip
         result = await _result(scenario, outcomes, url, catalog, began)
     finally:
