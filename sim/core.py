@@ -57,7 +57,7 @@ from temporalio.testing import ActivityEnvironment
 from activities import build_activities
 from activities.letters import ApologyInput, LetterActivities
 from activities.post import SimulatedPostOffice
-from activities.reception import CalendarInput, PlanDossierInput, PlanDossierResult
+from activities.reception import CalendarInput, PlanDossierResult
 from domain import dossier_views as views
 from domain import effects as fx
 from domain.calendar import default_calendar
@@ -108,6 +108,7 @@ from workflows.dossier import (
     apology_input,
     applicant_notice_input,
     appointment_moved_input,
+    plan_input,
     post_input,
 )
 
@@ -326,13 +327,7 @@ class CoreEngine:
         snapshot = self._snapshot[1]
         try:
             planned: PlanDossierResult = yield self._call(
-                "reception.plan-dossier",
-                PlanDossierInput(
-                    dossier_code=dossier.code,
-                    procedure_code=dossier.procedure,
-                    received_at=dossier.submit_at,
-                    calendar=snapshot,
-                ),
+                "reception.plan-dossier", plan_input(request, snapshot)
             )
         except ApplicationError as err:
             live.failed = err.message

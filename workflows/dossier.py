@@ -233,6 +233,18 @@ class RegistryWriter:
         self._synced.update(pending)
 
 
+def plan_input(request: DossierInput, calendar: ClockSnapshot | None) -> PlanDossierInput:
+    """What ``reception.plan-dossier`` needs to receive the dossier of ``request`` with
+    ``calendar`` (the one its client pinned; None: the desk's own); the simulator's core engine
+    sends the same, with the calendar its desk pins for the receipt day."""
+    return PlanDossierInput(
+        dossier_code=request.dossier_code,
+        procedure_code=request.procedure_code,
+        received_at=request.received_at,
+        calendar=calendar,
+    )
+
+
 def apology_input(core: DossierCore, sequence: int) -> ApologyInput:
     """What ``letters.issue-apology`` needs for the dossier's form 04 number ``sequence``."""
     record = core.state.apologies[sequence - 1]
@@ -381,12 +393,7 @@ class DossierWorkflow:
         try:
             planned: PlanDossierResult = await workflow.execute_activity(
                 "reception.plan-dossier",
-                PlanDossierInput(
-                    dossier_code=request.dossier_code,
-                    procedure_code=request.procedure_code,
-                    received_at=request.received_at,
-                    calendar=request.calendar,
-                ),
+                plan_input(request, request.calendar),
                 result_type=PlanDossierResult,
                 task_queue=ONE_STOP,
                 start_to_close_timeout=timedelta(seconds=30),
