@@ -22,18 +22,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
-from activities.einvoice import TaxAuthorityEInvoice
-from activities.portal import NationalPortal
-from activities.post import PostalService
-from activities.sms import SmsGateway
 from domain.catalog import Catalog, default_catalog
-from domain.clock import LegalClock
 from engine.logs import configure_logging, get_logger
 from engine.names import (
     ORCHESTRATION_TASK_QUEUE,
@@ -41,7 +35,7 @@ from engine.names import (
     agency_task_queue,
     outside_task_queue,
 )
-from engine.settings import Settings, SettingsError, get_settings
+from engine.settings import SettingsError, get_settings
 from engine.temporal import connect, exit_process
 from store.db import StoreUnavailable, async_engine, check_connection, session_factory
 from workflows import WORKFLOWS
@@ -154,31 +148,15 @@ def build_workers(
 
 def in_process_workers(
     client: Client,
-    sessions: async_sessionmaker[AsyncSession],
+    activities: Sequence[Callable[..., Any]],
     *,
-    orchestration_queue: str,
     catalog: Catalog,
-    clock: LegalClock | None = None,
-    settings: Settings | None = None,
-    post: PostalService | None = None,
-    portal: NationalPortal | None = None,
-    sms: SmsGateway | None = None,
-    einvoice: TaxAuthorityEInvoice | None = None,
+    orchestration_queue: str,
     max_cached_workflows: int = 1000,
 ) -> list[Worker]:
-    """Every agency's worker, the outside systems' and the orchestration worker, all in this
-    process over one registry, stopping within a second: the layout of the tests and the
-    simulation."""
-    activities = build_activities(
-        sessions,
-        catalog=catalog,
-        clock=clock,
-        settings=settings,
-        post=post,
-        portal=portal,
-        sms=sms,
-        einvoice=einvoice,
-    )
+    """Every agency's worker (of ``catalog``), the outside systems' and the orchestration
+    worker, all in this process with the same ``activities`` (`activities.build_activities`
+    over one registry), stopping within a second: the layout of the tests and the simulation."""
     return build_workers(
         client,
         [agency.code for agency in catalog.agencies],

@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities import build_activities
 from activities.post import SimulatedPostOffice
 from domain.calendar import default_calendar
 from domain.catalog import Catalog, default_catalog
@@ -253,14 +254,14 @@ async def _run(
         script=scenario.post.script,
     )
     settings = Settings(data_dir=scratch, smtp_host="")  # letters to the scratch outbox
+    activities = build_activities(
+        sessions, catalog=catalog, clock=clock, settings=settings, post=post
+    )
     workers = in_process_workers(
         client,
-        sessions,
-        orchestration_queue=queue,
+        activities,
         catalog=catalog,
-        clock=clock,
-        settings=settings,
-        post=post,
+        orchestration_queue=queue,
         max_cached_workflows=_WORKFLOW_CACHE,
     )
     actors = DriverActivities(client, dossiers, oracle, catalog, sessions, queue)

@@ -16,6 +16,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities import build_activities
 from activities.einvoice import TaxAuthorityEInvoice
 from activities.portal import NationalPortal
 from activities.post import PostalService
@@ -57,10 +58,8 @@ async def running_engine(
     # Letters and the outbox go to a scratch folder, not the repository's .data/.
     scratch = tempfile.mkdtemp(prefix="lienthong-test-")
     settings = settings or Settings(data_dir=Path(scratch))
-    workers = in_process_workers(
-        client,
+    activities = build_activities(
         sessions,
-        orchestration_queue=task_queue,
         catalog=catalog,
         clock=clock,
         settings=settings,
@@ -68,6 +67,9 @@ async def running_engine(
         portal=portal(sessions) if portal is not None else None,
         sms=sms(sessions) if sms is not None else None,
         einvoice=einvoice(sessions) if einvoice is not None else None,
+    )
+    workers = in_process_workers(
+        client, activities, catalog=catalog, orchestration_queue=task_queue
     )
     try:
         async with contextlib.AsyncExitStack() as stack:
