@@ -48,7 +48,7 @@ def _inserts(dialect: str) -> tuple[Any, dict[type[Base], Any]]:
     def insert(table: Any) -> Any:
         return dialect_insert(dialect, table)
 
-    key = {"register": bindparam("register"), "year": bindparam("year")}
+    key: dict[str, Any] = {"register": bindparam("register"), "year": bindparam("year")}
     counter = counter_step(dialect, RegisterCounter, key, "last_sequence")
     entries: dict[type[Base], Any] = {
         model: insert(model).on_conflict_do_nothing(index_elements=list(keys)).returning(model)
