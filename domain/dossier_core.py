@@ -104,6 +104,7 @@ SUPPLEMENT_PAUSE = "bổ sung hồ sơ"
 CALENDAR_MARGIN = timedelta(days=365)
 CALENDAR_HORIZON = timedelta(days=730)  # how far a snapshot reaches past its start
 POSTMAN_ROUND = timedelta(hours=8)  # the next attempt: one working day later
+_CHAIN_SLACK = timedelta(milliseconds=1)  # see `DossierCore._longest_chain_left`
 
 
 def calendar_window(received_at: datetime) -> tuple[date, date]:
@@ -149,6 +150,7 @@ class DossierCore:
         # The last forecast and what it was computed from (see `_projected_finish`).
         self._forecast_memo: tuple[tuple[Any, ...], datetime] | None = None
         self._latest_memo: tuple[tuple[Any, ...], tuple[datetime, ...]] | None = None
+        self._moot_memo: tuple[tuple[Any, ...], datetime | None] | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
 
@@ -685,6 +687,8 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None or self._apologised_for(appointment):
             return
+        if not missed and self._forecast_is_moot(now):
+            return  # what the forecast below would conclude, without making it
         finish = self._projected_finish(now)
         if not missed and finish <= appointment and not self._past_latest_finish(now):
             return
@@ -777,6 +781,82 @@ class DossierCore:
         )
         self._latest_memo = (inputs, latest)
         return latest
+
+    def _forecast_is_moot(self, now: datetime) -> bool:
+        """Whether no apology can be due at ``now`` whatever the forecast says: ``now`` is at or
+        before `_moot_until`, every open step opened by ``now`` and every applicant pause ended by
+        it. Then the projected finish is at or before the appointment and no open step is past
+        its latest finish (see `_moot_until`), which is what `_check_appointment` would find.
+
+        Why it holds: the projected finish is ``now`` plus the longest chain of what is left of
+        the budgets, on the clock with the applicant's pauses, which all ended by ``now`` and so
+        stop nothing after it. What is left of a budget is at most the budget (the time used is
+        not negative, the step having opened by ``now``), so the chain is at most ``L``, the
+        longest chain of whole budgets of the steps not ended; ``add`` is monotone in its start
+        and its duration, so the finish is at most ``add(moot_until, L)``, checked to be at or
+        before the appointment. Each open step's chain after it is at most ``L`` too, and
+        ``subtract`` is monotone in its duration, so its latest finish is at least
+        ``moot_until`` plus the minute of tolerance, after ``now``."""
+        until = self._moot_until()
+        if until is None or now > until:
+            return False
+        is_open = StepStatus.OPEN
+        for step in self.state.steps.values():
+            if step.status is is_open and step.opened_at is not None and step.opened_at > now:
+                return False
+        return all(
+            p.end <= now for p in self.state.pauses if p.moves_appointment and p.end is not None
+        )
+
+    def _moot_until(self) -> datetime | None:
+        """The appointment less ``L``, the longest chain of (counted) budgets of the steps not
+        ended yet, if ``L`` counted again from there ends by the appointment (else None: the
+        forecast is always made). Kept, as `_latest_finishes` is, while the appointment, the
+        clock and every step's status stay as they were."""
+        state = self.state
+        appointment = state.appointment
+        if appointment is None:
+            return None
+        shape = self._plan_shape()
+        inputs = (appointment, self.clock, shape, tuple(s.status for s in state.steps.values()))
+        if self._moot_memo is not None and self._moot_memo[0] == inputs:
+            return self._moot_memo[1]
+        longest = self._longest_chain_left()
+        until: datetime | None
+        try:
+            until = self.clock.subtract(appointment, longest)
+            if self.clock.add(until, longest) > appointment:
+                until = None  # e.g. L = 0 and an appointment outside office hours
+        except ValueError:  # past the pinned calendar: the forecast will say what it says
+            until = None
+        self._moot_memo = (inputs, until)
+        return until
+
+    def _longest_chain_left(self) -> timedelta:
+        """``L``: the longest chain of whole (counted) budgets of the steps not ended yet."""
+        state = self.state
+        shape = self._plan_shape()
+        ended = (StepStatus.DONE, StepStatus.CANCELLED)
+        weight = {
+            key: max(planned.budget_hours, 0.0)
+            if planned.counted and state.steps[key].status not in ended
+            else 0.0
+            for planned, key in shape.keyed
+        }
+        memo: dict[str, float] = {}
+
+        def chain(key: str) -> float:  # the heaviest chain of steps that ends with this one
+            if key not in memo:
+                before = shape.by_key[key].depends_on
+                memo[key] = weight[key] + max(
+                    (chain(d) for d in before if d in weight), default=0.0
+                )
+            return memo[key]
+
+        # The chains after each open step (`_latest_finishes`) are summed from their far end, this
+        # one from its start: floating-point sums in another order may differ in the last bit,
+        # which a millisecond more covers (and, moving the bound earlier, can only forecast more).
+        return timedelta(hours=max((chain(key) for key in weight), default=0.0)) + _CHAIN_SLACK
 
     def _past_latest_finish(self, now: datetime) -> bool:
         """Whether an open step is still open at or after its latest finish (1.1 only): the

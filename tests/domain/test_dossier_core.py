@@ -202,9 +202,11 @@ def received(
     home_delivery: bool = False,
     check: Check = passes,
     hold_checks: bool = False,
+    core_type: type[DossierCore] = DossierCore,
     **policy: object,
 ) -> World:
-    """A dossier of ``procedure`` received at ``at`` with every required document."""
+    """A dossier of ``procedure`` received at ``at`` with every required document (kept by a
+    ``core_type``: a test's subclass that checks or changes what the core does)."""
     day = at.astimezone(VN_TZ).date()
     versions = (
         CATALOG.components_on(procedure, day)
@@ -226,7 +228,7 @@ def received(
         **policy,
     )
     snapshot = snapshot_of(CLOCK, *calendar_window(at))
-    core = DossierCore(request)
+    core = core_type(request)
     world = World(core=core, now=at, check=check, hold_checks=hold_checks)
     world.run(core.receive(plan_dossier(CATALOG, snapshot.clock(), procedure, at), snapshot, at))
     return world
