@@ -36,7 +36,9 @@ processing stops (form 05 of Circular 03/2025/TT-VPCP) and when a procedure is r
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel
 
 from domain.catalog import StepKind
 from domain.clock import VN_TZ, LegalClock
@@ -104,6 +106,17 @@ SUPPLEMENT_PAUSE = "bổ sung hồ sơ"
 CALENDAR_MARGIN = timedelta(days=365)
 CALENDAR_HORIZON = timedelta(days=730)  # how far a snapshot reaches past its start
 POSTMAN_ROUND = timedelta(hours=8)  # the next attempt: one working day later
+_CHAIN_SLACK = timedelta(milliseconds=1)  # see `DossierCore._longest_chain_left`
+
+
+def assign(model: BaseModel, **values: Any) -> None:
+    """``model.name = value`` for each name, as pydantic's ``__setattr__`` does it for a field of
+    a model that neither validates assignment nor is frozen (`StepState`): the value into the
+    model's ``__dict__``, the name into its set fields; for many fields at one call. The core
+    changes a step's fields this way where it changes many at every transition; the model is
+    the same, value for value and set field for set field (tests/domain/test_dossier_core.py)."""
+    model.__dict__.update(values)
+    model.__pydantic_fields_set__.update(values)
 
 
 def calendar_window(received_at: datetime) -> tuple[date, date]:
@@ -113,11 +126,24 @@ def calendar_window(received_at: datetime) -> tuple[date, date]:
     return day - timedelta(days=31), day + CALENDAR_HORIZON
 
 
-class _PlanShape:
-    """What the core looks up in a plan again and again: each step's key, the step by key, and
-    the steps waiting for each."""
+class _Tally(NamedTuple):
+    """The steps of a dossier counted by status (see `DossierCore._refresh_status`)."""
 
-    __slots__ = ("by_key", "following", "keyed", "plan")
+    steps: int
+    done: int
+    cancelled: int
+    pending: int
+    result_returned: bool  # a step returning a result is done
+    payment_open: bool
+    undecided: bool  # a step other than returning the result is neither done nor cancelled
+
+
+class _PlanShape:
+    """What the core looks up in a plan again and again: each step's key, the step by key, the
+    steps waiting for each, each step's kind as the status reads it, and the counted budgets in
+    an order where a step comes after those it depends on."""
+
+    __slots__ = ("budgets", "by_key", "following", "keyed", "kinds", "plan")
 
     def __init__(self, plan: DossierPlan) -> None:
         self.plan = plan
@@ -129,6 +155,28 @@ class _PlanShape:
         for step in plan.steps:
             for before in step.depends_on:
                 self.following.setdefault(before, []).append(step)
+        # (key, returns the result, is a payment), in plan order.
+        self.kinds = [
+            (key, step.kind == StepKind.RETURN_RESULT, step.kind == StepKind.PAYMENT)
+            for step, key in self.keyed
+        ]
+        # (key, the keys of the plan it depends on, its counted budget), dependencies first.
+        self.budgets: list[tuple[str, tuple[str, ...], float]] = []
+        placed: set[str] = set()
+
+        def place(key: str) -> None:
+            if key in placed:
+                return
+            placed.add(key)
+            step = self.by_key[key]
+            before = tuple(d for d in step.depends_on if d in self.by_key)
+            for d in before:
+                place(d)
+            budget = max(step.budget_hours, 0.0) if step.counted else 0.0
+            self.budgets.append((key, before, budget))
+
+        for _, key in self.keyed:
+            place(key)
 
 
 class DossierCore:
@@ -149,6 +197,7 @@ class DossierCore:
         # The last forecast and what it was computed from (see `_projected_finish`).
         self._forecast_memo: tuple[tuple[Any, ...], datetime] | None = None
         self._latest_memo: tuple[tuple[Any, ...], tuple[datetime, ...]] | None = None
+        self._moot_memo: tuple[tuple[Any, ...], datetime | None] | None = None
 
     # ---- reading the plan ----------------------------------------------------------------------
 
@@ -344,21 +393,26 @@ class DossierCore:
             if not all(self._passed(d) for d in planned.depends_on):
                 continue
             opened = True
-            carried = step.carried_over
-            step.status = StepStatus.OPEN
-            if not carried:
+            if not step.carried_over:
                 # A step carried over a continue-as-new keeps when it first opened and the
                 # decision already accepted for it; one run again starts afresh.
-                step.opened_at = now
+                assign(step, opened_at=now, warned=False)
                 state.decisions.pop(step_key, None)
-                step.warned = False
-            step.carried_over = False
-            step.due = step.warn_at = None
-            step.overdue = False
-            step.outcome, step.outcome_kind = "", None
-            step.done_at = step.verdict = step.working_hours = None
-            step.late_working_hours = 0.0
-            step.awaiting_supplement = False
+            assign(
+                step,
+                status=StepStatus.OPEN,
+                carried_over=False,
+                due=None,
+                warn_at=None,
+                overdue=False,
+                outcome="",
+                outcome_kind=None,
+                done_at=None,
+                verdict=None,
+                working_hours=None,
+                late_working_hours=0.0,
+                awaiting_supplement=False,
+            )
             self._set_due(planned)
             self._start(planned, step, now)
         return opened
@@ -473,14 +527,20 @@ class DossierCore:
                 assessed.late_working_hours,
                 assessed.working_hours_used,
             )
-        step.status = StepStatus.DONE
-        step.done_at = now
-        step.outcome, step.outcome_kind = text, kind
-        step.officer_id = officer_id
-        step.checking = False
-        step.notice_ends = None
-        step.verdict, step.working_hours, step.late_working_hours = verdict, used, late
-        following = sorted({s.agency for s in self.plan.steps if planned.key in s.depends_on})
+        assign(
+            step,
+            status=StepStatus.DONE,
+            done_at=now,
+            outcome=text,
+            outcome_kind=kind,
+            officer_id=officer_id,
+            checking=False,
+            notice_ends=None,
+            verdict=verdict,
+            working_hours=used,
+            late_working_hours=late,
+        )
+        following = sorted({s.agency for s in self._plan_shape().following.get(planned.key, ())})
         self._ledger(planned, following or ["applicant"], kind, text, officer_id, now,
                      due=step.due, verdict=verdict, late=late)  # fmt: skip
         self._advance(now)
@@ -685,6 +745,8 @@ class DossierCore:
         appointment = state.appointment
         if appointment is None or self._apologised_for(appointment):
             return
+        if not missed and self._forecast_is_moot(now):
+            return  # what the forecast below would conclude, without making it
         finish = self._projected_finish(now)
         if not missed and finish <= appointment and not self._past_latest_finish(now):
             return
@@ -777,6 +839,68 @@ class DossierCore:
         )
         self._latest_memo = (inputs, latest)
         return latest
+
+    def _forecast_is_moot(self, now: datetime) -> bool:
+        """Whether no apology can be due at ``now`` whatever the forecast says: ``now`` is at or
+        before `_moot_until`, every open step opened by ``now`` and every applicant pause ended by
+        it. Then the projected finish is at or before the appointment and no open step is past
+        its latest finish (see `_moot_until`), which is what `_check_appointment` would find.
+
+        Why it holds: the projected finish is ``now`` plus the longest chain of what is left of
+        the budgets, on the clock with the applicant's pauses, which all ended by ``now`` and so
+        stop nothing after it. What is left of a budget is at most the budget (the time used is
+        not negative, the step having opened by ``now``), so the chain is at most ``L``, the
+        longest chain of whole budgets of the steps not ended; ``add`` is monotone in its start
+        and its duration, so the finish is at most ``add(moot_until, L)``, which is at or before
+        the appointment (``L`` > 0). Each open step's chain after it is at most ``L`` too, and
+        ``subtract`` is monotone in its duration, so its latest finish is at least
+        ``moot_until`` plus the minute of tolerance, after ``now``."""
+        until = self._moot_until()
+        if until is None or now > until:
+            return False
+        is_open = StepStatus.OPEN
+        for step in self.state.steps.values():
+            if step.status is is_open and step.opened_at is not None and step.opened_at > now:
+                return False
+        return all(
+            p.end <= now for p in self.state.pauses if p.moves_appointment and p.end is not None
+        )
+
+    def _moot_until(self) -> datetime | None:
+        """The appointment less ``L``, the longest chain of (counted) budgets of the steps not
+        ended yet: the latest moment from which ``L`` elapses by the appointment (`subtract`'s
+        contract), None if the pinned calendar has no such moment (the forecast is then always
+        made). Kept, as `_latest_finishes` is, while the appointment, the clock and every step's
+        status stay as they were."""
+        state = self.state
+        appointment = state.appointment
+        if appointment is None:
+            return None
+        shape = self._plan_shape()
+        inputs = (appointment, self.clock, shape, tuple(s.status for s in state.steps.values()))
+        if self._moot_memo is not None and self._moot_memo[0] == inputs:
+            return self._moot_memo[1]
+        until: datetime | None
+        try:
+            until = self.clock.subtract(appointment, self._longest_chain_left())
+        except ValueError:  # before the pinned calendar: the forecast will say what it says
+            until = None
+        self._moot_memo = (inputs, until)
+        return until
+
+    def _longest_chain_left(self) -> timedelta:
+        """``L``: the longest chain of whole (counted) budgets of the steps not ended yet."""
+        steps = self.state.steps
+        done, cancelled = StepStatus.DONE, StepStatus.CANCELLED
+        chain: dict[str, float] = {}  # the heaviest chain of steps that ends with each
+        for key, before, budget in self._plan_shape().budgets:
+            status = steps[key].status
+            own = 0.0 if status is done or status is cancelled else budget
+            chain[key] = own + max([chain[d] for d in before], default=0.0)
+        # The chains after each open step (`_latest_finishes`) are summed from their far end, this
+        # one from its start: floating-point sums in another order may differ in the last bit,
+        # which a millisecond more covers (and, moving the bound earlier, can only forecast more).
+        return timedelta(hours=max(chain.values(), default=0.0)) + _CHAIN_SLACK
 
     def _past_latest_finish(self, now: datetime) -> bool:
         """Whether an open step is still open at or after its latest finish (1.1 only): the
@@ -1467,41 +1591,50 @@ class DossierCore:
         state = self.state
         if state.plan is None or state.status in TERMINAL:
             return
-        keyed = self._plan_shape().keyed
-        steps = [state.steps[key] for _, key in keyed]
+        tally = self._tally()
         if state.withdrawn_reason is not None:
             state.status = DossierStatus.WITHDRAWN
-        elif state.procedure_outcomes and all(
-            s.status in (StepStatus.DONE, StepStatus.CANCELLED) for s in steps
-        ):
-            returned = [
-                s for s in state.plan.steps
-                if s.kind == StepKind.RETURN_RESULT and state.steps[s.key].status is StepStatus.DONE
-            ]  # fmt: skip
-            if returned:
+        elif state.procedure_outcomes and tally.done + tally.cancelled == tally.steps:
+            if tally.result_returned:
                 state.status = DossierStatus.RETURNED  # a partial result was returned
             else:
                 outcomes = set(state.procedure_outcomes.values())
                 state.status = (
                     DossierStatus.REFUSED if "refused" in outcomes else DossierStatus.STOPPED
                 )
-        elif all(s.status is StepStatus.DONE for s in steps):
+        elif tally.done == tally.steps:
             state.status = DossierStatus.RETURNED
         elif self.supplement_open():
             state.status = DossierStatus.SUPPLEMENT_REQUESTED
-        elif any(
-            s.kind == StepKind.PAYMENT and state.steps[key].status is StepStatus.OPEN
-            for s, key in keyed
-        ):
+        elif tally.payment_open:
             state.status = DossierStatus.FINANCIAL_OBLIGATION
-        elif all(
-            state.steps[key].status in (StepStatus.DONE, StepStatus.CANCELLED)
-            for s, key in keyed
-            if s.kind != StepKind.RETURN_RESULT
-        ):
+        elif not tally.undecided:
             state.status = DossierStatus.DECIDED
-        elif any(s.status is not StepStatus.PENDING for s in steps):
+        elif tally.pending < tally.steps:
             state.status = DossierStatus.IN_PROGRESS
+
+    def _tally(self) -> _Tally:
+        """What `_refresh_status` asks of the steps, in one pass (it runs at every transition)."""
+        steps = self.state.steps
+        kinds = self._plan_shape().kinds
+        done = cancelled = pending = 0
+        result_returned = payment_open = undecided = False
+        for key, returns, pays in kinds:
+            status = steps[key].status
+            if status is StepStatus.DONE:
+                done += 1
+                result_returned = result_returned or returns
+            elif status is StepStatus.CANCELLED:
+                cancelled += 1
+            else:
+                undecided = undecided or not returns
+                if status is StepStatus.PENDING:
+                    pending += 1
+                elif pays and status is StepStatus.OPEN:
+                    payment_open = True
+        return _Tally(
+            len(kinds), done, cancelled, pending, result_returned, payment_open, undecided
+        )
 
 
 __all__ = [

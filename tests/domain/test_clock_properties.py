@@ -18,6 +18,8 @@ Notation: W(a, b, P) = ``working_time_between(a, b, P)``; start(s) = ``clock_sta
 - subtract(add(s, d), d) == start(s) for every s and d >= 0 (no boundary exception: start(s) is
   office time, so the latest instant from which d elapses is start(s) itself).
 - add(subtract(e, d), d) == e for every counting end e and d > 0; subtract(e, d) is office time.
+  For any instant e, add(subtract(e, d), d) <= e (d > 0): counted forward again from the latest
+  instant counted back to, the duration elapses by e (the dossier core's forecast bound).
 - W(a, b) == -W(b, a), W(a, b) + W(b, c) == W(a, c) (with or without pauses), and
   0 <= W(a, b) <= b - a for a <= b.
 - Answers do not depend on the offset the input is written in, and come back in VN_TZ.
@@ -207,6 +209,14 @@ def test_add_undoes_subtract_from_a_counting_end(e: datetime, d: timedelta) -> N
     assert CLOCK.is_office_time(back)
     assert CLOCK.working_time_between(back, e) == d
     assert CLOCK.add(back, d) == e
+
+
+@CLOCK_SETTINGS
+@given(instants, positive_durations)
+def test_counting_forward_what_was_counted_back_ends_by_where_it_began(
+    e: datetime, d: timedelta
+) -> None:
+    assert CLOCK.add(CLOCK.subtract(e, d), d) <= e
 
 
 @CLOCK_SETTINGS

@@ -37,11 +37,12 @@ from domain.dossier import (
     PaymentInput,
     Refusal,
     RefusalKind,
+    StepState,
     StepStatus,
     SubmissionChannel,
     SubmittedDocument,
 )
-from domain.dossier_core import OFFICER_KINDS, DossierCore, calendar_window
+from domain.dossier_core import OFFICER_KINDS, DossierCore, assign, calendar_window
 from domain.effects import (
     AttemptDelivery,
     CancelCheck,
@@ -202,9 +203,11 @@ def received(
     home_delivery: bool = False,
     check: Check = passes,
     hold_checks: bool = False,
+    core_type: type[DossierCore] = DossierCore,
     **policy: object,
 ) -> World:
-    """A dossier of ``procedure`` received at ``at`` with every required document."""
+    """A dossier of ``procedure`` received at ``at`` with every required document (kept by a
+    ``core_type``: a test's subclass that checks or changes what the core does)."""
     day = at.astimezone(VN_TZ).date()
     versions = (
         CATALOG.components_on(procedure, day)
@@ -226,7 +229,7 @@ def received(
         **policy,
     )
     snapshot = snapshot_of(CLOCK, *calendar_window(at))
-    core = DossierCore(request)
+    core = core_type(request)
     world = World(core=core, now=at, check=check, hold_checks=hold_checks)
     world.run(core.receive(plan_dossier(CATALOG, snapshot.clock(), procedure, at), snapshot, at))
     return world
@@ -1156,3 +1159,26 @@ def test_a_time_to_supplement_shorter_than_a_working_day_has_no_reminder() -> No
         ApplicantNoticeKind.SUPPLEMENT_REQUESTED,
         ApplicantNoticeKind.PROCESSING_STOPPED,
     ]
+
+
+def test_assigning_many_fields_at_once_leaves_a_step_as_attribute_assignment_does() -> None:
+    # `assign` writes what pydantic's __setattr__ writes; it may do so only for a model that
+    # neither validates assignment nor is frozen.
+    assert not StepState.model_config.get("validate_assignment")
+    assert not StepState.model_config.get("frozen")
+    values: dict[str, Any] = {
+        "status": StepStatus.DONE,
+        "done_at": MONDAY_9,
+        "outcome": "approved: đồng ý",
+        "outcome_kind": Outcome.APPROVED,
+        "verdict": Verdict.ON_TIME,
+        "late_working_hours": 0.0,  # the default, now set
+    }
+    by_attribute, at_once = StepState(key="p:s"), StepState(key="p:s")
+    for name, value in values.items():
+        setattr(by_attribute, name, value)
+    assign(at_once, **values)
+    assert at_once == by_attribute
+    assert at_once.model_fields_set == by_attribute.model_fields_set
+    assert at_once.model_dump_json() == by_attribute.model_dump_json()
+    assert list(at_once.__dict__) == list(by_attribute.__dict__)  # the fields' order too
