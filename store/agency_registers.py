@@ -116,7 +116,7 @@ async def _find_or_insert(
     ``new_values`` is only called when the row is missing, so a retry allocates no number.
 
     Returns:
-        The row, and whether this call created it.
+        The entry, and whether this call created it.
     """
     existing = (await session.execute(lookup, key)).one_or_none()
     if existing is not None:
