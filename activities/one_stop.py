@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,6 +29,9 @@ IDENTITY_WORDS = (
 DEFAULT_IDENTITY_DOCUMENT = "Giấy tờ tùy thân còn giá trị sử dụng (căn cước công dân, hộ chiếu)"
 
 
+# Remembered: the same few catalog names come back with every dossier (a simulated year checks
+# hundreds of thousands of them), and a name's normal form never changes.
+@lru_cache(maxsize=4096)
 def normalise_name(text: str) -> str:
     """Compare document names as people type them: NFC, case-insensitive, spaces collapsed."""
     return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip().casefold()

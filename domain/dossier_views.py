@@ -117,7 +117,9 @@ def registry_rows(core: DossierCore) -> RegistrySnapshot:
     """Every registry row of the dossier as it stands (the shell sends what changed)."""
     state = core.state
     plan = core.plan
-    snapshot = RegistrySnapshot(
+    # The rows go in with the dossier's fields, not assigned afterwards: a list field left to
+    # its default is a deep copy of that default per snapshot, six of them thrown away at once.
+    return RegistrySnapshot(
         dossier_code=core.request.dossier_code,
         revision=state.registry_revision,
         desk_code=core.request.desk_code,
@@ -136,45 +138,44 @@ def registry_rows(core: DossierCore) -> RegistrySnapshot:
         apologies=len(state.apologies),
         amount_due_vnd=state.amount_due_vnd,
         amount_paid_vnd=state.amount_paid_vnd,
+        procedures=[
+            ProcedureSnapshot(
+                code=policy.code,
+                version=policy.version,
+                name_vi=policy.name_vi,
+                outcome=state.procedure_outcomes.get(policy.code)
+                or ("returned" if state.status is DossierStatus.RETURNED else "running"),
+            )
+            for policy in plan.policies
+        ],
+        steps=[
+            StepSnapshot(
+                **_step_view(planned, step),
+                procedure=planned.procedure,
+                status=step.status,
+                done_at=step.done_at,
+                outcome=step.outcome,
+                officer_id=step.officer_id,
+                verdict=step.verdict,
+                working_hours=step.working_hours,
+                late_working_hours=step.late_working_hours,
+            )
+            for planned in plan.steps
+            for step in [state.steps[planned.key]]
+        ],
+        handovers=[row.model_copy() for row in state.ledger],  # the same model
+        received=[
+            ReceivedSnapshot(
+                sequence=number,
+                name_vi=document.name_vi,
+                sha256=document.sha256,
+                supplement=number > len(core.request.facts.documents),
+            )
+            for number, document in enumerate(state.facts.documents, start=1)
+        ],
+        issued=list(_issued(core)),
+        audit=list(state.audit),
     )
-    snapshot.procedures = [
-        ProcedureSnapshot(
-            code=policy.code,
-            version=policy.version,
-            name_vi=policy.name_vi,
-            outcome=state.procedure_outcomes.get(policy.code)
-            or ("returned" if state.status is DossierStatus.RETURNED else "running"),
-        )
-        for policy in plan.policies
-    ]
-    snapshot.steps = [
-        StepSnapshot(
-            **_step_view(planned, step),
-            procedure=planned.procedure,
-            status=step.status,
-            done_at=step.done_at,
-            outcome=step.outcome,
-            officer_id=step.officer_id,
-            verdict=step.verdict,
-            working_hours=step.working_hours,
-            late_working_hours=step.late_working_hours,
-        )
-        for planned in plan.steps
-        for step in [state.steps[planned.key]]
-    ]
-    snapshot.handovers = [row.model_copy() for row in state.ledger]  # the same model
-    snapshot.received = [
-        ReceivedSnapshot(
-            sequence=number,
-            name_vi=document.name_vi,
-            sha256=document.sha256,
-            supplement=number > len(core.request.facts.documents),
-        )
-        for number, document in enumerate(state.facts.documents, start=1)
-    ]
-    snapshot.issued = list(_issued(core))
-    snapshot.audit = list(state.audit)
-    return snapshot
 
 
 def _issued(core: DossierCore) -> Iterator[IssuedSnapshot]:

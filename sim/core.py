@@ -44,6 +44,7 @@ import simpy
 from pydantic import BaseModel
 from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -98,7 +99,7 @@ from sim.runner import (
     scenario_start,
 )
 from sim.scenario import Scenario
-from store.db import async_engine, async_url, dialect_insert, session_factory, sync_engine
+from store.db import async_engine, async_url, dialect_insert, sync_engine
 from store.letters import save_contact
 from store.models import ApologyLetterRecord
 from store.read_model import write_snapshots
@@ -613,6 +614,23 @@ def _registry_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class _ClosedInPlace(AsyncSession):
+    """A session closed in the caller's task when its ``async with`` ends. SQLAlchemy closes it
+    in a task of its own, so that a cancellation cannot abandon the close half-way: a turn of
+    the event loop per session, and nothing cancels the engine's activities."""
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()
+
+
+def _sessions(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """The activities' sessions, all on the one connection the run keeps: the engine calls one
+    activity at a time, so each session would only take the same connection from the pool and
+    give it back (with a rollback to reset it). A session still begins, commits or rolls back
+    its own transaction on it, as on a pooled one (`store.db.session_factory`)."""
+    return async_sessionmaker(connection, expire_on_commit=False, class_=_ClosedInPlace)
+
+
 def activity_table(callables: list[Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
     """The activities by the names the workflow schedules them under."""
     table = {}
@@ -656,8 +674,9 @@ async def run_scenario_core(
         with use_key_ring(ring):
             await asyncio.to_thread(_prepare_database, url)
             engine = _registry_engine(url)
+            connection = await engine.connect()
             try:
-                sessions = session_factory(engine)
+                sessions = _sessions(connection)
                 await seed_reference_data(sessions)
                 post = SimulatedPostOffice(
                     absent_rate=scenario.post.absent_rate,
@@ -681,6 +700,7 @@ async def run_scenario_core(
                 finally:
                     registry.dispose()
             finally:
+                await connection.close()
                 await engine.dispose()
             await _registry_details(url, outcomes, options.keep_details)
         result = await _result(scenario, outcomes, url, catalog, began)

@@ -9,6 +9,12 @@ code, so a retried activity returns the number it already got instead of a secon
 come from `next_sequence`, one atomic statement per number; a number allocated by an attempt
 that then lost a race to a concurrent attempt for the same dossier is left as a gap (gaps are
 allowed, duplicates never). Callers own the transaction.
+
+Every statement here is Core, on the models' tables, built once with its values as parameters:
+an entry comes back as a model instance made from its row, not attached to the session (callers
+only read it). Through the ORM, a lookup cost half again as much and an ``INSERT ... RETURNING``
+of a model several times as much (its bulk-insert path), for the same SQL; the agency steps of a
+simulated year make ~30,000 entries and lookups.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from datetime import date
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Row, Select, Table, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import counter_step, dialect_insert
@@ -35,29 +41,44 @@ from store.models import (
 
 _Row = TypeVar("_Row", bound=Base)
 
-# The statements of the writes are built once, with their values as parameters: building and
-# coercing a statement cost a third of a register entry's time (a simulated year makes ~30,000
-# of them), and SQLAlchemy compiles each shape once either way. `_inserts` is per dialect
-# (`store.db.dialect_insert`).
+
+def _table(model: type[Base]) -> Table:
+    """The model's table (Core statements are written on it)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
+def _rows_of(model: type[Base]) -> Select[Any]:
+    """``SELECT`` every column of the model's table (`_entry` makes the rows entries)."""
+    return select(*_table(model).c)
+
+
+def _entry(model: type[_Row], row: Row[Any]) -> _Row:
+    """The register entry a row of its table holds (the models' attributes are named as their
+    columns), detached: what the ORM would have loaded, without its identity map."""
+    return model(**row._mapping)
+
+
+# `_inserts` is per dialect (`store.db.dialect_insert`): the counter's upsert, and each
+# register's ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` every column.
 @cache
 def _inserts(dialect: str) -> tuple[Any, dict[type[Base], Any]]:
-    """The counter's upsert, and each register's ``INSERT ... ON CONFLICT DO NOTHING RETURNING``."""
-
-    def insert(table: Any) -> Any:
-        return dialect_insert(dialect, table)
-
+    """The counter's upsert, and each register's insert of an entry."""
     key: dict[str, Any] = {"register": bindparam("register"), "year": bindparam("year")}
-    counter = counter_step(dialect, RegisterCounter, key, "last_sequence")
-    entries: dict[type[Base], Any] = {
-        model: insert(model).on_conflict_do_nothing(index_elements=list(keys)).returning(model)
-        for model, keys in (
-            (CivilRegistration, [CivilRegistration.kind, CivilRegistration.dossier_code]),
-            (ResidenceRegistration, [ResidenceRegistration.dossier_code]),
-            (HealthInsuranceCard, [HealthInsuranceCard.dossier_code]),
+    counter = counter_step(dialect, _table(RegisterCounter), key, "last_sequence")
+    entries: dict[type[Base], Any] = {}
+    for model, keys in (
+        (CivilRegistration, ["kind", "dossier_code"]),
+        (ResidenceRegistration, ["dossier_code"]),
+        (HealthInsuranceCard, ["dossier_code"]),
+    ):
+        table = _table(model)
+        entries[model] = (
+            dialect_insert(dialect, table)
+            .on_conflict_do_nothing(index_elements=[table.c[key] for key in keys])
+            .returning(*table.c)
         )
-    }
     return counter, entries
 
 
@@ -76,45 +97,65 @@ async def next_sequence(session: AsyncSession, register: str, year: int) -> int:
 async def _find_or_insert(
     session: AsyncSession,
     model: type[_Row],
-    lookup: Select[_Row],
+    lookup: Select[Any],
     key: dict[str, Any],
     new_values: Callable[[], Awaitable[dict[str, Any]]],
 ) -> tuple[_Row, bool]:
-    """Return the row ``lookup`` finds (with the parameters ``key``, its business id), inserting
-    it first (from ``new_values()``) if absent.
+    """Return the entry ``lookup`` (of `_rows_of` ``model``) finds with the parameters ``key``,
+    its business id, inserting it first (from ``new_values()``) if absent.
 
     ``new_values`` is only called when the row is missing, so a retry allocates no number.
 
     Returns:
-        The row, and whether this call created it.
+        The entry, and whether this call created it.
     """
-    existing = (await session.execute(lookup, key)).scalar_one_or_none()
+    existing = (await session.execute(lookup, key)).one_or_none()
     if existing is not None:
-        return existing, False
+        return _entry(model, existing), False
     stmt = _inserts(_dialect(session))[1][model]
-    inserted = (await session.execute(stmt, await new_values())).scalar_one_or_none()
+    inserted = (await session.execute(stmt, await new_values())).one_or_none()
     if inserted is not None:
-        return inserted, True
+        return _entry(model, inserted), True
     # A concurrent attempt for the same business id won; read back the row that stands.
-    return (await session.execute(lookup, key)).scalar_one(), False
+    return _entry(model, (await session.execute(lookup, key)).one()), False
 
 
 # -- land register -----------------------------------------------------------------------------
+
+
+_PARCELS = _table(LandParcel).c
+_PARCEL = _rows_of(LandParcel).where(
+    _PARCELS.commune == bindparam("commune"),
+    _PARCELS.map_sheet == bindparam("map_sheet"),
+    _PARCELS.parcel_number == bindparam("parcel_number"),
+)
 
 
 async def get_parcel(
     session: AsyncSession, commune: str, map_sheet: int, parcel_number: int
 ) -> LandParcel | None:
     """The cadastral entry of a parcel, or None if the book has no such parcel."""
-    return (
+    row = (
         await session.execute(
-            select(LandParcel).where(
-                LandParcel.commune == commune,
-                LandParcel.map_sheet == map_sheet,
-                LandParcel.parcel_number == parcel_number,
-            )
+            _PARCEL,
+            {"commune": commune, "map_sheet": map_sheet, "parcel_number": parcel_number},
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
+    return _entry(LandParcel, row) if row is not None else None
+
+
+_PRICES = _table(LandPrice).c
+_PRICE = (
+    _rows_of(LandPrice)
+    .where(
+        _PRICES.commune == bindparam("commune"),
+        _PRICES.land_use == bindparam("land_use"),
+        _PRICES.effective_from <= bindparam("day"),
+        or_(_PRICES.effective_to.is_(None), _PRICES.effective_to >= bindparam("day")),
+    )
+    .order_by(_PRICES.effective_from.desc())
+    .limit(1)
+)
 
 
 async def price_in_force(
@@ -124,28 +165,19 @@ async def price_in_force(
 
     If rows overlap (a data error), the one that took effect last wins.
     """
-    return (
-        await session.execute(
-            select(LandPrice)
-            .where(
-                LandPrice.commune == commune,
-                LandPrice.land_use == land_use,
-                LandPrice.effective_from <= day,
-                or_(LandPrice.effective_to.is_(None), LandPrice.effective_to >= day),
-            )
-            .order_by(LandPrice.effective_from.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    row = (
+        await session.execute(_PRICE, {"commune": commune, "land_use": land_use, "day": day})
+    ).one_or_none()
+    return _entry(LandPrice, row) if row is not None else None
 
 
 # -- civil-status register ----------------------------------------------------------------------
 
 
+_CIVIL = _table(CivilRegistration).c
 # Parameters: kind, dossier_code.
-_CIVIL_LOOKUP = select(CivilRegistration).where(
-    CivilRegistration.kind == bindparam("kind"),
-    CivilRegistration.dossier_code == bindparam("dossier_code"),
+_CIVIL_LOOKUP = _rows_of(CivilRegistration).where(
+    _CIVIL.kind == bindparam("kind"), _CIVIL.dossier_code == bindparam("dossier_code")
 )
 
 
@@ -157,9 +189,8 @@ async def get_civil_registration(
     session: AsyncSession, kind: CivilRegistrationKind, dossier_code: str
 ) -> CivilRegistration | None:
     """The civil-status entry of this kind made for a dossier, or None."""
-    return (
-        await session.execute(_CIVIL_LOOKUP, _civil_key(kind, dossier_code))
-    ).scalar_one_or_none()
+    row = (await session.execute(_CIVIL_LOOKUP, _civil_key(kind, dossier_code))).one_or_none()
+    return _entry(CivilRegistration, row) if row is not None else None
 
 
 async def register_birth(
@@ -202,22 +233,19 @@ async def register_birth(
 
 
 _MARRIAGES = (
-    select(CivilRegistration)
+    _rows_of(CivilRegistration)
     .where(
-        CivilRegistration.kind == CivilRegistrationKind.MARRIAGE.value,
-        or_(
-            CivilRegistration.subject_ref == bindparam("person"),
-            CivilRegistration.partner_ref == bindparam("person"),
-        ),
+        _CIVIL.kind == CivilRegistrationKind.MARRIAGE.value,
+        or_(_CIVIL.subject_ref == bindparam("person"), _CIVIL.partner_ref == bindparam("person")),
     )
-    .order_by(CivilRegistration.registered_on, CivilRegistration.id)
+    .order_by(_CIVIL.registered_on, _CIVIL.id)
 )
 
 
 async def marriages_of(session: AsyncSession, person_ref: str) -> list[CivilRegistration]:
     """Every marriage entry naming the person as either spouse, oldest first."""
     rows = await session.execute(_MARRIAGES, {"person": person_ref})
-    return list(rows.scalars())
+    return [_entry(CivilRegistration, row) for row in rows]
 
 
 # -- registers made from a birth registration: residence, health insurance ------------------
@@ -235,7 +263,7 @@ class FromBirthRegister(NamedTuple):
 
 # Built once: the lookup runs with the dossier code as its parameter.
 _BY_DOSSIER: dict[type[Base], Select[Any]] = {
-    model: select(model).where(model.dossier_code == bindparam("dossier_code"))
+    model: _rows_of(model).where(_table(model).c.dossier_code == bindparam("dossier_code"))
     for model in (ResidenceRegistration, HealthInsuranceCard)
 }
 

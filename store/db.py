@@ -89,13 +89,16 @@ def counter_step(
     RETURNING`` statement: 1 for a ``key`` not counted yet, else ``column`` + 1. PostgreSQL's
     row lock on the counter serialises concurrent callers, so no two get the same number; the
     caller's transaction keeps it until it ends. ``key``'s values may be bind parameters (a
-    statement built once)."""
-    counted = getattr(table, column)
+    statement built once). ``table`` is a model or its table: the statement is Core either way
+    (an ORM insert would take SQLAlchemy's slower bulk path for the same SQL)."""
+    target = getattr(table, "__table__", table)
+    columns = target.c
+    counted = columns[column]
     return (
-        dialect_insert(bind, table)
+        dialect_insert(bind, target)
         .values(**key, **{column: 1})
         .on_conflict_do_update(
-            index_elements=[getattr(table, name) for name in key], set_={column: counted + 1}
+            index_elements=[columns[name] for name in key], set_={column: counted + 1}
         )
         .returning(counted)
     )

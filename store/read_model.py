@@ -10,8 +10,9 @@ alone. Callers own the transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, select
@@ -295,14 +296,30 @@ def _execute_many(connection: Connection, stmt: Any, rows: list[dict[str, Any]])
     if any(bind.key not in rows[0] for bind in binds):
         connection.execute(stmt, rows)
         return
-    fields = [
-        (bind.key, bind.type._cached_bind_processor(dialect) or (lambda value: value))
-        for bind in binds
+    # Each row's values in the statement's order, taken at once; only the columns whose type
+    # has a bind processor (SQLite's dates and times, as text) are then passed through it.
+    values = itemgetter(*(bind.key for bind in binds))
+    processed = [
+        (index, process)
+        for index, bind in enumerate(binds)
+        if (process := bind.type._cached_bind_processor(dialect)) is not None
     ]
-    connection.exec_driver_sql(
-        compiled.string,
-        [tuple(process(row[key]) for key, process in fields) for row in rows],
-    )
+    parameters: list[tuple[Any, ...]]
+    if len(binds) == 1:
+        parameters = [(value,) for value in map(values, rows)]
+    else:
+        parameters = list(map(values, rows))
+    if processed:
+        parameters = [_processed(list(row), processed) for row in parameters]
+    connection.exec_driver_sql(compiled.string, parameters)
+
+
+def _processed(
+    row: list[Any], processors: list[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    for index, process in processors:
+        row[index] = process(row[index])
+    return tuple(row)
 
 
 async def _of_dossier(
