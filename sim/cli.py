@@ -52,6 +52,17 @@ class ProgressBar:
         sys.stderr.flush()
 
 
+def _positive(text: str) -> int:
+    """A number of processes: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``simulate`` subcommand's options."""
     source = parser.add_mutually_exclusive_group(required=True)
@@ -73,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url", metavar="URL", help="registry to write (default: a throwaway SQLite)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--workers", type=_positive, default=None, metavar="N",
+        help="profile, core engine: processes sharing the dossiers (default: every processor; "
+        "1 with --database-url, so that it holds the agencies' registers too)",
+    )  # fmt: skip
     whatif = parser.add_argument_group(
         "what-if (profile, core engine): each prints a comparison against the baseline run"
     )
@@ -132,11 +148,12 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= months <= profile.months:
         raise ValueError(f"--months must be 1..{profile.months}")
     progress = None if args.quiet else ProgressBar(f"{profile.name} x{scale:g}")
+    workers = args.workers or (1 if args.database_url else None)
     if what_if:
         text = asyncio.run(
             run_what_if(
                 profile, what_if, scale=scale, months=months, chart=args.chart,
-                as_json=args.json, progress=progress,
+                as_json=args.json, progress=progress, workers=workers,
             )
         )  # fmt: skip
         sys.stdout.write(text)
@@ -151,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             database_url=args.database_url,
             progress=progress,
             engine=args.engine,
+            workers=workers,
         )
     )
     sys.stdout.write(text)

@@ -72,9 +72,10 @@ from domain.dossier import (
 )
 from domain.dossier_core import DossierCore, calendar_window
 from domain.registry import RegistrySnapshot
-from engine.crypto import KeyRing
+from engine.crypto import KeyRing, new_key_spec
 from engine.keys import use_key_ring
 from engine.settings import Settings
+from sim import parallel
 from sim.driver import (
     MAX_TICKS,
     SIM_ADDRESS,
@@ -172,7 +173,9 @@ class CoreEngine:
         # The receipt day's calendar snapshot. Only the latest is kept: dossiers are submitted
         # in time order, and an older one (and its clock's memos) goes with its last dossier.
         self._snapshot: tuple[tuple[date, date], ClockSnapshot] | None = None
+        # Outcomes in the order the dossiers were given (a shard's are any subset of a run's).
         self.outcomes: list[DossierOutcome | None] = [None] * len(dossiers)
+        self._slot = {dossier.index: slot for slot, dossier in enumerate(dossiers)}
         # Without paperwork, form 04 letters are only recorded: their rows wait here and are
         # written with the registry's (`_record_apology`). The dossiers with a contact saved
         # (what the letter's addressee is read from).
@@ -372,7 +375,8 @@ class CoreEngine:
         live.core = None
         live.timer_token += 1
         if core is None or not core.received:
-            self.outcomes[dossier.index] = DossierOutcome(dossier=dossier, finished=False)
+            outcome = DossierOutcome(dossier=dossier, finished=False)
+            self.outcomes[self._slot[dossier.index]] = outcome
             return
         snapshot = views.registry_rows(core)
         snapshot.revision = 1
@@ -388,7 +392,7 @@ class CoreEngine:
             )
         else:
             outcome = DossierOutcome(dossier=dossier, finished=False, tracking=views.tracking(core))
-        self.outcomes[dossier.index] = outcome
+        self.outcomes[self._slot[dossier.index]] = outcome
 
     def flush_registry(self) -> None:
         """Write the registry rows of the dossiers ended since the last flush (what
@@ -651,6 +655,7 @@ async def run_scenario_core(
     paperwork: bool = True,
     clock: LegalClock | None = None,
     schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """`sim.runner.run_scenario` on the dossier core: the same options, the same result.
 
@@ -660,19 +665,70 @@ async def run_scenario_core(
     reports count them) but not rendered to PDF nor sent; nothing in a profile's report reads
     either. ``clock``: the working calendar of the run (a what-if's extra holiday);
     ``schedules``: capacity changes by agency from a day on (`sim.events.Capacity`).
+    ``workers``: processes to share the dossiers between (`sim.parallel`: dossiers that share
+    no officers run apart, with the same result as in one process) on a SQLite registry; the
+    agencies' registers are then not in the registry (only the dossiers' rows are merged).
     """
     loop = asyncio.get_running_loop()
     began = loop.time()
     catalog = options.catalog or default_catalog()
     clock = clock or LegalClock(default_calendar())
     dossiers = options.dossiers if options.dossiers is not None else expand(scenario, clock)
-    oracle = Oracle(scenario, catalog, clock, options.capacities, schedules)
     scratch = Path(tempfile.mkdtemp(prefix="lienthong-sim-core-"))
     url = options.database_url or f"sqlite:///{scratch / 'registry.db'}"
-    ring = KeyRing.generate("sim")
+    play = Play(scenario, catalog, clock, options.capacities, schedules, paperwork)
     try:
+        await asyncio.to_thread(_prepare_database, url)
+        shards = (
+            parallel.shards(dossiers, play.oracle(), catalog, workers)
+            if url.startswith("sqlite")
+            else [dossiers]
+        )
+        if len(shards) > 1:
+            outcomes = await parallel.run_shards(
+                play, shards, options, url, scratch, new_key_spec("sim")
+            )
+        else:
+            outcomes = await play.run(
+                dossiers, url, scratch, KeyRing.generate("sim"), options.progress,
+                options.keep_details,
+            )  # fmt: skip
+        await _registry_details(url, outcomes, options.keep_details)
+        result = await _result(scenario, outcomes, url, catalog, began)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+@dataclass(frozen=True)
+class Play:
+    """What every part of a run plays with: the scenario, catalog and calendar, the officers'
+    capacities. Picklable, so that a process of `sim.parallel` plays its share with it."""
+
+    scenario: Scenario
+    catalog: Catalog
+    clock: LegalClock
+    capacities: dict[str, float] | None
+    schedules: dict[str, tuple[tuple[date, float], ...]] | None
+    paperwork: bool
+
+    def oracle(self) -> Oracle:
+        """A fresh oracle: what the run's officers, applicants and payers will do."""
+        return Oracle(self.scenario, self.catalog, self.clock, self.capacities, self.schedules)
+
+    async def run(
+        self,
+        dossiers: list[SimDossier],
+        url: str,
+        scratch: Path,
+        ring: KeyRing,
+        progress: Progress | None,
+        keep_details: bool,
+    ) -> list[DossierOutcome]:
+        """Play ``dossiers`` to their ends against the prepared registry at ``url``; their
+        outcomes, in the order given."""
+        scenario = self.scenario
         with use_key_ring(ring):
-            await asyncio.to_thread(_prepare_database, url)
             engine = _registry_engine(url)
             connection = await engine.connect()
             try:
@@ -687,23 +743,19 @@ async def run_scenario_core(
                 settings = Settings(data_dir=scratch, smtp_host="")
                 table = activity_table(
                     build_activities(
-                        sessions, catalog=catalog, clock=clock, settings=settings, post=post
+                        sessions, catalog=self.catalog, clock=self.clock, settings=settings,
+                        post=post,
                     )
-                )
+                )  # fmt: skip
                 registry = _registry_sync_engine(url)
                 runner = CoreEngine(
-                    scenario, dossiers, oracle, catalog, clock, sessions, table,
-                    options.progress, options.keep_details, registry, paperwork,
+                    scenario, dossiers, self.oracle(), self.catalog, self.clock, sessions,
+                    table, progress, keep_details, registry, self.paperwork,
                 )  # fmt: skip
                 try:
-                    outcomes = await runner.run()
+                    return await runner.run()
                 finally:
                     registry.dispose()
             finally:
                 await connection.close()
                 await engine.dispose()
-            await _registry_details(url, outcomes, options.keep_details)
-        result = await _result(scenario, outcomes, url, catalog, began)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return result

@@ -560,6 +560,15 @@ class Oracle:
         self._plan_act(key, act)
         return act
 
+    def pool_of(self, agency: str, desk: str) -> tuple[str, str] | None:
+        """Whose day a step of ``agency`` in a dossier received at ``desk`` takes room from:
+        (agency, desk) for a desk's own officers, (agency, "") for the agency's one office,
+        pool or district-wide capacity; None when the agency's decisions are not counted."""
+        staff = self._staff.get(agency)
+        if staff is not None:
+            return (agency, staff.pool(desk))
+        return (agency, "") if agency in self._capacity else None
+
     def _capacity_of(self, agency: str, desk: str) -> Capacity | None:
         staff = self._staff.get(agency)
         if staff is None:

@@ -328,17 +328,19 @@ async def run_profile(
     progress: Progress | None = None,
     catalog: Catalog | None = None,
     engine: str = "core",
+    workers: int | None = None,
 ) -> str:
     """Run the profile and return the report text (or JSON document); write the chart.
 
-    ``engine``: ``core`` (`sim.core`, the default) or ``temporal`` (`sim.runner`).
+    ``engine``: ``core`` (`sim.core`, the default) or ``temporal`` (`sim.runner`); ``workers``:
+    the core engine's processes (`profile_result`).
     """
     catalog = catalog or default_catalog()
     clock = LegalClock(default_calendar())
     dossiers = draw_dossiers(profile, scale, months, clock)
     result = await profile_result(
         profile, months, scale, dossiers, engine=engine, catalog=catalog,
-        database_url=database_url, progress=progress,
+        database_url=database_url, progress=progress, workers=workers,
     )  # fmt: skip
     weekly_rows = weekly(result)
     levels = by_level(result, dossiers)
@@ -378,9 +380,11 @@ async def profile_result(
     progress: Progress | None = None,
     clock: LegalClock | None = None,
     schedules: dict[str, tuple[tuple[date, float], ...]] | None = None,
+    workers: int | None = None,
 ) -> SimulationResult:
-    """Run the profile's dossiers on ``engine``; ``clock`` and ``schedules`` (a what-if's) are
-    the core engine's alone (`sim.core.run_scenario_core`)."""
+    """Run the profile's dossiers on ``engine``; ``clock``, ``schedules`` (a what-if's) and
+    ``workers`` (processes; every usable processor by default) are the core engine's alone
+    (`sim.core.run_scenario_core`)."""
     scenario = as_scenario(profile, months, scale)
     options = RunOptions(
         catalog=catalog or default_catalog(),
@@ -395,11 +399,13 @@ async def profile_result(
             raise TypeError(f"a what-if's clock and schedules run on the core engine, not {engine}")
         return await scenario_runner(engine)(scenario, options)
     from sim.core import run_scenario_core
+    from sim.parallel import usable_cpus
 
     # The core engine records letters and counts warnings without rendering or sending.
     return await run_scenario_core(
-        scenario, options, paperwork=False, clock=clock, schedules=schedules
-    )
+        scenario, options, paperwork=False, clock=clock, schedules=schedules,
+        workers=usable_cpus() if workers is None else workers,
+    )  # fmt: skip
 
 
 def by_level(result: SimulationResult, dossiers: Sequence[SimDossier]) -> list[LevelRow]:

@@ -312,8 +312,10 @@ async def run_what_if(
     chart: Path | None,
     as_json: bool,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> str:
-    """The baseline and the changed run on the core engine, compared; the changed run's chart."""
+    """The baseline and the changed run on the core engine, compared; the changed run's chart.
+    ``workers``: each run's processes (`sim.profile.profile_result`)."""
     check(what_if, profile, months)
     runs = []
     for changed in (False, True):
@@ -328,7 +330,7 @@ async def run_what_if(
             options = {"clock": clock, "schedules": schedules(what_if, profile, scale, clock)}
             run_profile = staffed_variant(what_if, profile)
         result = await profile_result(
-            run_profile, months, scale, dossiers, progress=progress, **options
+            run_profile, months, scale, dossiers, progress=progress, workers=workers, **options
         )
         runs.append(Run(result, by_level(result, dossiers), len(dossiers)))
     baseline, variant = runs

@@ -15,9 +15,14 @@ def test_a_tiny_run_reports_its_dossiers_the_baseline_and_a_projection(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert (
-        main(["--runs", "0.0005:1", "--core", "0.001:1", "--baseline-workflows", "10", "--json"])
+        main(
+            [
+                "--runs", "0.0005:1", "--core", "0.001:1", "--workers", "1,2",
+                "--baseline-workflows", "10", "--json",
+            ]
+        )
         == 0
-    )
+    )  # fmt: skip
     figures = json.loads(capsys.readouterr().out)
     (run,) = figures["runs"]
     assert (run["engine"], run["scale"], run["months"], run["dossiers"]) == (
@@ -26,8 +31,14 @@ def test_a_tiny_run_reports_its_dossiers_the_baseline_and_a_projection(
         1,
         5,
     )
-    (core,) = figures["core_runs"]
-    assert (core["engine"], core["scale"], core["dossiers"]) == ("core", 0.001, 9)
+    core, shared = figures["core_runs"]  # one process, then two (too few to share: one)
+    assert (core["engine"], core["scale"], core["dossiers"], core["workers"]) == (
+        "core",
+        0.001,
+        9,
+        1,
+    )
+    assert (shared["dossiers"], shared["workers"]) == (9, 2)
     assert core["unfinished"] == 0 and figures["core_to_temporal"][0] > 0
     assert figures["full_profile_core_seconds"] is None  # only a 1:10 core run measures it
     assert core["cpu_seconds"] > 0
