@@ -26,6 +26,7 @@ is taken (``keep_details`` off keeps only status, verdict and moments).
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import shutil
@@ -33,7 +34,8 @@ import sqlite3
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -118,6 +120,7 @@ _log = logging.getLogger(__name__)
 _US = timedelta(microseconds=1)
 _RECORD_APOLOGY = "letters.record-apology"  # not an activity: LetterActivities.record
 _REGISTRY_BATCH = 2000  # dossiers whose registry rows are written together
+_YOUNG_COLLECTION = 50_000  # new containers between two collections during a run (700 by default)
 Process = Generator[simpy.Event, Any, Any]
 
 
@@ -204,6 +207,10 @@ class CoreEngine:
 
     async def run(self) -> list[DossierOutcome]:
         """Run every dossier to its end (or the horizon); outcomes in submission order."""
+        with _few_collections():
+            return await self._run()
+
+    async def _run(self) -> list[DossierOutcome]:
         for dossier in self._dossiers:
             self.env.process(self._driver(_Live(dossier)))
         shown = -1
@@ -559,6 +566,25 @@ def _registry_sync_engine(url: str) -> Engine:
             cursor.close()
 
     return engine
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector run less often during a run. By default it runs every
+    700 new containers, and every hundredth run walks everything alive (the catalog, the clock's
+    memos, the run's dossiers and outcomes): 4.8 s of a ×0.2 run's ~40 s. Nearly all of a run's
+    garbage is freed by reference counting; the rest (cycles of a dossier dropped at its end) is
+    still collected, in larger batches, so memory stays as it was. What lived before the run is
+    set aside (`gc.freeze`), and the thresholds are restored afterwards. Measured: 2.5 s in the
+    collector at ×0.2; ×0.1 runs 6% less CPU (docs/benchmarks.md)."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(_YOUNG_COLLECTION, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class _AtOnce:
