@@ -34,8 +34,8 @@ import sqlite3
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -207,7 +207,7 @@ class CoreEngine:
 
     async def run(self) -> list[DossierOutcome]:
         """Run every dossier to its end (or the horizon); outcomes in submission order."""
-        with _few_collections():
+        with few_collections():
             return await self._run()
 
     async def _run(self) -> list[DossierOutcome]:
@@ -568,23 +568,39 @@ def _registry_sync_engine(url: str) -> Engine:
     return engine
 
 
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    """Python's cyclic garbage collector run less often during a run. By default it runs every
+def few_collections() -> AbstractContextManager[None]:
+    """Python's cyclic garbage collector run less often during a run (`_FewCollections`)."""
+    return _FEW_COLLECTIONS
+
+
+class _FewCollections:
+    """Python's cyclic garbage collector run less often while in use. By default it runs every
     700 new containers, and every hundredth run walks everything alive (the catalog, the clock's
-    memos, the run's dossiers and outcomes): 4.8 s of a ×0.2 run's ~40 s. Nearly all of a run's
+    memos, the run's dossiers and outcomes): 4.8 s of a ×0.2 run's ~40 s, and most of the time
+    the parent of a shared run took to unpickle its shards' outcomes. Nearly all of a run's
     garbage is freed by reference counting; the rest (cycles of a dossier dropped at its end) is
-    still collected, in larger batches, so memory stays as it was. What lived before the run is
-    set aside (`gc.freeze`), and the thresholds are restored afterwards. Measured: 2.5 s in the
-    collector at ×0.2; ×0.1 runs 6% less CPU (docs/benchmarks.md)."""
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(_YOUNG_COLLECTION, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+    still collected, in larger batches, so memory stays as it was. What lived before is set
+    aside (`gc.freeze`), and the thresholds are restored when the outermost use ends."""
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._thresholds = gc.get_threshold()
+
+    def __enter__(self) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            self._thresholds = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(_YOUNG_COLLECTION, *self._thresholds[1:])
+
+    def __exit__(self, *_: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            gc.set_threshold(*self._thresholds)
+            gc.unfreeze()
+
+
+_FEW_COLLECTIONS = _FewCollections()
 
 
 class _AtOnce:
@@ -704,26 +720,41 @@ async def run_scenario_core(
     url = options.database_url or f"sqlite:///{scratch / 'registry.db'}"
     play = Play(scenario, catalog, clock, options.capacities, schedules, paperwork)
     try:
-        await asyncio.to_thread(_prepare_database, url)
-        shards = (
-            parallel.shards(dossiers, play.oracle(), catalog, workers)
-            if url.startswith("sqlite")
-            else [dossiers]
-        )
-        if len(shards) > 1:
-            outcomes = await parallel.run_shards(
-                play, shards, options, url, scratch, new_key_spec("sim")
-            )
-        else:
-            outcomes = await play.run(
-                dossiers, url, scratch, KeyRing.generate("sim"), options.progress,
-                options.keep_details,
-            )  # fmt: skip
-        await _registry_details(url, outcomes, options.keep_details)
-        result = await _result(scenario, outcomes, url, catalog, began)
+        with few_collections():
+            result = await _run_scenario(play, dossiers, options, url, scratch, workers, began)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+async def _run_scenario(
+    play: Play,
+    dossiers: list[SimDossier],
+    options: RunOptions,
+    url: str,
+    scratch: Path,
+    workers: int,
+    began: float,
+) -> SimulationResult:
+    """`run_scenario_core`'s run, its registry prepared at ``url``: in one process or shared."""
+    await asyncio.to_thread(_prepare_database, url)
+    catalog = play.catalog
+    shards = (
+        parallel.shards(dossiers, play.oracle(), catalog, workers)
+        if url.startswith("sqlite")
+        else [dossiers]
+    )
+    if len(shards) > 1:
+        outcomes = await parallel.run_shards(
+            play, shards, options, url, scratch, new_key_spec("sim")
+        )
+    else:
+        outcomes = await play.run(
+            dossiers, url, scratch, KeyRing.generate("sim"), options.progress,
+            options.keep_details,
+        )  # fmt: skip
+    await _registry_details(url, outcomes, options.keep_details)
+    return await _result(play.scenario, outcomes, url, catalog, began)
 
 
 @dataclass(frozen=True)

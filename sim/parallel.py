@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import pickle
 import shutil
 import sqlite3
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, make_url
 
-from domain.catalog import Catalog
+from domain.catalog import STANDARD_WORKING_DAY, Catalog
 from domain.clock import VN_TZ
 from engine.crypto import KeyRing
 from sim.events import Oracle, SimDossier
@@ -65,7 +65,7 @@ def groups(
     dossiers: list[SimDossier], oracle: Oracle, catalog: Catalog
 ) -> list[tuple[list[SimDossier], int]]:
     """The dossiers in groups that share no officers' pool, each in submission order, with
-    its work (steps to play); groups in the order of their first dossier."""
+    its work (`_agencies_and_work`); groups in the order of their first dossier."""
     parent: dict[object, object] = {}
 
     def root(node: object) -> object:
@@ -81,7 +81,7 @@ def groups(
         day = dossier.submit_at.astimezone(VN_TZ).date()
         known = facts.get((dossier.procedure, day))
         if known is None:
-            known = facts[(dossier.procedure, day)] = _agencies_and_steps(catalog, dossier, day)
+            known = facts[(dossier.procedure, day)] = _agencies_and_work(catalog, dossier, day)
         agencies, work[dossier.index] = known
         mine = root(("dossier", dossier.index))
         for agency in agencies:
@@ -95,18 +95,23 @@ def groups(
     return [(group, sum(work[d.index] for d in group)) for group in by_root.values()]
 
 
-def _agencies_and_steps(
+def _agencies_and_work(
     catalog: Catalog, dossier: SimDossier, day: date
 ) -> tuple[tuple[str, ...], int]:
     """The agencies owning a step of the dossier's procedure as received (the versions in
-    force on its day), and its number of steps."""
+    force on its day), and its work: eight units a step, and one a working day of its longest
+    chain of budgets (a dossier open longer is woken and looked at more). Fitted on the
+    Đống Đa profile on 2026-12-05: its district desk's dossiers (land, permits) took 24% more
+    CPU a step than the wards' (certifications), 3.95 s against 19.73 s at scale 0.1."""
     versions = (
         catalog.components_on(dossier.procedure, day)
         if catalog.is_combined(dossier.procedure)
         else (catalog.version_on(dossier.procedure, day),)
     )
     agencies = tuple(dict.fromkeys(code for v in versions for code in v.agency_codes()))
-    return agencies, sum(len(v.steps) for v in versions)
+    steps = sum(len(v.steps) for v in versions)
+    days = sum(v.critical_path_time() // STANDARD_WORKING_DAY for v in versions)
+    return agencies, 8 * steps + days
 
 
 def shards(
@@ -127,7 +132,9 @@ def shards(
         lightest = loads.index(min(loads))
         bins[lightest].extend(group)
         loads[lightest] += work
-    return [sorted(part, key=lambda d: d.index) for part in bins]
+    # The lighter shard first: its registry is merged while the heavier one still plays.
+    order = sorted(range(len(bins)), key=lambda n: loads[n])
+    return [sorted(bins[n], key=lambda d: d.index) for n in order]
 
 
 # ---- running the shards ----------------------------------------------------------------------
@@ -154,20 +161,24 @@ def _init(ended: Any, moments: Any) -> None:
     _ended, _moments = ended, moments
 
 
-def _play_shard(job: _Job) -> list[DossierOutcome]:
+def _play_shard(job: _Job) -> bytes:
     """In a process of the pool: play one shard against its own scratch registry (a copy of
-    the run's, prepared and empty)."""
+    the run's, prepared and empty); its outcomes, pickled here with the collector held back as
+    during the run (the pool would pickle them after, walking the whole heap many times)."""
+    from sim.core import few_collections
 
     def progress(ended: int, _total: int, now: datetime) -> None:
         _ended[job.shard] = ended
         _moments[job.shard] = now.timestamp()
 
-    return asyncio.run(
-        job.play.run(
-            job.dossiers, job.url, job.scratch, KeyRing.from_spec(job.key_spec), progress,
-            job.keep_details,
-        )
-    )  # fmt: skip
+    with few_collections():
+        outcomes = asyncio.run(
+            job.play.run(
+                job.dossiers, job.url, job.scratch, KeyRing.from_spec(job.key_spec), progress,
+                job.keep_details,
+            )
+        )  # fmt: skip
+        return pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 async def run_shards(
@@ -191,17 +202,22 @@ async def run_shards(
     ]
     for path in paths:
         shutil.copyfile(make_url(url).database or "", path)
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(
-        len(parts), mp_context=context, initializer=_init, initargs=(ended, moments)
-    ) as pool:
-        running = [loop.run_in_executor(pool, _play_shard, job) for job in jobs]
-        gathered = asyncio.gather(*running)
-        while not gathered.done():
-            await asyncio.wait({gathered}, timeout=0.5)
-            _show(options.progress, ended, moments, total)
-        results = await gathered
-    await asyncio.to_thread(merge_registries, url, paths)
+    pool = context.Pool(len(parts), initializer=_init, initargs=(ended, moments))
+    try:
+        running = [pool.apply_async(_play_shard, (job,)) for job in jobs]
+        results = []
+        # In shard order, each registry merged as soon as its shard is done (while the others
+        # still play): the same registry whichever finishes first.
+        for path, shard in zip(paths, running, strict=True):
+            while not shard.ready():
+                await asyncio.sleep(0.5)
+                _show(options.progress, ended, moments, total)
+            results.append(pickle.loads(shard.get()))
+            await asyncio.to_thread(merge_registries, url, [path])
+        pool.close()  # the processes exit on their own: nothing waits for them to free memory
+    except BaseException:
+        pool.terminate()  # a shard failed (or the run was interrupted): stop the others
+        raise
     _show(options.progress, ended, moments, total)
     outcomes = [outcome for result in results for outcome in result]
     outcomes.sort(key=lambda outcome: outcome.dossier.index)
